@@ -1,0 +1,57 @@
+"""rayflow.datastore: fsspec-backed storage of runs, tasks, artifacts and logs.
+
+Imports nothing else of rayflow, so it can be used alone to read a datastore.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import _paths as paths
+from . import _records as records
+from ._blobs import BlobStore, content_key, pickle_value
+from ._errors import (
+    ArtifactPickleError,
+    BlobCorruptError,
+    DatastoreError,
+    DatastoreURLError,
+    InvalidNameError,
+    MissingRecordError,
+)
+from ._storage import FsspecStorage, LocalStorage, Storage, open_storage
+
+__all__ = [
+    "ArtifactPickleError",
+    "BlobCorruptError",
+    "BlobStore",
+    "DatastoreError",
+    "DatastoreURLError",
+    "FsspecStorage",
+    "InvalidNameError",
+    "LocalStorage",
+    "MissingRecordError",
+    "Storage",
+    "content_key",
+    "default_url",
+    "open_storage",
+    "paths",
+    "pickle_value",
+    "records",
+]
+
+
+def default_url(start: str | None = None) -> str:
+    """``RAYFLOW_DATASTORE``, else the nearest ``.rayflow`` folder upwards, else ``./.rayflow``."""
+    env = os.environ.get("RAYFLOW_DATASTORE")
+    if env:
+        return env
+    here = os.path.abspath(start or os.getcwd())
+    probe = here
+    while True:
+        candidate = os.path.join(probe, ".rayflow")
+        if os.path.isdir(candidate):
+            return candidate
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return os.path.join(here, ".rayflow")
+        probe = parent

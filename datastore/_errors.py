@@ -1,0 +1,27 @@
+"""Datastore errors: each message names the URL, blob or record at fault so a user can act on it."""
+
+from __future__ import annotations
+
+
+class DatastoreError(Exception):
+    """Base class of every error raised by the datastore."""
+
+
+class DatastoreURLError(DatastoreError):
+    """The datastore URL cannot be opened (unknown protocol, missing package, bad bucket...)."""
+
+
+class InvalidNameError(DatastoreError):
+    """A user-chosen name (flow, step, run id, artifact) cannot safely become a path."""
+
+
+class BlobCorruptError(DatastoreError):
+    """A blob's bytes no longer match its content key."""
+
+
+class MissingRecordError(DatastoreError):
+    """A run, task or blob that was asked for does not exist."""
+
+
+class ArtifactPickleError(DatastoreError):
+    """A value could not be serialised with cloudpickle."""

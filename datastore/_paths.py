@@ -1,0 +1,87 @@
+"""Every storage path of the datastore is built here and nowhere else.
+
+Keeping the layout in one module means the on-disk format can be read (and changed) in one place:
+
+    <Flow>/runs/<run_id>/run.json
+    <Flow>/runs/<run_id>/<step>/<task_id>/meta.json | stdout | stderr | DONE
+    <Flow>/blobs/<k[:2]>/<k>
+
+Attempts after the first keep their own files (``meta.1.json``, ``stdout.1``...) so the logs and
+exception of every attempt survive a retry.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._errors import InvalidNameError
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_TASK_ID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_KEY = re.compile(r"^[0-9a-f]{16,128}$")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Return ``name`` if it is a Python identifier (flows, steps, artifacts), else raise."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidNameError(f"invalid {kind} name {name!r}: use letters, digits and '_'")
+    return name
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+        raise InvalidNameError(f"invalid run id {run_id!r}")
+    return run_id
+
+
+def check_task_id(task_id: str) -> str:
+    if not isinstance(task_id, str) or not _TASK_ID.match(task_id):
+        raise InvalidNameError(f"invalid task id {task_id!r}")
+    return task_id
+
+
+def flow_dir(flow: str) -> str:
+    return check_name("flow", flow)
+
+
+def runs_dir(flow: str) -> str:
+    return f"{flow_dir(flow)}/runs"
+
+
+def run_dir(flow: str, run_id: str) -> str:
+    return f"{runs_dir(flow)}/{check_run_id(run_id)}"
+
+
+def run_file(flow: str, run_id: str) -> str:
+    return f"{run_dir(flow, run_id)}/run.json"
+
+
+def step_dir(flow: str, run_id: str, step: str) -> str:
+    return f"{run_dir(flow, run_id)}/{check_name('step', step)}"
+
+
+def task_dir(flow: str, run_id: str, step: str, task_id: str) -> str:
+    return f"{step_dir(flow, run_id, step)}/{check_task_id(task_id)}"
+
+
+def done_file(flow: str, run_id: str, step: str, task_id: str) -> str:
+    return f"{task_dir(flow, run_id, step, task_id)}/DONE"
+
+
+def meta_file(flow: str, run_id: str, step: str, task_id: str, attempt: int = 0) -> str:
+    name = "meta.json" if attempt == 0 else f"meta.{int(attempt)}.json"
+    return f"{task_dir(flow, run_id, step, task_id)}/{name}"
+
+
+def log_file(flow: str, run_id: str, step: str, task_id: str, stream: str, attempt: int = 0) -> str:
+    if stream not in ("stdout", "stderr"):
+        raise InvalidNameError(f"invalid log stream {stream!r}")
+    name = stream if attempt == 0 else f"{stream}.{int(attempt)}"
+    return f"{task_dir(flow, run_id, step, task_id)}/{name}"
+
+
+def blob_file(flow: str, key: str) -> str:
+    if not _KEY.match(key):
+        raise InvalidNameError(f"invalid blob key {key!r}")
+    return f"{flow_dir(flow)}/blobs/{key[:2]}/{key}"

@@ -1,0 +1,112 @@
+"""Run and task records: small JSON files next to the blobs.
+
+A task is done only when its ``DONE`` file exists; it is written after everything else, so a
+crash at any moment leaves either a complete task or one that is not done. ``DONE`` names the
+attempt whose ``meta`` file is the task's record.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import _paths
+from ._errors import MissingRecordError
+from ._storage import Storage
+
+
+def _dump(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def write_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any]) -> None:
+    storage.write_text(_paths.run_file(flow, run_id), _dump(record))
+
+
+def read_run(storage: Storage, flow: str, run_id: str) -> dict[str, Any]:
+    try:
+        return json.loads(storage.read_text(_paths.run_file(flow, run_id)))
+    except MissingRecordError:
+        raise MissingRecordError(f"run {flow}/{run_id} not found in datastore {storage.url}") from None
+
+
+def run_exists(storage: Storage, flow: str, run_id: str) -> bool:
+    return storage.exists(_paths.run_file(flow, run_id))
+
+
+def list_flows(storage: Storage) -> list[str]:
+    return [n for n in storage.list_dir("") if storage.exists(_paths.runs_dir(n)) or False]
+
+
+def list_runs(storage: Storage, flow: str) -> list[str]:
+    """Run ids of ``flow``, oldest first (run ids sort by time)."""
+    return sorted(storage.list_dir(_paths.runs_dir(flow)))
+
+
+def list_steps(storage: Storage, flow: str, run_id: str) -> list[str]:
+    return [n for n in storage.list_dir(_paths.run_dir(flow, run_id)) if n != "run.json"]
+
+
+def list_tasks(storage: Storage, flow: str, run_id: str, step: str) -> list[str]:
+    ids = storage.list_dir(_paths.step_dir(flow, run_id, step))
+    return sorted(ids, key=lambda t: tuple(int(p) for p in t.split(".") if p.isdigit()))
+
+
+def write_meta(storage: Storage, meta: dict[str, Any]) -> None:
+    path = _paths.meta_file(meta["flow"], meta["run_id"], meta["step"], meta["task_id"], meta["attempt"])
+    storage.write_text(path, _dump(meta))
+
+
+def write_log(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
+              stream: str, attempt: int, text: str) -> None:
+    storage.write_text(_paths.log_file(flow, run_id, step, task_id, stream, attempt), text)
+
+
+def read_log(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
+             stream: str, attempt: int) -> str:
+    try:
+        return storage.read_text(_paths.log_file(flow, run_id, step, task_id, stream, attempt))
+    except MissingRecordError:
+        return ""
+
+
+def mark_done(storage: Storage, flow: str, run_id: str, step: str, task_id: str, attempt: int) -> None:
+    storage.write_text(_paths.done_file(flow, run_id, step, task_id), _dump({"attempt": attempt}))
+
+
+def read_done(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(storage.read_text(_paths.done_file(flow, run_id, step, task_id)))
+    except MissingRecordError:
+        return None
+
+
+def attempts(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> list[int]:
+    """Attempt numbers that left a meta file, in order."""
+    found = []
+    for name in storage.list_dir(_paths.task_dir(flow, run_id, step, task_id)):
+        if name == "meta.json":
+            found.append(0)
+        elif name.startswith("meta.") and name.endswith(".json"):
+            middle = name[5:-5]
+            if middle.isdigit():
+                found.append(int(middle))
+    return sorted(found)
+
+
+def read_meta(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
+              attempt: int | None = None) -> dict[str, Any]:
+    """The record of one attempt; by default the done attempt, else the latest one."""
+    if attempt is None:
+        done = read_done(storage, flow, run_id, step, task_id)
+        if done is not None:
+            attempt = int(done["attempt"])
+        else:
+            tried = attempts(storage, flow, run_id, step, task_id)
+            if not tried:
+                raise MissingRecordError(f"task {flow}/{run_id}/{step}/{task_id} not found in {storage.url}")
+            attempt = tried[-1]
+    try:
+        return json.loads(storage.read_text(_paths.meta_file(flow, run_id, step, task_id, attempt)))
+    except MissingRecordError:
+        raise MissingRecordError(f"task {flow}/{run_id}/{step}/{task_id} not found in {storage.url}") from None

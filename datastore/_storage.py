@@ -1,0 +1,186 @@
+"""The storage seam: a handful of primitives that every backend provides.
+
+Invariants every backend keeps:
+- ``write_atomic`` makes a file appear whole or not at all: a reader never sees a prefix of it,
+  and a crash while writing leaves the old state (local: temp file + rename; object stores: a
+  single PUT).
+- Paths are relative to the backend's root and always use ``/``.
+- ``list_dir`` returns the names directly under a folder (files and folders), ``[]`` if absent.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import threading
+import uuid
+from typing import Any
+
+from ._errors import DatastoreURLError, MissingRecordError
+
+
+class Storage(abc.ABC):
+    """A root folder somewhere; subclasses implement the primitives, helpers build on them."""
+
+    url: str
+
+    @abc.abstractmethod
+    def read_bytes(self, path: str) -> bytes:
+        """Return the file's bytes; raise MissingRecordError if it does not exist."""
+
+    @abc.abstractmethod
+    def write_atomic(self, path: str, data: bytes) -> None:
+        """Write the whole file so that no reader ever sees a part of it."""
+
+    @abc.abstractmethod
+    def exists(self, path: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list_dir(self, path: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def delete(self, path: str) -> None:
+        """Remove a file if it exists (used for temporary records, never for blobs)."""
+
+    def read_text(self, path: str) -> str:
+        return self.read_bytes(path).decode("utf-8")
+
+    def write_text(self, path: str, text: str) -> None:
+        self.write_atomic(path, text.encode("utf-8"))
+
+    def describe(self) -> str:
+        return self.url
+
+
+class LocalStorage(Storage):
+    """A folder on a local (or shared POSIX) file system."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(os.path.expanduser(root))
+        self.url = self.root
+        self._made: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _abs(self, path: str) -> str:
+        return os.path.join(self.root, path)
+
+    def read_bytes(self, path: str) -> bytes:
+        try:
+            with open(self._abs(path), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise MissingRecordError(f"{path} not found in datastore {self.url}") from None
+
+    def write_atomic(self, path: str, data: bytes) -> None:
+        full = self._abs(path)
+        parent = os.path.dirname(full)
+        if parent not in self._made:
+            os.makedirs(parent, exist_ok=True)
+            with self._lock:
+                self._made.add(parent)
+        tmp = f"{full}.tmp-{uuid.uuid4().hex[:12]}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, full)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(self._abs(path))
+
+    def list_dir(self, path: str) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self._abs(path)) if ".tmp-" not in n)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def delete(self, path: str) -> None:
+        try:
+            os.unlink(self._abs(path))
+        except FileNotFoundError:
+            pass
+
+
+class FsspecStorage(Storage):
+    """Any fsspec file system (s3://, gs://, memory://...). One ``pipe_file`` is one PUT."""
+
+    def __init__(self, url: str, fs: Any, root: str) -> None:
+        self.url = url
+        self.fs = fs
+        self.root = root.rstrip("/")
+
+    def _abs(self, path: str) -> str:
+        return f"{self.root}/{path}" if self.root else path
+
+    def read_bytes(self, path: str) -> bytes:
+        try:
+            return self.fs.cat_file(self._abs(path))
+        except FileNotFoundError:
+            raise MissingRecordError(f"{path} not found in datastore {self.url}") from None
+
+    def write_atomic(self, path: str, data: bytes) -> None:
+        self.fs.pipe_file(self._abs(path), data)
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(self._abs(path)))
+
+    def list_dir(self, path: str) -> list[str]:
+        full = self._abs(path)
+        try:
+            entries = self.fs.ls(full, detail=False, refresh=True)
+        except FileNotFoundError:
+            return []
+        names = []
+        for entry in entries:
+            name = entry.rstrip("/").rsplit("/", 1)[-1]
+            if name and name != full.rsplit("/", 1)[-1]:
+                names.append(name)
+        return sorted(set(names))
+
+    def delete(self, path: str) -> None:
+        try:
+            self.fs.rm_file(self._abs(path))
+        except FileNotFoundError:
+            pass
+
+
+def open_storage(url: str) -> Storage:
+    """Open ``url`` with the backend fsspec's registry names for its protocol.
+
+    A plain path (or ``file://``) gets the local backend; every other protocol is looked up in
+    fsspec's registry, so a missing package is reported with fsspec's own install hint.
+    """
+    import fsspec
+    from fsspec.core import split_protocol
+
+    protocol, rest = split_protocol(url)
+    if protocol in (None, "file", "local"):
+        return LocalStorage(rest if protocol else url)
+    try:
+        fs_cls = fsspec.get_filesystem_class(protocol)
+    except (ValueError, ImportError) as exc:
+        hint = str(exc).splitlines()[0] if str(exc) else ""
+        extra = " (pip install 'rayflow[s3]')" if protocol in ("s3", "s3a") else ""
+        raise DatastoreURLError(f"datastore {url}: cannot open protocol {protocol!r}: {hint}{extra}") from None
+    try:
+        fs = fs_cls(**_client_options(protocol))
+    except Exception as exc:  # noqa: BLE001 - any constructor failure is a URL problem
+        raise DatastoreURLError(f"datastore {url}: {exc}") from None
+    root = fs_cls._strip_protocol(url)
+    return FsspecStorage(url, fs, root)
+
+
+def _client_options(protocol: str) -> dict[str, Any]:
+    """Options that make object stores behave like the local backend (no stale listings)."""
+    if protocol in ("s3", "s3a"):
+        opts: dict[str, Any] = {"use_listings_cache": False}
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
+        if endpoint:
+            opts["endpoint_url"] = endpoint
+        return opts
+    return {}

@@ -1,0 +1,66 @@
+"""rayflow: Metaflow's way of writing ML workflows, executed on Ray.
+
+Change ``from metaflow import ...`` to ``from rayflow import ...`` and the flow runs on Ray.
+"""
+
+from __future__ import annotations
+
+from ._current import current
+from ._decorators import (
+    batch,
+    card,
+    catch,
+    conda,
+    conda_base,
+    environment,
+    kubernetes,
+    project,
+    pypi,
+    pypi_base,
+    resources,
+    retry,
+    schedule,
+    step,
+    timeout,
+    trigger,
+)
+from ._errors import (
+    FlowLoadError,
+    LintError,
+    MergeArtifactsError,
+    ParameterError,
+    RayflowError,
+)
+from ._flowspec import FlowSpec
+from ._parameters import IncludeFile, JSONType, Parameter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FlowLoadError",
+    "FlowSpec",
+    "IncludeFile",
+    "JSONType",
+    "LintError",
+    "MergeArtifactsError",
+    "Parameter",
+    "ParameterError",
+    "RayflowError",
+    "batch",
+    "card",
+    "catch",
+    "conda",
+    "conda_base",
+    "current",
+    "environment",
+    "kubernetes",
+    "project",
+    "pypi",
+    "pypi_base",
+    "resources",
+    "retry",
+    "schedule",
+    "step",
+    "timeout",
+    "trigger",
+]

@@ -1,0 +1,184 @@
+"""``@step`` and the step decorators (``@retry``, ``@catch``, ``@timeout``, ``@resources``...).
+
+Decorators only attach plain data to the step function; the scheduler reads that data when it
+plans tasks. Each decorator works bare (``@retry``) or called (``@retry(times=2)``), above or
+below ``@step``.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any, Callable
+
+from ._errors import RayflowError
+
+_ATTR = "_rf_decorators"
+
+
+def step(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a FlowSpec method as a step."""
+    func.is_step = True  # type: ignore[attr-defined]
+    if not hasattr(func, _ATTR):
+        setattr(func, _ATTR, [])
+    return func
+
+
+class StepDecorator:
+    """A named set of options attached to a step; ``defaults`` lists every accepted option."""
+
+    name = ""
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, **attributes: Any) -> None:
+        unknown = set(attributes) - set(self.defaults)
+        if unknown:
+            raise RayflowError(
+                f"@{self.name} got unknown option(s) {', '.join(sorted(unknown))} "
+                f"(accepted: {', '.join(self.defaults) or 'none'})"
+            )
+        self.attributes = {**self.defaults, **attributes}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.attributes.items() if v != self.defaults.get(k))
+        return f"@{self.name}({args})" if args else f"@{self.name}"
+
+
+class RetryDecorator(StepDecorator):
+    name = "retry"
+    defaults = {"times": 3, "minutes_between_retries": 2}
+
+
+class CatchDecorator(StepDecorator):
+    name = "catch"
+    defaults = {"var": None, "print_exception": True}
+
+
+class TimeoutDecorator(StepDecorator):
+    name = "timeout"
+    defaults = {"seconds": 0, "minutes": 0, "hours": 0}
+
+
+class ResourcesDecorator(StepDecorator):
+    name = "resources"
+    defaults = {"cpu": 1, "gpu": 0, "memory": None, "disk": None, "shared_memory": None}
+
+
+class EnvironmentDecorator(StepDecorator):
+    name = "environment"
+    defaults = {"vars": {}}
+
+
+class IgnoredDecorator(StepDecorator):
+    """Metaflow decorators for other platforms (``@kubernetes``, ``@card``...): accepted, noted."""
+
+    def __init__(self, **attributes: Any) -> None:
+        self.attributes = dict(attributes)
+
+
+def _make(cls: type[StepDecorator]) -> Callable[..., Any]:
+    def decorator(func: Callable[..., Any] | None = None, **attributes: Any) -> Any:
+        def apply(f: Callable[..., Any]) -> Callable[..., Any]:
+            if not callable(f):
+                raise RayflowError(f"@{cls.name} must decorate a step method")
+            decos = list(getattr(f, _ATTR, []))
+            if any(d.name == cls.name for d in decos):
+                raise RayflowError(f"step '{f.__name__}' has @{cls.name} twice")
+            decos.append(cls(**attributes))
+            setattr(f, _ATTR, decos)
+            return f
+
+        if func is not None and callable(func):
+            return apply(func)
+        return apply
+
+    functools.update_wrapper(decorator, cls, assigned=("__doc__",), updated=())
+    decorator.__name__ = cls.name
+    return decorator
+
+
+retry = _make(RetryDecorator)
+catch = _make(CatchDecorator)
+timeout = _make(TimeoutDecorator)
+resources = _make(ResourcesDecorator)
+environment = _make(EnvironmentDecorator)
+
+DECORATORS: dict[str, type[StepDecorator]] = {
+    c.name: c for c in (RetryDecorator, CatchDecorator, TimeoutDecorator, ResourcesDecorator,
+                        EnvironmentDecorator)
+}
+
+
+def _ignored(name: str) -> Callable[..., Any]:
+    cls = type(f"{name.title()}Decorator", (IgnoredDecorator,), {"name": name})
+
+    def decorator(func: Any = None, **attributes: Any) -> Any:
+        def apply(f: Any) -> Any:
+            warnings.warn(f"@{name} has no effect on rayflow; step '{getattr(f, '__name__', f)}' runs on Ray",
+                          stacklevel=3)
+            decos = list(getattr(f, _ATTR, []))
+            decos.append(cls(**attributes))
+            setattr(f, _ATTR, decos)
+            return f
+
+        if func is not None and callable(func):
+            return apply(func)
+        return apply
+
+    decorator.__name__ = name
+    return decorator
+
+
+card = _ignored("card")
+kubernetes = _ignored("kubernetes")
+batch = _ignored("batch")
+conda = _ignored("conda")
+pypi = _ignored("pypi")
+
+
+def _flow_ignored(name: str) -> Callable[..., Any]:
+    def decorator(cls: Any = None, **attributes: Any) -> Any:
+        def apply(c: Any) -> Any:
+            return c
+
+        if cls is not None and isinstance(cls, type):
+            return apply(cls)
+        return apply
+
+    decorator.__name__ = name
+    return decorator
+
+
+project = _flow_ignored("project")
+schedule = _flow_ignored("schedule")
+conda_base = _flow_ignored("conda_base")
+pypi_base = _flow_ignored("pypi_base")
+trigger = _flow_ignored("trigger")
+
+
+def step_decorators(func: Callable[..., Any]) -> list[StepDecorator]:
+    return list(getattr(func, _ATTR, []))
+
+
+def parse_with(spec: str) -> StepDecorator:
+    """Parse ``--with retry`` / ``--with retry:times=2,minutes_between_retries=0``."""
+    name, _, rest = spec.partition(":")
+    cls = DECORATORS.get(name.strip())
+    if cls is None:
+        raise RayflowError(f"--with {spec}: unknown decorator '{name}' (known: {', '.join(DECORATORS)})")
+    attrs: dict[str, Any] = {}
+    for part in filter(None, rest.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise RayflowError(f"--with {spec}: expected name=value, got {part!r}")
+        attrs[key.strip()] = _literal(value.strip())
+    return cls(**attrs)
+
+
+def _literal(text: str) -> Any:
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text

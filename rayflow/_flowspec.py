@@ -1,0 +1,118 @@
+"""``FlowSpec``: the base class of every flow.
+
+Inside a running step the instance is bound to a task state object (``self._rf``) supplied by the
+scheduler; artifacts of earlier steps are loaded from the datastore the first time they are read,
+and everything assigned to ``self`` becomes an artifact of the task.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+
+class FlowSpec:
+    """Subclass it, write ``@step`` methods from ``start`` to ``end``, call ``MyFlow()`` in main.
+
+    Instantiating the class outside a running flow starts the command line (``run``, ``check``,
+    ``show``, ``resume``), as Metaflow does.
+    """
+
+    _rf: Any = None
+
+    def __init__(self, use_cli: bool = True) -> None:
+        if use_cli:
+            from .cli._flow_main import flow_main
+
+            flow_main(type(self))
+
+    # --- artifacts --------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        state = self.__dict__.get("_rf")
+        if state is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        value = state.load(name)
+        self.__dict__[name] = value
+        return value
+
+    def _rf_enter(self, state: Any, current_values: dict[str, Any], reporter: Any = None) -> None:
+        """Bind the instance to a task; called by the scheduler's task body, never by users."""
+        from ._current import current
+
+        self.__dict__["_rf"] = state
+        current._set(current_values, reporter)
+
+    def _rf_exit(self) -> None:
+        from ._current import current
+
+        current._clear()
+
+    # --- transitions ------------------------------------------------------------------------
+    def next(self, *steps: Any, foreach: str | None = None, condition: str | None = None,
+             num_parallel: int | None = None) -> None:
+        """Name the step(s) that follow this one; must be the step's last statement."""
+        names: list[str] = []
+        switch: dict[str, str] = {}
+        for target in steps:
+            if isinstance(target, dict):
+                for value, func in target.items():
+                    switch[str(value)] = _step_name(func)
+                names.extend(switch.values())
+            else:
+                names.append(_step_name(target))
+        self._state("next").record_next(names, foreach=foreach, condition=condition, switch=switch)
+
+    # --- foreach context --------------------------------------------------------------------
+    @property
+    def input(self) -> Any:
+        """The item of the innermost foreach this task belongs to (``None`` outside foreach)."""
+        return self._state("input").input()
+
+    @property
+    def index(self) -> int | None:
+        """The index of this task in the innermost foreach (``None`` outside foreach)."""
+        return self._state("index").index()
+
+    def foreach_stack(self) -> list[tuple[int, int, Any]]:
+        """``(index, num_splits, value)`` for every enclosing foreach, outermost first."""
+        return self._state("foreach_stack").foreach_stack()
+
+    # --- joins ------------------------------------------------------------------------------
+    def merge_artifacts(self, inputs: Any, include: list[str] | None = None,
+                        exclude: list[str] | None = None) -> None:
+        """Take every artifact the inputs agree on; conflicting values are an error.
+
+        Artifacts already set on ``self`` in this join are left alone, so set the conflicting
+        ones explicitly before calling this.
+        """
+        self._state("merge_artifacts").merge(self, inputs, include or [], exclude or [])
+
+    # --- misc -------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def script_name(self) -> str:
+        return os.path.basename(sys.argv[0])
+
+    def _state(self, what: str) -> Any:
+        state = self.__dict__.get("_rf")
+        if state is None:
+            raise RuntimeError(f"{what} is only available inside a running step")
+        return state
+
+    def __repr__(self) -> str:
+        state = self.__dict__.get("_rf")
+        where = f" {state.pathspec}" if state is not None else ""
+        return f"<flow {type(self).__name__}{where}>"
+
+
+def _step_name(target: Any) -> str:
+    name = getattr(target, "__name__", None)
+    if name is None or not getattr(target, "is_step", False):
+        raise TypeError(f"self.next() expects steps like self.a, got {target!r}")
+    return name

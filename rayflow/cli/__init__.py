@@ -1,0 +1,32 @@
+"""The ``rayflow`` command line: one module per command under a click group.
+
+Heavy imports (Ray, Optuna, s3fs) happen inside the commands that need them, so ``--help`` and
+``check`` answer quickly.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ._check_cmd import check_command
+from ._common import handle_errors
+from ._run_cmd import make_run_command
+from ._show_cmd import show_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rayflow")
+def cli() -> None:
+    """rayflow: Metaflow-style flows, executed on Ray, checkpointed step by step."""
+
+
+cli.add_command(make_run_command())
+cli.add_command(check_command)
+cli.add_command(show_command)
+
+
+def main(args: list[str] | None = None) -> None:
+    handle_errors(lambda: cli.main(args=args, prog_name="rayflow", standalone_mode=False), "rayflow")
+
+
+__all__ = ["cli", "main"]

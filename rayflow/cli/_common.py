@@ -1,0 +1,115 @@
+"""Pieces shared by the commands: flow parameters as click options, run options, error output."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable
+
+import click
+
+from .._errors import USER_ERRORS, LintError, ParameterError, RunFailed
+from .._parameters import Parameter, flow_parameters
+
+
+class ParameterType(click.ParamType):
+    """Converts with the Parameter's own rules so CLI and ``Runner`` values agree."""
+
+    def __init__(self, param: Parameter) -> None:
+        self.param = param
+        t = param.type
+        if param.IS_FILE:
+            self.name = "FILE"
+        else:
+            self.name = (getattr(t, "name", None) or getattr(t, "__name__", "TEXT")).upper()
+            self.name = {"STR": "TEXT", "INT": "INTEGER", "BOOL": "BOOLEAN"}.get(self.name, self.name)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return self.param.convert(value)
+        except ParameterError as exc:
+            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+
+
+RESERVED_OPTIONS = {"max_workers", "datastore", "tag", "run_id_file", "fail_fast", "with", "cluster",
+                    "quiet", "help", "origin_run_id", "max_num_splits"}
+
+
+def parameter_options(flow_cls: type) -> list[click.Option]:
+    options = []
+    for p in flow_parameters(flow_cls):
+        if p.name.replace("-", "_") in RESERVED_OPTIONS:
+            raise ParameterError(f"parameter '{p.name}' clashes with the run option --{p.name}; rename it")
+        names = [f"--{p.name}"]
+        if "_" in p.name:
+            names.append(f"--{p.name.replace('_', '-')}")
+        default_shown: Any = False
+        if p.show_default and p.default is not None and not callable(p.default):
+            default_shown = str(p.default)
+        options.append(click.Option(
+            names + [p.attr], type=ParameterType(p), default=None, help=p.help,
+            required=bool(p.required and p.default is None), show_default=default_shown,
+        ))
+    return options
+
+
+def run_options() -> list[click.Option]:
+    return [
+        click.Option(["--datastore"], default=None, metavar="URL",
+                     help="Where runs are stored (default: nearest .rayflow/ or $RAYFLOW_DATASTORE)."),
+        click.Option(["--cluster"], default=None, metavar="ADDRESS",
+                     help="Ray cluster to join: auto, host:port or ray://host:port (default: a local Ray)."),
+        click.Option(["--max-workers"], type=click.IntRange(min=1), default=None,
+                     help="Cap on tasks running at once (default: as many as Ray's CPUs allow)."),
+        click.Option(["--tag", "tags"], multiple=True, metavar="TAG", help="Tag the run (repeatable)."),
+        click.Option(["--with", "with_"], multiple=True, metavar="DECORATOR",
+                     help="Add a decorator to every step, e.g. --with retry:times=2."),
+        click.Option(["--run-id-file"], default=None, metavar="FILE", help="Write the run id to FILE."),
+        click.Option(["--fail-fast"], is_flag=True, help="Cancel running tasks at the first failure."),
+        click.Option(["--quiet", "-q"], is_flag=True, help="Print only errors and the result."),
+    ]
+
+
+def datastore_url(given: str | None) -> str:
+    from rayflow.datastore import default_url
+
+    return given or default_url()
+
+
+def handle_errors(invoke: Callable[[], Any], prog: str) -> None:
+    """Run a click entry point; user errors become one line on stderr and an exit code."""
+    try:
+        invoke()
+    except click.exceptions.NoArgsIsHelpError as exc:  # type: ignore[attr-defined]
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else prog
+        click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except RunFailed:
+        sys.exit(1)
+    except LintError as exc:
+        for line in exc.problems:
+            click.echo(line, err=True)
+        click.echo(f"error: the flow has {len(exc.problems)} problem(s); nothing was run", err=True)
+        sys.exit(1)
+    except USER_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(getattr(exc, "exit_code", 1))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+def display_path(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel

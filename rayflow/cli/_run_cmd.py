@@ -1,0 +1,103 @@
+"""``rayflow run FILE[:FlowClass] [--param VALUE ...]`` (and ``python flow.py run``)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import click
+
+from .._errors import RunFailed
+from .._loader import load_flow
+from .._parameters import resolve_values
+from .._prepare import plan_for
+from ._common import datastore_url, display_path, parameter_options, run_options
+
+
+def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> None:
+    """Lint, resolve parameters, run; exit 0 on success, 1 on failure, 130 when interrupted."""
+    from rayflow.scheduler import run_flow
+
+    _, plan = plan_for(flow_cls, tuple(opts.get("with_") or ()))
+    given = {k: v for k, v in opts.get("params", {}).items() if v is not None}
+    values = resolve_values(flow_cls, given)
+    url = datastore_url(opts.get("datastore"))
+    quiet = bool(opts.get("quiet"))
+    if not quiet:
+        click.echo(f"rayflow: running {flow_cls.__name__} (datastore: {display_path(url) if '://' not in url else url})")
+    result = run_flow(
+        flow_cls, plan, values, datastore=url, tags=tuple(opts.get("tags") or ()),
+        max_workers=opts.get("max_workers"), fail_fast=bool(opts.get("fail_fast")),
+        cluster=opts.get("cluster"), flow_file=flow_file, quiet=quiet,
+        run_id_file=opts.get("run_id_file"),
+    )
+    report(result)
+
+
+def report(result: Any) -> None:
+    if result.successful:
+        click.echo(f"run {result.pathspec} successful in {result.seconds:.1f}s")
+        return
+    if result.status == "interrupted":
+        click.echo(f"run {result.pathspec} interrupted; finished tasks are kept "
+                   f"(resume with: rayflow resume --origin-run-id {result.run_id})", err=True)
+        sys.exit(130)
+    failed = ", ".join(label for label, _ in result.failures[:5])
+    more = f" and {len(result.failures) - 5} more" if len(result.failures) > 5 else ""
+    click.echo(f"run {result.pathspec} failed: {len(result.failures)} task(s) failed ({failed}{more}); "
+               f"finished tasks are kept, resume with: rayflow resume --origin-run-id {result.run_id}",
+               err=True)
+    raise RunFailed(f"run {result.pathspec} failed")
+
+
+class FlowCommand(click.Command):
+    """A command whose options depend on the flow: its Parameters become options.
+
+    The flow file is the first argument; it is loaded while parsing so ``--help`` can list the
+    flow's parameters and unknown options are reported against them.
+    """
+
+    def __init__(self, name: str, callback: Callable[..., Any], base: list[click.Option],
+                 flow_cls: type | None = None, **kwargs: Any) -> None:
+        self.base = base
+        self.fixed_flow = flow_cls
+        params: list[Any] = list(base)
+        if flow_cls is None:
+            params.insert(0, click.Argument(["target"], required=False, metavar="FILE[:FlowClass]"))
+        else:
+            params += parameter_options(flow_cls)
+        super().__init__(name, callback=callback, params=params, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if self.fixed_flow is None:
+            params: list[Any] = [click.Argument(["target"], required=True, metavar="FILE[:FlowClass]")]
+            params += list(self.base)
+            if args and not args[0].startswith("-") and not ctx.resilient_parsing:
+                flow_cls, path = load_flow(args[0])
+                ctx.meta["rayflow.flow"] = (flow_cls, path)
+                params += parameter_options(flow_cls)
+            self.params = params
+        return super().parse_args(ctx, args)
+
+
+def _split(kwargs: dict[str, Any], flow_cls: type) -> dict[str, Any]:
+    from .._parameters import flow_parameters
+
+    names = {p.attr for p in flow_parameters(flow_cls)}
+    opts = {k: v for k, v in kwargs.items() if k not in names}
+    opts["params"] = {k: v for k, v in kwargs.items() if k in names}
+    return opts
+
+
+def make_run_command(flow_cls: type | None = None, flow_file: str | None = None) -> click.Command:
+    @click.pass_context
+    def callback(ctx: click.Context, **kwargs: Any) -> None:
+        if flow_cls is None:
+            kwargs.pop("target", None)
+            cls, path = ctx.meta["rayflow.flow"]
+        else:
+            cls, path = flow_cls, flow_file
+        execute_run(cls, path, _split(kwargs, cls))
+
+    return FlowCommand("run", callback, run_options(), flow_cls=flow_cls,
+                       help="Run the flow on Ray (an embedded local instance unless --cluster).")

@@ -1,0 +1,35 @@
+"""rayflow.scheduler: turns a flow's graph into Ray tasks and drives them to the end.
+
+One public entry, ``run_flow``; the loop (``Driver``), the ready-set (``Planner``), the Ray seam
+(``RayExecutor``) and the task body (``execute``) are each their own module.
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    ClusterError,
+    ForeachError,
+    MergeArtifactsError,
+    ResumeError,
+    SchedulerError,
+    StepTimeout,
+    TransitionError,
+)
+from ._identity import TaskSpec, new_run_id, task_id_of, username
+from ._run import RunResult, run_flow
+
+__all__ = [
+    "ClusterError",
+    "ForeachError",
+    "MergeArtifactsError",
+    "ResumeError",
+    "RunResult",
+    "SchedulerError",
+    "StepTimeout",
+    "TaskSpec",
+    "TransitionError",
+    "new_run_id",
+    "run_flow",
+    "task_id_of",
+    "username",
+]

@@ -1,0 +1,149 @@
+"""The driver loop: keep a bounded window of tasks in Ray, collect results, plan what is next.
+
+The window is larger than the CPU count so workers never wait for the driver, yet bounded so a
+10,000-way foreach never floods Ray's queue. Failed tasks are retried here (not by Ray) so each
+attempt gets its own record and ``current.retry_count``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ._identity import TaskSpec
+from ._planner import Planner
+
+
+@dataclass
+class Outcome:
+    failures: list[tuple[TaskSpec, dict]] = field(default_factory=list)
+    interrupted: bool = False
+    finished: set[tuple[str, str]] = field(default_factory=set)
+    executed: list[tuple[str, str]] = field(default_factory=list)
+    cloned: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Driver:
+    def __init__(self, planner: Planner, executor: Any, progress: Any, window: int,
+                 fail_fast: bool, retries: dict[str, tuple[int, float]],
+                 on_crash: Callable[[TaskSpec, dict], None] | None = None,
+                 cloner: Callable[[TaskSpec], dict | None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> None:
+        self.planner = planner
+        self.executor = executor
+        self.progress = progress
+        self.window = max(1, window)
+        self.fail_fast = fail_fast
+        self.retries = retries
+        self.on_crash = on_crash
+        self.cloner = cloner
+        self.should_stop = should_stop
+        self.outcome = Outcome()
+
+    def drive(self) -> Outcome:
+        ready: deque[TaskSpec] = deque(self.planner.initial())
+        delayed: list[tuple[float, int, TaskSpec]] = []
+        inflight: dict[Any, TaskSpec] = {}
+        counter = 0
+        stopping = False
+        try:
+            while ready or inflight or delayed:
+                now = time.time()
+                while delayed and delayed[0][0] <= now:
+                    ready.append(heapq.heappop(delayed)[2])
+                while ready and len(inflight) < self.window and not stopping:
+                    spec = ready.popleft()
+                    if self._try_clone(spec, ready):
+                        continue
+                    spec.ready_at = spec.ready_at or now
+                    inflight[self.executor.submit(spec)] = spec
+                    self.progress.submitted(spec.step)
+                if stopping and not inflight:
+                    break
+                if not inflight:
+                    if delayed:
+                        time.sleep(max(0.0, min(0.5, delayed[0][0] - time.time())))
+                        continue
+                    if ready:
+                        continue
+                    break
+                timeout = 0.5 if not delayed else max(0.0, min(0.5, delayed[0][0] - time.time()))
+                for ref in self.executor.wait(list(inflight), timeout):
+                    spec = inflight.pop(ref)
+                    result = self.executor.result(ref)
+                    self._show_output(spec, result)
+                    if result.get("ok"):
+                        self.outcome.finished.add(spec.key)
+                        self.outcome.executed.append(spec.key)
+                        self.progress.finished(spec.step, True)
+                        ready.extend(self.planner.on_done(spec, result))
+                        continue
+                    if result.get("crashed") and self.on_crash is not None:
+                        self.on_crash(spec, result)
+                    times, delay = self.retries.get(spec.step, (0, 0.0))
+                    if spec.attempt < times and not result.get("cancelled") and not stopping:
+                        self.progress.retrying(spec.step)
+                        self.progress.message(
+                            f"[{spec.label()}] attempt {spec.attempt + 1} failed "
+                            f"({result['error']['type']}); retrying"
+                            + (f" in {delay:g} s" if delay else ""), err=True)
+                        counter += 1
+                        retry = TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1)
+                        heapq.heappush(delayed, (time.time() + delay, counter, retry))
+                        continue
+                    self.progress.finished(spec.step, False)
+                    self.outcome.failures.append((spec, result))
+                    if not result.get("cancelled"):
+                        self._show_failure(spec, result)
+                    if self.fail_fast and not stopping:
+                        stopping = True
+                        ready.clear()
+                        delayed.clear()
+                        for other in inflight:
+                            self.executor.cancel(other, force=False)
+                if self.should_stop is not None and self.should_stop() and not stopping:
+                    stopping = True
+                    ready.clear()
+                    delayed.clear()
+                    for other in inflight:
+                        self.executor.cancel(other, force=False)
+        except KeyboardInterrupt:
+            self.outcome.interrupted = True
+            for ref in inflight:
+                self.executor.cancel(ref, force=True)
+        return self.outcome
+
+    def _try_clone(self, spec: TaskSpec, ready: deque) -> bool:
+        if self.cloner is None:
+            return False
+        result = self.cloner(spec)
+        if result is None:
+            return False
+        self.outcome.finished.add(spec.key)
+        self.outcome.cloned.append(spec.key)
+        self.progress.submitted(spec.step)
+        self.progress.finished(spec.step, True)
+        ready.extend(self.planner.on_done(spec, result))
+        return True
+
+    def _show_output(self, spec: TaskSpec, result: dict) -> None:
+        if self.executor.sink is not None:
+            return
+        output = result.get("output") or {}
+        for stream in ("stdout", "stderr"):
+            text = output.get(stream) or ""
+            if text:
+                self.progress.lines(spec.label(), stream, text.rstrip("\n").split("\n"))
+
+    def _show_failure(self, spec: TaskSpec, result: dict) -> None:
+        err = result.get("error") or {}
+        label = f"[{spec.label()}]"
+        if err.get("internal"):
+            self.progress.message(f"{label} error: {err.get('traceback') or err.get('message')}", err=True)
+        else:
+            text = (err.get("traceback") or "").rstrip()
+            body = "\n".join(f"{label} {line}" for line in text.split("\n"))
+            self.progress.message(f"{label} step failed:\n{body}", err=True)

@@ -1,0 +1,37 @@
+"""Errors raised by the scheduler; the API layer catches them as user errors.
+
+The scheduler cannot import the user API (dependencies point one way), so its errors subclass
+the datastore's base class, which every layer already treats as a user-facing error.
+"""
+
+from __future__ import annotations
+
+from rayflow.datastore import DatastoreError
+
+
+class SchedulerError(DatastoreError):
+    """Base class of the scheduler's user-facing errors."""
+
+
+class MergeArtifactsError(SchedulerError):
+    pass
+
+
+class TransitionError(SchedulerError):
+    pass
+
+
+class ForeachError(SchedulerError):
+    pass
+
+
+class ClusterError(SchedulerError):
+    pass
+
+
+class ResumeError(SchedulerError):
+    pass
+
+
+class StepTimeout(Exception):
+    """Raised inside a step that ran past its @timeout."""

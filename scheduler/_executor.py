@@ -1,0 +1,75 @@
+"""The seam between the driver loop and Ray: submit a task, wait for some, read a result.
+
+Everything Ray-specific about running a task (resources, SPREAD for foreach splits, no silent
+Ray-level retries) lives here, so the driver loop stays a plain ready-set loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+from ._identity import TaskSpec
+from ._task import execute
+
+
+@ray.remote(max_retries=0)
+def _run_task(box: list, wire: dict, sink: Any = None) -> dict:
+    return execute(box, wire, sink)
+
+
+class RayExecutor:
+    def __init__(self, ctx: dict, class_bytes: bytes, run_key: str, sink: Any = None) -> None:
+        self.plan = ctx["plan"]
+        self.box = [run_key, ray.put(ctx), ray.put(class_bytes)]
+        self.sink = sink
+        self._options: dict[tuple[str, bool], Any] = {}
+
+    def _remote(self, spec: TaskSpec) -> Any:
+        spread = bool(spec.frames) and self.plan[spec.frames[-1][0]]["out"][0] == spec.step
+        key = (spec.step, spread)
+        fn = self._options.get(key)
+        if fn is None:
+            res = self.plan[spec.step]["decorators"].get("resources", {})
+            opts: dict[str, Any] = {"num_cpus": float(res.get("cpu") or 1),
+                                    "num_gpus": float(res.get("gpu") or 0), "max_retries": 0}
+            if res.get("memory"):
+                opts["memory"] = int(float(res["memory"]) * 1024 * 1024)
+            if spread:
+                opts["scheduling_strategy"] = "SPREAD"
+            fn = self._options[key] = _run_task.options(**opts)
+        return fn
+
+    def submit(self, spec: TaskSpec) -> Any:
+        return self._remote(spec).remote(self.box, spec.to_wire(), self.sink)
+
+    def wait(self, refs: list[Any], timeout: float) -> list[Any]:
+        done, rest = ray.wait(refs, num_returns=1, timeout=timeout)
+        if done and rest:
+            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+            done += more
+        return done
+
+    def result(self, ref: Any) -> dict:
+        try:
+            return ray.get(ref)
+        except ray.exceptions.TaskCancelledError:
+            return {"ok": False, "cancelled": True,
+                    "error": {"type": "Cancelled", "message": "cancelled", "traceback": "cancelled",
+                              "internal": True}}
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                ray.exceptions.LocalRayletDiedError, ray.exceptions.RayTaskError,
+                ray.exceptions.ObjectLostError, ray.exceptions.OwnerDiedError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return {"ok": False, "crashed": True,
+                    "error": {"type": type(exc).__name__,
+                              "message": f"the worker running the task died: {first}",
+                              "traceback": f"the worker process running the task died ({type(exc).__name__})",
+                              "internal": True}}
+
+    def cancel(self, ref: Any, force: bool = False) -> None:
+        try:
+            ray.cancel(ref, force=force)
+        except Exception:  # noqa: BLE001 - already finished
+            pass

@@ -1,0 +1,62 @@
+"""The ready-set: given a finished task, which tasks can run now.
+
+Foreach fan-outs expand when their parent finishes (one task per item); a join becomes ready when
+every input it waits for is done: all branches of a static split, or all splits of a foreach.
+The planner keeps only ids and counters, never artifacts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._identity import TaskSpec
+
+
+class Planner:
+    def __init__(self, plan: dict[str, dict[str, Any]]) -> None:
+        self.plan = plan
+        self._joins: dict[tuple, dict[int, tuple[str, str]]] = {}
+        self._expected: dict[tuple, int] = {}
+
+    def initial(self) -> list[TaskSpec]:
+        return [TaskSpec("start")]
+
+    def on_done(self, spec: TaskSpec, result: dict[str, Any]) -> list[TaskSpec]:
+        node = self.plan[spec.step]
+        if node["type"] == "end":
+            return []
+        source = (spec.step, spec.task_id)
+        foreach = result.get("foreach")
+        if foreach:
+            target = node["out"][0]
+            n = foreach["n"]
+            return [TaskSpec(target, spec.frames + ((spec.step, i, n, key),), (source,))
+                    for i, key in enumerate(foreach["items"])]
+        ready = []
+        for target in result["next"]:
+            tnode = self.plan[target]
+            if not tnode["is_join"]:
+                ready.append(TaskSpec(target, spec.frames, (source,)))
+                continue
+            split = self.plan[tnode["closes"]]
+            if split["split_kind"] == "foreach":
+                frames = spec.frames[:-1]
+                slot, expected = spec.frames[-1][1], spec.frames[-1][2]
+            else:
+                frames = spec.frames
+                slot, expected = tnode["parents"].index(spec.step), len(split["out"])
+            key = (target, frames)
+            arrived = self._joins.setdefault(key, {})
+            arrived[slot] = source
+            self._expected[key] = expected
+            if len(arrived) == expected:
+                del self._joins[key]
+                del self._expected[key]
+                inputs = tuple(arrived[i] for i in sorted(arrived))
+                ready.append(TaskSpec(target, frames, inputs))
+        return ready
+
+    def waiting_joins(self) -> list[str]:
+        """Joins still missing inputs (they will never run once the run stops)."""
+        return [f"{step} ({len(got)}/{self._expected[(step, frames)]} inputs)"
+                for (step, frames), got in self._joins.items()]

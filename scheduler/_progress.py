@@ -1,0 +1,126 @@
+"""What the user sees while a run goes: per-step counts and each task's output, prefixed.
+
+On a terminal a live table (rich) shows done/running/failed per step; otherwise plain lines are
+printed when a step's counts change (at most every few seconds), so logs stay readable in CI.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+from typing import Any, TextIO
+
+
+class Progress:
+    def __init__(self, steps: list[str], out: TextIO | None = None, live: bool | None = None,
+                 quiet: bool = False) -> None:
+        self.steps = steps
+        self.out = out or sys.stdout
+        self.quiet = quiet
+        self.counts: dict[str, dict[str, int]] = defaultdict(lambda: {"done": 0, "running": 0, "failed": 0, "cloned": 0})
+        self.is_tty = self.out.isatty() if live is None else live
+        self._live: Any = None
+        self._last_plain = 0.0
+        self._printed: dict[str, tuple] = {}
+
+    def __enter__(self) -> Progress:
+        if self.is_tty and not self.quiet:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._table(), console=Console(file=self.out), refresh_per_second=8,
+                              transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.__exit__(*exc)
+            self._live = None
+        elif not self.quiet:
+            self._plain(force=True)
+
+    # -- events ----------------------------------------------------------------------------
+    def submitted(self, step: str) -> None:
+        self.counts[step]["running"] += 1
+        self._refresh()
+
+    def finished(self, step: str, ok: bool, cloned: bool = False) -> None:
+        c = self.counts[step]
+        if not cloned:
+            c["running"] -= 1
+        c["done" if ok else "failed"] += 1
+        if cloned:
+            c["cloned"] += 1
+        self._refresh()
+
+    def retrying(self, step: str) -> None:
+        self.counts[step]["running"] -= 1
+        self._refresh()
+
+    def lines(self, label: str, stream: str, lines: list[str]) -> None:
+        if self.quiet:
+            return
+        text = "\n".join(f"[{label}] {line}" for line in lines)
+        self.message(text, err=stream == "stderr")
+
+    def message(self, text: str, err: bool = False) -> None:
+        if self.quiet and not err:
+            return
+        if self._live is not None:
+            self._live.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            stream = sys.stderr if err and self.out is sys.stdout else self.out
+            print(text, file=stream, flush=True)
+
+    # -- rendering -------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+        elif not self.quiet:
+            self._plain()
+
+    def _plain(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_plain < 2.0:
+            return
+        self._last_plain = now
+        for step in self.steps:
+            if step not in self.counts:
+                continue
+            c = self.counts[step]
+            state = (c["done"], c["running"], c["failed"])
+            if self._printed.get(step) == state:
+                continue
+            self._printed[step] = state
+            print(f"  {step}: {self._summary(c)}", file=self.out, flush=True)
+
+    @staticmethod
+    def _summary(c: dict[str, int]) -> str:
+        total = c["done"] + c["running"] + c["failed"]
+        parts = [f"{c['done']}/{total} done"]
+        if c["cloned"]:
+            parts.append(f"{c['cloned']} cloned")
+        if c["running"]:
+            parts.append(f"{c['running']} running")
+        if c["failed"]:
+            parts.append(f"{c['failed']} failed")
+        return ", ".join(parts)
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+        for col in ("step", "done", "running", "failed", "total"):
+            table.add_column(col, justify="left" if col == "step" else "right")
+        for step in self.steps:
+            c = self.counts.get(step)
+            if c is None:
+                table.add_row(step, "", "", "", "", style="dim")
+                continue
+            total = c["done"] + c["running"] + c["failed"]
+            style = "red" if c["failed"] else ("green" if not c["running"] else "")
+            table.add_row(step, str(c["done"]), str(c["running"]), str(c["failed"]), str(total), style=style)
+        return table

@@ -1,0 +1,184 @@
+"""``run_flow``: one flow run from start to its end (or its failures), recorded in run.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, TextIO
+
+import cloudpickle
+
+from rayflow.datastore import (
+    BlobStore,
+    DatastoreURLError,
+    Storage,
+    open_storage,
+    paths,
+    records,
+)
+
+from ._identity import TaskSpec, new_run_id, username
+
+
+@dataclass
+class RunResult:
+    flow: str
+    run_id: str
+    status: str
+    datastore: str
+    failures: list[tuple[str, dict]] = field(default_factory=list)
+    executed: list[tuple[str, str]] = field(default_factory=list)
+    cloned: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow}/{self.run_id}"
+
+    @property
+    def successful(self) -> bool:
+        return self.status == "successful"
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        text = repr(value)
+        return text if len(text) < 200 else text[:197] + "..."
+
+
+def _claim_run_id(storage: Storage, flow: str, run_id: str | None) -> str:
+    if run_id is not None:
+        paths.check_run_id(run_id)
+        if records.run_exists(storage, flow, run_id):
+            raise DatastoreURLError(f"run {flow}/{run_id} already exists in {storage.url}")
+        return run_id
+    for _ in range(20):
+        candidate = new_run_id()
+        if not records.run_exists(storage, flow, candidate):
+            return candidate
+    raise DatastoreURLError("could not find a free run id")
+
+
+def _class_bytes(flow_cls: type) -> bytes:
+    module = sys.modules.get(flow_cls.__module__)
+    if module is not None and flow_cls.__module__ != "__main__":
+        try:
+            cloudpickle.register_pickle_by_value(module)
+        except ValueError:
+            pass
+    return cloudpickle.dumps(flow_cls)
+
+
+def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, Any], *,
+             datastore: str, run_id: str | None = None, tags: tuple[str, ...] = (),
+             max_workers: int | None = None, fail_fast: bool = False, cluster: str | None = None,
+             flow_file: str | None = None, quiet: bool = False, out: TextIO | None = None,
+             origin_run_id: str | None = None,
+             cloner_factory: Callable[[Storage, str], Callable[[TaskSpec], dict | None]] | None = None,
+             extra: dict[str, Any] | None = None, run_id_file: str | None = None,
+             runtime_env: dict[str, Any] | None = None, trial: Any = None,
+             on_started: Callable[[str], None] | None = None) -> RunResult:
+    from ._connect import cluster_cpus, connect, shutdown
+    from ._driver import Driver
+    from ._planner import Planner
+    from ._progress import Progress
+
+    flow = flow_cls.__name__
+    storage = open_storage(datastore)
+    blobs = BlobStore(storage, flow)
+    user = username()
+    try:
+        run_id = _claim_run_id(storage, flow, run_id)
+        param_keys = {attr: blobs.put(attr, value) for attr, value in params.items()}
+    except OSError as exc:
+        raise DatastoreURLError(f"datastore {storage.url} is not usable: {exc.strerror or exc}") from None
+    started_at = time.time()
+    record: dict[str, Any] = {
+        "flow": flow, "run_id": run_id, "status": "running", "user": user, "tags": list(tags),
+        "system_tags": [f"user:{user}"], "parameters": {k: _jsonable(v) for k, v in params.items()},
+        "parameter_keys": param_keys, "created_at": started_at, "finished_at": None,
+        "origin_run_id": origin_run_id, "plan": plan, "flow_file": flow_file,
+        "python": platform.python_version(), "host": platform.node(),
+    }
+    record.update(extra or {})
+    records.write_run(storage, flow, run_id, record)
+    if run_id_file:
+        with open(run_id_file, "w") as f:
+            f.write(run_id)
+    if on_started is not None:
+        on_started(run_id)
+
+    class_bytes = _class_bytes(flow_cls)
+    started_ray = connect(cluster, runtime_env=runtime_env)
+    try:
+        import ray
+
+        record["ray_version"] = ray.__version__
+        retries = {}
+        max_attempts = {}
+        for step, node in plan.items():
+            r = node["decorators"].get("retry")
+            times = int(r.get("times", 3)) if r else 0
+            retries[step] = (times, 60.0 * float(r.get("minutes_between_retries", 2)) if r else 0.0)
+            max_attempts[step] = times + 1
+        ctx = {
+            "flow": flow, "run_id": run_id, "root": storage.url, "plan": plan,
+            "params": param_keys, "user": user, "tags": list(tags), "origin_run_id": origin_run_id,
+            "max_attempts": max_attempts, "trial": trial,
+            "flow_dir": os.path.dirname(os.path.abspath(flow_file)) if flow_file else None,
+        }
+        run_key = hashlib.sha256(class_bytes + run_id.encode()).hexdigest()[:16]
+        from ._executor import RayExecutor
+
+        executor = RayExecutor(ctx, class_bytes, run_key)
+        cpus = cluster_cpus()
+        window = max_workers if max_workers else min(256, max(16, 8 * cpus))
+        planner = Planner(plan)
+
+        def on_crash(spec: TaskSpec, result: dict) -> None:
+            meta = {"flow": flow, "run_id": run_id, "step": spec.step, "task_id": spec.task_id,
+                    "attempt": spec.attempt, "status": "failed", "frames": [list(f) for f in spec.frames],
+                    "inputs": [list(i) for i in spec.inputs], "artifacts": {},
+                    "ready_at": spec.ready_at, "started_at": None, "finished_at": time.time(),
+                    "exception": result["error"]}
+            try:
+                records.write_meta(storage, meta)
+            except OSError:
+                pass
+
+        cloner = cloner_factory(storage, run_id) if cloner_factory else None
+        steps = list(plan)
+        with Progress(steps, out=out, quiet=quiet) as progress:
+            driver = Driver(planner, executor, progress, window, fail_fast, retries,
+                            on_crash=on_crash, cloner=cloner)
+            outcome = driver.drive()
+        ended = ("end", "0") in outcome.finished
+        status = "successful" if ended and not outcome.failures else "failed"
+        if outcome.interrupted:
+            status = "interrupted"
+        record.update(status=status, finished_at=time.time(),
+                      failed_tasks=[f"{s.step}/{s.task_id}" for s, _ in outcome.failures],
+                      executed=len(outcome.executed), cloned=len(outcome.cloned))
+        records.write_run(storage, flow, run_id, record)
+        return RunResult(flow, run_id, status, storage.url,
+                         failures=[(s.label(), r.get("error") or {}) for s, r in outcome.failures],
+                         executed=outcome.executed, cloned=outcome.cloned,
+                         seconds=time.time() - started_at)
+    except BaseException:
+        if record["status"] == "running":
+            record.update(status="failed", finished_at=time.time())
+            try:
+                records.write_run(storage, flow, run_id, record)
+            except Exception:  # noqa: BLE001 - keep the original error
+                pass
+        raise
+    finally:
+        shutdown(started_ray)
