@@ -16,7 +16,7 @@ from ._storage import Storage
 
 
 def _dump(record: dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"), sort_keys=True, default=str)
+    return json.dumps(record, separators=(",", ":"), default=str)
 
 
 def write_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ Change ``from metaflow import ...`` to ``from rayflow import ...`` and the flow 
 
 from __future__ import annotations
 
+from ._client import DataArtifact, Flow, NotFound, Run, Step, Task
 from ._current import current
 from ._decorators import (
     batch,
@@ -32,11 +33,26 @@ from ._errors import (
     RayflowError,
 )
 from ._flowspec import FlowSpec
+from ._namespace import default_namespace, get_metadata, get_namespace, metadata, namespace
 from ._parameters import IncludeFile, JSONType, Parameter
+from ._runner import Runner, RunOutcome
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DataArtifact",
+    "Flow",
+    "NotFound",
+    "Run",
+    "RunOutcome",
+    "Runner",
+    "Step",
+    "Task",
+    "default_namespace",
+    "get_metadata",
+    "get_namespace",
+    "metadata",
+    "namespace",
     "FlowLoadError",
     "FlowSpec",
     "IncludeFile",

@@ -12,6 +12,7 @@ from rayflow.scheduler import (
 )
 from rayflow.scheduler import TransitionError as InvalidTransitionError
 
+
 class RayflowError(Exception):
     """Base class: the CLI prints these as one line and exits non-zero, without a traceback."""
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Sink = Callable[[str, list[str]], None]
 

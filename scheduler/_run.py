@@ -8,11 +8,11 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import cloudpickle
-
 from rayflow.datastore import (
     BlobStore,
     DatastoreURLError,

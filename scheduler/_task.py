@@ -17,7 +17,6 @@ from collections import OrderedDict
 from typing import Any
 
 import cloudpickle
-
 from rayflow.datastore import (
     BlobStore,
     DatastoreError,

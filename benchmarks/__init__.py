@@ -1,0 +1,1 @@
+"""Reproducible measurements of rayflow beside the tools users would otherwise use."""

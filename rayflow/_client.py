@@ -1,0 +1,347 @@
+"""The client API: read past runs, their artifacts and logs (Metaflow's Flow/Run/Step/Task).
+
+Everything is read through ``rayflow.datastore``; artifacts are loaded only when asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from rayflow.datastore import BlobStore, MissingRecordError, records
+
+from . import _namespace as ns
+from ._errors import RayflowError
+
+
+class NotFound(RayflowError):
+    """A flow, run, step, task or artifact that was asked for does not exist."""
+
+
+class NotInNamespace(NotFound):
+    """The object exists but not in the current namespace."""
+
+
+def _split(pathspec: str, parts: int, kind: str) -> list[str]:
+    pieces = pathspec.strip("/").split("/")
+    if len(pieces) != parts or not all(pieces):
+        raise NotFound(f"{kind} pathspec must look like {'/'.join(['Flow', 'run_id', 'step', 'task_id'][:parts])}, got {pathspec!r}")
+    return pieces
+
+
+def _in_namespace(run_record: dict) -> bool:
+    current = ns.get_namespace()
+    if current is None:
+        return True
+    tags = set(run_record.get("tags", [])) | set(run_record.get("system_tags", []))
+    return current in tags
+
+
+class MetaflowData:
+    """``run.data.x`` / ``task.data.x``: artifacts by attribute, loaded lazily."""
+
+    def __init__(self, task: Task) -> None:
+        self._task = task
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._task[name].data
+        except KeyError:
+            raise AttributeError(f"task {self._task.pathspec} has no artifact '{name}'") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._task.artifact_keys
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._task.artifact_keys)
+
+    def __repr__(self) -> str:
+        return f"<data of {self._task.pathspec}: {', '.join(sorted(self._task.artifact_keys))}>"
+
+
+class DataArtifact:
+    def __init__(self, task: Task, name: str, key: str) -> None:
+        self.task = task
+        self.id = name
+        self.sha = key
+        self.pathspec = f"{task.pathspec}/{name}"
+
+    @property
+    def data(self) -> Any:
+        return BlobStore(ns.storage(), self.task.flow_name).get(self.sha, self.task.pathspec)
+
+    @property
+    def size(self) -> int:
+        return len(BlobStore(ns.storage(), self.task.flow_name).get_bytes(self.sha))
+
+    def __repr__(self) -> str:
+        return f"DataArtifact('{self.pathspec}')"
+
+
+class Task:
+    def __init__(self, pathspec: str, _meta: dict | None = None) -> None:
+        self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "Task")
+        self.pathspec = "/".join([self.flow_name, self.run_id, self.step_name, self.id])
+        self._meta = _meta
+        self._done: dict | None | bool = False
+
+    def _load(self) -> dict:
+        if self._meta is None:
+            try:
+                self._meta = records.read_meta(ns.storage(), self.flow_name, self.run_id, self.step_name, self.id)
+            except MissingRecordError:
+                raise NotFound(f"task {self.pathspec} not found in {ns.get_metadata()}") from None
+        return self._meta
+
+    @property
+    def artifact_keys(self) -> dict[str, str]:
+        return dict(self._load().get("artifacts") or {})
+
+    def __getitem__(self, name: str) -> DataArtifact:
+        key = self.artifact_keys.get(name)
+        if key is None:
+            raise KeyError(f"task {self.pathspec} has no artifact '{name}'")
+        return DataArtifact(self, name, key)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.artifact_keys
+
+    def __iter__(self) -> Iterator[DataArtifact]:
+        return (self[n] for n in sorted(self.artifact_keys))
+
+    @property
+    def artifacts(self) -> MetaflowData:
+        return MetaflowData(self)
+
+    @property
+    def data(self) -> MetaflowData:
+        return MetaflowData(self)
+
+    @property
+    def finished(self) -> bool:
+        return records.read_done(ns.storage(), self.flow_name, self.run_id, self.step_name, self.id) is not None
+
+    successful = finished
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        m = self._load()
+        keep = ("attempt", "node_id", "host", "pid", "ready_at", "started_at", "finished_at", "status",
+                "origin", "inputs", "frames")
+        return {k: m.get(k) for k in keep if k in m}
+
+    @property
+    def index(self) -> int | None:
+        frames = self._load().get("frames") or []
+        return frames[-1][1] if frames else None
+
+    @property
+    def exception(self) -> Any:
+        return self._load().get("exception")
+
+    @property
+    def current_attempt(self) -> int:
+        return int(self._load().get("attempt", 0))
+
+    @property
+    def created_at(self) -> float | None:
+        return self._load().get("started_at")
+
+    @property
+    def finished_at(self) -> float | None:
+        return self._load().get("finished_at")
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        origin = self._load().get("origin")
+        return origin.get("pathspec") if origin else None
+
+    def _log(self, stream: str) -> str:
+        m = self._load()
+        origin = m.get("origin")
+        if origin:
+            flow, run_id, step, task_id = origin["pathspec"].split("/")
+            return records.read_log(ns.storage(), flow, run_id, step, task_id, stream, origin.get("attempt", 0))
+        return records.read_log(ns.storage(), self.flow_name, self.run_id, self.step_name, self.id,
+                                stream, int(m.get("attempt", 0)))
+
+    @property
+    def stdout(self) -> str:
+        return self._log("stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self._log("stderr")
+
+    def __repr__(self) -> str:
+        return f"Task('{self.pathspec}')"
+
+
+class Step:
+    def __init__(self, pathspec: str) -> None:
+        self.flow_name, self.run_id, self.id = _split(pathspec, 3, "Step")
+        self.pathspec = "/".join([self.flow_name, self.run_id, self.id])
+
+    def tasks(self) -> list[Task]:
+        ids = records.list_tasks(ns.storage(), self.flow_name, self.run_id, self.id)
+        return [Task(f"{self.pathspec}/{t}") for t in ids]
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks())
+
+    def __getitem__(self, task_id: str) -> Task:
+        task = Task(f"{self.pathspec}/{task_id}")
+        task._load()
+        return task
+
+    @property
+    def task(self) -> Task:
+        tasks = self.tasks()
+        if not tasks:
+            raise NotFound(f"step {self.pathspec} has no tasks")
+        return tasks[0]
+
+    @property
+    def finished_at(self) -> float | None:
+        times = [t.finished_at for t in self.tasks() if t.finished_at]
+        return max(times) if times else None
+
+    def __repr__(self) -> str:
+        return f"Step('{self.pathspec}')"
+
+
+class Run:
+    def __init__(self, pathspec: str, _record: dict | None = None) -> None:
+        self.flow_name, self.id = _split(pathspec, 2, "Run")
+        self.pathspec = f"{self.flow_name}/{self.id}"
+        self._record = _record
+        if _record is None:
+            self._load()
+
+    def _load(self, refresh: bool = False) -> dict:
+        if self._record is None or refresh:
+            try:
+                self._record = records.read_run(ns.storage(), self.flow_name, self.id)
+            except MissingRecordError:
+                raise NotFound(f"run {self.pathspec} not found in {ns.get_metadata()}") from None
+            if not _in_namespace(self._record):
+                raise NotInNamespace(f"run {self.pathspec} is not in namespace {ns.get_namespace()!r} "
+                                     "(use namespace(None) to see every run)")
+        return self._record
+
+    @property
+    def record(self) -> dict:
+        return dict(self._load(refresh=True))
+
+    def steps(self) -> list[Step]:
+        plan = self._load().get("plan") or {}
+        present = set(records.list_steps(ns.storage(), self.flow_name, self.id))
+        ordered = [s for s in plan if s in present] + sorted(present - set(plan))
+        return [Step(f"{self.pathspec}/{s}") for s in ordered]
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps())
+
+    def __getitem__(self, step: str) -> Step:
+        if step not in records.list_steps(ns.storage(), self.flow_name, self.id):
+            raise KeyError(f"run {self.pathspec} has no step '{step}'")
+        return Step(f"{self.pathspec}/{step}")
+
+    def __contains__(self, step: str) -> bool:
+        return step in records.list_steps(ns.storage(), self.flow_name, self.id)
+
+    @property
+    def end_task(self) -> Task | None:
+        task = Task(f"{self.pathspec}/end/0")
+        try:
+            task._load()
+        except NotFound:
+            return None
+        return task
+
+    @property
+    def data(self) -> MetaflowData | None:
+        task = self.end_task
+        return task.data if task is not None else None
+
+    @property
+    def status(self) -> str:
+        return self._load(refresh=True).get("status", "unknown")
+
+    @property
+    def successful(self) -> bool:
+        return self.status == "successful"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("successful", "failed", "interrupted", "pruned")
+
+    @property
+    def created_at(self) -> float | None:
+        return self._load().get("created_at")
+
+    @property
+    def finished_at(self) -> float | None:
+        return self._load(refresh=True).get("finished_at")
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return frozenset(self._load(refresh=True).get("tags", []))
+
+    @property
+    def system_tags(self) -> frozenset[str]:
+        return frozenset(self._load().get("system_tags", []))
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self._load().get("parameters", {}))
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        origin = self._load().get("origin_run_id")
+        return f"{self.flow_name}/{origin}" if origin else None
+
+    def __repr__(self) -> str:
+        return f"Run('{self.pathspec}')"
+
+
+class Flow:
+    def __init__(self, name: str) -> None:
+        self.id = self.pathspec = name
+        if not records.list_runs(ns.storage(), name):
+            raise NotFound(f"flow {name} not found in {ns.get_metadata()}")
+
+    def runs(self, *tags: str) -> list[Run]:
+        """Runs in the current namespace, newest first, having every tag in ``tags``."""
+        out = []
+        for run_id in reversed(records.list_runs(ns.storage(), self.id)):
+            try:
+                record = records.read_run(ns.storage(), self.id, run_id)
+            except MissingRecordError:
+                continue
+            if not _in_namespace(record):
+                continue
+            if tags and not set(tags) <= set(record.get("tags", [])) | set(record.get("system_tags", [])):
+                continue
+            out.append(Run(f"{self.id}/{run_id}", _record=record))
+        return out
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.runs())
+
+    def __getitem__(self, run_id: str) -> Run:
+        return Run(f"{self.id}/{run_id}")
+
+    @property
+    def latest_run(self) -> Run | None:
+        runs = self.runs()
+        return runs[0] if runs else None
+
+    @property
+    def latest_successful_run(self) -> Run | None:
+        return next((r for r in self.runs() if r.successful), None)
+
+    def __repr__(self) -> str:
+        return f"Flow('{self.id}')"

@@ -1,0 +1,98 @@
+"""``Runner``: start flow runs from Python (notebooks, scripts, tests) instead of the shell.
+
+A flow may be given as a file path (``"flow.py"`` or ``"flow.py:MyFlow"``) or as the class
+itself, including a class defined in a notebook cell (cloudpickle ships it by value).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ._errors import LintError
+from ._parameters import resolve_values
+from ._prepare import plan_for
+
+
+class RunOutcome:
+    """What ``Runner.run`` returns: the run's id, status and the client ``Run`` to read it."""
+
+    def __init__(self, result: Any, datastore: str) -> None:
+        self.result = result
+        self.run_id = result.run_id
+        self.pathspec = result.pathspec
+        self.status = result.status
+        self.successful = result.successful
+        self.failures = result.failures
+        self.executed = result.executed
+        self.cloned = result.cloned
+        self.datastore = datastore
+
+    @property
+    def run(self) -> Any:
+        from . import _namespace
+        from ._client import Run
+
+        if _namespace._settings["datastore"] != self.datastore:
+            _namespace.metadata(self.datastore)
+        return Run(self.pathspec)
+
+    def __enter__(self) -> RunOutcome:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<RunOutcome {self.pathspec} {self.status}>"
+
+
+class Runner:
+    def __init__(self, flow: Any, datastore: str | None = None, quiet: bool = True,
+                 cluster: str | None = None, max_workers: int | None = None,
+                 tags: tuple[str, ...] | list[str] = (), with_: tuple[str, ...] = (),
+                 fail_fast: bool = False) -> None:
+        from rayflow.datastore import default_url
+
+        if isinstance(flow, str):
+            from ._loader import load_flow
+
+            self.flow_cls, self.flow_file = load_flow(flow)
+        else:
+            self.flow_cls, self.flow_file = flow, _file_of(flow)
+        self.datastore = datastore or default_url()
+        self.options = {"quiet": quiet, "cluster": cluster, "max_workers": max_workers,
+                        "tags": tuple(tags), "fail_fast": fail_fast}
+        self.with_ = tuple(with_)
+
+    def plan(self) -> dict[str, Any]:
+        _, plan = plan_for(self.flow_cls, self.with_)
+        return plan
+
+    def run(self, **params: Any) -> RunOutcome:
+        from rayflow.scheduler import run_flow
+
+        plan = self.plan()
+        values = resolve_values(self.flow_cls, params)
+        result = run_flow(self.flow_cls, plan, values, datastore=self.datastore,
+                          flow_file=self.flow_file, **self.options)
+        return RunOutcome(result, self.datastore)
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+def _file_of(flow_cls: type) -> str | None:
+    import inspect
+
+    try:
+        path = inspect.getsourcefile(flow_cls)
+    except TypeError:
+        return None
+    return os.path.abspath(path) if path and os.path.exists(path) else None
+
+
+__all__ = ["LintError", "RunOutcome", "Runner"]

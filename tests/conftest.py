@@ -1,0 +1,66 @@
+"""Shared fixtures: one real local Ray instance per test session, a datastore per test."""
+
+from __future__ import annotations
+
+import logging
+import os
+import textwrap
+
+import pytest
+
+os.environ.setdefault("RAY_TMPDIR", "/tmp/rft")
+os.environ.setdefault("RAYFLOW_USER", "tester")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A real local Ray instance (2 CPUs) shared by every test that runs flows in-process."""
+    import ray
+
+    os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
+    started = False
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR)
+        started = True
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture
+def datastore(tmp_path, monkeypatch):
+    """A fresh local datastore; the client (``Flow``, ``Run``...) reads it too."""
+    import rayflow
+
+    url = str(tmp_path / "ds")
+    monkeypatch.setenv("RAYFLOW_DATASTORE", url)
+    rayflow.metadata(url)
+    rayflow.namespace(None)
+    yield url
+    rayflow.metadata(None)
+    rayflow.default_namespace()
+
+
+@pytest.fixture
+def run_flow(ray_session, datastore):
+    """``run_flow(FlowClassOrFile, **params)`` runs it in-process and returns a RunOutcome."""
+    from rayflow import Runner
+
+    def run(flow, *, runner_options=None, **params):
+        return Runner(flow, datastore=datastore, **(runner_options or {})).run(**params)
+
+    return run
+
+
+@pytest.fixture
+def write_flow(tmp_path):
+    """``write_flow(source, name='flow.py')`` writes dedented source and returns its path."""
+
+    def write(source: str, name: str = "flow.py") -> str:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(source).lstrip())
+        return str(path)
+
+    return write
