@@ -78,6 +78,16 @@ class Runner:
                           flow_file=self.flow_file, **self.options)
         return RunOutcome(result, self.datastore)
 
+    def resume(self, step: str | None = None, origin_run_id: str | None = None,
+               **params: Any) -> RunOutcome:
+        """Resume the latest run (or ``origin_run_id``): finished tasks are cloned, not re-run."""
+        from ._resuming import resume_run
+
+        result = resume_run(self.flow_cls, self.flow_file, datastore=self.datastore,
+                            origin_run_id=origin_run_id, step=step, given_params=params,
+                            with_=self.with_, **self.options)
+        return RunOutcome(result, self.datastore)
+
     def __enter__(self) -> Runner:
         return self
 

@@ -125,8 +125,7 @@ class Driver:
             return False
         self.outcome.finished.add(spec.key)
         self.outcome.cloned.append(spec.key)
-        self.progress.submitted(spec.step)
-        self.progress.finished(spec.step, True)
+        self.progress.finished(spec.step, True, cloned=True)
         ready.extend(self.planner.on_done(spec, result))
         return True
 

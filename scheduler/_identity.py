@@ -48,8 +48,10 @@ class TaskSpec:
 
 
 def new_run_id() -> str:
-    """Unique and sortable by start time, e.g. ``20261122T231215-7f3a9c``."""
-    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+    """Unique and sortable by start time (UTC, to the millisecond), e.g. ``20261122T231215.042-7f3a9c``."""
+    now = time.time()
+    millis = int((now % 1) * 1000)
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{millis:03d}-{secrets.token_hex(3)}"
 
 
 def username() -> str:

@@ -21,7 +21,7 @@ class Progress:
         self.counts: dict[str, dict[str, int]] = defaultdict(lambda: {"done": 0, "running": 0, "failed": 0, "cloned": 0})
         self.is_tty = self.out.isatty() if live is None else live
         self._live: Any = None
-        self._last_plain = 0.0
+        self._last_plain = time.monotonic()
         self._printed: dict[str, tuple] = {}
 
     def __enter__(self) -> Progress:

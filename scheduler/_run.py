@@ -85,7 +85,8 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
              cloner_factory: Callable[[Storage, str], Callable[[TaskSpec], dict | None]] | None = None,
              extra: dict[str, Any] | None = None, run_id_file: str | None = None,
              runtime_env: dict[str, Any] | None = None, trial: Any = None,
-             on_started: Callable[[str], None] | None = None) -> RunResult:
+             on_started: Callable[[str], None] | None = None,
+             param_keys: dict[str, str] | None = None) -> RunResult:
     from ._connect import cluster_cpus, connect, shutdown
     from ._driver import Driver
     from ._planner import Planner
@@ -97,7 +98,8 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     user = username()
     try:
         run_id = _claim_run_id(storage, flow, run_id)
-        param_keys = {attr: blobs.put(attr, value) for attr, value in params.items()}
+        if param_keys is None:
+            param_keys = {attr: blobs.put(attr, value) for attr, value in params.items()}
     except OSError as exc:
         raise DatastoreURLError(f"datastore {storage.url} is not usable: {exc.strerror or exc}") from None
     started_at = time.time()
@@ -150,6 +152,12 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
                     "ready_at": spec.ready_at, "started_at": None, "finished_at": time.time(),
                     "exception": result["error"]}
             try:
+                path = paths.meta_file(flow, run_id, spec.step, spec.task_id, spec.attempt)
+                if storage.exists(path):
+                    previous = json.loads(storage.read_text(path))
+                    if previous.get("exception"):
+                        result["error"] = previous["exception"]
+                        return
                 records.write_meta(storage, meta)
             except OSError:
                 pass
@@ -162,13 +170,11 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
             outcome = driver.drive()
         ended = ("end", "0") in outcome.finished
         status = "successful" if ended and not outcome.failures else "failed"
-        if outcome.interrupted:
-            status = "interrupted"
-        record.update(status=status, finished_at=time.time(),
+        record.update(status=status, interrupted=outcome.interrupted, finished_at=time.time(),
                       failed_tasks=[f"{s.step}/{s.task_id}" for s, _ in outcome.failures],
                       executed=len(outcome.executed), cloned=len(outcome.cloned))
         records.write_run(storage, flow, run_id, record)
-        return RunResult(flow, run_id, status, storage.url,
+        return RunResult(flow, run_id, "interrupted" if outcome.interrupted else status, storage.url,
                          failures=[(s.label(), r.get("error") or {}) for s, r in outcome.failures],
                          executed=outcome.executed, cloned=outcome.cloned,
                          seconds=time.time() - started_at)

@@ -34,6 +34,7 @@ from ._taskstate import Inputs, InputView, TaskState
 _RUNS: OrderedDict[str, tuple[dict, type]] = OrderedDict()
 _STORES: dict[str, Storage] = {}
 _OUTPUT_TAIL = 64 * 1024
+_KILL_GRACE = 5.0
 
 
 def _storage(url: str) -> Storage:
@@ -166,6 +167,13 @@ class TaskRun:
         saved_env = {k: os.environ.get(k) for k in env}
         os.environ.update({k: str(v) for k, v in env.items()})
         alarm = seconds > 0 and threading.current_thread() is threading.main_thread()
+        watchdog = None
+        if seconds > 0:
+            # A step stuck where the alarm cannot reach it (C code, a swallowed exception) is
+            # killed with its worker; the driver then counts the attempt as failed.
+            watchdog = threading.Timer(seconds + _KILL_GRACE, self._kill_self, args=(seconds,))
+            watchdog.daemon = True
+            watchdog.start()
         if alarm:
             def on_alarm(signum: int, frame: Any) -> None:
                 raise StepTimeout(f"step '{self.step}' timed out after {seconds:g} s (@timeout)")
@@ -178,6 +186,8 @@ class TaskRun:
             else:
                 method()
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             if alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous)
@@ -186,6 +196,15 @@ class TaskRun:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+    def _kill_self(self, seconds: float) -> None:
+        error = {"type": "StepTimeout", "internal": True,
+                 "message": f"step '{self.step}' timed out after {seconds:g} s (@timeout); its worker was killed",
+                 "traceback": f"step '{self.step}' timed out after {seconds:g} s (@timeout); its worker was killed"}
+        try:
+            self._write_records(Capture(), {}, error, status="failed")
+        finally:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _maybe_catch(self, state: TaskState | None, flow: Any, exc: BaseException) -> bool:
         catch = self.node["decorators"].get("catch")

@@ -152,6 +152,7 @@ class S3Server:
             f"-s3.localSocket={os.path.join(self.tmpdir, 's3.sock')}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-webdav=false", "-admin.ui=false", "-master.telemetry=false",
+            "-volume.preStopSeconds=0",  # the data is thrown away: no drain on stop
         ]  # fmt: skip
         self._log = open(os.path.join(self.tmpdir, "weed.log"), "wb")
         self._proc = subprocess.Popen(

@@ -10,6 +10,7 @@ import click
 
 from ._check_cmd import check_command
 from ._common import handle_errors
+from ._resume_cmd import make_resume_command
 from ._run_cmd import make_run_command
 from ._show_cmd import show_command
 
@@ -21,6 +22,7 @@ def cli() -> None:
 
 
 cli.add_command(make_run_command())
+cli.add_command(make_resume_command())
 cli.add_command(check_command)
 cli.add_command(show_command)
 

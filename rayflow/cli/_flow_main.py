@@ -10,6 +10,7 @@ import click
 
 from ._check_cmd import check_flow
 from ._common import handle_errors
+from ._resume_cmd import make_resume_command
 from ._run_cmd import make_run_command
 from ._show_cmd import show_flow
 
@@ -37,5 +38,6 @@ def flow_main(flow_cls: type) -> None:
         show_flow(flow_cls)
 
     group.add_command(make_run_command(flow_cls, flow_file))
+    group.add_command(make_resume_command(flow_cls, flow_file))
     handle_errors(lambda: group.main(args=sys.argv[1:], prog_name=prog, standalone_mode=False), prog)
     sys.exit(0)

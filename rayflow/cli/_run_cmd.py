@@ -32,21 +32,22 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
         cluster=opts.get("cluster"), flow_file=flow_file, quiet=quiet,
         run_id_file=opts.get("run_id_file"),
     )
-    report(result)
+    report(result, flow_file)
 
 
-def report(result: Any) -> None:
+def report(result: Any, flow_file: str | None = None) -> None:
+    target = f" {display_path(flow_file)}" if flow_file else ""
     if result.successful:
         click.echo(f"run {result.pathspec} successful in {result.seconds:.1f}s")
         return
     if result.status == "interrupted":
         click.echo(f"run {result.pathspec} interrupted; finished tasks are kept "
-                   f"(resume with: rayflow resume --origin-run-id {result.run_id})", err=True)
+                   f"(resume with: rayflow resume{target} --origin-run-id {result.run_id})", err=True)
         sys.exit(130)
     failed = ", ".join(label for label, _ in result.failures[:5])
     more = f" and {len(result.failures) - 5} more" if len(result.failures) > 5 else ""
     click.echo(f"run {result.pathspec} failed: {len(result.failures)} task(s) failed ({failed}{more}); "
-               f"finished tasks are kept, resume with: rayflow resume --origin-run-id {result.run_id}",
+               f"finished tasks are kept; resume with: rayflow resume{target} --origin-run-id {result.run_id}",
                err=True)
     raise RunFailed(f"run {result.pathspec} failed")
 
@@ -58,7 +59,7 @@ class FlowCommand(click.Command):
     flow's parameters and unknown options are reported against them.
     """
 
-    def __init__(self, name: str, callback: Callable[..., Any], base: list[click.Option],
+    def __init__(self, name: str, callback: Callable[..., Any], base: list[Any],
                  flow_cls: type | None = None, **kwargs: Any) -> None:
         self.base = base
         self.fixed_flow = flow_cls

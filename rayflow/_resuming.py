@@ -1,0 +1,54 @@
+"""Resume from the API side: reuse the origin's parameters, refuse different ones, then run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rayflow.datastore import BlobStore, open_storage
+
+from ._errors import ParameterError, ResumeError
+from ._parameters import flow_parameters
+from ._prepare import plan_for
+
+
+def resume_run(flow_cls: type, flow_file: str | None, *, datastore: str,
+               origin_run_id: str | None = None, step: str | None = None,
+               given_params: dict[str, Any] | None = None, with_: tuple[str, ...] = (),
+               notify: Callable[[str], None] | None = None, **run_options: Any) -> Any:
+    from rayflow.scheduler import run_flow
+    from rayflow.scheduler._resume import cloner_factory, prepare_resume
+
+    _, plan = plan_for(flow_cls, with_)
+    flow = flow_cls.__name__
+    record, rerun, notes = prepare_resume(datastore, flow, plan, origin_run_id, step)
+    origin = record["run_id"]
+    storage = open_storage(datastore)
+    blobs = BlobStore(storage, flow)
+    keys = dict(record.get("parameter_keys") or {})
+    values = {attr: blobs.get(key) for attr, key in keys.items()}
+    params = {p.attr: p for p in flow_parameters(flow_cls)}
+    by_name = {**{p.name: p for p in params.values()}, **params}
+    for name, raw in (given_params or {}).items():
+        if raw is None:
+            continue
+        p = by_name.get(name)
+        if p is None:
+            raise ParameterError(f"unknown parameter --{name} for {flow}")
+        value = p.convert(raw)
+        if p.attr in values and values[p.attr] != value:
+            raise ResumeError(
+                f"parameter --{p.name}: resume reuses the origin run's value {values[p.attr]!r} "
+                f"(run {flow}/{origin}); start a new run to use {value!r}"
+            )
+    for attr, p in params.items():
+        if attr not in keys:
+            values[attr] = p.resolve_default()
+            keys[attr] = blobs.put(attr, values[attr])
+    say = notify or (lambda text: None)
+    say(f"resuming {flow}/{origin}" + (f", re-running '{step}' and what follows" if step else ""))
+    for note in notes:
+        say(f"  note: {note}")
+    return run_flow(flow_cls, plan, values, datastore=datastore, flow_file=flow_file,
+                    origin_run_id=origin, cloner_factory=cloner_factory(flow, origin, rerun),
+                    param_keys=keys, **run_options)

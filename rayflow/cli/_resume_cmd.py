@@ -1,0 +1,45 @@
+"""``rayflow resume FILE [STEP] [--origin-run-id ID]``: re-run only what did not finish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .._resuming import resume_run
+from ._common import datastore_url, run_options
+from ._run_cmd import FlowCommand, _split, report
+
+
+def resume_options() -> list[Any]:
+    keep = [o for o in run_options() if o.name not in ("fail_fast",)]
+    return [click.Argument(["step"], required=False, metavar="[STEP]"),
+            click.Option(["--origin-run-id"], default=None, metavar="RUN_ID",
+                         help="Run to resume (default: the flow's latest run)."),
+            *keep]
+
+
+def make_resume_command(flow_cls: type | None = None, flow_file: str | None = None) -> click.Command:
+    @click.pass_context
+    def callback(ctx: click.Context, **kwargs: Any) -> None:
+        if flow_cls is None:
+            kwargs.pop("target", None)
+            cls, path = ctx.meta["rayflow.flow"]
+        else:
+            cls, path = flow_cls, flow_file
+        opts = _split(kwargs, cls)
+        quiet = bool(opts.get("quiet"))
+        result = resume_run(
+            cls, path, datastore=datastore_url(opts.get("datastore")),
+            origin_run_id=opts.get("origin_run_id"), step=opts.get("step"),
+            given_params=opts["params"], with_=tuple(opts.get("with_") or ()),
+            notify=None if quiet else click.echo, tags=tuple(opts.get("tags") or ()),
+            max_workers=opts.get("max_workers"), cluster=opts.get("cluster"), quiet=quiet,
+            run_id_file=opts.get("run_id_file"),
+        )
+        if not quiet:
+            click.echo(f"cloned {len(result.cloned)} task(s), ran {len(result.executed)}")
+        report(result, path)
+
+    return FlowCommand("resume", callback, resume_options(), flow_cls=flow_cls,
+                       help="Resume a run: clone every finished task, run the rest.")

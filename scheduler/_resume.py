@@ -1,0 +1,123 @@
+"""Resume: a new run that clones every task the origin already finished, and runs the rest.
+
+A task is cloned when its counterpart (same step, same task id) finished in the origin, its
+inputs in the new run are exactly the origin's inputs and were themselves cloned, and its step
+kept its shape. Cloning writes a new task record pointing at the same blobs: nothing is copied or
+recomputed, and a resume of a resume still finds everything that ever finished.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rayflow.datastore import BlobStore, Storage, open_storage, records
+
+from ._errors import ResumeError
+from ._identity import TaskSpec
+
+
+def latest_run_id(storage: Storage, flow: str) -> str:
+    runs = records.list_runs(storage, flow)
+    if not runs:
+        raise ResumeError(f"no run of {flow} found in {storage.url} to resume")
+    return runs[-1]
+
+
+def downstream(plan: dict[str, dict[str, Any]], step: str) -> set[str]:
+    if step not in plan:
+        raise ResumeError(f"resume: the flow has no step '{step}' (steps: {', '.join(plan)})")
+    seen = {step}
+    todo = [step]
+    while todo:
+        for target in plan[todo.pop()]["out"]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def _shape(node: dict[str, Any]) -> tuple:
+    return (tuple(node["out"]), node["foreach"], node["is_join"], node.get("condition"))
+
+
+def shape_changes(origin_plan: dict[str, Any], plan: dict[str, Any]) -> tuple[set[str], list[str]]:
+    """Steps that cannot be cloned because the graph changed, and messages saying why."""
+    changed: set[str] = set()
+    notes: list[str] = []
+    for step in origin_plan:
+        if step not in plan:
+            notes.append(f"step '{step}' no longer exists; its tasks in the origin are not cloned")
+    for step, node in plan.items():
+        if step not in origin_plan:
+            notes.append(f"step '{step}' is new; it and the steps after it run")
+            changed |= downstream(plan, step)
+        elif _shape(origin_plan[step]) != _shape(node):
+            notes.append(f"step '{step}' changed its transitions since the origin run; "
+                         "it and the steps after it run again")
+            changed |= downstream(plan, step)
+    return changed, notes
+
+
+class Cloner:
+    """Called by the driver for every ready task; returns a result for a clone, else None."""
+
+    def __init__(self, storage: Storage, flow: str, origin_run_id: str, new_run_id: str,
+                 rerun: set[str]) -> None:
+        self.storage = storage
+        self.flow = flow
+        self.origin = origin_run_id
+        self.run_id = new_run_id
+        self.rerun = rerun
+        self.cloned: set[tuple[str, str]] = set()
+        self.blobs = BlobStore(storage, flow)
+
+    def __call__(self, spec: TaskSpec) -> dict | None:
+        if spec.step in self.rerun:
+            return None
+        if any(tuple(i) not in self.cloned for i in spec.inputs):
+            return None
+        done = records.read_done(self.storage, self.flow, self.origin, spec.step, spec.task_id)
+        if done is None:
+            return None
+        meta = records.read_meta(self.storage, self.flow, self.origin, spec.step, spec.task_id,
+                                 int(done["attempt"]))
+        if [tuple(i) for i in meta["inputs"]] != [tuple(i) for i in spec.inputs]:
+            return None
+        if [tuple(f) for f in meta["frames"]] != [tuple(f) for f in spec.frames]:
+            return None
+        origin = meta.get("origin") or {
+            "pathspec": f"{self.flow}/{self.origin}/{spec.step}/{spec.task_id}",
+            "attempt": meta["attempt"],
+        }
+        now = time.time()
+        clone = dict(meta, run_id=self.run_id, attempt=0, origin=origin, cloned=True,
+                     ready_at=now, started_at=now, finished_at=now)
+        records.write_meta(self.storage, clone)
+        records.mark_done(self.storage, self.flow, self.run_id, spec.step, spec.task_id, 0)
+        self.cloned.add(spec.key)
+        result: dict[str, Any] = {"ok": True, "next": list(meta.get("next") or []), "foreach": None}
+        if meta.get("foreach"):
+            keys = self.blobs.get(meta["foreach"]["items"])
+            result["foreach"] = {"n": len(keys), "items": keys}
+        return result
+
+
+def prepare_resume(datastore: str, flow: str, plan: dict[str, Any], origin_run_id: str | None,
+                   step: str | None) -> tuple[dict, set[str], list[str]]:
+    """Find the origin run and what must run again; raise ResumeError when it cannot be done."""
+    storage = open_storage(datastore)
+    origin_run_id = origin_run_id or latest_run_id(storage, flow)
+    record = records.read_run(storage, flow, origin_run_id)
+    rerun, notes = shape_changes(record.get("plan") or {}, plan)
+    if step is not None:
+        rerun |= downstream(plan, step)
+    return record, rerun, notes
+
+
+def cloner_factory(flow: str, origin_run_id: str, rerun: set[str]) -> Callable[[Storage, str], Cloner]:
+    def make(storage: Storage, new_run_id: str) -> Cloner:
+        return Cloner(storage, flow, origin_run_id, new_run_id, rerun)
+
+    return make
