@@ -206,17 +206,20 @@ def test_an_unknown_protocol_raises_datastore_url_error_naming_it():
     assert "nosuchproto://bucket/prefix" in str(info.value)
 
 
-def test_an_s3_url_writes_into_that_bucket_and_prefix(s3_env, bucket):
-    storage = open_storage(f"s3://{bucket}/some/prefix")
+def test_an_s3_url_writes_into_that_bucket_and_prefix(s3_env, s3_url):
+    storage = open_storage(s3_url)
     storage.write_atomic("Flow/runs/r1/run.json", b"{}")
-    fs = s3_env.filesystem()
-    assert fs.cat_file(f"{bucket}/some/prefix/Flow/runs/r1/run.json") == b"{}"
+    key = s3_url.removeprefix("s3://") + "/Flow/runs/r1/run.json"
+    assert s3_env.filesystem().cat_file(key) == b"{}"
 
 
-def test_a_wrong_s3_secret_is_rejected_with_permission_error(s3_env, bucket, monkeypatch):
-    s3_env.filesystem().pipe_file(f"{bucket}/p/present", b"secret data")
+def test_a_wrong_s3_secret_is_rejected_with_permission_error(
+    s3_env, s3_url, monkeypatch, fresh_s3_clients
+):
+    root = s3_url.removeprefix("s3://")
+    s3_env.filesystem().pipe_file(f"{root}/present", b"secret data")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-    storage = open_storage(f"s3://{bucket}/p")  # lazy: the first request fails
+    storage = open_storage(s3_url)  # lazy: the first request fails
     with pytest.raises(PermissionError):
         storage.read_bytes("present")
     with pytest.raises(PermissionError):
@@ -225,12 +228,14 @@ def test_a_wrong_s3_secret_is_rejected_with_permission_error(s3_env, bucket, mon
         storage.exists("present")
     with pytest.raises(PermissionError):
         storage.list_dir("")
-    assert not s3_env.filesystem().exists(f"{bucket}/p/new")
+    assert not s3_env.filesystem().exists(f"{root}/new")
 
 
-def test_an_unknown_s3_access_key_is_rejected_with_permission_error(s3_env, bucket, monkeypatch):
+def test_an_unknown_s3_access_key_is_rejected_with_permission_error(
+    s3_url, monkeypatch, fresh_s3_clients
+):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "nobody")
-    storage = open_storage(f"s3://{bucket}/p")
+    storage = open_storage(s3_url)
     with pytest.raises(PermissionError):
         storage.read_bytes("anything")
 
@@ -239,9 +244,11 @@ def test_an_unknown_s3_access_key_is_rejected_with_permission_error(s3_env, buck
     strict=True,
     reason="bug: open_storage reuses s3fs's cached file system, keeping the old credentials",
 )
-def test_changed_s3_credentials_apply_to_a_url_opened_before(s3_env, bucket, monkeypatch):
-    good = open_storage(f"s3://{bucket}/p")
+def test_changed_s3_credentials_apply_to_a_url_opened_before(
+    s3_url, monkeypatch, fresh_s3_clients
+):
+    good = open_storage(s3_url)
     good.write_atomic("f", b"1")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     with pytest.raises(PermissionError):
-        open_storage(f"s3://{bucket}/p").read_bytes("f")
+        open_storage(s3_url).read_bytes("f")
