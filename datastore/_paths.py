@@ -24,19 +24,19 @@ _KEY = re.compile(r"^[0-9a-f]{16,128}$")
 
 def check_name(kind: str, name: str) -> str:
     """Return ``name`` if it is a Python identifier (flows, steps, artifacts), else raise."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidNameError(f"invalid {kind} name {name!r}: use letters, digits and '_'")
     return name
 
 
 def check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
         raise InvalidNameError(f"invalid run id {run_id!r}")
     return run_id
 
 
 def check_task_id(task_id: str) -> str:
-    if not isinstance(task_id, str) or not _TASK_ID.match(task_id):
+    if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
         raise InvalidNameError(f"invalid task id {task_id!r}")
     return task_id
 
@@ -82,6 +82,6 @@ def log_file(flow: str, run_id: str, step: str, task_id: str, stream: str, attem
 
 
 def blob_file(flow: str, key: str) -> str:
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise InvalidNameError(f"invalid blob key {key!r}")
     return f"{flow_dir(flow)}/blobs/{key[:2]}/{key}"

@@ -110,3 +110,28 @@ def read_meta(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
         return json.loads(storage.read_text(_paths.meta_file(flow, run_id, step, task_id, attempt)))
     except MissingRecordError:
         raise MissingRecordError(f"task {flow}/{run_id}/{step}/{task_id} not found in {storage.url}") from None
+
+
+def read_tags(storage: Storage, flow: str, run_id: str, fallback: list[str] | None = None) -> list[str]:
+    """The run's user tags as stored now (``fallback`` when run.json cannot be read)."""
+    try:
+        return list(read_run(storage, flow, run_id).get("tags", []))
+    except (MissingRecordError, ValueError, OSError):
+        return list(fallback or [])
+
+
+def update_run_tags(storage: Storage, flow: str, run_id: str, add: tuple[str, ...] | list[str] = (),
+                    remove: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Add and remove user tags of a run (system tags are never touched); return the new tags.
+
+    A read-modify-write of run.json: the file is replaced atomically, but two concurrent tag
+    updates of the same run may lose one of them (run.json has a single writer per run otherwise).
+    """
+    record = read_run(storage, flow, run_id)
+    tags = [t for t in record.get("tags", []) if t not in set(remove)]
+    for tag in add:
+        if tag not in tags:
+            tags.append(tag)
+    record["tags"] = tags
+    write_run(storage, flow, run_id, record)
+    return tags

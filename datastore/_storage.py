@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import abc
 import os
+import re
 import threading
 import uuid
 from typing import Any
 
 from ._errors import DatastoreURLError, MissingRecordError
+
+_TEMP = re.compile(r"\.tmp-[0-9a-f]{12}$")
 
 
 class Storage(abc.ABC):
@@ -80,7 +83,12 @@ class LocalStorage(Storage):
                 self._made.add(parent)
         tmp = f"{full}.tmp-{uuid.uuid4().hex[:12]}"
         try:
-            with open(tmp, "wb") as f:
+            try:
+                f = open(tmp, "wb")
+            except FileNotFoundError:  # the folder was removed since we made it
+                os.makedirs(parent, exist_ok=True)
+                f = open(tmp, "wb")
+            with f:
                 f.write(data)
             os.replace(tmp, full)
         except BaseException:
@@ -95,7 +103,7 @@ class LocalStorage(Storage):
 
     def list_dir(self, path: str) -> list[str]:
         try:
-            return sorted(n for n in os.listdir(self._abs(path)) if ".tmp-" not in n)
+            return sorted(n for n in os.listdir(self._abs(path)) if not _TEMP.search(n))
         except (FileNotFoundError, NotADirectoryError):
             return []
 
@@ -138,7 +146,7 @@ class FsspecStorage(Storage):
         names = []
         for entry in entries:
             name = entry.rstrip("/").rsplit("/", 1)[-1]
-            if name and name != full.rsplit("/", 1)[-1]:
+            if name and entry.rstrip("/") != full.rstrip("/"):
                 names.append(name)
         return sorted(set(names))
 
@@ -178,7 +186,9 @@ def open_storage(url: str) -> Storage:
 def _client_options(protocol: str) -> dict[str, Any]:
     """Options that make object stores behave like the local backend (no stale listings)."""
     if protocol in ("s3", "s3a"):
-        opts: dict[str, Any] = {"use_listings_cache": False}
+        # A fresh client: s3fs caches clients by arguments, not by the credentials in the
+        # environment, so a cached client would ignore changed (or fixed) credentials.
+        opts: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True}
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
         if endpoint:
             opts["endpoint_url"] = endpoint

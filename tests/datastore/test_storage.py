@@ -80,12 +80,7 @@ def test_list_dir_of_a_missing_folder_or_a_file_is_empty(storage):
     assert storage.list_dir("d/f") == []
 
 
-def test_list_dir_keeps_a_child_named_like_its_folder(storage, request):
-    if _is_s3(storage):
-        request.applymarker(pytest.mark.xfail(
-            strict=True,
-            reason="bug: FsspecStorage.list_dir drops children named like the folder listed",
-        ))
+def test_list_dir_keeps_a_child_named_like_its_folder(storage):
     storage.write_atomic("start/start", b"1")  # e.g. a run id equal to a step name
     storage.write_atomic("start/end", b"2")
     assert storage.list_dir("start") == ["end", "start"]
@@ -240,13 +235,7 @@ def test_an_unknown_s3_access_key_is_rejected_with_permission_error(
         storage.read_bytes("anything")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: open_storage reuses s3fs's cached file system, keeping the old credentials",
-)
-def test_changed_s3_credentials_apply_to_a_url_opened_before(
-    s3_url, monkeypatch, fresh_s3_clients
-):
+def test_changed_s3_credentials_apply_to_a_url_opened_before(s3_url, monkeypatch, fresh_s3_clients):
     good = open_storage(s3_url)
     good.write_atomic("f", b"1")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
