@@ -32,7 +32,7 @@ class Driver:
                  fail_fast: bool, retries: dict[str, tuple[int, float]],
                  on_crash: Callable[[TaskSpec, dict], None] | None = None,
                  cloner: Callable[[TaskSpec], dict | None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> None:
+                 should_stop: Callable[[], bool] | None = None, live: Any = None) -> None:
         self.planner = planner
         self.executor = executor
         self.progress = progress
@@ -42,6 +42,8 @@ class Driver:
         self.on_crash = on_crash
         self.cloner = cloner
         self.should_stop = should_stop
+        self.live = live
+        self._printed_any = False
         self.outcome = Outcome()
 
     def drive(self) -> Outcome:
@@ -71,7 +73,9 @@ class Driver:
                     if ready:
                         continue
                     break
-                timeout = 0.5 if not delayed else max(0.0, min(0.5, delayed[0][0] - time.time()))
+                base = 0.2 if self.live is not None else 0.5
+                timeout = base if not delayed else max(0.0, min(base, delayed[0][0] - time.time()))
+                self._poll_live()
                 for ref in self.executor.wait(list(inflight), timeout):
                     spec = inflight.pop(ref)
                     result = self.executor.result(ref)
@@ -115,7 +119,14 @@ class Driver:
             self.outcome.interrupted = True
             for ref in inflight:
                 self.executor.cancel(ref, force=True)
+        self._poll_live(final=True)
         return self.outcome
+
+    def _poll_live(self, final: bool = False) -> None:
+        if self.live is None or (final and not self._printed_any):
+            return
+        for label, stream, lines in self.live.poll(final=final):
+            self.progress.lines(label, stream, lines)
 
     def _try_clone(self, spec: TaskSpec, ready: deque) -> bool:
         if self.cloner is None:
@@ -130,9 +141,12 @@ class Driver:
         return True
 
     def _show_output(self, spec: TaskSpec, result: dict) -> None:
-        if self.executor.sink is not None:
-            return
         output = result.get("output") or {}
+        if self.live is not None:
+            if output.get("stdout") or output.get("stderr"):
+                self._printed_any = True
+                self._poll_live()
+            return
         for stream in ("stdout", "stderr"):
             text = output.get(stream) or ""
             if text:

@@ -140,7 +140,12 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         run_key = hashlib.sha256(class_bytes + run_id.encode()).hexdigest()[:16]
         from ._executor import RayExecutor
 
-        executor = RayExecutor(ctx, class_bytes, run_key)
+        live = None
+        if not quiet:
+            from ._logsink import SinkReader
+
+            live = SinkReader(run_id)
+        executor = RayExecutor(ctx, class_bytes, run_key, sink=live.actor if live else None)
         cpus = cluster_cpus()
         window = max_workers if max_workers else min(256, max(16, 8 * cpus))
         planner = Planner(plan)
@@ -166,13 +171,14 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         steps = list(plan)
         with Progress(steps, out=out, quiet=quiet) as progress:
             driver = Driver(planner, executor, progress, window, fail_fast, retries,
-                            on_crash=on_crash, cloner=cloner)
+                            on_crash=on_crash, cloner=cloner, live=live)
             outcome = driver.drive()
         ended = ("end", "0") in outcome.finished
         status = "successful" if ended and not outcome.failures else "failed"
         record.update(status=status, interrupted=outcome.interrupted, finished_at=time.time(),
                       failed_tasks=[f"{s.step}/{s.task_id}" for s, _ in outcome.failures],
-                      executed=len(outcome.executed), cloned=len(outcome.cloned))
+                      executed=len(outcome.executed), cloned=len(outcome.cloned),
+                      tags=records.read_tags(storage, flow, run_id, record["tags"]))
         records.write_run(storage, flow, run_id, record)
         return RunResult(flow, run_id, "interrupted" if outcome.interrupted else status, storage.url,
                          failures=[(s.label(), r.get("error") or {}) for s, r in outcome.failures],
@@ -180,7 +186,8 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
                          seconds=time.time() - started_at)
     except BaseException:
         if record["status"] == "running":
-            record.update(status="failed", finished_at=time.time())
+            record.update(status="failed", finished_at=time.time(),
+                          tags=records.read_tags(storage, flow, run_id, record["tags"]))
             try:
                 records.write_run(storage, flow, run_id, record)
             except Exception:  # noqa: BLE001 - keep the original error

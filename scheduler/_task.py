@@ -96,7 +96,14 @@ class TaskRun:
 
     # -- main ------------------------------------------------------------------------------
     def run(self) -> dict:
-        capture = Capture(self._live_sink())
+        forwarder = self._live_sink()
+        try:
+            return self._run(Capture(forwarder))
+        finally:
+            if forwarder is not None:
+                forwarder.close()
+
+    def _run(self, capture: Capture) -> dict:
         error: dict | None = None
         caught = False
         state: TaskState | None = None
@@ -328,15 +335,9 @@ class TaskRun:
     def _live_sink(self) -> Any:
         if self.sink is None:
             return None
-        label = f"{self.step}/{self.task_id}"
+        from ._logsink import LineForwarder
 
-        def forward(stream: str, lines: list[str]) -> None:
-            try:
-                self.sink.write.remote(label, stream, lines)
-            except Exception:  # noqa: BLE001 - live output is best effort; the datastore has it all
-                pass
-
-        return forward
+        return LineForwarder(self.sink, self.ctx["run_id"], f"{self.step}/{self.task_id}")
 
     @staticmethod
     def _tail(capture: Capture) -> dict:

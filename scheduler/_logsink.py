@@ -1,0 +1,117 @@
+"""Live task output: workers push their lines to a small actor, the driver drains it.
+
+Lines travel fire-and-forget from the worker (batched every ~0.2 s), so printing never blocks a
+step; the complete logs are written to the datastore by the task itself, this is only the live
+view. One actor serves every run of a driver process (sweeps run many flows at once).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import ray
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class LogSink:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, str, list[str]]] = []
+
+    def write(self, run_id: str, label: str, stream: str, lines: list[str]) -> None:
+        self.lines.append((run_id, label, stream, lines))
+
+    def drain(self) -> list[tuple[str, str, str, list[str]]]:
+        out, self.lines = self.lines, []
+        return out
+
+
+class SinkReader:
+    """Driver side: non-blocking polls; lines of other runs are kept for their own readers."""
+
+    _actor: Any = None
+    _lock = threading.Lock()
+    _backlog: dict[str, list[tuple[str, str, list[str]]]] = {}
+
+    def __init__(self, run_id: str) -> None:
+        with SinkReader._lock:
+            if SinkReader._actor is None or not _alive(SinkReader._actor):
+                SinkReader._actor = LogSink.remote()
+        self.actor = SinkReader._actor
+        self.run_id = run_id
+        self._pending: Any = None
+        self._last = 0.0
+
+    def poll(self, final: bool = False) -> list[tuple[str, str, list[str]]]:
+        now = time.monotonic()
+        if self._pending is None and (final or now - self._last > 0.2):
+            self._pending = self.actor.drain.remote()
+            self._last = now
+        if self._pending is None:
+            return self._take()
+        ready, _ = ray.wait([self._pending], timeout=10.0 if final else 0)
+        if ready:
+            try:
+                batch = ray.get(self._pending)
+            except Exception:  # noqa: BLE001 - live output is best effort
+                batch = []
+            self._pending = None
+            with SinkReader._lock:
+                for run_id, label, stream, lines in batch:
+                    SinkReader._backlog.setdefault(run_id, []).append((label, stream, lines))
+        return self._take()
+
+    def _take(self) -> list[tuple[str, str, list[str]]]:
+        with SinkReader._lock:
+            return SinkReader._backlog.pop(self.run_id, [])
+
+
+def _alive(actor: Any) -> bool:
+    try:
+        return ray.is_initialized() and actor is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+
+class LineForwarder:
+    """Worker side: batches complete lines and sends them at most every 0.2 s."""
+
+    def __init__(self, actor: Any, run_id: str, label: str) -> None:
+        self.actor = actor
+        self.run_id = run_id
+        self.label = label
+        self.buffer: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.timer: threading.Timer | None = None
+
+    def __call__(self, stream: str, lines: list[str]) -> None:
+        with self.lock:
+            self.buffer.extend((stream, line) for line in lines)
+            if self.timer is None:
+                self.timer = threading.Timer(0.2, self.flush)
+                self.timer.daemon = True
+                self.timer.start()
+
+    def flush(self) -> None:
+        with self.lock:
+            items, self.buffer = self.buffer, []
+            self.timer = None
+        by_stream: list[tuple[str, list[str]]] = []
+        for stream, line in items:
+            if by_stream and by_stream[-1][0] == stream:
+                by_stream[-1][1].append(line)
+            else:
+                by_stream.append((stream, [line]))
+        for stream, lines in by_stream:
+            try:
+                self.actor.write.remote(self.run_id, self.label, stream, lines)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+
+    def close(self) -> None:
+        with self.lock:
+            timer = self.timer
+        if timer is not None:
+            timer.cancel()
+        self.flush()
