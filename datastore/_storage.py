@@ -54,6 +54,12 @@ class Storage(abc.ABC):
     def describe(self) -> str:
         return self.url
 
+    def verify(self) -> None:
+        """Raise DatastoreURLError with one line if the datastore clearly cannot be used
+        (missing bucket, rejected credentials, unreachable endpoint). Backends whose problems
+        only show on first use keep this a no-op."""
+        return None
+
 
 class LocalStorage(Storage):
     """A folder on a local (or shared POSIX) file system."""
@@ -156,19 +162,26 @@ class FsspecStorage(Storage):
         except FileNotFoundError:
             pass
 
+    def verify(self) -> None:
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        probe = _PROBES.get(protocol, _probe_generic)
+        _bounded(lambda: probe(self), self.url)
 
-def open_storage(url: str) -> Storage:
+
+def open_storage(url: str, verify: bool = False) -> Storage:
     """Open ``url`` with the backend fsspec's registry names for its protocol.
 
     A plain path (or ``file://``) gets the local backend; every other protocol is looked up in
     fsspec's registry, so a missing package is reported with fsspec's own install hint.
+    Opening is lazy (no request is made) unless ``verify``: then one bounded request checks
+    that the bucket exists and the credentials are accepted (``Storage.verify``).
     """
     import fsspec
     from fsspec.core import split_protocol
 
     protocol, rest = split_protocol(url)
     if protocol in (None, "file", "local"):
-        return LocalStorage(rest if protocol else url)
+        return LocalStorage(rest if protocol else url)  # problems show as OSError on first write
     try:
         fs_cls = fsspec.get_filesystem_class(protocol)
     except (ValueError, ImportError) as exc:
@@ -180,7 +193,10 @@ def open_storage(url: str) -> Storage:
     except Exception as exc:  # noqa: BLE001 - any constructor failure is a URL problem
         raise DatastoreURLError(f"datastore {url}: {exc}") from None
     root = fs_cls._strip_protocol(url)
-    return FsspecStorage(url, fs, root)
+    storage = FsspecStorage(url, fs, root)
+    if verify:
+        storage.verify()
+    return storage
 
 
 def _client_options(protocol: str) -> dict[str, Any]:
@@ -194,3 +210,81 @@ def _client_options(protocol: str) -> dict[str, Any]:
             opts["endpoint_url"] = endpoint
         return opts
     return {}
+
+
+# -- verify: one bounded request when a datastore is opened for a run ------------------------
+
+VERIFY_SECONDS = 10.0
+
+
+def _bounded(probe: Any, url: str) -> None:
+    """Run ``probe`` in a daemon thread; a hung endpoint must not hang the caller."""
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            probe()
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=target, name="rayflow-datastore-verify", daemon=True)
+    worker.start()
+    worker.join(VERIFY_SECONDS)
+    if not outcome:
+        raise DatastoreURLError(f"datastore {url}: no answer within {VERIFY_SECONDS:.0f} s "
+                                f"from the endpoint{_at_endpoint()} (is it reachable?)")
+    exc = outcome[0]
+    if exc is not None:
+        if isinstance(exc, DatastoreURLError):
+            raise exc
+        raise DatastoreURLError(f"datastore {url}: {_reason(exc)}") from None
+
+
+def _at_endpoint() -> str:
+    """`` at <endpoint>`` when a custom S3 endpoint is set (a URL, never a secret)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
+    return f" at {endpoint}" if endpoint else ""
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    name = type(exc).__name__
+    if isinstance(exc, PermissionError):
+        return f"access denied ({text})"
+    if "NoCredentials" in name or "Unable to locate credentials" in text:
+        return ("no credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+                "AWS_PROFILE)")
+    if "EndpointConnection" in name or isinstance(exc, ConnectionError):
+        return f"cannot reach the endpoint ({text})"
+    return f"{name}: {text}"
+
+
+def _probe_s3(storage: FsspecStorage) -> None:
+    """HEAD the bucket: 404 is a missing bucket, 403 rejected credentials (values not shown)."""
+    bucket = storage.root.split("/", 1)[0]
+    if not bucket:
+        raise DatastoreURLError(f"datastore {storage.url}: no bucket in the URL "
+                                f"(expected s3://bucket/prefix)")
+    try:
+        storage.fs.call_s3("head_bucket", Bucket=bucket)
+    except FileNotFoundError:
+        raise DatastoreURLError(f"datastore {storage.url}: bucket '{bucket}' does not exist"
+                                f"{_at_endpoint()} (create it first)") from None
+    except PermissionError:
+        raise DatastoreURLError(
+            f"datastore {storage.url}: access to bucket '{bucket}' denied: the credentials were "
+            f"rejected or lack permission (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
+            f"AWS_PROFILE)") from None
+
+
+def _probe_generic(storage: FsspecStorage) -> None:
+    """Any other fsspec backend: listing the root's parent must not fail for access reasons."""
+    parent = storage.root.rsplit("/", 1)[0] if "/" in storage.root else storage.root
+    try:
+        storage.fs.exists(parent or storage.root)
+    except FileNotFoundError:
+        pass
+
+
+_PROBES = {"s3": _probe_s3, "s3a": _probe_s3}

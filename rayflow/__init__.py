@@ -5,7 +5,8 @@ Change ``from metaflow import ...`` to ``from rayflow import ...`` and the flow 
 
 from __future__ import annotations
 
-from ._client import DataArtifact, Flow, NotFound, Run, Step, Task
+from ._async_run import AsyncRun
+from ._client import DataArtifact, Flow, MetaflowData, NotFound, NotInNamespace, Run, Step, Task
 from ._current import current
 from ._decorators import (
     batch,
@@ -40,7 +41,10 @@ from ._runner import Runner, RunOutcome
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncRun",
     "DataArtifact",
+    "MetaflowData",
+    "NotInNamespace",
     "Flow",
     "NotFound",
     "Run",

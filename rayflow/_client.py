@@ -5,7 +5,7 @@ Everything is read through ``rayflow.datastore``; artifacts are loaded only when
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rayflow.datastore import BlobStore, MissingRecordError, records
@@ -25,8 +25,18 @@ class NotInNamespace(NotFound):
 def _split(pathspec: str, parts: int, kind: str) -> list[str]:
     pieces = pathspec.strip("/").split("/")
     if len(pieces) != parts or not all(pieces):
-        raise NotFound(f"{kind} pathspec must look like {'/'.join(['Flow', 'run_id', 'step', 'task_id'][:parts])}, got {pathspec!r}")
+        shape = "/".join(["Flow", "run_id", "step", "task_id", "artifact"][:parts])
+        raise NotFound(f"{kind} pathspec must look like {shape}, got {pathspec!r}")
     return pieces
+
+
+def _check_tags(tags: Iterable[str]) -> list[str]:
+    out = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > 512:
+            raise RayflowError(f"invalid tag {tag!r}: a tag is a non-empty string of at most 512 characters")
+        out.append(tag)
+    return out
 
 
 def _in_namespace(run_record: dict) -> bool:
@@ -62,30 +72,61 @@ class MetaflowData:
 
 
 class DataArtifact:
-    def __init__(self, task: Task, name: str, key: str) -> None:
+    """One artifact of a task: ``DataArtifact('Flow/run/step/task_id/name')`` or ``task['name']``.
+
+    The value is loaded (and verified against its content key) only when ``data`` is read.
+    """
+
+    def __init__(self, task: Task | str, name: str | None = None, key: str | None = None) -> None:
+        if isinstance(task, str):
+            pieces = _split(task, 5, "DataArtifact")
+            task, name = Task("/".join(pieces[:4])), pieces[4]
+            key = task.artifact_keys.get(name)
+            if key is None:
+                raise NotFound(f"artifact {task.pathspec}/{name} not found: the task has no artifact '{name}'")
+        assert name is not None and key is not None
         self.task = task
         self.id = name
         self.sha = key
         self.pathspec = f"{task.pathspec}/{name}"
+        self._raw: bytes | None = None
+
+    def _bytes(self) -> bytes:
+        if self._raw is None:
+            self._raw = BlobStore(ns.storage(), self.task.flow_name).get_bytes(self.sha, self.pathspec)
+        return self._raw
 
     @property
     def data(self) -> Any:
-        return BlobStore(ns.storage(), self.task.flow_name).get(self.sha, self.task.pathspec)
+        import cloudpickle
+
+        return cloudpickle.loads(self._bytes())
 
     @property
     def size(self) -> int:
-        return len(BlobStore(ns.storage(), self.task.flow_name).get_bytes(self.sha))
+        """Size of the pickled value in bytes."""
+        return len(self._bytes())
+
+    @property
+    def finished_at(self) -> float | None:
+        return self.task.finished_at
 
     def __repr__(self) -> str:
         return f"DataArtifact('{self.pathspec}')"
 
 
 class Task:
-    def __init__(self, pathspec: str, _meta: dict | None = None) -> None:
+    """One task. ``Task('Flow/run/step/task_id')`` checks at once that it exists (and that its run
+    is in the current namespace); tasks listed by a ``Step`` read their record on first use."""
+
+    def __init__(self, pathspec: str, _meta: dict | None = None, _lazy: bool = False) -> None:
         self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "Task")
         self.pathspec = "/".join([self.flow_name, self.run_id, self.step_name, self.id])
         self._meta = _meta
         self._done: dict | None | bool = False
+        if not _lazy and _meta is None:
+            Run(f"{self.flow_name}/{self.run_id}")
+            self._load()
 
     def _load(self) -> dict:
         if self._meta is None:
@@ -180,20 +221,29 @@ class Task:
 
 
 class Step:
-    def __init__(self, pathspec: str) -> None:
+    """One step of a run; ``Step('Flow/run/step')`` checks at once that the step exists."""
+
+    def __init__(self, pathspec: str, _lazy: bool = False) -> None:
         self.flow_name, self.run_id, self.id = _split(pathspec, 3, "Step")
         self.pathspec = "/".join([self.flow_name, self.run_id, self.id])
+        if not _lazy:
+            run = Run(f"{self.flow_name}/{self.run_id}")
+            if self.id not in run:
+                raise NotFound(f"step {self.pathspec} not found in {ns.get_metadata()}")
 
     def tasks(self) -> list[Task]:
         ids = records.list_tasks(ns.storage(), self.flow_name, self.run_id, self.id)
-        return [Task(f"{self.pathspec}/{t}") for t in ids]
+        return [Task(f"{self.pathspec}/{t}", _lazy=True) for t in ids]
 
     def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks())
 
     def __getitem__(self, task_id: str) -> Task:
-        task = Task(f"{self.pathspec}/{task_id}")
-        task._load()
+        task = Task(f"{self.pathspec}/{task_id}", _lazy=True)
+        try:
+            task._load()
+        except NotFound:
+            raise KeyError(f"step {self.pathspec} has no task '{task_id}'") from None
         return task
 
     @property
@@ -239,7 +289,7 @@ class Run:
         plan = self._load().get("plan") or {}
         present = set(records.list_steps(ns.storage(), self.flow_name, self.id))
         ordered = [s for s in plan if s in present] + sorted(present - set(plan))
-        return [Step(f"{self.pathspec}/{s}") for s in ordered]
+        return [Step(f"{self.pathspec}/{s}", _lazy=True) for s in ordered]
 
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps())
@@ -247,14 +297,14 @@ class Run:
     def __getitem__(self, step: str) -> Step:
         if step not in records.list_steps(ns.storage(), self.flow_name, self.id):
             raise KeyError(f"run {self.pathspec} has no step '{step}'")
-        return Step(f"{self.pathspec}/{step}")
+        return Step(f"{self.pathspec}/{step}", _lazy=True)
 
     def __contains__(self, step: str) -> bool:
         return step in records.list_steps(ns.storage(), self.flow_name, self.id)
 
     @property
     def end_task(self) -> Task | None:
-        task = Task(f"{self.pathspec}/end/0")
+        task = Task(f"{self.pathspec}/end/0", _lazy=True)
         try:
             task._load()
         except NotFound:
@@ -302,6 +352,49 @@ class Run:
     def origin_pathspec(self) -> str | None:
         origin = self._load().get("origin_run_id")
         return f"{self.flow_name}/{origin}" if origin else None
+
+    @property
+    def user(self) -> str | None:
+        return self._load().get("user")
+
+    @property
+    def code(self) -> str | None:
+        """The flow source that ran (stored with the run), or ``None`` if it was not recorded."""
+        key = self._load().get("code_key")
+        if not key:
+            return None
+        data = BlobStore(ns.storage(), self.flow_name).get_bytes(key, f"{self.pathspec} (flow code)")
+        return data.decode("utf-8")
+
+    @property
+    def lineage(self) -> dict[str, Any]:
+        """Where and with what the run ran: versions, user, host, git commit and dirty flag."""
+        keep = ("user", "host", "python", "ray_version", "rayflow_version", "flow_file", "code_file",
+                "code_key", "git_root", "git_commit", "git_dirty", "origin_run_id")
+        record = self._load()
+        return {k: record[k] for k in keep if record.get(k) is not None}
+
+    def add_tag(self, tag: str) -> frozenset[str]:
+        return self.add_tags([tag])
+
+    def add_tags(self, tags: Iterable[str]) -> frozenset[str]:
+        """Add user tags to the run (stored in run.json); return the run's tags."""
+        new = records.update_run_tags(ns.storage(), self.flow_name, self.id, add=_check_tags(tags))
+        self._record = None
+        return frozenset(new)
+
+    def remove_tag(self, tag: str) -> frozenset[str]:
+        return self.remove_tags([tag])
+
+    def remove_tags(self, tags: Iterable[str]) -> frozenset[str]:
+        """Remove user tags (system tags such as ``user:NAME`` cannot be removed)."""
+        wanted = _check_tags(tags)
+        system = [t for t in wanted if t in self.system_tags and t not in self.tags]
+        if system:
+            raise RayflowError(f"cannot remove system tag {system[0]!r} of run {self.pathspec}")
+        new = records.update_run_tags(ns.storage(), self.flow_name, self.id, remove=wanted)
+        self._record = None
+        return frozenset(new)
 
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"

@@ -8,6 +8,7 @@ from typing import Any
 from rayflow.datastore import BlobStore, open_storage
 
 from ._errors import ParameterError, ResumeError
+from ._lineage import lineage
 from ._parameters import flow_parameters
 from ._prepare import plan_for
 
@@ -49,6 +50,7 @@ def resume_run(flow_cls: type, flow_file: str | None, *, datastore: str,
     say(f"resuming {flow}/{origin}" + (f", re-running '{step}' and what follows" if step else ""))
     for note in notes:
         say(f"  note: {note}")
+    run_options["extra"] = {**lineage(flow_cls, flow_file, datastore), **(run_options.get("extra") or {})}
     return run_flow(flow_cls, plan, values, datastore=datastore, flow_file=flow_file,
                     origin_run_id=origin, cloner_factory=cloner_factory(flow, origin, rerun),
                     param_keys=keys, **run_options)

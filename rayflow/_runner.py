@@ -7,11 +7,15 @@ itself, including a class defined in a notebook cell (cloudpickle ships it by va
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import LintError
+from ._lineage import lineage
 from ._parameters import resolve_values
 from ._prepare import plan_for
+
+if TYPE_CHECKING:
+    from ._async_run import AsyncRun
 
 
 class RunOutcome:
@@ -75,8 +79,15 @@ class Runner:
         plan = self.plan()
         values = resolve_values(self.flow_cls, params)
         result = run_flow(self.flow_cls, plan, values, datastore=self.datastore,
-                          flow_file=self.flow_file, **self.options)
+                          flow_file=self.flow_file, **self.options,
+                          extra=lineage(self.flow_cls, self.flow_file, self.datastore))
         return RunOutcome(result, self.datastore)
+
+    def async_run(self, **params: Any) -> AsyncRun:
+        """Start a run in a background thread and return at once (notebooks: start, then poll)."""
+        from ._async_run import AsyncRun
+
+        return AsyncRun.start(self, params)
 
     def resume(self, step: str | None = None, origin_run_id: str | None = None,
                **params: Any) -> RunOutcome:

@@ -1,36 +1,141 @@
-"""Start an embedded Ray instance, or join a cluster; shut down only what rayflow started."""
+"""Start an embedded Ray instance, or join a cluster; shut down only what rayflow started.
+
+Joining a cluster fails fast and in one line: the address is parsed first (``auto``,
+``host:port`` for the GCS, ``ray://host:port`` for Ray Client), then its port is probed with a
+plain socket (``ray.init`` on a dead address can hang for minutes), then ``ray.init`` runs with
+a bounded connect window. Ray 2.60 clusters started with ``ray start`` require a token: when a
+token is available (``~/.ray/auth_token``, ``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH``) and
+``RAY_AUTH_MODE`` is unset, token mode is switched on before connecting.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import socket
+from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ClusterError
 
 _TOKEN_FILE = os.path.expanduser("~/.ray/auth_token")
+_PROBE_SECONDS = 3.0
+# ray.init retries the GCS connection once a second, 20 times by default; 8 keeps a wrong
+# token (or a GCS that accepts connections but never answers) under 15 s in all.
+_GCS_CONNECT_ATTEMPTS = "8"
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.\-_]*[A-Za-z0-9])?)$")
+_FORMS = "expected auto, host:port or ray://host:port"
+
+
+@dataclass(frozen=True)
+class Address:
+    """A parsed cluster address; ``text`` is what is passed to ``ray.init``."""
+
+    text: str
+    kind: str  # "auto", "gcs" or "client"
+    host: str = ""
+    port: int = 0
+
+
+def resolve_address(address: str | None) -> str | None:
+    """The cluster address to join: the one given, else ``RAYFLOW_CLUSTER``, else None (local)."""
+    chosen = address if address is not None else os.environ.get("RAYFLOW_CLUSTER")
+    chosen = (chosen or "").strip()
+    return chosen or None
+
+
+def parse_address(address: str) -> Address:
+    """Check the form of ``address``; raise ClusterError naming it when it is malformed."""
+    text = address.strip()
+    if text == "auto":
+        return Address(text, "auto")
+    kind, rest = "gcs", text
+    if "://" in text:
+        scheme, rest = text.split("://", 1)
+        if scheme != "ray":
+            raise ClusterError(f"malformed cluster address {address!r}: unknown scheme "
+                               f"'{scheme}://' ({_FORMS})")
+        kind = "client"
+    host, sep, port_text = rest.rpartition(":")
+    if not sep or not host or not _HOST.match(host) or not port_text.isdigit() \
+            or not 0 < int(port_text) < 65536:
+        raise ClusterError(f"malformed cluster address {address!r}: {_FORMS}")
+    return Address(text, kind, host.strip("[]"), int(port_text))
+
+
+def _resolve_auto() -> Address:
+    """``auto``: RAY_ADDRESS, else the cluster ``ray start`` recorded on this machine."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        found = canonicalize_bootstrap_address("auto")
+    except Exception:  # noqa: BLE001 - Ray says "could not find any running Ray instance"
+        found = None
+    if not found:
+        raise ClusterError("--cluster auto: no running Ray cluster found on this machine "
+                           "(start one with 'ray start --head', or give host:port)")
+    return parse_address(found) if "://" in found or ":" in found else Address(found, "auto")
+
+
+def _probe(addr: Address, shown: str) -> None:
+    """Fail in a few seconds when nothing listens at the address (ray.init would hang)."""
+    try:
+        with socket.create_connection((addr.host, addr.port), timeout=_PROBE_SECONDS):
+            return
+    except socket.gaierror:
+        reason = f"unknown host '{addr.host}'"
+    except TimeoutError:
+        reason = f"no answer within {_PROBE_SECONDS:.0f} s"
+    except OSError as exc:
+        reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+    raise ClusterError(f"cannot reach Ray cluster at {shown}: {reason} "
+                       f"(is the head node running, and is {addr.port} its GCS port?)")
+
+
+def _token_available() -> bool:
+    return bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+                or os.path.exists(_TOKEN_FILE))
+
+
+def _explain(exc: BaseException) -> str:
+    """One line out of Ray's connection error (the cause chain holds the real reason)."""
+    texts = []
+    seen: BaseException | None = exc
+    while seen is not None and len(texts) < 5:
+        texts.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    blob = "\n".join(texts)
+    if "Unauthenticated" in blob or "InvalidAuthToken" in blob or "AuthenticationError" in blob:
+        if not _token_available():
+            return ("the cluster requires a token and none was found (copy the head node's "
+                    "~/.ray/auth_token here, or set RAY_AUTH_TOKEN)")
+        return ("the cluster rejected the authentication token (use the head node's "
+                "~/.ray/auth_token, or set RAY_AUTH_TOKEN to it)")
+    if "ray[client]" in blob or ("ray.util.client" in blob and "No module" in blob):
+        return "Ray Client (ray://) needs pip install 'ray[client]'"
+    first = next((line.strip() for line in texts[0].splitlines() if line.strip()), "")
+    return first or type(exc).__name__
 
 
 def connect(address: str | None = None, num_cpus: int | None = None,
             runtime_env: dict[str, Any] | None = None) -> bool:
-    """Make sure Ray is initialised; return True if this call started it (and must stop it)."""
+    """Make sure Ray is initialised; return True if this call started it (and must stop it).
+
+    ``address`` (or ``RAYFLOW_CLUSTER``) joins that cluster; without one an embedded local
+    instance starts. Every failure is a ClusterError with one line naming the address.
+    """
     import ray
 
     if ray.is_initialized():
         return False
-    address = address or os.environ.get("RAYFLOW_CLUSTER") or None
+    address = resolve_address(address)
     kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR,
                               "configure_logging": True}
     if runtime_env:
         kwargs["runtime_env"] = runtime_env
     if address:
-        if os.path.exists(_TOKEN_FILE) and not os.environ.get("RAY_AUTH_MODE"):
-            os.environ["RAY_AUTH_MODE"] = "token"
-        try:
-            ray.init(address=address, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - every failure here is "cannot reach the cluster"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ClusterError(f"cannot connect to Ray cluster at {address}: {first}") from None
+        _join(ray, address, kwargs)
         return True
     os.environ.setdefault("RAY_TMPDIR", "/tmp/ray")
     try:
@@ -41,7 +146,31 @@ def connect(address: str | None = None, num_cpus: int | None = None,
     return True
 
 
+def _join(ray: Any, address: str, kwargs: dict[str, Any]) -> None:
+    addr = parse_address(address)
+    if addr.kind == "auto":
+        addr = _resolve_auto()
+    if addr.port:
+        _probe(addr, address)
+    if _token_available() and not os.environ.get("RAY_AUTH_MODE"):
+        os.environ["RAY_AUTH_MODE"] = "token"
+    # Ray's C++ client logs every failed connection attempt to stderr: keep those for errors.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    previous = os.environ.get("RAY_gcs_server_port_wait_time_s")
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", _GCS_CONNECT_ATTEMPTS)
+    try:
+        ray.init(address=addr.text, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - every failure here is "cannot join the cluster"
+        if ray.is_initialized():
+            ray.shutdown()
+        raise ClusterError(f"cannot connect to Ray cluster at {address}: {_explain(exc)}") from None
+    finally:
+        if previous is None:
+            os.environ.pop("RAY_gcs_server_port_wait_time_s", None)
+
+
 def shutdown(started: bool) -> None:
+    """Disconnect (or stop the embedded instance) only if this process started it."""
     if started:
         import ray
 

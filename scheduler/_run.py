@@ -16,6 +16,7 @@ import cloudpickle
 from rayflow.datastore import (
     BlobStore,
     DatastoreURLError,
+    LocalStorage,
     Storage,
     open_storage,
     paths,
@@ -86,14 +87,17 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
              extra: dict[str, Any] | None = None, run_id_file: str | None = None,
              runtime_env: dict[str, Any] | None = None, trial: Any = None,
              on_started: Callable[[str], None] | None = None,
-             param_keys: dict[str, str] | None = None) -> RunResult:
-    from ._connect import cluster_cpus, connect, shutdown
+             param_keys: dict[str, str] | None = None,
+             should_stop: Callable[[], bool] | None = None, reporter: Any = None,
+             shared_datastore: bool = False) -> RunResult:
+    from ._cluster import build_runtime_env, check_cluster
+    from ._connect import cluster_cpus, connect, resolve_address, shutdown
     from ._driver import Driver
     from ._planner import Planner
     from ._progress import Progress
 
     flow = flow_cls.__name__
-    storage = open_storage(datastore)
+    storage = open_storage(datastore, verify=True)
     blobs = BlobStore(storage, flow)
     user = username()
     try:
@@ -102,6 +106,23 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
             param_keys = {attr: blobs.put(attr, value) for attr, value in params.items()}
     except OSError as exc:
         raise DatastoreURLError(f"datastore {storage.url} is not usable: {exc.strerror or exc}") from None
+    # Join Ray and check the cluster against the plan before anything is recorded, so a
+    # refused run leaves no run.json behind.
+    local = isinstance(storage, LocalStorage)
+    notes: list[str] = []
+    if resolve_address(cluster):
+        runtime_env, notes = build_runtime_env(flow_file, storage.url if local else None,
+                                               runtime_env)
+    started_ray = connect(cluster, runtime_env=runtime_env)
+    try:
+        shared = shared_datastore or os.environ.get("RAYFLOW_SHARED_DATASTORE", "") not in ("", "0")
+        check_cluster(plan, storage.url, local, shared)
+    except BaseException:
+        shutdown(started_ray)
+        raise
+    if not quiet:
+        for note in notes:
+            print(f"rayflow: note: {note}", file=sys.stderr)
     started_at = time.time()
     record: dict[str, Any] = {
         "flow": flow, "run_id": run_id, "status": "running", "user": user, "tags": list(tags),
@@ -119,7 +140,6 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         on_started(run_id)
 
     class_bytes = _class_bytes(flow_cls)
-    started_ray = connect(cluster, runtime_env=runtime_env)
     try:
         import ray
 
@@ -134,7 +154,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         ctx = {
             "flow": flow, "run_id": run_id, "root": storage.url, "plan": plan,
             "params": param_keys, "user": user, "tags": list(tags), "origin_run_id": origin_run_id,
-            "max_attempts": max_attempts, "trial": trial,
+            "max_attempts": max_attempts, "trial": trial, "reporter": reporter,
             "flow_dir": os.path.dirname(os.path.abspath(flow_file)) if flow_file else None,
         }
         run_key = hashlib.sha256(class_bytes + run_id.encode()).hexdigest()[:16]
@@ -171,10 +191,12 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         steps = list(plan)
         with Progress(steps, out=out, quiet=quiet) as progress:
             driver = Driver(planner, executor, progress, window, fail_fast, retries,
-                            on_crash=on_crash, cloner=cloner, live=live)
+                            on_crash=on_crash, cloner=cloner, live=live, should_stop=should_stop)
             outcome = driver.drive()
         ended = ("end", "0") in outcome.finished
         status = "successful" if ended and not outcome.failures else "failed"
+        if should_stop is not None and status == "failed" and should_stop():
+            status = "pruned"
         record.update(status=status, interrupted=outcome.interrupted, finished_at=time.time(),
                       failed_tasks=[f"{s.step}/{s.task_id}" for s, _ in outcome.failures],
                       executed=len(outcome.executed), cloned=len(outcome.cloned),

@@ -10,9 +10,14 @@ import click
 
 from ._check_cmd import check_command
 from ._common import handle_errors
+from ._compare_cmd import compare_command
+from ._logs_cmd import logs_command
 from ._resume_cmd import make_resume_command
 from ._run_cmd import make_run_command
+from ._runs_cmd import runs_command
 from ._show_cmd import show_command
+from ._sweep_cmd import make_sweep_command
+from ._tag_cmd import tag_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,8 +28,13 @@ def cli() -> None:
 
 cli.add_command(make_run_command())
 cli.add_command(make_resume_command())
+cli.add_command(make_sweep_command())
 cli.add_command(check_command)
 cli.add_command(show_command)
+cli.add_command(runs_command)
+cli.add_command(logs_command)
+cli.add_command(tag_group)
+cli.add_command(compare_command)
 
 
 def main(args: list[str] | None = None) -> None:

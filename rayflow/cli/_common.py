@@ -33,7 +33,7 @@ class ParameterType(click.ParamType):
 
 
 RESERVED_OPTIONS = {"max_workers", "datastore", "tag", "run_id_file", "fail_fast", "with", "cluster",
-                    "quiet", "help", "origin_run_id", "max_num_splits"}
+                    "quiet", "help", "origin_run_id", "max_num_splits", "shared_datastore"}
 
 
 def parameter_options(flow_cls: type) -> list[click.Option]:
@@ -60,6 +60,9 @@ def run_options() -> list[click.Option]:
                      help="Where runs are stored (default: nearest .rayflow/ or $RAYFLOW_DATASTORE)."),
         click.Option(["--cluster"], default=None, metavar="ADDRESS",
                      help="Ray cluster to join: auto, host:port or ray://host:port (default: a local Ray)."),
+        click.Option(["--shared-datastore"], is_flag=True, envvar="RAYFLOW_SHARED_DATASTORE",
+                     help="The local --datastore path is on a file system every cluster node "
+                          "mounts (else a multi-node cluster needs an s3:// datastore)."),
         click.Option(["--max-workers"], type=click.IntRange(min=1), default=None,
                      help="Cap on tasks running at once (default: as many as Ray's CPUs allow)."),
         click.Option(["--tag", "tags"], multiple=True, metavar="TAG", help="Tag the run (repeatable)."),

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .._errors import RunFailed
+from .._lineage import lineage
 from .._loader import load_flow
 from .._parameters import resolve_values
 from .._prepare import plan_for
@@ -30,7 +31,8 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
         flow_cls, plan, values, datastore=url, tags=tuple(opts.get("tags") or ()),
         max_workers=opts.get("max_workers"), fail_fast=bool(opts.get("fail_fast")),
         cluster=opts.get("cluster"), flow_file=flow_file, quiet=quiet,
-        run_id_file=opts.get("run_id_file"),
+        shared_datastore=bool(opts.get("shared_datastore")),
+        run_id_file=opts.get("run_id_file"), extra=lineage(flow_cls, flow_file, url),
     )
     report(result, flow_file)
 

@@ -1,12 +1,23 @@
-"""``rayflow show FILE``: the flow's graph as text (steps, transitions, decorators)."""
+"""``rayflow show FILE | PATHSPEC``: a flow's graph, or what a past run, step, task or artifact
+holds.
+
+A target that is an existing file or names a ``.py`` file is a flow: its graph is printed (nothing
+runs). Anything else is a pathspec read from the datastore: ``Flow`` (its runs), ``Flow/run_id``
+(status, parameters, lineage, steps with task counts and times; ``--code`` prints the flow source
+that ran), ``Flow/run_id/step`` (its tasks), ``Flow/run_id/step/task_id`` (artifacts with types
+and sizes) or ``Flow/run_id/step/task_id/artifact`` (its value).
+"""
 
 from __future__ import annotations
+
+import os
 
 import click
 
 from .._graph import FlowGraph
 from .._loader import load_flow
 from .._prepare import checked_graph
+from ._reading import datastore_option, reading
 
 
 def render_graph(graph: FlowGraph) -> str:
@@ -37,9 +48,45 @@ def show_flow(flow_cls: type) -> None:
     click.echo(render_graph(checked_graph(flow_cls)))
 
 
+def is_flow_file(target: str) -> bool:
+    path = target.rsplit(":", 1)[0] if ".py:" in target else target
+    return os.path.isfile(target) or os.path.isfile(path) or path.endswith(".py")
+
+
+def show_pathspec(pathspec: str, code: bool) -> None:
+    from .._client import Flow, NotFound, Run, Step, Task
+    from ._runs_cmd import run_rows
+    from ._show_run import show_artifact, show_run, show_step, show_task
+
+    parts = pathspec.strip("/").split("/")
+    if code and len(parts) != 2:
+        raise NotFound(f"--code needs a run pathspec Flow/run_id, got {pathspec!r}")
+    if len(parts) == 1:
+        from ._reading import print_table
+
+        print_table(["run id", "status", "started", "duration", "tags", "parameters"],
+                    run_rows(Flow(parts[0]).runs()))
+    elif len(parts) == 2:
+        show_run(Run(pathspec), code)
+    elif len(parts) == 3:
+        show_step(Step(pathspec))
+    elif len(parts) == 4:
+        show_task(Task(pathspec))
+    elif len(parts) == 5:
+        show_artifact(Task("/".join(parts[:4])), parts[4])
+    else:
+        raise NotFound(f"not a flow file or pathspec: {pathspec!r}")
+
+
 @click.command("show")
-@click.argument("target", metavar="FILE[:FlowClass]")
-def show_command(target: str) -> None:
-    """Print the flow's graph: steps, transitions and decorators."""
-    flow_cls, _ = load_flow(target)
-    show_flow(flow_cls)
+@click.argument("target", metavar="FILE[:FlowClass] | PATHSPEC")
+@click.option("--code", is_flag=True, help="For a run: print the flow source that ran.")
+@datastore_option()
+def show_command(target: str, code: bool, datastore: str | None) -> None:
+    """Show a flow file's graph, or a past run, step, task or artifact (Flow/run_id[/step[/task]])."""
+    if is_flow_file(target):
+        flow_cls, _ = load_flow(target)
+        show_flow(flow_cls)
+        return
+    with reading(datastore):
+        show_pathspec(target, code)

@@ -1,13 +1,13 @@
 """Foreach fan-outs: task ids, self.input/self.index, foreach_stack, joins, nesting."""
 
-from rayflow import FlowSpec, current, step
+from rayflow import FlowSpec, JSONType, Parameter, current, step
 
 
 class ForeachFlow(FlowSpec):
     @step
     def start(self):
         self.items = ["a", "b", "c", "d"]
-        self.outside = (self.input, self.index)
+        self.outside = (self.input, self.index, self.foreach_stack())
         self.next(self.work, foreach="items")
 
     @step
@@ -38,7 +38,7 @@ def test_foreach_runs_one_task_per_item_with_input_and_index(run_flow):
     out = run_flow(ForeachFlow)
     assert out.successful
     run = out.run
-    assert run["start"].task.data.outside == (None, None)
+    assert run["start"].task.data.outside == (None, None, [])
     tasks = run["work"].tasks()
     assert [t.id for t in tasks] == ["0", "1", "2", "3"]
     assert [t.data.seen for t in tasks] == [("a", 0, "0"), ("b", 1, "1"), ("c", 2, "2"), ("d", 3, "3")]
@@ -116,6 +116,8 @@ class NestedForeachFlow(FlowSpec):
     def inner_join(self, inputs):
         self.tags = [i.tag for i in inputs]
         self.outer_input = (self.input, self.index)
+        self.stack_in_join = self.foreach_stack()
+        self.input_views = [(i.input, i.index, i.foreach_stack()) for i in inputs][:2]
         self.next(self.outer_join)
 
     @step
@@ -143,6 +145,9 @@ def test_nested_foreach_task_ids_stack_and_joins(run_flow):
     assert inner[1].data.tags == ["y1", "y2", "y3"]
     # the inner join is back inside the outer foreach
     assert inner[1].data.outer_input == ("y", 1)
+    assert inner[1].data.stack_in_join == [(1, 2, "y")]
+    assert inner[1].data.input_views == [(1, 0, [(1, 2, "y"), (0, 3, 1)]),
+                                         (2, 1, [(1, 2, "y"), (1, 3, 2)])]
     assert run.data.all_tags == ["x1", "x2", "x3", "y1", "y2", "y3"]
     assert run["outer_join"].task.id == "0"
 
@@ -277,6 +282,34 @@ def test_static_split_inside_a_foreach_body_joins_per_split(run_flow):
     assert [t.id for t in bj] == ["0", "1", "2"]
     assert bj[2].data.where == ("2", 30, 2)
     assert run["foreach_join"].task.data.pairs == [(11, 12), (21, 22), (31, 32)]
+
+
+class ForeachOverParameterFlow(FlowSpec):
+    values = Parameter("values", type=JSONType, default="[5, 6]")
+
+    @step
+    def start(self):
+        self.next(self.work, foreach="values")
+
+    @step
+    def work(self):
+        self.doubled = self.input * 2
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.all = [i.doubled for i in inputs]
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_foreach_over_a_parameter(run_flow):
+    out = run_flow(ForeachOverParameterFlow, values="[1, 2, 3]")
+    assert out.successful, out.failures
+    assert out.run["join"].task.data.all == [2, 4, 6]
 
 
 class BadForeachFlow(FlowSpec):

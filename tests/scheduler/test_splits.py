@@ -28,6 +28,7 @@ class TwoBranchFlow(FlowSpec):
         self.shared_seen = [inp.shared for inp in inputs]
         self.x = sum(inp.x for inp in inputs)
         self.merge_artifacts(inputs)
+        self.after_merge = self.shared
         self.next(self.end)
 
     @step
@@ -46,6 +47,7 @@ def test_two_branch_split_runs_both_branches_and_joins_them(run_flow):
     assert join.iterated == [1, 2]
     assert join.count == 2
     assert join.shared_seen == ["from start", "from start"]
+    assert join.after_merge == "from start"
     # x was set explicitly (conflict avoided); shared agreed; only_a came from one branch
     assert run.data.after == (3, "from start", "a!")
     assert [t.id for t in run["a"].tasks()] == ["0"]

@@ -1,0 +1,106 @@
+"""What ``rayflow show`` prints for a run, a step, a task or an artifact read from the datastore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ._reading import duration, human_size, params_text, print_table, short, when
+
+
+def _task_state(task: Any) -> str:
+    if task.finished:
+        return "cloned" if task.origin_pathspec else "done"
+    status = task._load().get("status")
+    return "failed" if status == "failed" or task.exception else "running"
+
+
+def show_run(run: Any, code: bool) -> None:
+    record = run.record
+    if code:
+        source = run.code
+        if source is None:
+            from .._client import NotFound
+
+            raise NotFound(f"run {run.pathspec} has no recorded code (it was not stored with the run)")
+        click.echo(source, nl=not source.endswith("\n"))
+        return
+    created, finished = record.get("created_at"), record.get("finished_at")
+    lines = [
+        f"run       {run.pathspec}",
+        f"status    {record.get('status', 'unknown')}",
+        f"started   {when(created)}",
+        f"finished  {when(finished)}  ({duration(created, finished)})",
+        f"user      {record.get('user', '-')}@{record.get('host', '-')}",
+        f"tags      {', '.join(sorted(record.get('tags', []))) or '-'}",
+    ]
+    if record.get("origin_run_id"):
+        lines.append(f"origin    {run.flow_name}/{record['origin_run_id']} (resumed)")
+    versions = [f"{n} {record[k]}" for n, k in (("python", "python"), ("ray", "ray_version"),
+                                                   ("rayflow", "rayflow_version")) if record.get(k)]
+    if versions:
+        lines.append(f"versions  {', '.join(versions)}")
+    if record.get("flow_file") or record.get("code_file"):
+        where = record.get("flow_file") or record.get("code_file")
+        if record.get("git_commit"):
+            where += f"  (git {record['git_commit'][:12]}{', dirty' if record.get('git_dirty') else ''})"
+        lines.append(f"code      {where}")
+    lines.append(f"params    {params_text(record.get('parameters', {})) or '-'}")
+    click.echo("\n".join(lines))
+    rows = []
+    for step in run.steps():
+        tasks = step.tasks()
+        states = [_task_state(t) for t in tasks]
+        starts = [t.created_at for t in tasks if t.created_at]
+        ends = [t.finished_at for t in tasks if t.finished_at]
+        start, end = (min(starts) if starts else None), (max(ends) if ends else None)
+        rows.append([step.id, len(tasks), states.count("done") + states.count("cloned"),
+                     states.count("cloned"), states.count("failed"), when(start), duration(start, end)])
+    click.echo("")
+    print_table(["step", "tasks", "done", "cloned", "failed", "started", "duration"], rows)
+
+
+def show_step(step: Any) -> None:
+    rows = []
+    for task in step.tasks():
+        meta = task.metadata
+        rows.append([task.id, _task_state(task), meta.get("attempt", 0), when(task.created_at),
+                     duration(task.created_at, task.finished_at), meta.get("host") or "-"])
+    click.echo(f"step {step.pathspec}: {len(rows)} task(s)")
+    print_table(["task", "state", "attempt", "started", "duration", "host"], rows)
+
+
+def _type_name(value: Any) -> str:
+    t = type(value)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def show_task(task: Any) -> None:
+    meta = task.metadata
+    lines = [
+        f"task      {task.pathspec}",
+        f"state     {_task_state(task)}  (attempt {meta.get('attempt', 0)})",
+        f"started   {when(task.created_at)}  ({duration(task.created_at, task.finished_at)})",
+        f"node      {meta.get('host') or '-'} pid {meta.get('pid') or '-'} {(meta.get('node_id') or '')[:12]}",
+    ]
+    if task.origin_pathspec:
+        lines.append(f"cloned    from {task.origin_pathspec}")
+    exc = task.exception
+    if exc:
+        lines.append(f"exception {exc.get('type')}: {exc.get('message')}" if isinstance(exc, dict) else f"exception {exc}")
+    click.echo("\n".join(lines))
+    rows = []
+    for artifact in task:
+        data = artifact.data
+        rows.append([artifact.id, _type_name(data), human_size(artifact.size), short(data, 50)])
+    click.echo("")
+    print_table(["artifact", "type", "size", "value"], rows)
+
+
+def show_artifact(task: Any, name: str) -> None:
+    if name not in task:
+        raise KeyError(f"task {task.pathspec} has no artifact '{name}'")
+    value = task[name].data
+    click.echo(f"{task.pathspec}/{name}: {_type_name(value)}")
+    click.echo(repr(value))

@@ -1,0 +1,108 @@
+"""What a sweep shows: live counts and the best trial so far, then a table of the best trials."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+
+class SweepProgress:
+    def __init__(self, direction: str, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.direction = direction
+        self.counts = {"running": 0, "complete": 0, "pruned": 0, "failed": 0}
+        self.best: tuple[float, int, dict] | None = None
+        self.is_tty = self.out.isatty()
+        self._live: Any = None
+        self._last = time.monotonic()
+
+    def __enter__(self) -> SweepProgress:
+        if self.is_tty:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=Console(file=self.out), refresh_per_second=4)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(*exc)
+        else:
+            print(self._line(), file=self.out, flush=True)
+
+    def event(self, kind: str, info: dict[str, Any]) -> None:
+        if kind == "started":
+            self.counts["running"] += 1
+        elif kind in ("complete", "pruned", "failed"):
+            self.counts["running"] -= 1
+            self.counts[kind] += 1
+            if kind == "complete":
+                value = info["value"]
+                better = (self.best is None or (value < self.best[0] if self.direction == "minimize"
+                                                else value > self.best[0]))
+                if better:
+                    self.best = (value, info["trial"], info["params"])
+            if kind == "failed":
+                self._say(f"trial {info['trial']} failed: {info['reason'][:300]}")
+        elif kind == "recovered":
+            self._say(f"{info['count']} trial(s) left running by an earlier driver were marked failed "
+                      "and will be tried again")
+        if self._live is not None:
+            self._live.update(self._render())
+        elif time.monotonic() - self._last > 2.0:
+            self._last = time.monotonic()
+            print(self._line(), file=self.out, flush=True)
+
+    def _say(self, text: str) -> None:
+        if self._live is not None:
+            self._live.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self.out, flush=True)
+
+    def _line(self) -> str:
+        c = self.counts
+        text = (f"trials: {c['complete']} complete, {c['running']} running, {c['pruned']} pruned, "
+                f"{c['failed']} failed")
+        if self.best:
+            text += f" | best {self.best[0]:.6g} (trial {self.best[1]}: {_params(self.best[2])})"
+        return text
+
+    def _render(self) -> Any:
+        from rich.text import Text
+
+        return Text(self._line())
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def trials_table(study: Any, limit: int | None = None, best_first: bool = True) -> Any:
+    from optuna.trial import TrialState
+    from rich.table import Table
+
+    trials = study.get_trials(deepcopy=False)
+    if best_first:
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        reverse = study.direction.name == "MAXIMIZE"
+        complete.sort(key=lambda t: t.value, reverse=reverse)
+        rest = [t for t in trials if t.state != TrialState.COMPLETE]
+        trials = complete + rest
+    if limit:
+        trials = trials[:limit]
+    names = sorted({k for t in trials for k in t.params})
+    table = Table(box=None, header_style="bold")
+    for col in ["trial", "state", "value", *names, "run"]:
+        table.add_column(col, justify="right" if col not in ("state", "run") else "left")
+    for t in trials:
+        value = "" if t.value is None else f"{t.value:.6g}"
+        cells = [str(t.number), t.state.name.lower(), value]
+        for n in names:
+            v = t.params.get(n, "")
+            cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
+        cells.append(str(t.user_attrs.get("run_pathspec", "")))
+        table.add_row(*cells)
+    return table
