@@ -54,7 +54,7 @@ class MetaflowData:
         self._task = task
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        if name.startswith("__"):
             raise AttributeError(name)
         try:
             return self._task[name].data

@@ -3,17 +3,22 @@
 Joining a cluster fails fast and in one line: the address is parsed first (``auto``,
 ``host:port`` for the GCS, ``ray://host:port`` for Ray Client), then its port is probed with a
 plain socket (``ray.init`` on a dead address can hang for minutes), then ``ray.init`` runs with
-a bounded connect window. Ray 2.60 clusters started with ``ray start`` require a token: when a
-token is available (``~/.ray/auth_token``, ``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH``) and
-``RAY_AUTH_MODE`` is unset, token mode is switched on before connecting.
+a bounded connect window (8 attempts, ~1 s apart). Ray 2.60 clusters started with ``ray start``
+require a token: when a token is available (``~/.ray/auth_token``, ``RAY_AUTH_TOKEN`` or
+``RAY_AUTH_TOKEN_PATH``) and ``RAY_AUTH_MODE`` is unset, token mode is switched on — before
+``import ray``, since Ray reads the variable once, at import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import socket
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,17 +85,18 @@ def _resolve_auto() -> Address:
 
 def _probe(addr: Address, shown: str) -> None:
     """Fail in a few seconds when nothing listens at the address (ray.init would hang)."""
+    role = "Ray Client server port" if addr.kind == "client" else "GCS port (ray start --port)"
+    hint = f" (is the head node running, and is {addr.port} its {role}?)"
     try:
         with socket.create_connection((addr.host, addr.port), timeout=_PROBE_SECONDS):
             return
     except socket.gaierror:
-        reason = f"unknown host '{addr.host}'"
+        reason, hint = f"unknown host '{addr.host}'", ""
     except TimeoutError:
         reason = f"no answer within {_PROBE_SECONDS:.0f} s"
     except OSError as exc:
         reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
-    raise ClusterError(f"cannot reach Ray cluster at {shown}: {reason} "
-                       f"(is the head node running, and is {addr.port} its GCS port?)")
+    raise ClusterError(f"cannot reach Ray cluster at {shown}: {reason}{hint}")
 
 
 def _token_available() -> bool:
@@ -125,17 +131,22 @@ def connect(address: str | None = None, num_cpus: int | None = None,
     ``address`` (or ``RAYFLOW_CLUSTER``) joins that cluster; without one an embedded local
     instance starts. Every failure is a ClusterError with one line naming the address.
     """
+    address = resolve_address(address)
+    late = False
+    if address and _token_available() and not os.environ.get("RAY_AUTH_MODE"):
+        # Ray reads RAY_AUTH_MODE once, when it is imported: set it before that.
+        late = "ray" in sys.modules
+        os.environ["RAY_AUTH_MODE"] = "token"
     import ray
 
     if ray.is_initialized():
         return False
-    address = resolve_address(address)
     kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR,
                               "configure_logging": True}
     if runtime_env:
         kwargs["runtime_env"] = runtime_env
     if address:
-        _join(ray, address, kwargs)
+        _join(ray, address, kwargs, late)
         return True
     os.environ.setdefault("RAY_TMPDIR", "/tmp/ray")
     try:
@@ -146,27 +157,68 @@ def connect(address: str | None = None, num_cpus: int | None = None,
     return True
 
 
-def _join(ray: Any, address: str, kwargs: dict[str, Any]) -> None:
+def _join(ray: Any, address: str, kwargs: dict[str, Any], late: bool) -> None:
     addr = parse_address(address)
     if addr.kind == "auto":
         addr = _resolve_auto()
     if addr.port:
         _probe(addr, address)
-    if _token_available() and not os.environ.get("RAY_AUTH_MODE"):
-        os.environ["RAY_AUTH_MODE"] = "token"
-    # Ray's C++ client logs every failed connection attempt to stderr: keep those for errors.
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     previous = os.environ.get("RAY_gcs_server_port_wait_time_s")
     os.environ.setdefault("RAY_gcs_server_port_wait_time_s", _GCS_CONNECT_ATTEMPTS)
     try:
-        ray.init(address=addr.text, **kwargs)
+        with _held_stderr() as held:
+            ray.init(address=addr.text, **kwargs)
+            held.ok = True
     except Exception as exc:  # noqa: BLE001 - every failure here is "cannot join the cluster"
         if ray.is_initialized():
             ray.shutdown()
-        raise ClusterError(f"cannot connect to Ray cluster at {address}: {_explain(exc)}") from None
+        reason = _explain(exc)
+        if late and "token" in reason:
+            reason += "; set RAY_AUTH_MODE=token before starting Python (Ray was imported first)"
+        raise ClusterError(f"cannot connect to Ray cluster at {address}: {reason}") from None
     finally:
         if previous is None:
             os.environ.pop("RAY_gcs_server_port_wait_time_s", None)
+
+
+class _Held:
+    """What was written to file descriptor 2 while it was held; replayed if ``ok``."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.ok = False
+
+    def replay(self) -> None:
+        if not self.ok:
+            return
+        self.file.seek(0)
+        text = self.file.read()
+        if text:
+            sys.stderr.write(text.decode("utf-8", "replace"))
+            sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _held_stderr() -> Iterator[_Held]:
+    """Hold what Ray's C++ client writes to stderr (a warning per failed connection attempt,
+    ~1/s) while joining, so a failure is reported in one line; replayed on success."""
+    with tempfile.TemporaryFile() as file:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no real stderr (e.g. captured by a notebook)
+            yield _Held(file)
+            return
+        os.dup2(file.fileno(), 2)
+        held = _Held(file)
+        try:
+            yield held
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.replay()
 
 
 def shutdown(started: bool) -> None:

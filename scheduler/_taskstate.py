@@ -111,7 +111,7 @@ class InputView:
         self._rf_frames = frames
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        if name.startswith("__") or name.startswith("_rf_"):
             raise AttributeError(name)
         key = self._rf_mapping.get(name)
         if key is None:

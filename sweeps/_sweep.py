@@ -111,7 +111,7 @@ class Sweep:
         self.cluster = cluster
         _, self.plan = plan_for(self.flow_cls)
         if sampler == "grid" and not callable(space):
-            sampler = optuna.samplers.GridSearchSampler({k: list(_grid_values(v)) for k, v in space.items()})
+            sampler = optuna.samplers.GridSampler({k: list(_grid_values(v)) for k, v in space.items()})
         elif isinstance(sampler, str) or sampler is None:
             sampler = make_sampler(sampler)
         self.sampler = sampler
@@ -174,12 +174,16 @@ class Sweep:
         deadline = time.time() + timeout if timeout else None
         finished = self.counted(study)
         self._pending_reports = None
+        # Samplers such as GridSampler call study.stop() when they run out of points; that is
+        # only allowed inside Optuna's own loop, which this ask-and-tell loop stands in for.
+        study._thread_local.in_optimize_loop = True
+        study._stop_flag = False
         try:
             with cf.ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="trial") as pool:
                 while True:
                     out_of_time = deadline is not None and time.time() > deadline
                     while (len(futures) < self.concurrency and finished + len(futures) < n_trials
-                           and not out_of_time):
+                           and not out_of_time and not study._stop_flag):
                         trial = study.ask()
                         params = self._suggest(trial)
                         slot = slots[trial.number] = _Slot(trial.number, params)
@@ -199,6 +203,7 @@ class Sweep:
                         for slot in slots.values():
                             slot.stop = True
         finally:
+            study._thread_local.in_optimize_loop = False
             try:
                 ray.kill(broker)
             except Exception:  # noqa: BLE001

@@ -26,10 +26,13 @@ class ParameterType(click.ParamType):
             self.name = {"STR": "TEXT", "INT": "INTEGER", "BOOL": "BOOLEAN"}.get(self.name, self.name)
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        # Check the value here (so click reports it against the option) but hand on the raw
+        # text: resolve_values converts it once, exactly as it does for Runner's values.
         try:
-            return self.param.convert(value)
+            self.param.convert(value)
         except ParameterError as exc:
             self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+        return value
 
 
 RESERVED_OPTIONS = {"max_workers", "datastore", "tag", "run_id_file", "fail_fast", "with", "cluster",

@@ -121,9 +121,6 @@ class UnderscoreFlow(FlowSpec):
         pass
 
 
-@pytest.mark.xfail(reason="BUG: MetaflowData.__getattr__ (rayflow/_client.py) refuses names "
-                          "starting with '_'; Metaflow's task.data._x returns the artifact",
-                   strict=True)
 def test_task_data_reads_underscore_artifacts(run_flow):
     out = run_flow(UnderscoreFlow)
     task = out.run["end"].task

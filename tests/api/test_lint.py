@@ -399,3 +399,25 @@ def _display(path):
 
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
+
+
+def test_line_numbers_stay_exact_under_extra_decorators(lint_problems):
+    problems = lint_problems("""
+        from rayflow import FlowSpec, retry, step, timeout
+
+        class DecoratedFlow(FlowSpec):
+            @retry(times=1)
+            @step
+            @timeout(
+                seconds=5,
+            )
+            def start(self):
+                self.x = 1
+
+            @step
+            def end(self):
+                pass
+    """)
+    assert problems == [
+        "flow.py:9: step 'start': step has no self.next() transition as its last statement"
+    ]

@@ -207,9 +207,6 @@ def test_command_line_strings_become_typed_values(ray_session, datastore, write_
     assert seen["learning_rate"] == 0.5
 
 
-@pytest.mark.xfail(reason="BUG: CLI values are converted twice (ParameterType.convert, then "
-                          "resolve_values in execute_run): IncludeFile re-reads its content as a path",
-                   strict=True)
 def test_include_file_on_the_command_line_reads_the_file(ray_session, datastore, write_flow, tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("some notes\n")
@@ -220,9 +217,6 @@ def test_include_file_on_the_command_line_reads_the_file(ray_session, datastore,
     assert seen["raw"] == b"\x00\x01"
 
 
-@pytest.mark.xfail(reason="BUG: CLI values are converted twice: a separator parameter's list is "
-                          "converted again (str(list) for str, TypeError for int)",
-                   strict=True)
 def test_separator_on_the_command_line_splits_the_value(ray_session, datastore, write_flow, tmp_path):
     seen = _cli_run(write_flow, tmp_path, "--words", "x,y", "--numbers", "4,5")
     assert seen["words"] == ["x", "y"]

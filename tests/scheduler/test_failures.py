@@ -98,8 +98,8 @@ def test_fail_fast_stops_scheduling_after_the_first_failure(run_flow, datastore)
     assert not out.successful
     assert "work/0" in [label for label, _ in out.failures]
     done = _done_splits(datastore, out.run_id)
-    # 23 splits would succeed; fail-fast lets at most the one already running finish
-    assert len(done) <= 1, done
+    # 23 splits would succeed; fail-fast lets only the few already running finish
+    assert len(done) <= 3, done
     assert not os.path.exists(_task_dir(datastore, "FailFastFlow", out.run_id, "join"))
 
 

@@ -1,6 +1,5 @@
 """What a join step can see: only what it merges, plus the run's parameters."""
 
-import pytest
 
 from rayflow import FlowSpec, Parameter, step
 
@@ -202,9 +201,6 @@ class UnderscoreInputFlow(FlowSpec):
         pass
 
 
-@pytest.mark.xfail(reason="BUG: InputView.__getattr__ (scheduler/_taskstate.py) refuses every "
-                          "name starting with '_', so a join cannot read an input's _artifact",
-                   strict=True)
 def test_a_join_reads_underscore_artifacts_of_its_inputs(run_flow):
     out = run_flow(UnderscoreInputFlow)
     assert out.successful, out.failures

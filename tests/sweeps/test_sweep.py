@@ -1,0 +1,198 @@
+"""Sweeps on real Optuna studies (SQLite in a temp folder) and a real local Ray."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from rayflow.sweeps import SpaceError, Sweep, SweepError, parse_space
+
+from rayflow import Run
+
+from .flows import CurveFlow, QuadFlow, TimedFlow
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _sweep(flow, tmp_path, datastore, **kwargs):
+    kwargs.setdefault("storage", f"sqlite:///{tmp_path / 'study.db'}")
+    return Sweep(flow, datastore=datastore, **kwargs)
+
+
+def test_sweep_finds_the_minimum_of_a_quadratic(ray_session, datastore, tmp_path):
+    space = parse_space(["x=float:-5:5", "y=float:-5:5"])
+    study = _sweep(QuadFlow, tmp_path, datastore, space=space, objective="start.loss",
+                   sampler=optuna.samplers.TPESampler(seed=1), concurrency=4).run(n_trials=40)
+    assert len(study.trials) == 40
+    assert study.best_value < 1.0
+    assert abs(study.best_params["x"] - 2) < 1.0 and abs(study.best_params["y"] + 1) < 1.0
+    best = study.best_trial
+    run = Run(best.user_attrs["run_pathspec"])
+    assert run.successful
+    assert f"trial:{best.number}" in run.tags and "study:QuadFlow" in run.tags
+    assert run["start"].task.data.trial["number"] == best.number
+    assert run["start"].task.data.loss == pytest.approx(best.value)
+
+
+def test_concurrency_really_runs_k_flows_at_once(ray_session, datastore, tmp_path):
+    space = parse_space(["x=float:0:1"])
+    study = _sweep(TimedFlow, tmp_path, datastore, space=space, objective="start.loss",
+                   concurrency=2, params={"sleep": 1.0}).run(n_trials=4)
+    spans = []
+    for t in study.trials:
+        task = Run(t.user_attrs["run_pathspec"])["start"].task
+        spans.append((task.data.began, task.data.ended))
+    spans.sort()
+    overlaps = sum(1 for a, b in zip(spans, spans[1:]) if b[0] < a[1])
+    assert overlaps >= 1
+    concurrency_1 = _sweep(TimedFlow, tmp_path, datastore, space=space, objective="start.loss",
+                           study_name="serial", concurrency=1, params={"sleep": 0.3}).run(n_trials=3)
+    serial = sorted((Run(t.user_attrs["run_pathspec"])["start"].task.data.began,
+                     Run(t.user_attrs["run_pathspec"])["start"].task.data.ended) for t in concurrency_1.trials)
+    assert all(b[0] >= a[1] for a, b in zip(serial, serial[1:]))
+
+
+def test_pruning_stops_bad_trials_early(ray_session, datastore, tmp_path):
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+    space = parse_space(["x=categorical:0,0.1,0.2,5,6,7,8,9"])
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    ordered = optuna.create_study(study_name="CurveFlow", storage=storage)
+    for x in (0, 0.1, 0.2, 5, 6, 7, 8, 9):  # good trials first, so the median is a good one
+        ordered.enqueue_trial({"x": x})
+    sweep = _sweep(CurveFlow, tmp_path, datastore, space=space, objective="loss", storage=storage,
+                   pruner=pruner, concurrency=1, params={"folder": str(folder)})
+    study = sweep.run(n_trials=8)
+    states = {t.params["x"]: t.state for t in study.trials}
+    assert states[0] == TrialState.COMPLETE
+    pruned = [x for x, s in states.items() if s == TrialState.PRUNED]
+    assert pruned and all(x >= 5 for x in pruned)
+    for x in pruned:
+        assert not (folder / f"done-{x}").exists()  # the end step of a pruned run never ran
+        run = Run(next(t for t in study.trials if t.params["x"] == x).user_attrs["run_pathspec"])
+        assert run.status == "pruned"
+
+
+def test_a_failing_trial_does_not_stop_the_sweep(ray_session, datastore, tmp_path):
+    space = parse_space(["x=categorical:1,2,3,4"])
+    study = _sweep(QuadFlow, tmp_path, datastore, space=space, objective="start.loss",
+                   sampler="grid", params={"fail_above": 2.5}, concurrency=2).run(n_trials=4)
+    by_x = {t.params["x"]: t for t in study.trials}
+    assert by_x[3].state == TrialState.FAIL and "x too large" in by_x[3].user_attrs["fail_reason"]
+    assert by_x[4].state == TrialState.FAIL
+    assert by_x[1].state == TrialState.COMPLETE and by_x[2].state == TrialState.COMPLETE
+    assert study.best_value == pytest.approx((2 - 2) ** 2 + 1)
+
+
+def test_missing_objective_artifact_fails_the_trial_with_the_reason(ray_session, datastore, tmp_path):
+    space = parse_space(["x=float:0:1"])
+    study = _sweep(QuadFlow, tmp_path, datastore, space=space, objective="nope",
+                   concurrency=1).run(n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL
+    assert "no artifact 'nope'" in trial.user_attrs["fail_reason"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("x=float:5:1", "LOW must be below HIGH"),
+    ("x=float:a:1", "not a valid float"),
+    ("x=int:1:5:0", "STEP >= 1"),
+    ("x=normal:0:1", "unknown kind 'normal'"),
+    ("x", "expected NAME=SPEC"),
+    ("x=float:0:1:log", "log scale needs LOW > 0"),
+])
+def test_bad_space_specs_are_rejected_clearly(spec, message):
+    with pytest.raises(SpaceError, match=message):
+        parse_space([spec])
+
+
+def test_space_forms_are_parsed():
+    space = parse_space(["a=float:0.001:0.1:log", "b=int:1:9:2", "c=categorical:relu,tanh,3"])
+    assert space["a"].log and space["a"].low == 0.001
+    assert space["b"].step == 2 and space["b"].high == 9
+    assert space["c"].choices == ("relu", "tanh", 3)
+
+
+def test_unknown_parameter_name_in_space_is_rejected(datastore, tmp_path):
+    with pytest.raises(SweepError, match="--space z: QuadFlow has no such parameter"):
+        _sweep(QuadFlow, tmp_path, datastore, space=parse_space(["z=float:0:1"]), objective="loss")
+
+
+@pytest.mark.timeout(300)
+def test_killed_driver_then_rerun_finishes_without_duplicates(ray_session, datastore, tmp_path):
+    """SIGKILL the sweep driver mid-sweep, run the same command again: the study ends with
+    exactly the asked number of counted trials, and the stale RUNNING ones are failed and re-asked."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    ray_tmp = tempfile.mkdtemp(prefix="rfw", dir="/tmp")
+    cmd = [sys.executable, "-m", "rayflow.cli", "sweep", f"{HERE}/flows.py:TimedFlow",
+           "--space", "x=float:0:1", "--objective", "start.loss", "--trials", "8",
+           "--concurrency", "2", "--storage", storage, "--datastore", datastore, "--sleep", "1.0"]
+    env = dict(os.environ, RAY_TMPDIR=ray_tmp)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env=env)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                study = optuna.load_study(study_name="TimedFlow", storage=storage)
+                states = [t.state for t in study.get_trials(deepcopy=False)]
+                if states.count(TrialState.COMPLETE) >= 2 and TrialState.RUNNING in states:
+                    break
+            except KeyError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        _kill_group_and_ray(proc, ray_tmp)
+    before = optuna.load_study(study_name="TimedFlow", storage=storage)
+    running = [t for t in before.trials if t.state == TrialState.RUNNING]
+    assert running, "the driver was killed while trials were running"
+    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, RAY_TMPDIR=ray_tmp),
+                          timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "marked failed" in done.stdout
+    after = optuna.load_study(study_name="TimedFlow", storage=storage)
+    counted = [t for t in after.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and not t.user_attrs.get("rayflow_stale"))]
+    assert len(counted) == 8
+    assert all(t.state == TrialState.COMPLETE for t in counted)
+    stale = [t for t in after.trials if t.user_attrs.get("rayflow_stale")]
+    assert {t.number for t in stale} == {t.number for t in running}
+    stale_params = sorted(t.params["x"] for t in stale)
+    retried = sorted(t.params["x"] for t in counted if t.params["x"] in stale_params)
+    assert retried == stale_params  # each stale trial's parameters were tried again
+    _kill_group_and_ray(None, ray_tmp)
+
+
+def _kill_group_and_ray(proc, ray_tmp: str) -> None:
+    if proc is not None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    marker = ray_tmp.encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if marker in cmdline or b"RAY_TMPDIR=" + marker in environ:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
