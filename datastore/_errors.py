@@ -11,6 +11,14 @@ class DatastoreURLError(DatastoreError):
     """The datastore URL cannot be opened (unknown protocol, missing package, bad bucket...)."""
 
 
+class DatastoreAccessDenied(DatastoreURLError, PermissionError):
+    """The object store rejected the credentials (also a PermissionError, like s3fs's own)."""
+
+
+class DatastoreBucketMissing(DatastoreURLError, FileNotFoundError):
+    """The datastore's bucket does not exist (also a FileNotFoundError, like s3fs's own)."""
+
+
 class InvalidNameError(DatastoreError):
     """A user-chosen name (flow, step, run id, artifact) cannot safely become a path."""
 

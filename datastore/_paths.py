@@ -85,3 +85,10 @@ def blob_file(flow: str, key: str) -> str:
     if not _KEY.fullmatch(key):
         raise InvalidNameError(f"invalid blob key {key!r}")
     return f"{flow_dir(flow)}/blobs/{key[:2]}/{key}"
+
+
+def cache_file(flow: str, step: str, key: str) -> str:
+    """Index entry of the cross-run cache: one small file per (step, cache key)."""
+    if not _KEY.fullmatch(key):
+        raise InvalidNameError(f"invalid cache key {key!r}")
+    return f"{flow_dir(flow)}/cache/{check_name('step', step)}/{key}.json"

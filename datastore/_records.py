@@ -135,3 +135,15 @@ def update_run_tags(storage: Storage, flow: str, run_id: str, add: tuple[str, ..
     record["tags"] = tags
     write_run(storage, flow, run_id, record)
     return tags
+
+
+def write_cache_entry(storage: Storage, flow: str, step: str, key: str, entry: dict[str, Any]) -> None:
+    """One file per key, written whole: concurrent runs writing the same key cannot corrupt it."""
+    storage.write_text(_paths.cache_file(flow, step, key), _dump(entry))
+
+
+def read_cache_entry(storage: Storage, flow: str, step: str, key: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(storage.read_text(_paths.cache_file(flow, step, key)))
+    except (MissingRecordError, ValueError):
+        return None

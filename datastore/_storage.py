@@ -17,7 +17,12 @@ import threading
 import uuid
 from typing import Any
 
-from ._errors import DatastoreURLError, MissingRecordError
+from ._errors import (
+    DatastoreAccessDenied,
+    DatastoreBucketMissing,
+    DatastoreURLError,
+    MissingRecordError,
+)
 
 _TEMP = re.compile(r"\.tmp-[0-9a-f]{12}$")
 
@@ -121,12 +126,19 @@ class LocalStorage(Storage):
 
 
 class FsspecStorage(Storage):
-    """Any fsspec file system (s3://, gs://, memory://...). One ``pipe_file`` is one PUT."""
+    """Any fsspec file system (s3://, gs://, memory://...). One ``pipe_file`` is one PUT.
+
+    On object stores with a bucket probe (s3), the first write verifies the bucket first: some
+    servers create a missing bucket on PUT, which would turn a mistyped URL into a new bucket.
+    """
 
     def __init__(self, url: str, fs: Any, root: str) -> None:
         self.url = url
         self.fs = fs
         self.root = root.rstrip("/")
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        self._probe = _PROBES.get(protocol)
+        self._verified = self._probe is None
 
     def _abs(self, path: str) -> str:
         return f"{self.root}/{path}" if self.root else path
@@ -138,6 +150,8 @@ class FsspecStorage(Storage):
             raise MissingRecordError(f"{path} not found in datastore {self.url}") from None
 
     def write_atomic(self, path: str, data: bytes) -> None:
+        if not self._verified:
+            self.verify()
         self.fs.pipe_file(self._abs(path), data)
 
     def exists(self, path: str) -> bool:
@@ -163,9 +177,9 @@ class FsspecStorage(Storage):
             pass
 
     def verify(self) -> None:
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        probe = _PROBES.get(protocol, _probe_generic)
+        probe = self._probe or _probe_generic
         _bounded(lambda: probe(self), self.url)
+        self._verified = True
 
 
 def open_storage(url: str, verify: bool = False) -> Storage:
@@ -237,7 +251,9 @@ def _bounded(probe: Any, url: str) -> None:
     exc = outcome[0]
     if exc is not None:
         if isinstance(exc, DatastoreURLError):
-            raise exc
+            raise exc.with_traceback(None) from None
+        if isinstance(exc, PermissionError):
+            raise DatastoreAccessDenied(f"datastore {url}: {_reason(exc)}") from None
         raise DatastoreURLError(f"datastore {url}: {_reason(exc)}") from None
 
 
@@ -269,10 +285,10 @@ def _probe_s3(storage: FsspecStorage) -> None:
     try:
         storage.fs.call_s3("head_bucket", Bucket=bucket)
     except FileNotFoundError:
-        raise DatastoreURLError(f"datastore {storage.url}: bucket '{bucket}' does not exist"
-                                f"{_at_endpoint()} (create it first)") from None
+        raise DatastoreBucketMissing(f"datastore {storage.url}: bucket '{bucket}' does not exist"
+                                     f"{_at_endpoint()} (create it first)") from None
     except PermissionError:
-        raise DatastoreURLError(
+        raise DatastoreAccessDenied(
             f"datastore {storage.url}: access to bucket '{bucket}' denied: the credentials were "
             f"rejected or lack permission (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
             f"AWS_PROFILE)") from None

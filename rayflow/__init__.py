@@ -10,6 +10,7 @@ from ._client import DataArtifact, Flow, MetaflowData, NotFound, NotInNamespace,
 from ._current import current
 from ._decorators import (
     batch,
+    cache,
     card,
     catch,
     conda,
@@ -67,6 +68,7 @@ __all__ = [
     "ParameterError",
     "RayflowError",
     "batch",
+    "cache",
     "card",
     "catch",
     "conda",

@@ -70,6 +70,28 @@ class EnvironmentDecorator(StepDecorator):
     defaults = {"vars": {}}
 
 
+class CacheDecorator(StepDecorator):
+    """``@cache``: reuse an earlier successful task with the same inputs, code and parameters.
+
+    ``expire_after`` (a timedelta or seconds) bounds an entry's age; ``key`` is a callable
+    ``key(flow) -> str`` for a user-defined key (the step's inputs are readable on ``flow``).
+    """
+
+    name = "cache"
+    defaults = {"expire_after": None, "key": None}
+
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(**attributes)
+        expire = self.attributes.get("expire_after")
+        if expire is not None and hasattr(expire, "total_seconds"):
+            expire = expire.total_seconds()
+        self.key_fn = self.attributes.get("key")
+        if self.key_fn is not None and not callable(self.key_fn):
+            raise RayflowError("@cache(key=...) must be a callable taking the flow")
+        self.attributes = {"expire_after": None if expire is None else float(expire),
+                           "key": self.key_fn is not None}
+
+
 class IgnoredDecorator(StepDecorator):
     """Metaflow decorators for other platforms (``@kubernetes``, ``@card``...): accepted, noted."""
 
@@ -103,10 +125,11 @@ catch = _make(CatchDecorator)
 timeout = _make(TimeoutDecorator)
 resources = _make(ResourcesDecorator)
 environment = _make(EnvironmentDecorator)
+cache = _make(CacheDecorator)
 
 DECORATORS: dict[str, type[StepDecorator]] = {
     c.name: c for c in (RetryDecorator, CatchDecorator, TimeoutDecorator, ResourcesDecorator,
-                        EnvironmentDecorator)
+                        EnvironmentDecorator, CacheDecorator)
 }
 
 

@@ -7,6 +7,7 @@ graph never depends on running user code.
 from __future__ import annotations
 
 import ast
+import hashlib
 import inspect
 import textwrap
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ class StepNode:
     parents: list[str] = field(default_factory=list)
     split_parents: list[str] = field(default_factory=list)
     closes: str | None = None
+    code_hash: str = ""
+    self_reads: set[str] = field(default_factory=set)
+    calls_methods: bool = False
 
     @property
     def type(self) -> str:
@@ -62,8 +66,13 @@ class FlowGraph:
     def __iter__(self):
         return iter(self.nodes.values())
 
-    def to_plan(self) -> dict[str, dict[str, Any]]:
+    def to_plan(self, params: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """Plain data for the scheduler, which never imports the user API."""
+        params = params or []
+
+        def refs(n: StepNode) -> list[str] | str:
+            return "*" if n.calls_methods else sorted(n.self_reads & set(params))
+
         return {
             n.name: {
                 "type": n.type,
@@ -76,6 +85,8 @@ class FlowGraph:
                 "parents": list(n.parents),
                 "closes": n.closes,
                 "decorators": {d.name: dict(d.attributes) for d in n.decorators},
+                "code_hash": n.code_hash,
+                "param_refs": refs(n),
             }
             for n in self.nodes.values()
         }
@@ -125,6 +136,13 @@ def _parse_step(name: str, func: Any, default_file: str) -> StepNode:
         node.problems.append("step is not a plain function definition")
         return node
     offset = first - 1
+    node.code_hash = hashlib.sha256(source.encode()).hexdigest()
+    for sub in ast.walk(fdef):
+        attr = _self_attr(sub) if isinstance(sub, ast.Attribute) else None
+        if attr is not None:
+            node.self_reads.add(attr)
+        if isinstance(sub, ast.Call) and _self_attr(sub.func) not in (None, "next", "merge_artifacts"):
+            node.calls_methods = True
     node.line = fdef.lineno + offset
     node.num_args = len(fdef.args.args)
     node.is_join = node.num_args == 2

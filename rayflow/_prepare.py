@@ -24,8 +24,10 @@ def checked_graph(flow_cls: type) -> FlowGraph:
 
 
 def plan_for(flow_cls: type, with_specs: tuple[str, ...] = ()) -> tuple[FlowGraph, dict[str, Any]]:
+    from ._parameters import flow_parameters
+
     graph = checked_graph(flow_cls)
-    plan = graph.to_plan()
+    plan = graph.to_plan([p.attr for p in flow_parameters(flow_cls)])
     extra: list[StepDecorator] = [parse_with(s) for s in with_specs]
     for deco in extra:
         for node in plan.values():

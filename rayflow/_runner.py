@@ -30,6 +30,7 @@ class RunOutcome:
         self.failures = result.failures
         self.executed = result.executed
         self.cloned = result.cloned
+        self.cached = getattr(result, "cached", [])
         self.datastore = datastore
 
     @property
@@ -55,7 +56,8 @@ class Runner:
     def __init__(self, flow: Any, datastore: str | None = None, quiet: bool = True,
                  cluster: str | None = None, max_workers: int | None = None,
                  tags: tuple[str, ...] | list[str] = (), with_: tuple[str, ...] = (),
-                 fail_fast: bool = False) -> None:
+                 fail_fast: bool = False, cache: bool | None = None) -> None:
+        """``cache``: None honours @cache, True caches every step, False ignores every cache."""
         from rayflow.datastore import default_url
 
         if isinstance(flow, str):
@@ -66,7 +68,8 @@ class Runner:
             self.flow_cls, self.flow_file = flow, _file_of(flow)
         self.datastore = datastore or default_url()
         self.options = {"quiet": quiet, "cluster": cluster, "max_workers": max_workers,
-                        "tags": tuple(tags), "fail_fast": fail_fast}
+                        "tags": tuple(tags), "fail_fast": fail_fast,
+                        "cache": "auto" if cache is None else ("all" if cache else "off")}
         self.with_ = tuple(with_)
 
     def plan(self) -> dict[str, Any]:

@@ -104,14 +104,14 @@ def _token_available() -> bool:
                 or os.path.exists(_TOKEN_FILE))
 
 
-def _explain(exc: BaseException) -> str:
+def _explain(exc: BaseException, notes: str = "") -> str:
     """One line out of Ray's connection error (the cause chain holds the real reason)."""
     texts = []
     seen: BaseException | None = exc
     while seen is not None and len(texts) < 5:
         texts.append(str(seen))
         seen = seen.__cause__ or seen.__context__
-    blob = "\n".join(texts)
+    blob = "\n".join(texts + [notes])
     if "Unauthenticated" in blob or "InvalidAuthToken" in blob or "AuthenticationError" in blob:
         if not _token_available():
             return ("the cluster requires a token and none was found (copy the head node's "
@@ -163,22 +163,55 @@ def _join(ray: Any, address: str, kwargs: dict[str, Any], late: bool) -> None:
         addr = _resolve_auto()
     if addr.port:
         _probe(addr, address)
-    previous = os.environ.get("RAY_gcs_server_port_wait_time_s")
-    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", _GCS_CONNECT_ATTEMPTS)
+    # Bound the connect window: GCS attempts ~1 s apart; Ray Client backoff 1+2+4 s, not 5+10+20.
+    bounds = {"RAY_gcs_server_port_wait_time_s": _GCS_CONNECT_ATTEMPTS,
+              "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1"}
+    added = [name for name in bounds if name not in os.environ]
+    for name in added:
+        os.environ[name] = bounds[name]
+    notes = _ClientNotes()
     try:
-        with _held_stderr() as held:
+        with _held_stderr() as held, notes:
             ray.init(address=addr.text, **kwargs)
             held.ok = True
     except Exception as exc:  # noqa: BLE001 - every failure here is "cannot join the cluster"
         if ray.is_initialized():
             ray.shutdown()
-        reason = _explain(exc)
+        reason = _explain(exc, notes.text())
         if late and "token" in reason:
             reason += "; set RAY_AUTH_MODE=token before starting Python (Ray was imported first)"
         raise ClusterError(f"cannot connect to Ray cluster at {address}: {reason}") from None
     finally:
-        if previous is None:
-            os.environ.pop("RAY_gcs_server_port_wait_time_s", None)
+        for name in added:
+            os.environ.pop(name, None)
+
+
+class _ClientNotes(logging.Handler):
+    """Collects Ray Client's debug records while connecting: the only place where the reason
+    of a refused connection (e.g. an invalid token) shows before its generic timeout."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.logger = logging.getLogger("ray.util.client.worker")
+        self._saved = (self.logger.level, self.logger.propagate)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def text(self) -> str:
+        return "\n".join(self.lines[-20:])
+
+    def __enter__(self) -> _ClientNotes:
+        self.logger.addHandler(self)
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.propagate = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self._saved[0])
+        self.logger.propagate = self._saved[1]
 
 
 class _Held:

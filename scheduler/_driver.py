@@ -25,6 +25,7 @@ class Outcome:
     finished: set[tuple[str, str]] = field(default_factory=set)
     executed: list[tuple[str, str]] = field(default_factory=list)
     cloned: list[tuple[str, str]] = field(default_factory=list)
+    cached: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Driver:
@@ -32,7 +33,8 @@ class Driver:
                  fail_fast: bool, retries: dict[str, tuple[int, float]],
                  on_crash: Callable[[TaskSpec, dict], None] | None = None,
                  cloner: Callable[[TaskSpec], dict | None] | None = None,
-                 should_stop: Callable[[], bool] | None = None, live: Any = None) -> None:
+                 should_stop: Callable[[], bool] | None = None, live: Any = None,
+                 on_success: Callable[[TaskSpec], None] | None = None) -> None:
         self.planner = planner
         self.executor = executor
         self.progress = progress
@@ -43,6 +45,7 @@ class Driver:
         self.cloner = cloner
         self.should_stop = should_stop
         self.live = live
+        self.on_success = on_success
         self._printed_any = False
         self.outcome = Outcome()
 
@@ -84,6 +87,8 @@ class Driver:
                         self.outcome.finished.add(spec.key)
                         self.outcome.executed.append(spec.key)
                         self.progress.finished(spec.step, True)
+                        if self.on_success is not None:
+                            self.on_success(spec)
                         ready.extend(self.planner.on_done(spec, result))
                         continue
                     if result.get("crashed") and self.on_crash is not None:
@@ -135,8 +140,11 @@ class Driver:
         if result is None:
             return False
         self.outcome.finished.add(spec.key)
-        self.outcome.cloned.append(spec.key)
-        self.progress.finished(spec.step, True, cloned=True)
+        if result.get("cached"):
+            self.outcome.cached.append(spec.key)
+        else:
+            self.outcome.cloned.append(spec.key)
+        self.progress.finished(spec.step, True, cloned=True, cached=bool(result.get("cached")))
         ready.extend(self.planner.on_done(spec, result))
         return True
 

@@ -18,7 +18,7 @@ class Progress:
         self.steps = steps
         self.out = out or sys.stdout
         self.quiet = quiet
-        self.counts: dict[str, dict[str, int]] = defaultdict(lambda: {"done": 0, "running": 0, "failed": 0, "cloned": 0})
+        self.counts: dict[str, dict[str, int]] = defaultdict(lambda: {"done": 0, "running": 0, "failed": 0, "cloned": 0, "cached": 0})
         self.is_tty = self.out.isatty() if live is None else live
         self._live: Any = None
         self._last_plain = time.monotonic()
@@ -47,12 +47,14 @@ class Progress:
         self.counts[step]["running"] += 1
         self._refresh()
 
-    def finished(self, step: str, ok: bool, cloned: bool = False) -> None:
+    def finished(self, step: str, ok: bool, cloned: bool = False, cached: bool = False) -> None:
         c = self.counts[step]
         if not cloned:
             c["running"] -= 1
         c["done" if ok else "failed"] += 1
-        if cloned:
+        if cached:
+            c["cached"] += 1
+        elif cloned:
             c["cloned"] += 1
         self._refresh()
 
@@ -103,6 +105,8 @@ class Progress:
         parts = [f"{c['done']}/{total} done"]
         if c["cloned"]:
             parts.append(f"{c['cloned']} cloned")
+        if c["cached"]:
+            parts.append(f"{c['cached']} cached")
         if c["running"]:
             parts.append(f"{c['running']} running")
         if c["failed"]:
@@ -113,14 +117,16 @@ class Progress:
         from rich.table import Table
 
         table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-        for col in ("step", "done", "running", "failed", "total"):
+        for col in ("step", "done", "running", "failed", "cached", "total"):
             table.add_column(col, justify="left" if col == "step" else "right")
         for step in self.steps:
             c = self.counts.get(step)
             if c is None:
-                table.add_row(step, "", "", "", "", style="dim")
+                table.add_row(step, "", "", "", "", "", style="dim")
                 continue
             total = c["done"] + c["running"] + c["failed"]
             style = "red" if c["failed"] else ("green" if not c["running"] else "")
-            table.add_row(step, str(c["done"]), str(c["running"]), str(c["failed"]), str(total), style=style)
+            table.add_row(step, str(c["done"]), str(c["running"]), str(c["failed"]),
+                          str(c["cached"] + c["cloned"]) if c["cached"] + c["cloned"] else "", str(total),
+                          style=style)
         return table

@@ -35,6 +35,7 @@ class RunResult:
     failures: list[tuple[str, dict]] = field(default_factory=list)
     executed: list[tuple[str, str]] = field(default_factory=list)
     cloned: list[tuple[str, str]] = field(default_factory=list)
+    cached: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -89,7 +90,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
              on_started: Callable[[str], None] | None = None,
              param_keys: dict[str, str] | None = None,
              should_stop: Callable[[], bool] | None = None, reporter: Any = None,
-             shared_datastore: bool = False) -> RunResult:
+             shared_datastore: bool = False, cache: str = "auto") -> RunResult:
     from ._cluster import build_runtime_env, check_cluster
     from ._connect import cluster_cpus, connect, resolve_address, shutdown
     from ._driver import Driver
@@ -167,6 +168,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
             live = SinkReader(run_id)
         executor = RayExecutor(ctx, class_bytes, run_key, sink=live.actor if live else None)
         cpus = cluster_cpus()
+        record["cpus"] = cpus  # parallel efficiency (rayflow._stats) needs the CPU count
         window = max_workers if max_workers else min(256, max(16, 8 * cpus))
         planner = Planner(plan)
 
@@ -187,11 +189,23 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
             except OSError:
                 pass
 
-        cloner = cloner_factory(storage, run_id) if cloner_factory else None
+        resume_cloner = cloner_factory(storage, run_id) if cloner_factory else None
+        from ._cache import TaskCache
+
+        cache_index = TaskCache(storage, flow, run_id, plan, param_keys, cache, flow_cls)
+
+        def cloner(spec: TaskSpec) -> dict | None:
+            if resume_cloner is not None:
+                found = resume_cloner(spec)
+                if found is not None:
+                    return found
+            return cache_index.lookup(spec)
+
         steps = list(plan)
         with Progress(steps, out=out, quiet=quiet) as progress:
             driver = Driver(planner, executor, progress, window, fail_fast, retries,
-                            on_crash=on_crash, cloner=cloner, live=live, should_stop=should_stop)
+                            on_crash=on_crash, cloner=cloner, live=live, should_stop=should_stop,
+                            on_success=cache_index.record)
             outcome = driver.drive()
         ended = ("end", "0") in outcome.finished
         status = "successful" if ended and not outcome.failures else "failed"
@@ -200,11 +214,12 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         record.update(status=status, interrupted=outcome.interrupted, finished_at=time.time(),
                       failed_tasks=[f"{s.step}/{s.task_id}" for s, _ in outcome.failures],
                       executed=len(outcome.executed), cloned=len(outcome.cloned),
+                      cached=len(outcome.cached),
                       tags=records.read_tags(storage, flow, run_id, record["tags"]))
         records.write_run(storage, flow, run_id, record)
         return RunResult(flow, run_id, "interrupted" if outcome.interrupted else status, storage.url,
                          failures=[(s.label(), r.get("error") or {}) for s, r in outcome.failures],
-                         executed=outcome.executed, cloned=outcome.cloned,
+                         executed=outcome.executed, cloned=outcome.cloned, cached=outcome.cached,
                          seconds=time.time() - started_at)
     except BaseException:
         if record["status"] == "running":

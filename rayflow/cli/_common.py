@@ -36,7 +36,7 @@ class ParameterType(click.ParamType):
 
 
 RESERVED_OPTIONS = {"max_workers", "datastore", "tag", "run_id_file", "fail_fast", "with", "cluster",
-                    "quiet", "help", "origin_run_id", "max_num_splits", "shared_datastore"}
+                    "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore"}
 
 
 def parameter_options(flow_cls: type) -> list[click.Option]:
@@ -73,6 +73,8 @@ def run_options() -> list[click.Option]:
                      help="Add a decorator to every step, e.g. --with retry:times=2."),
         click.Option(["--run-id-file"], default=None, metavar="FILE", help="Write the run id to FILE."),
         click.Option(["--fail-fast"], is_flag=True, help="Cancel running tasks at the first failure."),
+        click.Option(["--cache/--no-cache", "cache"], default=None,
+                     help="--cache: cache every step across runs; --no-cache: ignore every cache."),
         click.Option(["--quiet", "-q"], is_flag=True, help="Print only errors and the result."),
     ]
 

@@ -32,15 +32,24 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
         max_workers=opts.get("max_workers"), fail_fast=bool(opts.get("fail_fast")),
         cluster=opts.get("cluster"), flow_file=flow_file, quiet=quiet,
         shared_datastore=bool(opts.get("shared_datastore")),
+        cache=cache_mode(opts.get("cache")),
         run_id_file=opts.get("run_id_file"), extra=lineage(flow_cls, flow_file, url),
     )
     report(result, flow_file)
 
 
+def cache_mode(flag: bool | None) -> str:
+    """``--cache`` caches every step, ``--no-cache`` none, neither: the steps marked @cache."""
+    return "auto" if flag is None else ("all" if flag else "off")
+
+
 def report(result: Any, flow_file: str | None = None) -> None:
     target = f" {display_path(flow_file)}" if flow_file else ""
     if result.successful:
-        click.echo(f"run {result.pathspec} successful in {result.seconds:.1f}s")
+        reused = ""
+        if getattr(result, "cached", None):
+            reused = f" ({len(result.cached)} task(s) from the cache)"
+        click.echo(f"run {result.pathspec} successful in {result.seconds:.1f}s{reused}")
         return
     if result.status == "interrupted":
         click.echo(f"run {result.pathspec} interrupted; finished tasks are kept "

@@ -1,0 +1,139 @@
+"""Cross-run caching: skip a task when an earlier successful task had the same cache key.
+
+The key covers what can change a task's outputs: the step's source code, its decorators, the
+parameters it reads, the content keys of every input artifact (artifacts are content-addressed,
+so this is cheap) and its foreach position; or a user-defined ``@cache(key=...)``. A hit clones
+the earlier task's record by reference, exactly as resume does. The index lives in the datastore
+(``<Flow>/cache/<step>/<key>.json``), one whole file per key, so concurrent runs cannot corrupt
+it; an entry whose task or blobs are gone is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from typing import Any
+
+from rayflow.datastore import BlobStore, MissingRecordError, Storage, paths, records
+
+from ._identity import TaskSpec
+from ._taskstate import TaskState
+
+
+class TaskCache:
+    def __init__(self, storage: Storage, flow: str, run_id: str, plan: dict[str, Any],
+                 param_keys: dict[str, str], mode: str, flow_cls: type | None = None) -> None:
+        self.storage = storage
+        self.flow = flow
+        self.run_id = run_id
+        self.plan = plan
+        self.param_keys = param_keys
+        self.mode = mode
+        self.flow_cls = flow_cls
+        self.blobs = BlobStore(storage, flow)
+        self.keys: dict[tuple[str, str], str] = {}
+        self._metas: OrderedDict[tuple[str, str], dict] = OrderedDict()
+        self.hits = 0
+
+    def enabled(self, step: str) -> bool:
+        if self.mode == "off":
+            return False
+        return self.mode == "all" or "cache" in self.plan[step]["decorators"]
+
+    # -- keys ------------------------------------------------------------------------------
+    def _input_meta(self, step: str, task_id: str) -> dict:
+        key = (step, task_id)
+        meta = self._metas.get(key)
+        if meta is None:
+            meta = records.read_meta(self.storage, self.flow, self.run_id, step, task_id)
+            self._metas[key] = meta
+            while len(self._metas) > 64:
+                self._metas.popitem(last=False)
+        return meta
+
+    def key_for(self, spec: TaskSpec) -> str:
+        node = self.plan[spec.step]
+        refs = node.get("param_refs", "*")
+        names = sorted(self.param_keys) if refs == "*" else [r for r in refs if r in self.param_keys]
+        decorators = {k: v for k, v in node["decorators"].items() if k not in ("cache", "retry", "catch")}
+        # Parameters travel in every task's artifact mapping; they are keyed above, by what the
+        # step reads, so they are left out of the inputs here.
+        inputs = [sorted((k, v) for k, v in self._input_meta(s, t)["artifacts"].items()
+                         if k not in self.param_keys) for s, t in spec.inputs]
+        parts: dict[str, Any] = {
+            "flow": self.flow, "step": spec.step, "code": node.get("code_hash", ""),
+            "decorators": decorators, "params": {n: self.param_keys[n] for n in names},
+            "inputs": inputs, "frames": [[f[0], f[1], f[2], f[3]] for f in spec.frames],
+        }
+        user_key = self._user_key(spec)
+        if user_key is not None:
+            parts = {"flow": self.flow, "step": spec.step, "user": user_key}
+        text = json.dumps(parts, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _user_key(self, spec: TaskSpec) -> str | None:
+        if not self.plan[spec.step]["decorators"].get("cache", {}).get("key") or self.flow_cls is None:
+            return None
+        func = getattr(self.flow_cls, spec.step)
+        deco = next(d for d in getattr(func, "_rf_decorators", []) if d.name == "cache")
+        mapping = dict(self.param_keys)
+        if spec.inputs and not self.plan[spec.step]["is_join"]:
+            mapping = dict(self._input_meta(*spec.inputs[0])["artifacts"])
+        state = TaskState(self.blobs, f"{self.flow}/{self.run_id}/{spec.step}/{spec.task_id}", spec.step,
+                          mapping, self.param_keys, list(spec.frames), self.plan[spec.step]["is_join"])
+        flow = self.flow_cls.__new__(self.flow_cls)
+        flow.__dict__["_rf"] = state
+        return str(deco.key_fn(flow))
+
+    # -- lookups ---------------------------------------------------------------------------
+    def lookup(self, spec: TaskSpec) -> dict | None:
+        if not self.enabled(spec.step):
+            return None
+        key = self.key_for(spec)
+        self.keys[spec.key] = key
+        entry = records.read_cache_entry(self.storage, self.flow, spec.step, key)
+        if entry is None:
+            return None
+        expire = self.plan[spec.step]["decorators"].get("cache", {}).get("expire_after")
+        if expire is not None and time.time() - float(entry.get("created_at", 0)) > float(expire):
+            return None
+        source_run, source_task = entry["run_id"], entry["task_id"]
+        done = records.read_done(self.storage, self.flow, source_run, spec.step, source_task)
+        if done is None:
+            return None
+        try:
+            meta = records.read_meta(self.storage, self.flow, source_run, spec.step, source_task,
+                                     int(done["attempt"]))
+        except MissingRecordError:
+            return None
+        needed = list(meta.get("artifacts", {}).values())
+        if meta.get("foreach"):
+            needed.append(meta["foreach"]["items"])
+        if not all(self.storage.exists(paths.blob_file(self.flow, k)) for k in needed):
+            return None
+        origin = meta.get("origin") or {"pathspec": f"{self.flow}/{source_run}/{spec.step}/{source_task}",
+                                        "attempt": meta["attempt"]}
+        now = time.time()
+        clone = dict(meta, run_id=self.run_id, task_id=spec.task_id, attempt=0, origin=origin,
+                     cached=True, cache_key=key, frames=[list(f) for f in spec.frames],
+                     inputs=[list(i) for i in spec.inputs], ready_at=now, started_at=now, finished_at=now)
+        records.write_meta(self.storage, clone)
+        records.mark_done(self.storage, self.flow, self.run_id, spec.step, spec.task_id, 0)
+        self.hits += 1
+        result: dict[str, Any] = {"ok": True, "cached": True, "next": list(meta.get("next") or []),
+                                  "foreach": None}
+        if meta.get("foreach"):
+            keys = self.blobs.get(meta["foreach"]["items"])
+            result["foreach"] = {"n": len(keys), "items": keys}
+        return result
+
+    def record(self, spec: TaskSpec) -> None:
+        """After a task ran and succeeded: make it findable by later runs."""
+        key = self.keys.pop(spec.key, None)
+        if key is None:
+            return
+        records.write_cache_entry(self.storage, self.flow, spec.step, key, {
+            "run_id": self.run_id, "task_id": spec.task_id, "created_at": time.time(),
+        })
