@@ -18,6 +18,8 @@ from ._runs_cmd import runs_command
 from ._show_cmd import show_command
 from ._sweep_cmd import make_sweep_command
 from ._tag_cmd import tag_group
+from ._timeline_cmd import timeline_command
+from ._ui_cmd import ui_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +37,8 @@ cli.add_command(runs_command)
 cli.add_command(logs_command)
 cli.add_command(tag_group)
 cli.add_command(compare_command)
+cli.add_command(ui_command)
+cli.add_command(timeline_command)
 
 
 def main(args: list[str] | None = None) -> None:

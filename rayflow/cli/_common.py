@@ -47,12 +47,12 @@ def parameter_options(flow_cls: type) -> list[click.Option]:
         names = [f"--{p.name}"]
         if "_" in p.name:
             names.append(f"--{p.name.replace('_', '-')}")
-        default_shown: Any = False
+        text = p.help or ""
         if p.show_default and p.default is not None and not callable(p.default):
-            default_shown = str(p.default)
+            text = f"{text}  [default: {p.default}]".strip()
         options.append(click.Option(
-            names + [p.attr], type=ParameterType(p), default=None, help=p.help,
-            required=bool(p.required and p.default is None), show_default=default_shown,
+            names + [p.attr], type=ParameterType(p), default=None, help=text or None,
+            required=bool(p.required and p.default is None),
         ))
     return options
 

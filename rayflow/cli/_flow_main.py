@@ -24,8 +24,24 @@ def flow_main(flow_cls: type) -> None:
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"]},
                  help=f"{flow_cls.__name__}: run it on Ray with rayflow.")
-    def group() -> None:
-        pass
+    @click.option("--with", "with_", multiple=True, metavar="DECORATOR",
+                  help="Add a decorator to every step (as `run --with`).")
+    @click.option("--datastore-root", default=None, metavar="URL", help="Datastore URL (as `run --datastore`).")
+    @click.option("--quiet", is_flag=True, help="Print only errors and the result.")
+    @click.option("--pylint/--no-pylint", default=True, hidden=True, help="Accepted for Metaflow compatibility.")
+    @click.option("--metadata", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
+    @click.option("--environment", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
+    @click.option("--datastore", "datastore_kind", default=None, hidden=True,
+                  help="Accepted for Metaflow compatibility; use --datastore-root URL.")
+    @click.pass_context
+    def group(ctx: click.Context, with_: tuple[str, ...], datastore_root: str | None, quiet: bool,
+              pylint: bool, metadata: str | None, environment: str | None,
+              datastore_kind: str | None) -> None:
+        """Metaflow's top-level options are accepted so its commands lines keep working."""
+        if environment and environment != "local":
+            click.echo(f"note: --environment={environment} is ignored; steps run in this Python "
+                       "environment on Ray", err=True)
+        ctx.obj = {"with_": with_, "datastore": datastore_root, "quiet": quiet}
 
     @group.command("check")
     def check() -> None:

@@ -8,7 +8,7 @@ import click
 
 from .._resuming import resume_run
 from ._common import datastore_url, run_options
-from ._run_cmd import FlowCommand, _split, report
+from ._run_cmd import FlowCommand, _split, report, with_group_options
 
 
 def resume_options() -> list[Any]:
@@ -27,7 +27,7 @@ def make_resume_command(flow_cls: type | None = None, flow_file: str | None = No
             cls, path = ctx.meta["rayflow.flow"]
         else:
             cls, path = flow_cls, flow_file
-        opts = _split(kwargs, cls)
+        opts = with_group_options(ctx, _split(kwargs, cls))
         quiet = bool(opts.get("quiet"))
         result = resume_run(
             cls, path, datastore=datastore_url(opts.get("datastore")),

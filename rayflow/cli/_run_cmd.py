@@ -38,6 +38,18 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
     report(result, flow_file)
 
 
+def with_group_options(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
+    """Merge options given before the command (``python flow.py --with retry run``)."""
+    root = ctx.find_root().obj or {}
+    if root.get("with_"):
+        opts["with_"] = tuple(root["with_"]) + tuple(opts.get("with_") or ())
+    if root.get("datastore") and not opts.get("datastore"):
+        opts["datastore"] = root["datastore"]
+    if root.get("quiet"):
+        opts["quiet"] = True
+    return opts
+
+
 def cache_mode(flag: bool | None) -> str:
     """``--cache`` caches every step, ``--no-cache`` none, neither: the steps marked @cache."""
     return "auto" if flag is None else ("all" if flag else "off")
@@ -110,7 +122,7 @@ def make_run_command(flow_cls: type | None = None, flow_file: str | None = None)
             cls, path = ctx.meta["rayflow.flow"]
         else:
             cls, path = flow_cls, flow_file
-        execute_run(cls, path, _split(kwargs, cls))
+        execute_run(cls, path, with_group_options(ctx, _split(kwargs, cls)))
 
     return FlowCommand("run", callback, run_options(), flow_cls=flow_cls,
                        help="Run the flow on Ray (an embedded local instance unless --cluster).")
