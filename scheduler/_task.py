@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Any
 
 import cloudpickle
+
 from rayflow.datastore import (
     BlobStore,
     DatastoreError,

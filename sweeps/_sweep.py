@@ -158,6 +158,7 @@ class Sweep:
     def run(self, n_trials: int = 20, timeout: float | None = None) -> Any:
         """Run until ``n_trials`` trials of the study have finished (counting earlier ones)."""
         import ray
+
         from rayflow.scheduler._connect import connect, shutdown
 
         from ._broker import PruneBroker
@@ -225,9 +226,8 @@ class Sweep:
                    events: queue.Queue) -> tuple[str, Any, str]:
         import io
 
-        from rayflow.scheduler import run_flow
-
         from rayflow._parameters import resolve_values
+        from rayflow.scheduler import run_flow
 
         from ._broker import make_reporter
 

@@ -7,9 +7,9 @@ import time
 from datetime import timedelta
 
 import pytest
-from rayflow.datastore import open_storage, paths, records
 
 from rayflow import FlowSpec, Parameter, Runner, cache, current, step
+from rayflow.datastore import open_storage, paths, records
 
 
 def _log(folder: str) -> None:

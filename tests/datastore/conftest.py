@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from rayflow.datastore import Storage, open_storage
 
+from rayflow.datastore import Storage, open_storage
 from tests.s3_server import S3Server, S3ServerError, find_weed
 
 BACKENDS = ["local", "s3"]

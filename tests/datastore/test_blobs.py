@@ -8,6 +8,7 @@ import os
 import threading
 
 import pytest
+
 from rayflow.datastore import (
     ArtifactPickleError,
     BlobCorruptError,

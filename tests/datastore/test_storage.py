@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+
 from rayflow.datastore import (
     DatastoreURLError,
     LocalStorage,

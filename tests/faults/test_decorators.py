@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from rayflow.datastore import open_storage, paths, records
-
 from rayflow import Runner
+from rayflow.datastore import open_storage, paths, records
 
 from .conftest import executions, touch
 from .flows import CatchFlow, CatchNothingFlow, RetryFlow, SplitsFlow, TimeoutFlow

@@ -14,9 +14,9 @@ import tempfile
 import time
 
 import pytest
-from rayflow.datastore import open_storage, paths, records
 
 from rayflow import Runner
+from rayflow.datastore import open_storage, paths, records
 
 from .conftest import executions
 

@@ -6,9 +6,9 @@ import os
 from collections import Counter
 
 import pytest
-from rayflow.datastore import BlobCorruptError, open_storage, paths
 
 from rayflow import Runner
+from rayflow.datastore import BlobCorruptError, open_storage, paths
 
 from .conftest import executions, touch, untouch
 from .flows import LinearThree, SplitsFlow

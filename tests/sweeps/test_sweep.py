@@ -12,9 +12,9 @@ import time
 import optuna
 import pytest
 from optuna.trial import TrialState
-from rayflow.sweeps import SpaceError, Sweep, SweepError, parse_space
 
 from rayflow import Run
+from rayflow.sweeps import SpaceError, Sweep, SweepError, parse_space
 
 from .flows import CurveFlow, QuadFlow, TimedFlow
 
