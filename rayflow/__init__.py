@@ -35,6 +35,7 @@ from ._errors import (
     RayflowError,
 )
 from ._flowspec import FlowSpec
+from ._helpers import parallel_imap_unordered, parallel_map, profile
 from ._namespace import default_namespace, get_metadata, get_namespace, metadata, namespace
 from ._parameters import IncludeFile, JSONType, Parameter
 from ._runner import Runner, RunOutcome
@@ -78,6 +79,9 @@ __all__ = [
     "kubernetes",
     "project",
     "pypi",
+    "parallel_imap_unordered",
+    "parallel_map",
+    "profile",
     "pypi_base",
     "resources",
     "retry",

@@ -37,6 +37,18 @@ class Current:
         raise AttributeError(f"current has no attribute {name!r}")
 
     @property
+    def card(self) -> Any:
+        """Components appended here are accepted and dropped (rayflow renders no cards)."""
+        collector = self._values.get("_card")
+        if collector is None:
+            from .cards import CardCollector
+
+            collector = CardCollector()
+            if self._values:
+                self._values["_card"] = collector
+        return collector
+
+    @property
     def is_running_flow(self) -> bool:
         return bool(self._values)
 
