@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import cloudpickle
+
 from rayflow.datastore import (
     BlobStore,
     DatastoreURLError,
@@ -90,7 +91,8 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
              on_started: Callable[[str], None] | None = None,
              param_keys: dict[str, str] | None = None,
              should_stop: Callable[[], bool] | None = None, reporter: Any = None,
-             shared_datastore: bool = False, cache: str = "auto") -> RunResult:
+             shared_datastore: bool = False, cache: str = "auto",
+             max_num_splits: int | None = None) -> RunResult:
     from ._cluster import build_runtime_env, check_cluster
     from ._connect import cluster_cpus, connect, resolve_address, shutdown
     from ._driver import Driver
@@ -156,6 +158,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
             "flow": flow, "run_id": run_id, "root": storage.url, "plan": plan,
             "params": param_keys, "user": user, "tags": list(tags), "origin_run_id": origin_run_id,
             "max_attempts": max_attempts, "trial": trial, "reporter": reporter,
+            "max_num_splits": max_num_splits,
             "flow_dir": os.path.dirname(os.path.abspath(flow_file)) if flow_file else None,
         }
         run_key = hashlib.sha256(class_bytes + run_id.encode()).hexdigest()[:16]

@@ -289,6 +289,10 @@ class TaskRun:
                 f"(got {type(value).__name__})"
             )
         items = list(value)
+        limit = self.ctx.get("max_num_splits")
+        if limit and len(items) > limit:
+            raise ForeachError(f"step '{self.step}': foreach over '{var}' produced {len(items)} splits, "
+                               f"more than --max-num-splits {limit}")
         if not items:
             raise ForeachError(f"step '{self.step}': foreach over '{var}' produced zero splits")
         keys = [self.blobs.put(f"{var}[{i}]' of step '{self.step}", item) for i, item in enumerate(items)]

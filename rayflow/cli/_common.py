@@ -73,6 +73,8 @@ def run_options() -> list[click.Option]:
                      help="Add a decorator to every step, e.g. --with retry:times=2."),
         click.Option(["--run-id-file"], default=None, metavar="FILE", help="Write the run id to FILE."),
         click.Option(["--fail-fast"], is_flag=True, help="Cancel running tasks at the first failure."),
+        click.Option(["--max-num-splits"], type=click.IntRange(min=1), default=None,
+                     help="Fail a foreach that fans out wider than this (default: no limit)."),
         click.Option(["--cache/--no-cache", "cache"], default=None,
                      help="--cache: cache every step across runs; --no-cache: ignore every cache."),
         click.Option(["--quiet", "-q"], is_flag=True, help="Print only errors and the result."),

@@ -32,7 +32,7 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
         max_workers=opts.get("max_workers"), fail_fast=bool(opts.get("fail_fast")),
         cluster=opts.get("cluster"), flow_file=flow_file, quiet=quiet,
         shared_datastore=bool(opts.get("shared_datastore")),
-        cache=cache_mode(opts.get("cache")),
+        cache=cache_mode(opts.get("cache")), max_num_splits=opts.get("max_num_splits"),
         run_id_file=opts.get("run_id_file"), extra=lineage(flow_cls, flow_file, url),
     )
     report(result, flow_file)
