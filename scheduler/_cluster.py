@@ -23,9 +23,9 @@ MiB = 1024 * 1024
 LARGE_FILE = 10 * MiB  # Ray warns above this per file; such files are left out
 MAX_CODE = 100 * MiB  # beyond this the folder is not "the flow's code" any more
 MAX_FILES = 20_000
-SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", ".rayflow", "__pycache__",
-             ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "node_modules",
-             ".tox", ".nox", ".eggs", "build", "dist"}
+SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".rayflow", "__pycache__", ".mypy_cache",
+             ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "node_modules", ".tox", ".nox",
+             ".eggs"}  # and any folder holding a pyvenv.cfg (a virtualenv under another name)
 # Non-secret settings the workers need to reach the same object store as the driver.
 FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
 
@@ -75,8 +75,16 @@ def _scan(folder: str, datastore: str | None) -> tuple[list[str], list[tuple[str
     total = files = 0
     for root, dirs, names in os.walk(folder):
         rel_root = os.path.relpath(root, folder)
-        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and _rel(rel_root, d) != inside
-                   and not os.path.islink(os.path.join(root, d))]
+        keep = []
+        for d in dirs:
+            full = os.path.join(root, d)
+            if d in SKIP_DIRS or _rel(rel_root, d) == inside or os.path.islink(full):
+                continue
+            if os.path.exists(os.path.join(full, "pyvenv.cfg")):
+                excludes.append(f"/{_escape(_rel(rel_root, d))}/")
+                continue
+            keep.append(d)
+        dirs[:] = keep
         for name in names:
             path = os.path.join(root, name)
             try:

@@ -2,11 +2,13 @@
 
 Joining a cluster fails fast and in one line: the address is parsed first (``auto``,
 ``host:port`` for the GCS, ``ray://host:port`` for Ray Client), then its port is probed with a
-plain socket (``ray.init`` on a dead address can hang for minutes), then ``ray.init`` runs with
-a bounded connect window (8 attempts, ~1 s apart). Ray 2.60 clusters started with ``ray start``
-require a token: when a token is available (``~/.ray/auth_token``, ``RAY_AUTH_TOKEN`` or
-``RAY_AUTH_TOKEN_PATH``) and ``RAY_AUTH_MODE`` is unset, token mode is switched on — before
-``import ray``, since Ray reads the variable once, at import.
+plain socket (``ray.init`` on a dead address can hang for minutes), then one authenticated RPC
+checks the token (``ray.init`` would retry a refused token for 20-30 s and then report a generic
+connection error), then ``ray.init`` runs with a bounded connect window. Ray 2.60 clusters
+started with ``ray start`` require a token: when one is available (``~/.ray/auth_token``,
+``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH``) and ``RAY_AUTH_MODE`` is unset, token mode is
+switched on — before ``import ray``, since Ray reads the variable once, at import. Ray's C++
+client logs to stderr while connecting; that output is held and shown only if joining works.
 """
 
 from __future__ import annotations
@@ -104,14 +106,14 @@ def _token_available() -> bool:
                 or os.path.exists(_TOKEN_FILE))
 
 
-def _explain(exc: BaseException, notes: str = "") -> str:
+def _explain(exc: BaseException) -> str:
     """One line out of Ray's connection error (the cause chain holds the real reason)."""
     texts = []
     seen: BaseException | None = exc
     while seen is not None and len(texts) < 5:
         texts.append(str(seen))
         seen = seen.__cause__ or seen.__context__
-    blob = "\n".join(texts + [notes])
+    blob = "\n".join(texts)
     if "Unauthenticated" in blob or "InvalidAuthToken" in blob or "AuthenticationError" in blob:
         if not _token_available():
             return ("the cluster requires a token and none was found (copy the head node's "
@@ -169,15 +171,16 @@ def _join(ray: Any, address: str, kwargs: dict[str, Any], late: bool) -> None:
     added = [name for name in bounds if name not in os.environ]
     for name in added:
         os.environ[name] = bounds[name]
-    notes = _ClientNotes()
     try:
-        with _held_stderr() as held, notes:
+        if addr.port:
+            _preflight(addr)
+        with _held_stderr() as held:
             ray.init(address=addr.text, **kwargs)
             held.ok = True
     except Exception as exc:  # noqa: BLE001 - every failure here is "cannot join the cluster"
         if ray.is_initialized():
             ray.shutdown()
-        reason = _explain(exc, notes.text())
+        reason = _explain(exc)
         if late and "token" in reason:
             reason += "; set RAY_AUTH_MODE=token before starting Python (Ray was imported first)"
         raise ClusterError(f"cannot connect to Ray cluster at {address}: {reason}") from None
@@ -186,32 +189,39 @@ def _join(ray: Any, address: str, kwargs: dict[str, Any], late: bool) -> None:
             os.environ.pop(name, None)
 
 
-class _ClientNotes(logging.Handler):
-    """Collects Ray Client's debug records while connecting: the only place where the reason
-    of a refused connection (e.g. an invalid token) shows before its generic timeout."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-        self.logger = logging.getLogger("ray.util.client.worker")
-        self._saved = (self.logger.level, self.logger.propagate)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def text(self) -> str:
-        return "\n".join(self.lines[-20:])
-
-    def __enter__(self) -> _ClientNotes:
-        self.logger.addHandler(self)
-        self.logger.setLevel(logging.DEBUG)
-        self.logger.propagate = False
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.logger.removeHandler(self)
-        self.logger.setLevel(self._saved[0])
-        self.logger.propagate = self._saved[1]
+def _preflight(addr: Address) -> None:
+    """One cheap RPC with Ray's own auth interceptors (GetClusterId to the GCS, PING to a Ray
+    Client server): a refused token is UNAUTHENTICATED at once here, while ``ray.init`` retries
+    it for many seconds and ends with a generic error."""
+    try:
+        import grpc
+        from ray._private.grpc_utils import init_grpc_channel
+        from ray.core.generated import (
+            gcs_service_pb2,
+            gcs_service_pb2_grpc,
+            ray_client_pb2,
+            ray_client_pb2_grpc,
+        )
+    except ImportError:
+        return  # ray.init reports what is missing
+    channel = init_grpc_channel(f"{addr.host}:{addr.port}", asynchronous=False)
+    try:
+        if addr.kind == "client":
+            ping = ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING)
+            ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(ping, timeout=_PROBE_SECONDS)
+        else:
+            gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
+                gcs_service_pb2.GetClusterIdRequest(), timeout=_PROBE_SECONDS)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise ConnectionError(f"Unauthenticated: {exc.details()}") from None
+        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            server = "Ray Client server" if addr.kind == "client" else "GCS"
+            raise ConnectionError(f"the {server} did not answer ({exc.code().name.lower()}); "
+                                  f"is {addr.port} the right port?") from None
+        # anything else (e.g. an older server without this RPC): let ray.init decide
+    finally:
+        channel.close()
 
 
 class _Held:

@@ -36,6 +36,7 @@ def make_resume_command(flow_cls: type | None = None, flow_file: str | None = No
             notify=None if quiet else click.echo, tags=tuple(opts.get("tags") or ()),
             max_workers=opts.get("max_workers"), cluster=opts.get("cluster"), quiet=quiet,
             run_id_file=opts.get("run_id_file"),
+            shared_datastore=bool(opts.get("shared_datastore")),
         )
         if not quiet:
             click.echo(f"cloned {len(result.cloned)} task(s), ran {len(result.executed)}")

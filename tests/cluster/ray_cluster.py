@@ -95,6 +95,11 @@ class RayCluster:
     def address(self) -> str:
         return f"{HOST}:{self.port}"
 
+    @property
+    def client_address(self) -> str:
+        """The head's Ray Client server (``ray://``)."""
+        return f"ray://{HOST}:{self.nodes[0].ports[7]}"
+
     def start(self, timeout: float = 60.0) -> RayCluster:
         t0 = time.monotonic()
         atexit.register(self.stop)

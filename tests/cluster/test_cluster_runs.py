@@ -213,8 +213,34 @@ def test_a_wrong_cluster_token_gives_one_line_within_15_seconds(
 ):
     flow = flow_dir.write("tiny.py", LINEAR_FLOW)
     env = {**driver_env, "RAY_AUTH_TOKEN": "0" * 32}
+    for address in (cluster.address, cluster.client_address):
+        result = rayflow("run", flow, "--cluster", address, "--datastore", s3_url, env=env)
+        assert result.returncode != 0
+        assert len(result.error_lines) == 1, result.stderr
+        assert result.error_lines[0].startswith(f"error: cannot connect to Ray cluster at {address}")
+        assert "rejected the authentication token" in result.error_lines[0]
+        assert result.seconds < 15
+
+
+def test_a_missing_cluster_token_gives_one_line(cluster, s3_url, driver_env, flow_dir, tmp_path):
+    flow = flow_dir.write("tiny.py", LINEAR_FLOW)
+    env = {**driver_env, "HOME": str(tmp_path)}  # no ~/.ray/auth_token there
     result = rayflow("run", flow, "--cluster", cluster.address, "--datastore", s3_url, env=env)
     assert result.returncode != 0
-    assert result.error_lines[-1].startswith("error: cannot connect to Ray cluster at")
-    assert "rejected the authentication token" in result.error_lines[-1]
+    assert len(result.error_lines) == 1, result.stderr
+    assert "requires a token and none was found" in result.error_lines[0]
     assert result.seconds < 15
+
+
+def test_a_ray_client_address_runs_the_flow_on_the_cluster(
+    cluster, s3_url, driver_env, flow_dir, s3_reader
+):
+    flow = flow_dir.write("tiny.py", LINEAR_FLOW)
+    result = rayflow("run", flow, "--cluster", cluster.client_address, "--datastore", s3_url,
+                     env=driver_env)
+    assert result.returncode == 0, result.stderr
+    from rayflow.datastore import open_storage, records
+
+    storage = open_storage(s3_url)
+    (run_id,) = records.list_runs(storage, "TinyFlow")
+    assert records.read_run(storage, "TinyFlow", run_id)["status"] == "successful"
