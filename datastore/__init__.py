@@ -9,7 +9,7 @@ import os
 
 from . import _paths as paths
 from . import _records as records
-from ._blobs import BlobStore, content_key, pickle_value
+from ._blobs import BlobStore, Packed, content_key, pack, pickle_value, unpickle
 from ._errors import (
     ArtifactPickleError,
     BlobCorruptError,
@@ -30,13 +30,16 @@ __all__ = [
     "InvalidNameError",
     "LocalStorage",
     "MissingRecordError",
+    "Packed",
     "Storage",
     "content_key",
     "default_url",
     "open_storage",
+    "pack",
     "paths",
     "pickle_value",
     "records",
+    "unpickle",
 ]
 
 

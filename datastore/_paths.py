@@ -29,6 +29,10 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+def is_name(name: str) -> bool:
+    return isinstance(name, str) and bool(_NAME.fullmatch(name))
+
+
 def check_run_id(run_id: str) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
         raise InvalidNameError(f"invalid run id {run_id!r}")

@@ -35,7 +35,9 @@ def run_exists(storage: Storage, flow: str, run_id: str) -> bool:
 
 
 def list_flows(storage: Storage) -> list[str]:
-    return [n for n in storage.list_dir("") if storage.exists(_paths.runs_dir(n)) or False]
+    """Flows with runs; other entries of the root (a sweep's ``sweeps.db``, stray files) are skipped."""
+    return [n for n in storage.list_dir("")
+            if _paths.is_name(n) and storage.exists(_paths.runs_dir(n))]
 
 
 def list_runs(storage: Storage, flow: str) -> list[str]:

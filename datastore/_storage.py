@@ -11,6 +11,8 @@ Invariants every backend keeps:
 from __future__ import annotations
 
 import abc
+import functools
+import mmap
 import os
 import re
 import threading
@@ -25,6 +27,7 @@ from ._errors import (
 )
 
 _TEMP = re.compile(r"\.tmp-[0-9a-f]{12}$")
+_ALIGNED_FROM = 1 << 20
 
 
 class Storage(abc.ABC):
@@ -50,6 +53,19 @@ class Storage(abc.ABC):
     def delete(self, path: str) -> None:
         """Remove a file if it exists (used for temporary records, never for blobs)."""
 
+    def read_buffer(self, path: str) -> Any:
+        """The file's bytes in a writable buffer the caller may keep views of; page-aligned when
+        large, so arrays mapped onto it are aligned as they were when written."""
+        data = self.read_bytes(path)
+        buf = new_buffer(len(data))
+        buf[:] = data
+        return buf
+
+    def write_chunks(self, path: str, chunks: list[Any]) -> None:
+        """``write_atomic`` of the concatenated chunks (bytes-like), without joining them where
+        the backend can write them one by one."""
+        self.write_atomic(path, b"".join(chunks))
+
     def read_text(self, path: str) -> str:
         return self.read_bytes(path).decode("utf-8")
 
@@ -64,6 +80,29 @@ class Storage(abc.ABC):
         (missing bucket, rejected credentials, unreachable endpoint). Backends whose problems
         only show on first use keep this a no-op."""
         return None
+
+
+def new_buffer(size: int) -> Any:
+    """A zeroed writable buffer: anonymous memory (page-aligned) when large, else a bytearray."""
+    return mmap.mmap(-1, size) if size >= _ALIGNED_FROM else bytearray(size)
+
+
+@functools.cache
+def _many_files_allowed() -> bool:
+    """Each mapping keeps a file descriptor open while its data is alive (a join over 500 inputs
+    holds 500): map files only when the descriptor limit allows thousands."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < 65536:
+            want = hard if hard == resource.RLIM_INFINITY else min(hard, 65536)
+            if want > soft:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+                soft = want
+        return soft == resource.RLIM_INFINITY or soft >= 8192
+    except (ImportError, ValueError, OSError):
+        return False
 
 
 class LocalStorage(Storage):
@@ -85,7 +124,31 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             raise MissingRecordError(f"{path} not found in datastore {self.url}") from None
 
+    def read_buffer(self, path: str) -> Any:
+        """Large files are mapped, not read: private and copy-on-write, so the caller may change
+        what it maps onto them. Safe because files are only ever replaced by a rename, never
+        rewritten in place, so a mapped file's bytes cannot change."""
+        try:
+            with open(self._abs(path), "rb", buffering=0) as f:
+                size = os.fstat(f.fileno()).st_size
+                if size >= _ALIGNED_FROM and _many_files_allowed():
+                    return mmap.mmap(f.fileno(), size, flags=mmap.MAP_PRIVATE,
+                                     prot=mmap.PROT_READ | mmap.PROT_WRITE)
+                buf = new_buffer(size)
+                got = f.readinto(buf)
+                while got < size:
+                    n = f.readinto(memoryview(buf)[got:])
+                    if not n:
+                        return bytearray(memoryview(buf)[:got])
+                    got += n
+                return buf
+        except FileNotFoundError:
+            raise MissingRecordError(f"{path} not found in datastore {self.url}") from None
+
     def write_atomic(self, path: str, data: bytes) -> None:
+        self.write_chunks(path, [data])
+
+    def write_chunks(self, path: str, chunks: list[Any]) -> None:
         full = self._abs(path)
         parent = os.path.dirname(full)
         if parent not in self._made:
@@ -100,7 +163,8 @@ class LocalStorage(Storage):
                 os.makedirs(parent, exist_ok=True)
                 f = open(tmp, "wb")
             with f:
-                f.write(data)
+                for chunk in chunks:
+                    f.write(chunk)
             os.replace(tmp, full)
         except BaseException:
             try:

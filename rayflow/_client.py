@@ -89,23 +89,27 @@ class DataArtifact:
         self.id = name
         self.sha = key
         self.pathspec = f"{task.pathspec}/{name}"
-        self._raw: bytes | None = None
+        self._size: int | None = None
 
-    def _bytes(self) -> bytes:
-        if self._raw is None:
-            self._raw = BlobStore(ns.storage(), self.task.flow_name).get_bytes(self.sha, self.pathspec)
-        return self._raw
+    def _payload(self) -> memoryview:
+        payload = BlobStore(ns.storage(), self.task.flow_name).get_payload(self.sha, self.pathspec)
+        self._size = payload.nbytes
+        return payload
 
     @property
     def data(self) -> Any:
-        import cloudpickle
+        """The value, read afresh on each access (so two reads never share mutable memory)."""
+        from rayflow.datastore import unpickle
 
-        return cloudpickle.loads(self._bytes())
+        return unpickle(self._payload())
 
     @property
     def size(self) -> int:
-        """Size of the pickled value in bytes."""
-        return len(self._bytes())
+        """Size of the stored value in bytes (the pickle, with any large buffers kept beside it)."""
+        if self._size is None:
+            self._payload()
+        assert self._size is not None
+        return self._size
 
     @property
     def finished_at(self) -> float | None:

@@ -12,7 +12,9 @@ Definitions a caller can rely on:
   run started (``cpus`` in run.json); for older runs, the peak number of attempts seen running at
   once, a lower bound (so the efficiency is then an upper bound).
 - *scheduling latency*: ``started_at - ready_at`` per attempt (when the driver made it ready to
-  when the task body began). For a retry, the planned pause between attempts is not counted.
+  when the task body began): the driver's and Ray's overhead, plus the wait for a free CPU when
+  more tasks are ready than CPUs (a 1,000-split foreach on 2 CPUs waits long by design). For a
+  retry, the planned pause between attempts is not counted.
 - *critical path*: the chain of tasks, following each task's ``inputs``, whose run times add up to
   the most; what the run would take with unlimited CPUs and no overhead.
 """
@@ -332,6 +334,8 @@ def run_stats(run: Any) -> RunStats:
 def seconds(value: float | None) -> str:
     if value is None:
         return "-"
+    if value == 0:
+        return "0 s"
     if value < 1:
         return f"{value * 1000:.0f} ms" if value >= 0.001 else f"{value * 1000:.2f} ms"
     if value < 120:
@@ -346,6 +350,10 @@ def path_text(path: list[tuple[str, str]], limit: int = 12) -> str:
     return " -> ".join(labels) if labels else "-"
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}{'es' if word.endswith('s') else 's'}"
+
+
 def summary_lines(stats: RunStats) -> list[tuple[str, str]]:
     """(label, value) pairs: the numbers shown by ``show --stats`` and above the timeline."""
     cpus = f"{stats.cpus} (recorded)" if stats.cpus_recorded else \
@@ -354,23 +362,23 @@ def summary_lines(stats: RunStats) -> list[tuple[str, str]]:
     ran = sum(1 for a in stats.attempts if a.duration is not None)
     lines = [
         ("wall time", seconds(stats.wall_s)),
-        ("task time", f"{seconds(stats.task_s)} in {ran} attempts of {stats.tasks} tasks"
+        ("task time", f"{seconds(stats.task_s)} in {_n(ran, 'attempt')} of {_n(stats.tasks, 'task')}"
                       + (f" ({stats.failed_attempts} failed)" if stats.failed_attempts else "")),
         ("CPUs", cpus),
         ("parallel efficiency", f"{eff}  (task time / (wall time x CPUs); "
-                                f"at most {stats.peak_running} attempts ran at once)"),
+                                f"at most {stats.peak_running} ran at once)"),
         ("scheduling latency", f"median {seconds(stats.latency_median_s)}, "
                                f"p95 {seconds(stats.latency_p95_s)}  (ready -> start)"),
         ("critical path", f"{seconds(stats.critical_path_s)}: {path_text(stats.critical_path)}"),
-        ("workers", f"{stats.workers} worker processes on {len(stats.nodes)} node(s)"),
+        ("workers", f"{_n(stats.workers, 'worker process')} on {_n(len(stats.nodes), 'node')}"),
     ]
     if stats.retried_tasks:
-        lines.append(("retried", f"{stats.retried_tasks} tasks"))
+        lines.append(("retried", _n(stats.retried_tasks, "task")))
     if stats.cloned_tasks:
-        lines.append(("cloned", f"{stats.cloned_tasks} tasks reused from earlier runs (no run time)"))
+        lines.append(("cloned", f"{_n(stats.cloned_tasks, 'task')} reused from earlier runs (no run time)"))
     lost = sum(1 for a in stats.attempts if not a.cloned and a.started_at is None)
     if lost:
-        lines.append(("unknown start", f"{lost} attempts whose worker died (not in task time)"))
+        lines.append(("unknown start", f"{_n(lost, 'attempt')} whose worker died (not in task time)"))
     return lines
 
 

@@ -94,6 +94,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
              shared_datastore: bool = False, cache: str = "auto",
              max_num_splits: int | None = None) -> RunResult:
     from ._cluster import build_runtime_env, check_cluster
+    from ._codefiles import module_files
     from ._connect import cluster_cpus, connect, resolve_address, shutdown
     from ._driver import Driver
     from ._planner import Planner
@@ -160,6 +161,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
             "max_attempts": max_attempts, "trial": trial, "reporter": reporter,
             "max_num_splits": max_num_splits,
             "flow_dir": os.path.dirname(os.path.abspath(flow_file)) if flow_file else None,
+            "code_files": module_files(flow_cls),
         }
         run_key = hashlib.sha256(class_bytes + run_id.encode()).hexdigest()[:16]
         from ._executor import RayExecutor

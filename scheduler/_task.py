@@ -23,7 +23,7 @@ from rayflow.datastore import (
     DatastoreError,
     Storage,
     open_storage,
-    pickle_value,
+    pack,
     records,
 )
 
@@ -57,6 +57,9 @@ def _run_context(box: list) -> tuple[dict, type]:
     if ctx.get("flow_dir") and ctx["flow_dir"] not in sys.path:
         sys.path.insert(0, ctx["flow_dir"])
     flow_cls = cloudpickle.loads(ray.get(class_ref))
+    from ._codefiles import restore
+
+    restore(flow_cls, ctx.get("code_files") or {})
     _RUNS[run_key] = (ctx, flow_cls)
     while len(_RUNS) > 16:
         _RUNS.popitem(last=False)
@@ -269,12 +272,10 @@ class TaskRun:
         for name, value in list(flow.__dict__.items()):
             if name == "_rf" or name.startswith("__"):
                 continue
-            data = pickle_value(f"{name}' of step '{self.step}", value)
-            from rayflow.datastore import content_key
-
-            key = content_key(data)
+            packed = pack(f"{name}' of step '{self.step}", value)
+            key = packed.key
             if state.loaded.get(name) != key:
-                self.blobs.put_bytes(data)
+                self.blobs.put_packed(packed)
             mapping[name] = key
         return mapping
 

@@ -19,9 +19,7 @@ _MISSING = object()
 
 
 def _scalars(run: Any) -> dict[str, Any]:
-    import cloudpickle
-
-    from rayflow.datastore import BlobStore
+    from rayflow.datastore import BlobStore, unpickle
 
     from .. import _namespace as ns
 
@@ -34,11 +32,11 @@ def _scalars(run: Any) -> dict[str, Any]:
     for name, key in sorted(task.artifact_keys.items()):
         if name in params or name.startswith("_"):
             continue
-        data = blobs.get_bytes(key, f"{task.pathspec}/{name}")
-        if len(data) > _MAX_SCALAR_BYTES:
+        data = blobs.get_payload(key, f"{task.pathspec}/{name}")
+        if data.nbytes > _MAX_SCALAR_BYTES:
             continue
         try:
-            value = cloudpickle.loads(data)
+            value = unpickle(data)
         except Exception:  # noqa: BLE001 - an artifact whose class is gone is not comparable
             continue
         if value is None or isinstance(value, (str, bool, numbers.Number)):

@@ -4,7 +4,7 @@ holds.
 A target that is an existing file or names a ``.py`` file is a flow: its graph is printed (nothing
 runs). Anything else is a pathspec read from the datastore: ``Flow`` (its runs), ``Flow/run_id``
 (status, parameters, lineage, steps with task counts and times; ``--code`` prints the flow source
-that ran), ``Flow/run_id/step`` (its tasks), ``Flow/run_id/step/task_id`` (artifacts with types
+that ran, ``--stats`` its parallelism report), ``Flow/run_id/step`` (its tasks), ``Flow/run_id/step/task_id`` (artifacts with types
 and sizes) or ``Flow/run_id/step/task_id/artifact`` (its value).
 """
 
@@ -53,7 +53,7 @@ def is_flow_file(target: str) -> bool:
     return os.path.isfile(target) or os.path.isfile(path) or path.endswith(".py")
 
 
-def show_pathspec(pathspec: str, code: bool) -> None:
+def show_pathspec(pathspec: str, code: bool, stats: bool = False) -> None:
     from .._client import Flow, NotFound, Run, Step, Task
     from ._runs_cmd import run_rows
     from ._show_run import show_artifact, show_run, show_step, show_task
@@ -61,6 +61,13 @@ def show_pathspec(pathspec: str, code: bool) -> None:
     parts = pathspec.strip("/").split("/")
     if code and len(parts) != 2:
         raise NotFound(f"--code needs a run pathspec Flow/run_id, got {pathspec!r}")
+    if stats and len(parts) != 2:
+        raise NotFound(f"--stats needs a run pathspec Flow/run_id, got {pathspec!r}")
+    if stats:
+        from .._stats import stats_text
+
+        click.echo(stats_text(Run(pathspec)))
+        return
     if len(parts) == 1:
         from ._reading import print_table
 
@@ -81,12 +88,15 @@ def show_pathspec(pathspec: str, code: bool) -> None:
 @click.command("show")
 @click.argument("target", metavar="FILE[:FlowClass] | PATHSPEC")
 @click.option("--code", is_flag=True, help="For a run: print the flow source that ran.")
+@click.option("--stats", is_flag=True,
+              help="For a run: wall time, task time, parallel efficiency, scheduling latency and "
+                   "critical path (the numbers above `rayflow timeline`).")
 @datastore_option()
-def show_command(target: str, code: bool, datastore: str | None) -> None:
+def show_command(target: str, code: bool, stats: bool, datastore: str | None) -> None:
     """Show a flow file's graph, or a past run, step, task or artifact (Flow/run_id[/step[/task]])."""
     if is_flow_file(target):
         flow_cls, _ = load_flow(target)
         show_flow(flow_cls)
         return
     with reading(datastore):
-        show_pathspec(target, code)
+        show_pathspec(target, code, stats)

@@ -136,5 +136,8 @@ def sweep_show_command(study_name: str, storage: str | None, datastore: str | No
     from rayflow.sweeps._plots import write_plots
 
     folder = plots_dir or os.path.join(os.getcwd(), f"{study_name}-plots")
-    for path in write_plots(study, folder):
+    written = write_plots(study, folder)
+    for path in written:
         click.echo(f"wrote {path}")
+    if not written:
+        click.echo("no plots written (they need plotly installed and at least one finished trial)")

@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from rayflow import _namespace as ns
+from rayflow._client import NotFound, Run
 from rayflow.datastore import (
     DatastoreError,
     InvalidNameError,
@@ -22,9 +24,6 @@ from rayflow.datastore import (
     paths,
     records,
 )
-
-from rayflow import _namespace as ns
-from rayflow._client import NotFound, Run
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,20 +58,7 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
 
 
 def list_flows() -> list[str]:
-    storage = ns.storage()
-    try:
-        return records.list_flows(storage)
-    except InvalidNameError:
-        # list_flows trips over non-flow entries of the root (e.g. the sweeps' sweeps.db):
-        # keep only names that are valid flow names with a runs folder.
-        out = []
-        for name in storage.list_dir(""):
-            try:
-                if storage.exists(paths.runs_dir(name)):
-                    out.append(name)
-            except InvalidNameError:
-                continue
-        return out
+    return records.list_flows(ns.storage())
 
 
 @dataclass

@@ -18,10 +18,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from rayflow.datastore import MissingRecordError, records
-
 from rayflow import _namespace as ns
 from rayflow._client import Run
+from rayflow.datastore import MissingRecordError, records
 
 from ._model import parallel_map
 
@@ -92,6 +91,7 @@ class StepRow:
     status: str = "pending"
     start: float | None = None
     end: float | None = None
+    tasks: list[TaskRow] = field(default_factory=list)
 
 
 @dataclass
@@ -219,7 +219,7 @@ def run_view(run: Run, cache: DoneCache) -> RunView:
             step.status = "running"
         elif step.total:
             step.status = "done"
-        step.tasks = tasks  # type: ignore[attr-defined]
+        step.tasks = tasks
         steps.append(step)
-    ordered = [t for s in steps for t in by_step.get(s.name, [])]
+    ordered = [t for s in steps for t in s.tasks]
     return RunView(run, record, plan, steps, ordered)

@@ -7,6 +7,7 @@ import hashlib
 import os
 import threading
 
+import blake3
 import pytest
 
 from rayflow.datastore import (
@@ -41,10 +42,10 @@ def _blob_files(storage, flow: str = FLOW) -> list[str]:
 # -- round trips ---------------------------------------------------------------------------
 
 
-def test_a_dict_round_trips_and_is_keyed_by_the_sha256_of_its_pickle(blobs, storage):
+def test_a_dict_round_trips_and_is_keyed_by_the_blake3_of_its_pickle(blobs, storage):
     value = {"lr": 0.1, "layers": [64, 32], "name": "run", "nested": {"ok": True, None: (1, 2)}}
     key = blobs.put("params", value)
-    assert key == hashlib.sha256(pickle_value("params", value)).hexdigest()
+    assert key == blake3.blake3(pickle_value("params", value)).hexdigest()
     assert storage.exists(f"{FLOW}/blobs/{key[:2]}/{key}")
     assert blobs.exists(key)
     assert blobs.get(key) == value
@@ -80,6 +81,13 @@ def test_put_bytes_and_get_bytes_round_trip_small_and_empty_payloads(blobs):
         key = blobs.put_bytes(data)
         assert key == content_key(data)
         assert blobs.get_bytes(key) == data
+
+
+def test_a_blob_keyed_by_sha256_before_blake3_still_reads(blobs, storage):
+    data = pickle_value("old", {"written": "by rayflow 0.1"})
+    key = hashlib.sha256(data).hexdigest()
+    storage.write_atomic(paths.blob_file(FLOW, key), b"R" + data)
+    assert blobs.get(key) == {"written": "by rayflow 0.1"}
 
 
 # -- content addressing --------------------------------------------------------------------
@@ -203,3 +211,46 @@ def test_a_blob_key_that_is_not_a_hash_is_rejected_before_any_read(blobs):
     for key in ["../../etc/passwd", "ABCDEF0123456789", "abc"]:
         with pytest.raises(InvalidNameError):
             blobs.get(key)
+
+
+# -- large buffers kept out of the pickle ----------------------------------------------------
+
+
+def test_a_large_array_is_stored_beside_its_pickle_and_comes_back_writable(blobs, storage):
+    np = pytest.importorskip("numpy")
+    array = np.frombuffer(os.urandom(3 * MB), dtype=np.uint8).reshape(3, MB).copy()
+    other = np.frombuffer(os.urandom(2 * MB), dtype=np.float64)  # read-only stays read-only
+    value = {"a": array, "b": other, "note": "small things stay in the pickle"}
+    key = blobs.put("arrays", value)
+    stored = storage.read_bytes(paths.blob_file(FLOW, key))
+    assert stored[:1] == b"B" and key == blake3.blake3(stored).hexdigest()
+    assert len(stored) < 5 * MB + 4096  # written once, not pickled in-band as well
+    back = blobs.get(key)
+    np.testing.assert_array_equal(back["a"], array)
+    np.testing.assert_array_equal(back["b"], other)
+    assert back["note"] == value["note"]
+    assert back["a"].flags.writeable and not back["b"].flags.writeable
+    assert back["a"].ctypes.data % 64 == 0 and back["b"].ctypes.data % 64 == 0
+    back["a"][0, 0] ^= 1  # a fresh read is not affected by changes to an earlier one
+    np.testing.assert_array_equal(blobs.get(key)["a"], array)
+    assert blobs.put("again", value) == key  # same value, same key: stored once
+
+
+def test_a_large_compressible_array_is_stored_compressed(blobs, storage):
+    np = pytest.importorskip("numpy")
+    zeros = np.zeros(4 * MB, dtype=np.uint8)
+    key = blobs.put("zeros", zeros)
+    stored = storage.read_bytes(paths.blob_file(FLOW, key))
+    assert stored[:1] == b"Z" and len(stored) < 100_000
+    np.testing.assert_array_equal(blobs.get(key), zeros)
+
+
+@pytest.mark.parametrize("cut", [1, 100, 3 * MB])
+def test_a_damaged_big_buffer_blob_is_reported_corrupt(blobs, storage, cut):
+    key = blobs.put("noise", bytearray(os.urandom(3 * MB)))
+    path = paths.blob_file(FLOW, key)
+    stored = bytearray(storage.read_bytes(path))
+    stored[cut] ^= 0xFF
+    storage.write_atomic(path, bytes(stored))
+    with pytest.raises(BlobCorruptError, match=key[:12]):
+        blobs.get(key)

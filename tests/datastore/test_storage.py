@@ -242,3 +242,27 @@ def test_changed_s3_credentials_apply_to_a_url_opened_before(s3_url, monkeypatch
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     with pytest.raises(PermissionError):
         open_storage(s3_url).read_bytes("f")
+
+
+def test_list_flows_skips_root_entries_that_are_not_flows(storage):
+    from rayflow.datastore import records
+
+    storage.write_atomic("HelloFlow/runs/r1/run.json", b"{}")
+    storage.write_atomic("sweeps.db", b"sqlite")
+    storage.write_atomic("NoRuns/blobs/ab/abcd", b"x")
+    storage.write_atomic("not-a-flow/runs/r1/run.json", b"{}")
+    assert records.list_flows(storage) == ["HelloFlow"]
+
+
+@pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "read"])
+def test_local_read_buffer_of_a_large_file_is_a_private_writable_copy(tmp_path, monkeypatch, mapped):
+    from rayflow.datastore import _storage
+
+    monkeypatch.setattr(_storage, "_many_files_allowed", lambda: mapped)
+    storage = LocalStorage(str(tmp_path))
+    data = os.urandom(3 << 20)
+    storage.write_atomic("big", data)
+    buf = storage.read_buffer("big")
+    assert bytes(buf) == data
+    buf[0] ^= 0xFF  # changing what was read never changes the file
+    assert storage.read_bytes("big") == data

@@ -196,3 +196,37 @@ def _kill_group_and_ray(proc, ray_tmp: str) -> None:
                 os.kill(int(pid), signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_sweep_command_then_sweep_show_prints_trials_and_writes_offline_plots(
+        ray_session, datastore, tmp_path):
+    from click.testing import CliRunner
+
+    from rayflow.cli import cli
+
+    storage = f"sqlite:///{tmp_path / 'cli.db'}"
+    ran = CliRunner().invoke(cli, [
+        "sweep", f"{HERE}/flows.py:QuadFlow", "--space", "x=float:-3:3", "--space",
+        "y=categorical:-1,0", "--objective", "loss", "--trials", "5", "--concurrency", "2",
+        "--storage", storage, "--study", "cli-study", "--sampler", "random",
+        "--datastore", datastore])
+    assert ran.exit_code == 0, ran.output
+    study = optuna.load_study(study_name="cli-study", storage=storage)
+    assert len([t for t in study.trials if t.state == TrialState.COMPLETE]) == 5
+    assert {t.params["y"] for t in study.trials} <= {"-1", "0", -1, 0}
+
+    plots = tmp_path / "plots"
+    shown = CliRunner().invoke(cli, ["sweep", "show", "cli-study", "--storage", storage,
+                                     "--plots", str(plots)])
+    assert shown.exit_code == 0, shown.output
+    best = study.best_trial
+    assert f"best trial {best.number}: {best.value:.6g}" in shown.output
+    assert best.user_attrs["run_pathspec"] in shown.output
+    written = sorted(p.name for p in plots.iterdir())
+    assert written == ["optimization_history.html", "parallel_coordinate.html", "slice.html"]
+    page = (plots / "optimization_history.html").read_text()
+    assert "<script src=\"http" not in page and "Plotly.newPlot" in page
+
+    missing = CliRunner().invoke(cli, ["sweep", "show", "nope", "--storage", storage])
+    assert missing.exit_code != 0 and "no study 'nope'" in missing.output
+    assert "cli-study" in missing.output
