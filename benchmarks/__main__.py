@@ -21,6 +21,8 @@ WORKLOADS = {
     "ml_flow": "100 scikit-learn models in a foreach: rayflow vs Metaflow local",
     "cache": "a second, fully cached run of a flow (@cache / --cache)",
     "sweep": "Optuna sweep throughput: rayflow vs Ray Tune + OptunaSearch vs plain Optuna",
+    "ui": "rayflow ui page times: a flow with 1,000 runs, a run with a 1,000-split foreach",
+    "scaling": "CPU-bound splits on 1/2/3-node clusters; artifact MB/s on local disk vs s3://",
 }
 
 

@@ -182,12 +182,13 @@ class BlobStore:
     def put(self, name: str, value: Any) -> str:
         return self.put_packed(pack(name, value))
 
-    def get_payload(self, key: str, owner: str = "") -> memoryview:
-        """The verified payload; for a local datastore, a writable view of the bytes read."""
+    def get_payload(self, key: str, owner: str = "", writable: bool = True) -> memoryview:
+        """The verified payload: a writable view when ``writable`` (arrays unpickled from it
+        can be changed in place), else a view of the bytes read (no copy on any backend)."""
         path = _paths.blob_file(self.flow, key)
         where = f" (artifact of {owner})" if owner else ""
         try:
-            stored = self.storage.read_buffer(path)
+            stored = self.storage.read_buffer(path) if writable else self.storage.read_bytes(path)
         except MissingRecordError:
             raise MissingRecordError(f"blob {key[:12]} is missing from {self.storage.url}{where}") from None
         try:
@@ -202,7 +203,9 @@ class BlobStore:
         return data
 
     def get_bytes(self, key: str, owner: str = "") -> bytes:
-        return bytes(self.get_payload(key, owner))
+        payload = self.get_payload(key, owner, writable=False)
+        return payload.obj if isinstance(payload.obj, bytes) and payload.nbytes == len(payload.obj) \
+            else bytes(payload)
 
     def get(self, key: str, owner: str = "") -> Any:
         return unpickle(self.get_payload(key, owner))

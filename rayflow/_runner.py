@@ -56,8 +56,10 @@ class Runner:
     def __init__(self, flow: Any, datastore: str | None = None, quiet: bool = True,
                  cluster: str | None = None, max_workers: int | None = None,
                  tags: tuple[str, ...] | list[str] = (), with_: tuple[str, ...] = (),
-                 fail_fast: bool = False, cache: bool | None = None) -> None:
-        """``cache``: None honours @cache, True caches every step, False ignores every cache."""
+                 fail_fast: bool = False, cache: bool | None = None,
+                 shared_datastore: bool = False) -> None:
+        """``cache``: None honours @cache, True caches every step, False ignores every cache.
+        ``shared_datastore``: a local-path datastore that every node of ``cluster`` mounts."""
         from rayflow.datastore import default_url
 
         if isinstance(flow, str):
@@ -69,6 +71,7 @@ class Runner:
         self.datastore = datastore or default_url()
         self.options = {"quiet": quiet, "cluster": cluster, "max_workers": max_workers,
                         "tags": tuple(tags), "fail_fast": fail_fast,
+                        "shared_datastore": shared_datastore,
                         "cache": "auto" if cache is None else ("all" if cache else "off")}
         self.with_ = tuple(with_)
 
