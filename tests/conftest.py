@@ -64,3 +64,30 @@ def write_flow(tmp_path):
         return str(path)
 
     return write
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium (for the timeline and ``rayflow ui`` browser tests), installed with
+    apt-get when missing; the tests that need it are skipped, with the reason, only when it
+    cannot be installed."""
+    import shutil
+    import subprocess
+
+    path = "/usr/bin/chromium"
+    if os.path.exists(path):
+        return path
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        pytest.skip("chromium is not installed and apt-get is not usable here (needs root)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "chromium-driver"]
+    try:
+        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
+            done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"Debian's chromium could not be installed: {exc}")
+    if done.returncode != 0 or not os.path.exists(path):
+        pytest.skip(f"Debian's chromium could not be installed: {done.stderr.strip()[-300:]}")
+    return path

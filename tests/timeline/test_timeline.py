@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import html
-import os
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -183,26 +181,6 @@ def test_percentile_is_nearest_rank():
 
 
 # -- in a real browser -----------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def chromium():
-    """Debian's chromium, installed with apt-get when it is missing (skip when it cannot be)."""
-    found = shutil.which("chromium") or (os.path.exists("/usr/bin/chromium") and "/usr/bin/chromium")
-    if found:
-        return found
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        pytest.skip("chromium is not installed and apt-get is not usable here (needs root)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
-    done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-    found = shutil.which("chromium")
-    if done.returncode != 0 or not found:
-        pytest.skip(f"chromium could not be installed with apt-get: {done.stderr.strip()[-300:]}")
-    return found
-
-
 @pytest.mark.timeout(1500)  # the first run may install chromium with apt-get
 def test_every_attempt_is_drawn_by_headless_chromium(run_flow, chromium, tmp_path):
     outcome = run_flow(SleepyForeach, n=5, seconds=0.05, fail_first=3)

@@ -8,34 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """The system Chromium; installed with apt-get when missing (skipped only if that fails)."""
-    if not os.path.exists(CHROMIUM):
-        if shutil.which("apt-get") is None:
-            pytest.skip("chromium is not installed and there is no apt-get to install it")
-        try:
-            subprocess.run(["apt-get", "update"], check=True, capture_output=True, timeout=900)
-            subprocess.run(["apt-get", "install", "-y", "chromium", "chromium-driver"], check=True,
-                           capture_output=True, timeout=1800,
-                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        except (OSError, subprocess.SubprocessError) as exc:
-            detail = getattr(exc, "stderr", b"") or b""
-            pytest.skip(f"Debian's chromium could not be installed: {exc} {detail[-300:]!r}")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("apt-get finished but /usr/bin/chromium is still missing")
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
