@@ -17,31 +17,9 @@ import tempfile
 import time
 
 from benchmarks._common import RssSampler, rss_mb, save, start_ray, table
-from rayflow import FlowSpec, Parameter, step
+from benchmarks.fanout import FanoutFlow as WideFlow
 
 SIZES = [1000, 10000]
-
-
-class WideFlow(FlowSpec):
-    n = Parameter("n", default=10000)
-
-    @step
-    def start(self):
-        self.items = list(range(self.n))
-        self.next(self.split, foreach="items")
-
-    @step
-    def split(self):
-        self.next(self.join)
-
-    @step
-    def join(self, inputs):
-        self.count = sum(1 for _ in inputs)
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
 
 
 def _one(n: int, folder: str) -> dict:
