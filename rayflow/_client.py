@@ -6,11 +6,13 @@ Everything is read through ``rayflow.datastore``; artifacts are loaded only when
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from rayflow.datastore import BlobStore, MissingRecordError, records
 
 from . import _namespace as ns
+from ._artifacts import DataArtifact, MetaflowArtifacts, MetaflowData, TaskException, to_datetime
 from ._errors import RayflowError
 
 
@@ -45,78 +47,6 @@ def _in_namespace(run_record: dict) -> bool:
         return True
     tags = set(run_record.get("tags", [])) | set(run_record.get("system_tags", []))
     return current in tags
-
-
-class MetaflowData:
-    """``run.data.x`` / ``task.data.x``: artifacts by attribute, loaded lazily."""
-
-    def __init__(self, task: Task) -> None:
-        self._task = task
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        try:
-            return self._task[name].data
-        except KeyError:
-            raise AttributeError(f"task {self._task.pathspec} has no artifact '{name}'") from None
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._task.artifact_keys
-
-    def __dir__(self) -> list[str]:
-        return sorted(self._task.artifact_keys)
-
-    def __repr__(self) -> str:
-        return f"<data of {self._task.pathspec}: {', '.join(sorted(self._task.artifact_keys))}>"
-
-
-class DataArtifact:
-    """One artifact of a task: ``DataArtifact('Flow/run/step/task_id/name')`` or ``task['name']``.
-
-    The value is loaded (and verified against its content key) only when ``data`` is read.
-    """
-
-    def __init__(self, task: Task | str, name: str | None = None, key: str | None = None) -> None:
-        if isinstance(task, str):
-            pieces = _split(task, 5, "DataArtifact")
-            task, name = Task("/".join(pieces[:4])), pieces[4]
-            key = task.artifact_keys.get(name)
-            if key is None:
-                raise NotFound(f"artifact {task.pathspec}/{name} not found: the task has no artifact '{name}'")
-        assert name is not None and key is not None
-        self.task = task
-        self.id = name
-        self.sha = key
-        self.pathspec = f"{task.pathspec}/{name}"
-        self._size: int | None = None
-
-    def _payload(self) -> memoryview:
-        payload = BlobStore(ns.storage(), self.task.flow_name).get_payload(self.sha, self.pathspec)
-        self._size = payload.nbytes
-        return payload
-
-    @property
-    def data(self) -> Any:
-        """The value, read afresh on each access (so two reads never share mutable memory)."""
-        from rayflow.datastore import unpickle
-
-        return unpickle(self._payload())
-
-    @property
-    def size(self) -> int:
-        """Size of the stored value in bytes (the pickle, with any large buffers kept beside it)."""
-        if self._size is None:
-            self._payload()
-        assert self._size is not None
-        return self._size
-
-    @property
-    def finished_at(self) -> float | None:
-        return self.task.finished_at
-
-    def __repr__(self) -> str:
-        return f"DataArtifact('{self.pathspec}')"
 
 
 class Task:
@@ -157,8 +87,9 @@ class Task:
         return (self[n] for n in sorted(self.artifact_keys))
 
     @property
-    def artifacts(self) -> MetaflowData:
-        return MetaflowData(self)
+    def artifacts(self) -> MetaflowArtifacts:
+        """``task.artifacts.name`` is the DataArtifact (``.data``, ``.size``), as in Metaflow."""
+        return MetaflowArtifacts(self)
 
     @property
     def data(self) -> MetaflowData:
@@ -178,25 +109,39 @@ class Task:
         return {k: m.get(k) for k in keep if k in m}
 
     @property
+    def metadata_dict(self) -> dict[str, Any]:
+        return {k: "" if v is None else str(v) for k, v in self.metadata.items()}
+
+    @property
+    def parent(self) -> Step:
+        return Step(f"{self.flow_name}/{self.run_id}/{self.step_name}", _lazy=True)
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return Run(f"{self.flow_name}/{self.run_id}").tags
+
+    @property
     def index(self) -> int | None:
         frames = self._load().get("frames") or []
         return frames[-1][1] if frames else None
 
     @property
-    def exception(self) -> Any:
-        return self._load().get("exception")
+    def exception(self) -> TaskException | None:
+        """The exception of the task's last attempt (also when ``@catch`` caught it), or None."""
+        exc = self._load().get("exception")
+        return TaskException(exc) if exc else None
 
     @property
     def current_attempt(self) -> int:
         return int(self._load().get("attempt", 0))
 
     @property
-    def created_at(self) -> float | None:
-        return self._load().get("started_at")
+    def created_at(self) -> datetime | None:
+        return to_datetime(self._load().get("started_at"))
 
     @property
-    def finished_at(self) -> float | None:
-        return self._load().get("finished_at")
+    def finished_at(self) -> datetime | None:
+        return to_datetime(self._load().get("finished_at"))
 
     @property
     def origin_pathspec(self) -> str | None:
@@ -258,9 +203,13 @@ class Step:
         return tasks[0]
 
     @property
-    def finished_at(self) -> float | None:
+    def finished_at(self) -> datetime | None:
         times = [t.finished_at for t in self.tasks() if t.finished_at]
         return max(times) if times else None
+
+    @property
+    def parent(self) -> Run:
+        return Run(f"{self.flow_name}/{self.run_id}")
 
     def __repr__(self) -> str:
         return f"Step('{self.pathspec}')"
@@ -330,19 +279,30 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("successful", "failed", "interrupted", "pruned")
+        """As in Metaflow: the run's ``end`` step completed (a failed run is not finished)."""
+        task = self.end_task
+        return task is not None and task.finished
 
     @property
-    def created_at(self) -> float | None:
-        return self._load().get("created_at")
+    def created_at(self) -> datetime | None:
+        return to_datetime(self._load().get("created_at"))
 
     @property
-    def finished_at(self) -> float | None:
-        return self._load(refresh=True).get("finished_at")
+    def finished_at(self) -> datetime | None:
+        return to_datetime(self._load(refresh=True).get("finished_at"))
 
     @property
     def tags(self) -> frozenset[str]:
+        """User and system tags, as in Metaflow (``user_tags`` for the user's alone)."""
+        return self.user_tags | self.system_tags
+
+    @property
+    def user_tags(self) -> frozenset[str]:
         return frozenset(self._load(refresh=True).get("tags", []))
+
+    @property
+    def parent(self) -> Flow:
+        return Flow(self.flow_name)
 
     @property
     def system_tags(self) -> frozenset[str]:
@@ -393,7 +353,7 @@ class Run:
     def remove_tags(self, tags: Iterable[str]) -> frozenset[str]:
         """Remove user tags (system tags such as ``user:NAME`` cannot be removed)."""
         wanted = _check_tags(tags)
-        system = [t for t in wanted if t in self.system_tags and t not in self.tags]
+        system = [t for t in wanted if t in self.system_tags and t not in self.user_tags]
         if system:
             raise RayflowError(f"cannot remove system tag {system[0]!r} of run {self.pathspec}")
         new = records.update_run_tags(ns.storage(), self.flow_name, self.id, remove=wanted)

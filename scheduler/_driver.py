@@ -96,9 +96,9 @@ class Driver:
                     times, delay = self.retries.get(spec.step, (0, 0.0))
                     if spec.attempt < times and not result.get("cancelled") and not stopping:
                         self.progress.retrying(spec.step)
+                        self._show_failure(spec, result, retrying=True)
                         self.progress.message(
-                            f"[{spec.label()}] attempt {spec.attempt + 1} failed "
-                            f"({result['error']['type']}); retrying"
+                            f"[{spec.label()}] retrying (retry {spec.attempt + 1} of {times})"
                             + (f" in {delay:g} s" if delay else ""), err=True)
                         counter += 1
                         retry = TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1)
@@ -153,19 +153,20 @@ class Driver:
         if self.live is not None:
             if output.get("stdout") or output.get("stderr"):
                 self._printed_any = True
-                self._poll_live()
+                self._poll_live(final=True)  # this task's lines before anything said about it
             return
         for stream in ("stdout", "stderr"):
             text = output.get(stream) or ""
             if text:
                 self.progress.lines(spec.label(), stream, text.rstrip("\n").split("\n"))
 
-    def _show_failure(self, spec: TaskSpec, result: dict) -> None:
+    def _show_failure(self, spec: TaskSpec, result: dict, retrying: bool = False) -> None:
         err = result.get("error") or {}
         label = f"[{spec.label()}]"
+        what = f"attempt {spec.attempt} failed" if retrying else "step failed"
         if err.get("internal"):
             self.progress.message(f"{label} error: {err.get('traceback') or err.get('message')}", err=True)
         else:
             text = (err.get("traceback") or "").rstrip()
             body = "\n".join(f"{label} {line}" for line in text.split("\n"))
-            self.progress.message(f"{label} step failed:\n{body}", err=True)
+            self.progress.message(f"{label} {what}:\n{body}", err=True)

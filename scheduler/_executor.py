@@ -6,6 +6,7 @@ Ray-level retries) lives here, so the driver loop stays a plain ready-set loop.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import ray
@@ -58,10 +59,19 @@ class RayExecutor:
             return {"ok": False, "cancelled": True,
                     "error": {"type": "Cancelled", "message": "cancelled", "traceback": "cancelled",
                               "internal": True}}
+        except ray.exceptions.RayTaskError as exc:
+            # The task body itself failed before it could report (e.g. the flow's code does not
+            # unpickle on that node): say what it was, not that a worker died.
+            cause = exc.cause if isinstance(exc.cause, BaseException) else None
+            text = f"{type(cause).__name__}: {cause}" if cause else _first_line(exc)
+            return {"ok": False, "crashed": True,
+                    "error": {"type": type(cause or exc).__name__,
+                              "message": f"the task could not run on its worker: {text}",
+                              "traceback": text, "internal": True}}
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                ray.exceptions.LocalRayletDiedError, ray.exceptions.RayTaskError,
+                ray.exceptions.LocalRayletDiedError,
                 ray.exceptions.ObjectLostError, ray.exceptions.OwnerDiedError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = _first_line(exc)
             return {"ok": False, "crashed": True,
                     "error": {"type": type(exc).__name__,
                               "message": f"the worker running the task died: {first}",
@@ -73,3 +83,12 @@ class RayExecutor:
             ray.cancel(ref, force=force)
         except Exception:  # noqa: BLE001 - already finished
             pass
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of Ray's message, without the terminal colours Ray puts in it."""
+    text = _ANSI.sub("", str(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

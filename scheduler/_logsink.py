@@ -44,23 +44,33 @@ class SinkReader:
         self._last = 0.0
 
     def poll(self, final: bool = False) -> list[tuple[str, str, list[str]]]:
+        """Lines that reached the actor. ``final`` waits for a drain issued now, so every line a
+        finished task sent (its last batch is sent synchronously) is returned."""
+        if final:
+            self._settle(self._pending)
+            self._pending = self.actor.drain.remote()
+            self._settle(self._pending)
+            return self._take()
         now = time.monotonic()
-        if self._pending is None and (final or now - self._last > 0.2):
+        if self._pending is None and now - self._last > 0.2:
             self._pending = self.actor.drain.remote()
             self._last = now
-        if self._pending is None:
-            return self._take()
-        ready, _ = ray.wait([self._pending], timeout=10.0 if final else 0)
-        if ready:
-            try:
-                batch = ray.get(self._pending)
-            except Exception:  # noqa: BLE001 - live output is best effort
-                batch = []
-            self._pending = None
-            with SinkReader._lock:
-                for run_id, label, stream, lines in batch:
-                    SinkReader._backlog.setdefault(run_id, []).append((label, stream, lines))
+        if self._pending is not None and ray.wait([self._pending], timeout=0)[0]:
+            self._settle(self._pending)
         return self._take()
+
+    def _settle(self, ref: Any) -> None:
+        """Wait for the drain ``ref`` (if any) and file its lines under their runs."""
+        if ref is None:
+            return
+        try:
+            batch = ray.get(ref, timeout=10.0)
+        except Exception:  # noqa: BLE001 - live output is best effort
+            batch = []
+        self._pending = None
+        with SinkReader._lock:
+            for run_id, label, stream, lines in batch:
+                SinkReader._backlog.setdefault(run_id, []).append((label, stream, lines))
 
     def _take(self) -> list[tuple[str, str, list[str]]]:
         with SinkReader._lock:
@@ -93,7 +103,9 @@ class LineForwarder:
                 self.timer.daemon = True
                 self.timer.start()
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = False) -> None:
+        """Send what is buffered; ``wait`` until the actor has it (the task's last batch, so the
+        driver's next drain is sure to see every line the task printed)."""
         with self.lock:
             items, self.buffer = self.buffer, []
             self.timer = None
@@ -103,9 +115,15 @@ class LineForwarder:
                 by_stream[-1][1].append(line)
             else:
                 by_stream.append((stream, [line]))
+        refs = []
         for stream, lines in by_stream:
             try:
-                self.actor.write.remote(self.run_id, self.label, stream, lines)
+                refs.append(self.actor.write.remote(self.run_id, self.label, stream, lines))
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+        if wait and refs:
+            try:
+                ray.wait(refs, num_returns=len(refs), timeout=10.0)
             except Exception:  # noqa: BLE001 - best effort
                 pass
 
@@ -114,4 +132,4 @@ class LineForwarder:
             timer = self.timer
         if timer is not None:
             timer.cancel()
-        self.flush()
+        self.flush(wait=True)

@@ -130,7 +130,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     started_at = time.time()
     record: dict[str, Any] = {
         "flow": flow, "run_id": run_id, "status": "running", "user": user, "tags": list(tags),
-        "system_tags": [f"user:{user}"], "parameters": {k: _jsonable(v) for k, v in params.items()},
+        "system_tags": [f"user:{user}", "runtime:dev", f"python_version:{platform.python_version()}"], "parameters": {k: _jsonable(v) for k, v in params.items()},
         "parameter_keys": param_keys, "created_at": started_at, "finished_at": None,
         "origin_run_id": origin_run_id, "plan": plan, "flow_file": flow_file,
         "python": platform.python_version(), "host": platform.node(),
@@ -174,6 +174,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         executor = RayExecutor(ctx, class_bytes, run_key, sink=live.actor if live else None)
         cpus = cluster_cpus()
         record["cpus"] = cpus  # parallel efficiency (rayflow._stats) needs the CPU count
+        record["cluster"] = resolve_address(cluster) or "local"
         window = max_workers if max_workers else min(256, max(16, 8 * cpus))
         planner = Planner(plan)
 

@@ -317,7 +317,11 @@ class TaskRun:
     # -- records ---------------------------------------------------------------------------
     def _write_records(self, capture: Capture, extra: dict, error: dict | None, status: str) -> None:
         ctx = self.ctx
-        for stream, text in (("stdout", capture.stdout), ("stderr", capture.stderr)):
+        stderr = capture.stderr
+        if error is not None and error.get("traceback"):
+            # As in Metaflow, a failed task's stderr ends with its traceback (also when caught).
+            stderr += ("" if not stderr or stderr.endswith("\n") else "\n") + error["traceback"] + "\n"
+        for stream, text in (("stdout", capture.stdout), ("stderr", stderr)):
             if text:
                 records.write_log(self.storage, ctx["flow"], ctx["run_id"], self.step, self.task_id,
                                   stream, self.attempt, text)
@@ -335,8 +339,9 @@ class TaskRun:
     def _describe(self, exc: BaseException) -> dict:
         user_error = isinstance(exc, DatastoreError)
         text = _user_traceback(exc) if not user_error else _located(exc)
-        return {"type": type(exc).__name__, "message": str(exc), "traceback": text,
-                "internal": user_error}
+        cls = type(exc)
+        return {"type": cls.__name__, "qualified_type": f"{cls.__module__}.{cls.__qualname__}",
+                "message": str(exc), "traceback": text, "internal": user_error}
 
     def _live_sink(self) -> Any:
         if self.sink is None:

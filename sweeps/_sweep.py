@@ -147,6 +147,18 @@ class Sweep:
                 study.enqueue_trial(t.params, skip_if_exists=False)
         return len(stale)
 
+    def _runtime_env(self) -> dict[str, Any] | None:
+        """What a run of the flow on ``cluster`` ships (code folder, S3 endpoint): the sweep
+        joins the cluster once for all its runs, so it must ask for it when joining."""
+        from rayflow.scheduler._cluster import build_runtime_env
+        from rayflow.scheduler._connect import resolve_address
+
+        if not resolve_address(self.cluster):
+            return None
+        local = "://" not in self.datastore or self.datastore.startswith("file://")
+        env, _ = build_runtime_env(self.flow_file, self.datastore if local else None)
+        return env
+
     @staticmethod
     def counted(study: Any) -> int:
         from optuna.trial import TrialState
@@ -157,18 +169,22 @@ class Sweep:
     # -- running ---------------------------------------------------------------------------
     def run(self, n_trials: int = 20, timeout: float | None = None) -> Any:
         """Run until ``n_trials`` trials of the study have finished (counting earlier ones)."""
-        import ray
-
         from rayflow.scheduler._connect import connect, shutdown
+
+        started_ray = connect(self.cluster, runtime_env=self._runtime_env())  # before importing ray
+        import ray
 
         from ._broker import PruneBroker
 
-        study = self.study = self.load_study()
-        recovered = self._recover(study)
+        try:
+            study = self.study = self.load_study()
+            recovered = self._recover(study)
+            broker = PruneBroker.remote()
+        except BaseException:
+            shutdown(started_ray)
+            raise
         if recovered:
             self.on_event("recovered", {"count": recovered})
-        started_ray = connect(self.cluster)
-        broker = PruneBroker.remote()
         events: queue.Queue = queue.Queue()
         slots: dict[int, _Slot] = {}
         futures: dict[cf.Future, Any] = {}
@@ -235,7 +251,7 @@ class Sweep:
         values = resolve_values(self.flow_cls, given)
         result = run_flow(
             self.flow_cls, self.plan, values, datastore=self.datastore, flow_file=self.flow_file,
-            tags=(f"study:{self.study_name}", f"trial:{number}"), quiet=True, out=io.StringIO(),
+            cluster=self.cluster, tags=(f"study:{self.study_name}", f"trial:{number}"), quiet=True, out=io.StringIO(),
             trial={"study": self.study_name, "number": number, "params": params},
             reporter=make_reporter(broker, number), should_stop=lambda: slot.stop,
             on_started=lambda run_id: events.put(("run_id", number, run_id)),

@@ -46,13 +46,22 @@ def reading(datastore: str | None, namespace: str | None = None) -> Iterator[Non
         ns._settings.update(saved)
 
 
-def when(ts: float | None) -> str:
+def _seconds(value: Any) -> float | None:
+    """Epoch seconds of a record's float or of the client's datetime."""
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    return value or None
+
+
+def when(ts: Any) -> str:
+    ts = _seconds(ts)
     if not ts:
         return "-"
     return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def duration(start: float | None, end: float | None) -> str:
+def duration(start: Any, end: Any) -> str:
+    start, end = _seconds(start), _seconds(end)
     if not start or not end:
         return "-"
     s = max(0.0, end - start)

@@ -88,7 +88,7 @@ def show_task(task: Any) -> None:
         lines.append(f"cloned    from {task.origin_pathspec}")
     exc = task.exception
     if exc:
-        lines.append(f"exception {exc.get('type')}: {exc.get('message')}" if isinstance(exc, dict) else f"exception {exc}")
+        lines.append(f"exception {exc.type.removeprefix('builtins.')}: {exc.exception}")
     click.echo("\n".join(lines))
     rows = []
     for artifact in task:

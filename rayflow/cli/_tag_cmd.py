@@ -51,4 +51,4 @@ def tag_list(pathspec: str, datastore: str | None) -> None:
 
     with reading(datastore):
         run = Run(pathspec)
-        _show(run.pathspec, run.tags)
+        _show(run.pathspec, run.user_tags)

@@ -165,7 +165,7 @@ def test_run_in_process_uses_the_given_parameters_and_datastore(ray_session, wri
         run = Run(f"BranchyFlow/{run_id}")
         assert run.successful
         assert run.parameters == {"alpha": 4, "beta": "zz"}
-        assert run.tags == frozenset({"t1"})
+        assert run.user_tags == frozenset({"t1"})
         assert run["join"].task.data.total == 60
         assert [t.id for t in run["fan"].tasks()] == ["0", "1", "2", "3"]
     finally:
@@ -210,6 +210,44 @@ def test_a_failing_run_exits_1_and_labels_the_users_traceback_once(ray_session, 
     assert "1 task(s) failed (work/1)" in text
     # rayflow's own frames are not shown
     assert "_task.py" not in text
+
+
+CHATTY = """
+from rayflow import FlowSpec, current, retry, step
+
+
+class ChattyFlow(FlowSpec):
+    @step
+    def start(self):
+        print("start says hi")
+        self.next(self.flaky)
+
+    @retry(times=1, minutes_between_retries=0)
+    @step
+    def flaky(self):
+        print(f"flaky attempt {current.retry_count}")
+        if current.retry_count == 0:
+            raise RuntimeError("first attempt fails")
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("end says bye")
+"""
+
+
+def test_every_printed_line_reaches_the_console_in_order(ray_session, write_flow, tmp_path):
+    path = write_flow(CHATTY)
+    for _ in range(3):  # the last step's lines used to race the end of the run
+        result = CliRunner().invoke(cli, ["run", path, "--datastore", str(tmp_path / "ds")])
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        for line in ("[start/0] start says hi", "[flaky/0] flaky attempt 0",
+                     "[flaky/0] flaky attempt 1", "[end/0] end says bye"):
+            assert lines.count(line) == 1, result.output
+        failed = next(i for i, line in enumerate(lines) if "attempt 0 failed" in line)
+        assert lines.index("[flaky/0] flaky attempt 0") < failed < lines.index("[flaky/0] flaky attempt 1")
+        assert "RuntimeError: first attempt fails" in result.output
 
 
 def _assert_hello_run(proc, cwd):

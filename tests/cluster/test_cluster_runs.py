@@ -244,3 +244,55 @@ def test_a_ray_client_address_runs_the_flow_on_the_cluster(
     storage = open_storage(s3_url)
     (run_id,) = records.list_runs(storage, "TinyFlow")
     assert records.read_run(storage, "TinyFlow", run_id)["status"] == "successful"
+
+
+SWEEP_FLOW = """
+    from rayflow import FlowSpec, Parameter, current, step
+
+
+    class QuadOnCluster(FlowSpec):
+        x = Parameter("x", default=0.0)
+
+        @step
+        def start(self):
+            self.loss = (self.x - 1.0) ** 2
+            self.node = current.node_id
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+"""
+
+
+def test_a_sweep_runs_its_trials_on_the_cluster(cluster, s3_url, driver_env, flow_dir, tmp_path,
+                                                s3_reader):
+    import optuna
+
+    flow = flow_dir.write("quad.py", SWEEP_FLOW)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    result = rayflow("sweep", flow, "--cluster", cluster.address, "--datastore", s3_url,
+                     "--space", "x=float:-2:3", "--objective", "loss", "--trials", "6",
+                     "--concurrency", "2", "--storage", storage, "--sampler", "random",
+                     env=driver_env, cwd=flow_dir.path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = optuna.load_study(study_name="QuadOnCluster", storage=storage)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 6
+
+    import rayflow as api
+
+    api.metadata(s3_url)
+    api.namespace(None)
+    try:
+        for trial in done:
+            run = api.Run(trial.user_attrs["run_pathspec"])
+            assert run.record["cluster"] == cluster.address
+            assert f"trial:{trial.number}" in run.tags
+            task = run["start"].task
+            assert task.data.loss == pytest.approx(trial.value)
+            assert task.data.loss == pytest.approx((trial.params["x"] - 1.0) ** 2)
+            assert task.data.node and task.metadata["node_id"] == task.data.node
+    finally:
+        api.metadata(None)
+        api.default_namespace()

@@ -53,7 +53,7 @@ def test_run_json_records_status_parameters_user_and_tags(ray_session, datastore
     assert set(record["tags"]) == {"exp1", "fast"}
     assert record["run_id"] == out.run_id
     assert record["finished_at"] >= record["created_at"]
-    assert out.run.tags == frozenset({"exp1", "fast"})
+    assert out.run.user_tags == frozenset({"exp1", "fast"})
     assert "user:tester" in out.run.system_tags
 
 
