@@ -26,6 +26,7 @@ from ._decorators import (
     step,
     timeout,
     trigger,
+    trigger_on_finish,
 )
 from ._errors import (
     FlowLoadError,
@@ -89,4 +90,5 @@ __all__ = [
     "step",
     "timeout",
     "trigger",
+    "trigger_on_finish",
 ]

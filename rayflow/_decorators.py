@@ -8,6 +8,7 @@ below ``@step``.
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -133,13 +134,20 @@ DECORATORS: dict[str, type[StepDecorator]] = {
 }
 
 
+def _warn(text: str) -> None:
+    """Warn at the user's line (the first frame outside this module), however it was called."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(text, stacklevel=level)
+
+
 def _ignored(name: str) -> Callable[..., Any]:
     cls = type(f"{name.title()}Decorator", (IgnoredDecorator,), {"name": name})
 
     def decorator(func: Any = None, **attributes: Any) -> Any:
         def apply(f: Any) -> Any:
-            warnings.warn(f"@{name} has no effect on rayflow; step '{getattr(f, '__name__', f)}' runs on Ray",
-                          stacklevel=3)
+            _warn(f"@{name} has no effect on rayflow; step '{getattr(f, '__name__', f)}' runs on Ray")
             decos = list(getattr(f, _ATTR, []))
             decos.append(cls(**attributes))
             setattr(f, _ATTR, decos)
@@ -161,8 +169,11 @@ pypi = _ignored("pypi")
 
 
 def _flow_ignored(name: str) -> Callable[..., Any]:
+    """Flow-level decorators of Metaflow's schedulers and environments: accepted, with a warning."""
+
     def decorator(cls: Any = None, **attributes: Any) -> Any:
         def apply(c: Any) -> Any:
+            _warn(f"@{name} has no effect on rayflow; flow '{getattr(c, '__name__', c)}' runs on Ray")
             return c
 
         if cls is not None and isinstance(cls, type):
@@ -173,11 +184,27 @@ def _flow_ignored(name: str) -> Callable[..., Any]:
     return decorator
 
 
-project = _flow_ignored("project")
+def project(cls: Any = None, *, name: str | None = None, **attributes: Any) -> Any:
+    """Metaflow's ``@project(name=...)``: runs get ``current.project_name``, ``branch_name``
+    (``user.<username>``, Metaflow's default branch) and the tags ``project:NAME`` and
+    ``project_branch:BRANCH``. Deployment branches (``--production``) do not apply here."""
+
+    def apply(c: Any) -> Any:
+        if not name or not isinstance(name, str):
+            raise RayflowError(f"@project on flow '{c.__name__}' needs name='...'")
+        c._rf_project = name
+        return c
+
+    if cls is not None and isinstance(cls, type):
+        return apply(cls)
+    return apply
+
+
 schedule = _flow_ignored("schedule")
 conda_base = _flow_ignored("conda_base")
 pypi_base = _flow_ignored("pypi_base")
 trigger = _flow_ignored("trigger")
+trigger_on_finish = _flow_ignored("trigger_on_finish")
 
 
 def step_decorators(func: Callable[..., Any]) -> list[StepDecorator]:

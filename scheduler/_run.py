@@ -70,6 +70,15 @@ def _claim_run_id(storage: Storage, flow: str, run_id: str | None) -> str:
     raise DatastoreURLError("could not find a free run id")
 
 
+def _system_tags(flow_cls: type, user: str) -> list[str]:
+    """Metaflow's system tags; ``@project`` adds its project and branch."""
+    tags = [f"user:{user}", "runtime:dev", f"python_version:{platform.python_version()}"]
+    project = getattr(flow_cls, "_rf_project", None)
+    if project:
+        tags += [f"project:{project}", f"project_branch:user.{user}"]
+    return tags
+
+
 def _class_bytes(flow_cls: type) -> bytes:
     module = sys.modules.get(flow_cls.__module__)
     if module is not None and flow_cls.__module__ != "__main__":
@@ -130,7 +139,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     started_at = time.time()
     record: dict[str, Any] = {
         "flow": flow, "run_id": run_id, "status": "running", "user": user, "tags": list(tags),
-        "system_tags": [f"user:{user}", "runtime:dev", f"python_version:{platform.python_version()}"], "parameters": {k: _jsonable(v) for k, v in params.items()},
+        "system_tags": _system_tags(flow_cls, user), "parameters": {k: _jsonable(v) for k, v in params.items()},
         "parameter_keys": param_keys, "created_at": started_at, "finished_at": None,
         "origin_run_id": origin_run_id, "plan": plan, "flow_file": flow_file,
         "python": platform.python_version(), "host": platform.node(),

@@ -168,6 +168,7 @@ class TaskRun:
             "origin_run_id": ctx.get("origin_run_id"), "namespace": f"user:{ctx['user']}",
             "username": ctx["user"], "tags": list(ctx.get("tags", [])), "node_id": _node_id(),
             "trial": ctx.get("trial"), "parameter_names": list(ctx["params"]),
+            **_project_fields(self.flow_cls, ctx["flow"], ctx["user"]),
         }, ctx.get("reporter"))
         return state, flow
 
@@ -373,6 +374,15 @@ class CaughtException:
         return self.stacktrace
 
     __str__ = __repr__
+
+
+def _project_fields(flow_cls: type, flow: str, user: str) -> dict[str, Any]:
+    project = getattr(flow_cls, "_rf_project", None)
+    if not project:
+        return {}
+    branch = f"user.{user}"
+    return {"project_name": project, "branch_name": branch, "is_production": False,
+            "project_flow_name": f"{project}.{branch}.{flow}"}
 
 
 def _timeout_seconds(options: dict | None) -> float:

@@ -39,6 +39,7 @@ with warnings.catch_warnings():
             with profile("squares", stats_dict=timings):
                 self.squares = parallel_map(_square, [1, 2, 3])
             self.timed = "squares" in timings
+            self.project = (current.project_name, current.branch_name, current.project_flow_name)
             self.next(self.train)
 
         @kubernetes(cpu=1)
@@ -59,3 +60,28 @@ def test_platform_decorators_cards_and_helpers_are_accepted(run_flow):
     assert out.successful
     assert out.run.data.total == 14
     assert out.run["start"].task.data.timed is True
+    user = out.run.record["user"]
+    assert out.run["start"].task.data.project == (
+        "demo", f"user.{user}", f"demo.user.{user}.TutorialFlow")
+    assert {"project:demo", f"project_branch:user.{user}"} <= out.run.system_tags
+
+
+def test_ignored_decorators_warn_at_the_users_line():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+
+        @conda_base(python="3.11")
+        class Quiet(FlowSpec):
+            @card
+            @step
+            def start(self):
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+
+    texts = sorted(str(w.message) for w in seen)
+    assert texts == ["@card has no effect on rayflow; step 'start' runs on Ray",
+                     "@conda_base has no effect on rayflow; flow 'Quiet' runs on Ray"]
+    assert {w.filename for w in seen} == {__file__}
