@@ -10,18 +10,23 @@ and sizes) or ``Flow/run_id/step/task_id/artifact`` (its value).
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import click
 
+from .._flowspec import FlowSpec
 from .._graph import FlowGraph
 from .._loader import load_flow
 from .._prepare import checked_graph
 from ._reading import datastore_option, reading
 
 
-def render_graph(graph: FlowGraph) -> str:
-    lines = [f"{graph.flow_name}  ({len(graph.nodes)} steps)", ""]
+def render_graph(graph: FlowGraph, doc: str | None = None) -> str:
+    lines = [f"{graph.flow_name}  ({len(graph.nodes)} steps)"]
+    if doc and doc.strip():
+        lines += [f"  {line}".rstrip() for line in inspect.cleandoc(doc).splitlines()]
+    lines.append("")
     for node in graph.nodes.values():
         decos = " ".join(repr(d) for d in node.decorators)
         head = f"step {node.name}"
@@ -31,7 +36,7 @@ def render_graph(graph: FlowGraph) -> str:
             head += f"  {decos}"
         lines.append(head)
         if node.doc:
-            lines.append(f"    {node.doc.splitlines()[0]}")
+            lines += [f"    {line}".rstrip() for line in inspect.cleandoc(node.doc).splitlines()]
         if node.foreach:
             lines.append(f"    => foreach {node.foreach!r} -> {node.out[0]}")
         elif node.switch:
@@ -45,7 +50,8 @@ def render_graph(graph: FlowGraph) -> str:
 
 
 def show_flow(flow_cls: type) -> None:
-    click.echo(render_graph(checked_graph(flow_cls)))
+    doc = flow_cls.__doc__ if flow_cls.__doc__ != FlowSpec.__doc__ else None
+    click.echo(render_graph(checked_graph(flow_cls), doc))
 
 
 def is_flow_file(target: str) -> bool:
