@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
                 continue
             traceback.print_exc()
             failed.append(workload)
-        except Exception:  # noqa: BLE001 - report and go on with the next workload
+        except (Exception, SystemExit):  # noqa: BLE001 - report and go on with the next workload
             traceback.print_exc()
             failed.append(workload)
         print(f"=== {workload} took {time.perf_counter() - t0:.0f} s", flush=True)

@@ -81,11 +81,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def cli(argv: list[str]) -> list[dict]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks ui")
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--splits", type=int, default=1000)
-    args = parser.parse_args()
+    return main(parser.parse_args(argv))
+
+
+def main(args: argparse.Namespace | None = None) -> list[dict]:
+    args = args or argparse.Namespace(runs=1000, splits=1000)
     import httpx
     import uvicorn
 
@@ -124,7 +128,10 @@ def main() -> None:
         thread.join(10)
     print(table(rows, ["page", "cold_s", "warm_median_s", "kb"]))
     print(f"saved {save('ui', rows)}")
+    return rows
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    cli(sys.argv[1:])
