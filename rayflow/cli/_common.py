@@ -87,6 +87,16 @@ def datastore_url(given: str | None) -> str:
     return given or default_url()
 
 
+def _help_target(where: str, prog: str) -> str:
+    """``rayflow run flow.py`` when the command line names a flow file: its --help lists the
+    flow's parameters, which is what a user who mistyped one needs."""
+    args = sys.argv[1:]
+    at = next((i for i, a in enumerate(args) if a.endswith(".py") or ".py:" in a), None)
+    if at is not None and at <= 2 and not args[0].startswith("-"):
+        return " ".join([prog, *args[:at + 1]])
+    return where
+
+
 def handle_errors(invoke: Callable[[], Any], prog: str) -> None:
     """Run a click entry point; user errors become one line on stderr and an exit code."""
     try:
@@ -97,7 +107,7 @@ def handle_errors(invoke: Callable[[], Any], prog: str) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx else prog
+        where = _help_target(exc.ctx.command_path if exc.ctx else prog, prog)
         click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -231,3 +231,15 @@ def test_a_parameter_clashing_with_a_run_option_is_reported(write_flow, tmp_path
     """)
     line = _one_error_line(_run([RAYFLOW, "run", "flow.py"], tmp_path))
     assert "datastore" in line and "clashes" in line
+
+
+def test_a_mistyped_flow_parameter_points_at_the_flows_own_help(tmp_path):
+    (tmp_path / "good.py").write_text(GOOD)
+    line = _one_error_line(_run([RAYFLOW, "run", "good.py", "--alpah", "2", "--needed", "x"], tmp_path))
+    assert line.startswith("error: No such option '--alpah'. (Did you mean one of: '--alpha'")
+    assert line.endswith("(see 'rayflow run good.py --help')")
+    line = _one_error_line(_run([RAYFLOW, "run", "good.py", "--needed"], tmp_path))
+    assert line == "error: Option '--needed' requires an argument. (see 'rayflow run good.py --help')"
+    line = _one_error_line(_run([sys.executable, "good.py", "run", "--alpah", "2"], tmp_path))
+    assert line.startswith("error: No such option '--alpah'.")
+    assert line.endswith("(see 'good.py run --help')")
