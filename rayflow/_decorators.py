@@ -144,6 +144,7 @@ def _warn(text: str) -> None:
 
 def _ignored(name: str) -> Callable[..., Any]:
     cls = type(f"{name.title()}Decorator", (IgnoredDecorator,), {"name": name})
+    IGNORED[name] = cls
 
     def decorator(func: Any = None, **attributes: Any) -> Any:
         def apply(f: Any) -> Any:
@@ -161,11 +162,13 @@ def _ignored(name: str) -> Callable[..., Any]:
     return decorator
 
 
+IGNORED: dict[str, type[StepDecorator]] = {}
 card = _ignored("card")
 kubernetes = _ignored("kubernetes")
 batch = _ignored("batch")
 conda = _ignored("conda")
 pypi = _ignored("pypi")
+secrets = _ignored("secrets")
 
 
 def _flow_ignored(name: str) -> Callable[..., Any]:
@@ -215,8 +218,14 @@ def parse_with(spec: str) -> StepDecorator:
     """Parse ``--with retry`` / ``--with retry:times=2,minutes_between_retries=0``."""
     name, _, rest = spec.partition(":")
     cls = DECORATORS.get(name.strip())
+    if cls is None and name.strip() in IGNORED:
+        # Metaflow's platform decorators (``--with card``, ``--with kubernetes``): accepted, noted.
+        print(f"rayflow: note: --with {name.strip()} has no effect on rayflow; every step runs on Ray",
+              file=sys.stderr)
+        cls = IGNORED[name.strip()]
     if cls is None:
-        raise RayflowError(f"--with {spec}: unknown decorator '{name}' (known: {', '.join(DECORATORS)})")
+        known = ", ".join([*DECORATORS, *IGNORED])
+        raise RayflowError(f"--with {spec}: unknown decorator '{name}' (known: {known})")
     attrs: dict[str, Any] = {}
     for part in filter(None, rest.split(",")):
         key, eq, value = part.partition("=")

@@ -85,3 +85,17 @@ def test_ignored_decorators_warn_at_the_users_line():
     assert texts == ["@card has no effect on rayflow; step 'start' runs on Ray",
                      "@conda_base has no effect on rayflow; flow 'Quiet' runs on Ray"]
     assert {w.filename for w in seen} == {__file__}
+
+
+def test_with_accepts_metaflows_platform_decorators_and_rejects_typos(capsys):
+    import pytest
+
+    from rayflow._errors import RayflowError
+    from rayflow._prepare import plan_for
+
+    _, plan = plan_for(TutorialFlow, ("card", "kubernetes:cpu=2", "retry:times=1"))
+    assert plan["end"]["decorators"]["retry"]["times"] == 1
+    assert plan["end"]["decorators"]["kubernetes"] == {"cpu": 2}
+    assert "--with card has no effect on rayflow" in capsys.readouterr().err
+    with pytest.raises(RayflowError, match="--with crd: unknown decorator 'crd' \\(known: retry"):
+        plan_for(TutorialFlow, ("crd",))
