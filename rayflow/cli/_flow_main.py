@@ -1,4 +1,5 @@
-"""``python flow.py run|check|show``: the same commands, bound to the flow in ``__main__``."""
+"""``python flow.py run|resume|check|show|logs|dump``: the same commands, bound to the flow in
+``__main__``; ``logs`` and ``dump`` take Metaflow's ``RUN_ID/STEP[/TASK_ID]``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import click
 
 from ._check_cmd import check_flow
 from ._common import handle_errors
+from ._logs_cmd import logs_command
 from ._resume_cmd import make_resume_command
 from ._run_cmd import make_run_command
-from ._show_cmd import show_flow
+from ._show_cmd import show_command, show_flow
 
 
 def flow_main(flow_cls: type) -> None:
@@ -52,6 +54,25 @@ def flow_main(flow_cls: type) -> None:
     def show() -> None:
         """Print the flow's graph."""
         show_flow(flow_cls)
+
+    @group.command("logs")
+    @click.argument("pathspec", metavar="RUN_ID/STEP[/TASK_ID]")
+    @click.option("--stdout", "only_stdout", is_flag=True, help="Only stdout.")
+    @click.option("--stderr", "only_stderr", is_flag=True, help="Only stderr.")
+    @click.pass_context
+    def logs(ctx: click.Context, pathspec: str, only_stdout: bool, only_stderr: bool) -> None:
+        """Print the saved output of a step's tasks or of one task (as `rayflow logs`)."""
+        ctx.invoke(logs_command, pathspec=f"{flow_cls.__name__}/{pathspec.strip('/')}",
+                   only_stdout=only_stdout, only_stderr=only_stderr,
+                   datastore=ctx.obj["datastore"])
+
+    @group.command("dump")
+    @click.argument("pathspec", metavar="RUN_ID/STEP/TASK_ID")
+    @click.pass_context
+    def dump(ctx: click.Context, pathspec: str) -> None:
+        """Print a task's artifacts with their types, sizes and values (as `rayflow show`)."""
+        ctx.invoke(show_command, target=f"{flow_cls.__name__}/{pathspec.strip('/')}", code=False,
+                   stats=False, datastore=ctx.obj["datastore"])
 
     group.add_command(make_run_command(flow_cls, flow_file))
     group.add_command(make_resume_command(flow_cls, flow_file))
