@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from rayflow.datastore import BlobStore, MissingRecordError, Storage, paths, records
+from rayflow.datastore import BlobStore, MissingRecordError, Storage, pack, paths, records
 
 from ._identity import TaskSpec
 from ._taskstate import TaskState
@@ -36,6 +36,7 @@ class TaskCache:
         self.keys: dict[tuple[str, str], str] = {}
         self._metas: OrderedDict[tuple[str, str], dict] = OrderedDict()
         self.hits = 0
+        self._constants: str | None = None
 
     def enabled(self, step: str) -> bool:
         if self.mode == "off":
@@ -66,12 +67,23 @@ class TaskCache:
             "flow": self.flow, "step": spec.step, "code": node.get("code_hash", ""),
             "decorators": decorators, "params": {n: self.param_keys[n] for n in names},
             "inputs": inputs, "frames": [[f[0], f[1], f[2], f[3]] for f in spec.frames],
+            "constants": self._constants_key(),
         }
         user_key = self._user_key(spec)
         if user_key is not None:
             parts = {"flow": self.flow, "step": spec.step, "user": user_key}
         text = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def _constants_key(self) -> str:
+        """The flow class's plain values (``LR = 0.1``): any step may read them, so changing one
+        makes every cached step of the flow run again."""
+        if self._constants is None:
+            from ._task import _class_constants
+
+            pairs = [] if self.flow_cls is None else _class_constants(self.flow_cls, {})
+            self._constants = json.dumps([(n, pack(n, v).key) for n, v in pairs])
+        return self._constants
 
     def _user_key(self, spec: TaskSpec) -> str | None:
         if not self.plan[spec.step]["decorators"].get("cache", {}).get("key") or self.flow_cls is None:

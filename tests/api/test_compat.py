@@ -99,3 +99,27 @@ def test_with_accepts_metaflows_platform_decorators_and_rejects_typos(capsys):
     assert "--with card has no effect on rayflow" in capsys.readouterr().err
     with pytest.raises(RayflowError, match="--with crd: unknown decorator 'crd' \\(known: retry"):
         plan_for(TutorialFlow, ("crd",))
+
+
+class ConstantsFlow(FlowSpec):
+    LR = 0.1
+    LAYERS = [64, 32]
+    helper = staticmethod(_square)
+
+    @step
+    def start(self):
+        self.doubled = self.LR * 2
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.layers_seen = list(self.LAYERS)
+
+
+def test_class_constants_become_artifacts_of_start_as_in_metaflow(run_flow):
+    out = run_flow(ConstantsFlow)
+    assert out.successful
+    start = out.run["start"].task
+    assert start.data.LR == 0.1 and start.data.LAYERS == [64, 32] and start.data.doubled == 0.2
+    assert "helper" not in start and "start" not in start
+    assert out.run.data.LR == 0.1 and out.run.data.layers_seen == [64, 32]

@@ -132,6 +132,34 @@ def test_changing_the_step_code_invalidates_it(run_flow, write_flow, folder_path
     assert sorted(s for s, _ in out3.cached) == ["later", "work"]  # start re-ran, same artifacts
 
 
+def test_changing_a_class_constant_invalidates_the_steps_that_could_read_it(
+        run_flow, write_flow, folder_path):
+    source = '''
+        from rayflow import FlowSpec, Parameter, cache, step
+
+        class ConstFlow(FlowSpec):
+            folder = Parameter("folder")
+            RATE = 3
+
+            @cache
+            @step
+            def start(self):
+                open(self.folder + "/start.log", "a").write("x")
+                self.scaled = 10 * self.RATE
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+    '''
+    v1 = write_flow(source, "const_v1.py")
+    run_flow(v1, folder=folder_path)
+    assert [s for s, _ in run_flow(v1, folder=folder_path).cached] == ["start"]
+    out = run_flow(write_flow(source.replace("RATE = 3", "RATE = 4"), "const_v2.py"), folder=folder_path)
+    assert out.cached == [] and out.run.data.scaled == 40 and out.run.data.RATE == 4
+    assert open(os.path.join(folder_path, "start.log")).read() == "xx"
+
+
 class ExpiringFlow(FlowSpec):
     folder = Parameter("folder")
 
