@@ -103,7 +103,7 @@ class TaskRun:
     def run(self) -> dict:
         forwarder = self._live_sink()
         try:
-            return self._run(Capture(forwarder))
+            return self._run(Capture(forwarder, fds=True))
         finally:
             if forwarder is not None:
                 forwarder.close()

@@ -250,6 +250,51 @@ def test_every_printed_line_reaches_the_console_in_order(ray_session, write_flow
         assert "RuntimeError: first attempt fails" in result.output
 
 
+CHILDREN = """
+import os
+import subprocess
+import sys
+
+from rayflow import FlowSpec, step
+
+
+class ChildOutputFlow(FlowSpec):
+    @step
+    def start(self):
+        subprocess.run(["echo", "from a child process"], check=True)
+        subprocess.run([sys.executable, "-c", "import sys; print('child err', file=sys.stderr)"])
+        os.write(1, "from the fd, ünïcode\\n".encode())
+        self.next(self.end)
+
+    @step
+    def end(self):
+        os.system("echo from os.system")
+"""
+
+
+def test_output_of_child_processes_and_raw_fds_is_captured_and_shown(ray_session, write_flow, tmp_path):
+    from rayflow import Run, default_namespace, metadata, namespace
+
+    path = write_flow(CHILDREN)
+    ds = str(tmp_path / "ds")
+    result = CliRunner().invoke(cli, ["run", path, "--datastore", ds])
+    assert result.exit_code == 0, result.output
+    for line in ("[start/0] from a child process", "[start/0] child err",
+                 "[start/0] from the fd, ünïcode", "[end/0] from os.system"):
+        assert line in result.output.splitlines(), result.output
+    metadata(ds)
+    namespace(None)
+    try:
+        run = Run(f"ChildOutputFlow/{result.output.split('ChildOutputFlow/')[1].split()[0]}")
+        start = run["start"].task
+        assert start.stdout == "from a child process\nfrom the fd, ünïcode\n"
+        assert start.stderr == "child err\n"
+        assert run["end"].task.stdout == "from os.system\n"
+    finally:
+        metadata(None)
+        default_namespace()
+
+
 def _assert_hello_run(proc, cwd):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
