@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._errors import ParameterError
 
@@ -19,6 +19,17 @@ class JSONType:
         if not isinstance(value, str):
             return value
         return json.loads(value)
+
+
+class ParameterContext(NamedTuple):
+    """What a function default of a Parameter is called with (Metaflow's names)."""
+
+    flow_name: str | None
+    user_name: str
+    parameter_name: str
+    logger: Any
+    ds_type: str
+    configs: Any
 
 
 class Parameter:
@@ -46,6 +57,7 @@ class Parameter:
 
     def __set_name__(self, owner: type, attr: str) -> None:
         self.attr = attr
+        self.flow_name = owner.__name__
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
@@ -65,12 +77,35 @@ class Parameter:
     def resolve_default(self) -> Any:
         default = self.default
         if callable(default) and not isinstance(default, type):
-            default = default()
+            default = self._call_default(default)
         if default is None:
             return None
         if isinstance(default, str):
             return self.convert(default)
         return default
+
+    def _call_default(self, fn: Any) -> Any:
+        """A function default is called when the run starts; as in Metaflow, one that takes an
+        argument gets a ParameterContext (flow_name, user_name, parameter_name...)."""
+        import inspect
+
+        try:
+            wanted = [p for p in inspect.signature(fn).parameters.values()
+                      if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):
+            wanted = []
+        try:
+            if not wanted:
+                return fn()
+            from rayflow.scheduler._identity import username
+
+            ctx = ParameterContext(flow_name=getattr(self, "flow_name", None), user_name=username(),
+                                   parameter_name=self.name, logger=print, ds_type="local",
+                                   configs=None)
+            return fn(ctx)
+        except Exception as exc:  # noqa: BLE001 - the user's function: one clear line
+            raise ParameterError(f"parameter --{self.name}: its default function failed: "
+                                 f"{type(exc).__name__}: {exc}") from None
 
     def convert(self, raw: Any) -> Any:
         """Turn a CLI string (or a Python value from ``Runner``) into the parameter's value."""
@@ -126,6 +161,29 @@ class IncludeFile(Parameter):
     def resolve_default(self) -> Any:
         default = self.default() if callable(self.default) else self.default
         return None if default is None else self.convert(default)
+
+    def _call_default(self, fn: Any) -> Any:
+        """A function default is called when the run starts; as in Metaflow, one that takes an
+        argument gets a ParameterContext (flow_name, user_name, parameter_name...)."""
+        import inspect
+
+        try:
+            wanted = [p for p in inspect.signature(fn).parameters.values()
+                      if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):
+            wanted = []
+        try:
+            if not wanted:
+                return fn()
+            from rayflow.scheduler._identity import username
+
+            ctx = ParameterContext(flow_name=getattr(self, "flow_name", None), user_name=username(),
+                                   parameter_name=self.name, logger=print, ds_type="local",
+                                   configs=None)
+            return fn(ctx)
+        except Exception as exc:  # noqa: BLE001 - the user's function: one clear line
+            raise ParameterError(f"parameter --{self.name}: its default function failed: "
+                                 f"{type(exc).__name__}: {exc}") from None
 
     def convert(self, raw: Any) -> Any:
         if not isinstance(raw, (str, os.PathLike)):

@@ -154,6 +154,29 @@ def test_a_parameter_is_read_only_and_outside_a_run_reads_its_default():
         flow.count = 4
 
 
+class DeployTimeFlow(FlowSpec):
+    who = Parameter("who", default=lambda ctx: f"{ctx.flow_name}-{ctx.parameter_name}-{ctx.user_name}")
+    n = Parameter("n", type=int, default=lambda: 7)
+    bad = Parameter("bad", default=lambda ctx: 1 / 0)
+
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_a_function_default_is_called_with_metaflows_parameter_context(monkeypatch):
+    monkeypatch.setenv("RAYFLOW_USER", "ada")
+    values = resolve_values(DeployTimeFlow, {"bad": "x"})
+    assert values["who"] == "DeployTimeFlow-who-ada" and values["n"] == 7
+    with pytest.raises(ParameterError, match="parameter --bad: its default function failed: "
+                                             "ZeroDivisionError: division by zero"):
+        resolve_values(DeployTimeFlow, {})
+
+
 CLI_FLOW = """
 from rayflow import FlowSpec, IncludeFile, JSONType, Parameter, step
 
