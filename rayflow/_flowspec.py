@@ -7,6 +7,7 @@ and everything assigned to ``self`` becomes an artifact of the task.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from typing import Any
@@ -90,10 +91,28 @@ class FlowSpec:
         """
         self._state("merge_artifacts").merge(self, inputs, include or [], exclude or [])
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # As in Metaflow, values set on the flow class (``LR = 0.1``) are constants of the flow:
+        # a step that assigns one would see its own value while later steps see the class's.
+        for klass in type(self).__mro__:
+            if name in vars(klass):
+                attr = vars(klass)[name]
+                if klass is not FlowSpec and klass is not object and _is_constant(name, attr):
+                    raise AttributeError(
+                        f"'{name}' is a flow-level attribute of {type(self).__name__}: flow "
+                        "attributes and parameters are not modifiable in a step")
+                break
+        object.__setattr__(self, name, value)
+
     # --- misc -------------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        return type(self).__name__
+        """The flow's name, unless a step set ``self.name`` (an ordinary artifact then)."""
+        return self.__dict__.get("name", type(self).__name__)
+
+    @name.setter
+    def name(self, value: Any) -> None:
+        self.__dict__["name"] = value
 
     @property
     def script_name(self) -> str:
@@ -109,6 +128,11 @@ class FlowSpec:
         state = self.__dict__.get("_rf")
         where = f" {state.pathspec}" if state is not None else ""
         return f"<flow {type(self).__name__}{where}>"
+
+
+def _is_constant(name: str, value: Any) -> bool:
+    return not (name.startswith("_") or callable(value) or isinstance(value, (property, staticmethod,
+                classmethod, type)) or hasattr(value, "__set__") or inspect.ismodule(value))
 
 
 def _step_name(target: Any) -> str:

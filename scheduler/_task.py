@@ -6,7 +6,6 @@ complete or not done. The task returns only a small dict to the driver.
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import socket
@@ -384,19 +383,15 @@ def _class_constants(flow_cls: type, taken: dict[str, str]) -> list[tuple[str, A
     """Plain values set on the flow class (``LR = 0.1``): Metaflow stores them as artifacts of
     ``start``, so the client sees them. Methods, parameters, properties, private names and values
     that cannot be pickled are left out."""
-    from rayflow._flowspec import FlowSpec
-    from rayflow._parameters import Parameter
+    from rayflow._flowspec import FlowSpec, _is_constant
 
     out: dict[str, Any] = {}
     for klass in reversed(flow_cls.__mro__):
         if klass is object or issubclass(FlowSpec, klass):
             continue
         for name, value in vars(klass).items():
-            if (name.startswith("_") or name in taken or callable(value)
-                    or isinstance(value, (Parameter, property, staticmethod, classmethod, type))
-                    or inspect.ismodule(value)):
-                continue
-            out[name] = value
+            if name not in taken and _is_constant(name, value):
+                out[name] = value
     keep = []
     for name, value in out.items():
         try:

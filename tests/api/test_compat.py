@@ -123,3 +123,26 @@ def test_class_constants_become_artifacts_of_start_as_in_metaflow(run_flow):
     assert start.data.LR == 0.1 and start.data.LAYERS == [64, 32] and start.data.doubled == 0.2
     assert "helper" not in start and "start" not in start
     assert out.run.data.LR == 0.1 and out.run.data.layers_seen == [64, 32]
+
+
+class AssigningFlow(FlowSpec):
+    LR = 0.1
+
+    @step
+    def start(self):
+        self.name = "resnet"  # an ordinary artifact, as in Metaflow
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.LR = 0.2
+
+
+def test_a_step_may_set_name_but_not_a_flow_level_constant(run_flow):
+    out = run_flow(AssigningFlow)
+    assert not out.successful
+    (label, error), = out.failures
+    assert label == "end/0"
+    assert "'LR' is a flow-level attribute of AssigningFlow" in error["message"]
+    assert out.run["start"].task.data.name == "resnet"
+    assert out.run["start"].task.data.LR == 0.1
