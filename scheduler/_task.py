@@ -225,7 +225,9 @@ class TaskRun:
         if self.attempt + 1 < self.ctx["max_attempts"].get(self.step, 1):
             return False
         if catch.get("print_exception", True):
-            print(f"@catch caught {type(exc).__name__}: {exc}", file=sys.stderr)
+            # Metaflow prints the whole traceback of what it caught.
+            print(f"@catch caught this exception; the flow goes on:\n{_user_traceback(exc)}",
+                  file=sys.stderr)
         var = catch.get("var")
         if var:
             flow.__dict__[var] = CaughtException(exc)
