@@ -324,8 +324,8 @@ class TaskRun:
     def _write_records(self, capture: Capture, extra: dict, error: dict | None, status: str) -> None:
         ctx = self.ctx
         stderr = capture.stderr
-        if error is not None and error.get("traceback"):
-            # As in Metaflow, a failed task's stderr ends with its traceback (also when caught).
+        if error is not None and status == "failed" and error.get("traceback"):
+            # As in Metaflow, a failed task's stderr ends with its traceback (@catch prints its own).
             stderr += ("" if not stderr or stderr.endswith("\n") else "\n") + error["traceback"] + "\n"
         for stream, text in (("stdout", capture.stdout), ("stderr", stderr)):
             if text:

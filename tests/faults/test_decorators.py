@@ -38,7 +38,9 @@ def test_catch_stores_the_exception_and_the_flow_goes_on(run_flow):
     assert problem.type == "builtins.KeyError"
     assert "nope" in problem.exception and "KeyError" in repr(problem)
     assert out.run.data.seen == (1, "kept")
-    assert "caught KeyError" in out.run["risky"].task.stderr
+    stderr = out.run["risky"].task.stderr
+    assert stderr.startswith("@catch caught this exception") and stderr.count("Traceback") == 1
+    assert stderr.rstrip().endswith("KeyError: 'nope'")
 
 
 def test_catch_var_is_none_when_nothing_was_raised(run_flow):
