@@ -159,31 +159,8 @@ class IncludeFile(Parameter):
         self.encoding = encoding
 
     def resolve_default(self) -> Any:
-        default = self.default() if callable(self.default) else self.default
+        default = self._call_default(self.default) if callable(self.default) else self.default
         return None if default is None else self.convert(default)
-
-    def _call_default(self, fn: Any) -> Any:
-        """A function default is called when the run starts; as in Metaflow, one that takes an
-        argument gets a ParameterContext (flow_name, user_name, parameter_name...)."""
-        import inspect
-
-        try:
-            wanted = [p for p in inspect.signature(fn).parameters.values()
-                      if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        except (TypeError, ValueError):
-            wanted = []
-        try:
-            if not wanted:
-                return fn()
-            from rayflow.scheduler._identity import username
-
-            ctx = ParameterContext(flow_name=getattr(self, "flow_name", None), user_name=username(),
-                                   parameter_name=self.name, logger=print, ds_type="local",
-                                   configs=None)
-            return fn(ctx)
-        except Exception as exc:  # noqa: BLE001 - the user's function: one clear line
-            raise ParameterError(f"parameter --{self.name}: its default function failed: "
-                                 f"{type(exc).__name__}: {exc}") from None
 
     def convert(self, raw: Any) -> Any:
         if not isinstance(raw, (str, os.PathLike)):

@@ -106,6 +106,16 @@ class _FdPump:
             self.thread.join(timeout=2.0)
 
 
+def _flush_real_streams() -> None:
+    """What Python buffered for the real stdout/stderr belongs before (or after) the step."""
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
 class Capture:
     """``with Capture(sink) as cap: ...`` then ``cap.stdout`` / ``cap.stderr``."""
 
@@ -116,12 +126,7 @@ class Capture:
         self._pumps = [_FdPump(1, self.out), _FdPump(2, self.err)] if fds else []
 
     def __enter__(self) -> Capture:
-        for stream in (sys.__stdout__, sys.__stderr__):
-            try:
-                if stream is not None:
-                    stream.flush()
-            except (OSError, ValueError):
-                pass
+        _flush_real_streams()
         started = []
         try:
             for pump in self._pumps:
@@ -136,12 +141,7 @@ class Capture:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        for stream in (sys.__stdout__, sys.__stderr__):
-            try:
-                if stream is not None:
-                    stream.flush()
-            except (OSError, ValueError):
-                pass
+        _flush_real_streams()
         for pump in self._pumps:
             pump.stop()
         self.out.close_line()
