@@ -122,7 +122,7 @@ class Task:
 
     @property
     def index(self) -> int | None:
-        frames = self._load().get("frames") or []
+        frames = [f for f in self._load().get("frames") or [] if f[0] != "*"]  # "*": a loop iteration
         return frames[-1][1] if frames else None
 
     @property

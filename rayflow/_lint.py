@@ -93,6 +93,8 @@ def _has_cycle(nodes: dict[str, StepNode], problems: list[str], report) -> bool:
     def visit(name: str, path: list[str]) -> bool:
         color[name] = 1
         for target in nodes[name].out:
+            if target == name and nodes[name].switch:
+                continue  # a recursive switch: the step runs again, as a new task
             if color.get(target) == 1:
                 cycle = " -> ".join(path[path.index(target):] + [target])
                 report(nodes[name], f"transitions form a cycle ({cycle}); flows must be acyclic",
@@ -119,7 +121,7 @@ def _reachable(nodes: dict[str, StepNode]) -> set[str]:
 
 def _check_balance(nodes: dict[str, StepNode], reachable: set[str], report) -> None:
     """Give every step the stack of splits it is inside; joins must close the innermost one."""
-    parents = {n: [p for p in nodes[n].parents if p in reachable] for n in reachable}
+    parents = {n: [p for p in nodes[n].parents if p in reachable and p != n] for n in reachable}
     indegree = {n: len(parents[n]) for n in reachable}
     incoming: dict[str, list[tuple]] = {n: [] for n in reachable}
     stacks: dict[str, tuple] = {}
@@ -134,6 +136,8 @@ def _check_balance(nodes: dict[str, StepNode], reachable: set[str], report) -> N
         stacks[name] = stack
         node.split_parents = [s for s, _ in stack]
         for i, target in enumerate(node.out):
+            if target == name:
+                continue  # a recursive switch's loop back to itself
             if len(node.out) > 1 and not node.switch:
                 child = stack + ((name, i),)
             elif node.foreach:

@@ -11,7 +11,7 @@ from typing import Any
 
 import ray
 
-from ._identity import TaskSpec
+from ._identity import LOOP, TaskSpec
 from ._task import execute
 
 
@@ -28,7 +28,8 @@ class RayExecutor:
         self._options: dict[tuple[str, bool], Any] = {}
 
     def _remote(self, spec: TaskSpec) -> Any:
-        spread = bool(spec.frames) and self.plan[spec.frames[-1][0]]["out"][0] == spec.step
+        last = spec.frames[-1] if spec.frames else None
+        spread = last is not None and last[0] != LOOP and self.plan[last[0]]["out"][0] == spec.step
         key = (spec.step, spread)
         fn = self._options.get(key)
         if fn is None:

@@ -12,8 +12,18 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 Frame = tuple  # (foreach_step: str, index: int, num_splits: int, item_key: str)
+
+# A step that switches back to itself (a recursive switch) runs again as a new task: its frames
+# end with ``(LOOP, iteration, 0, None)``, so iteration k of task "3" is task "3.k" (k >= 1).
+LOOP = "*"
+
+
+def foreach_frames(frames: Any) -> list:
+    """The foreach frames alone (what ``self.input``, ``self.index`` and the stack describe)."""
+    return [f for f in frames if f[0] != LOOP]
 
 
 def task_id_of(frames: tuple) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._identity import TaskSpec
+from ._identity import LOOP, TaskSpec
 
 
 class Planner:
@@ -33,17 +33,23 @@ class Planner:
             return [TaskSpec(target, spec.frames + ((spec.step, i, n, key),), (source,))
                     for i, key in enumerate(foreach["items"])]
         ready = []
+        base = tuple(f for f in spec.frames if f[0] != LOOP)
         for target in result["next"]:
             tnode = self.plan[target]
+            if target == spec.step:  # a recursive switch: the next iteration is a new task
+                last = spec.frames[-1] if spec.frames and spec.frames[-1][0] == LOOP else None
+                iteration = (last[1] if last else 0) + 1
+                ready.append(TaskSpec(target, base + ((LOOP, iteration, 0, None),), (source,)))
+                continue
             if not tnode["is_join"]:
-                ready.append(TaskSpec(target, spec.frames, (source,)))
+                ready.append(TaskSpec(target, base, (source,)))
                 continue
             split = self.plan[tnode["closes"]]
             if split["split_kind"] == "foreach":
-                frames = spec.frames[:-1]
-                slot, expected = spec.frames[-1][1], spec.frames[-1][2]
+                frames = base[:-1]
+                slot, expected = base[-1][1], base[-1][2]
             else:
-                frames = spec.frames
+                frames = base
                 slot, expected = tnode["parents"].index(spec.step), len(split["out"])
             key = (target, frames)
             arrived = self._joins.setdefault(key, {})

@@ -12,6 +12,7 @@ from typing import Any
 from rayflow.datastore import BlobStore
 
 from ._errors import MergeArtifactsError, TransitionError
+from ._identity import foreach_frames
 
 
 class TaskState:
@@ -22,7 +23,7 @@ class TaskState:
         self.step = step
         self.mapping = mapping          # artifact name -> blob key visible to this task
         self.params = params            # parameter attribute -> blob key
-        self.frames = frames
+        self.frames = foreach_frames(frames)
         self.is_join = is_join
         self.loaded: dict[str, str] = {}
         self._param_values: dict[str, Any] = {}
@@ -108,7 +109,7 @@ class InputView:
         self._rf_pathspec = pathspec
         self._rf_step = step
         self._rf_mapping = mapping
-        self._rf_frames = frames
+        self._rf_frames = foreach_frames(frames)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name.startswith("_rf_"):

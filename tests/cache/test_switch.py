@@ -102,3 +102,55 @@ def test_switch_lint_errors(write_flow):
     with pytest.raises(LintError) as err:
         checked_graph(cls)
     assert any("empty switch mapping" in p for p in err.value.problems)
+
+
+class LoopFlow(FlowSpec):
+    """Metaflow 2.19's recursive switch: ``loop`` runs again until ``again`` is False."""
+
+    limit = Parameter("limit", default=3)
+    fail_at = Parameter("fail_at", default=0)
+
+    @step
+    def start(self):
+        self.items = ["a", "b"]
+        self.next(self.per_item, foreach="items")
+
+    @step
+    def per_item(self):
+        self.count = 0
+        self.next(self.loop)
+
+    @step
+    def loop(self):
+        from rayflow import current
+
+        self.count += 1
+        if self.count == self.fail_at and self.input == "b":
+            raise RuntimeError("iteration fails")
+        self.again = self.count < self.limit
+        self.seen = (self.input, self.index, current.task_id)
+        self.next({True: self.loop, False: self.join}, condition="again")
+
+    @step
+    def join(self, inputs):
+        self.results = sorted((i.input, i.count, i.seen) for i in inputs)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_a_recursive_switch_runs_the_step_again_as_new_tasks(run_flow, datastore):
+    out = run_flow(LoopFlow, limit=3)
+    assert out.successful, out.failures
+    assert out.run.data.results == [("a", 3, ("a", 0, "0.2")), ("b", 3, ("b", 1, "1.2"))]
+    ids = sorted(t.id for t in out.run["loop"].tasks())
+    assert ids == ["0", "0.1", "0.2", "1", "1.1", "1.2"]
+    assert out.run["loop"]["1.1"].index == 1
+
+    failed = run_flow(LoopFlow, limit=3, fail_at=2)
+    assert not failed.successful and [label for label, _ in failed.failures] == ["loop/1.1"]
+    resumed = Runner(LoopFlow, datastore=datastore).resume(origin_run_id=failed.run_id)
+    assert not resumed.successful  # the same parameters: iteration 2 of "b" fails again
+    assert ("loop", "0.2") in resumed.cloned and ("loop", "1") in resumed.cloned
