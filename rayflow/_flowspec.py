@@ -94,14 +94,10 @@ class FlowSpec:
     def __setattr__(self, name: str, value: Any) -> None:
         # As in Metaflow, values set on the flow class (``LR = 0.1``) are constants of the flow:
         # a step that assigns one would see its own value while later steps see the class's.
-        for klass in type(self).__mro__:
-            if name in vars(klass):
-                attr = vars(klass)[name]
-                if klass is not FlowSpec and klass is not object and _is_constant(name, attr):
-                    raise AttributeError(
-                        f"'{name}' is a flow-level attribute of {type(self).__name__}: flow "
-                        "attributes and parameters are not modifiable in a step")
-                break
+        if name in flow_constants(type(self)):
+            raise AttributeError(
+                f"'{name}' is a flow-level attribute of {type(self).__name__}: flow "
+                "attributes and parameters are not modifiable in a step")
         object.__setattr__(self, name, value)
 
     # --- misc -------------------------------------------------------------------------------
@@ -128,6 +124,39 @@ class FlowSpec:
         state = self.__dict__.get("_rf")
         where = f" {state.pathspec}" if state is not None else ""
         return f"<flow {type(self).__name__}{where}>"
+
+
+def flow_constants(flow_cls: type) -> dict[str, Any]:
+    """Plain values set on the flow class or its bases (``LR = 0.1``), by name: not methods,
+    parameters, properties, classes, modules or private names. Worked out once per class (kept on
+    the class itself, so it goes away with it)."""
+    found = flow_cls.__dict__.get("_rf_constants")
+    if found is None:
+        found = {}
+        for klass in reversed(flow_cls.__mro__):
+            if klass is object or issubclass(FlowSpec, klass):
+                continue
+            for name, value in vars(klass).items():
+                if _is_constant(name, value):
+                    found[name] = value
+                else:  # a subclass turned the name into something else
+                    found.pop(name, None)
+        type.__setattr__(flow_cls, "_rf_constants", found)
+    return found
+
+
+def packed_constants(flow_cls: type) -> list[tuple[str, Any]]:
+    """``(name, Packed)`` of each flow constant that can be pickled: Metaflow stores them as
+    artifacts of ``start``; one that cannot be pickled stays a class attribute only."""
+    from rayflow.datastore import ArtifactPickleError, pack
+
+    out = []
+    for name, value in flow_constants(flow_cls).items():
+        try:
+            out.append((name, pack(name, value)))
+        except ArtifactPickleError:
+            continue
+    return out
 
 
 def _is_constant(name: str, value: Any) -> bool:

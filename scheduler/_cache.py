@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from rayflow.datastore import BlobStore, MissingRecordError, Storage, pack, paths, records
+from rayflow.datastore import BlobStore, MissingRecordError, Storage, paths, records
 
 from ._identity import TaskSpec
 from ._taskstate import TaskState
@@ -79,10 +79,10 @@ class TaskCache:
         """The flow class's plain values (``LR = 0.1``): any step may read them, so changing one
         makes every cached step of the flow run again."""
         if self._constants is None:
-            from ._task import _class_constants
+            from rayflow._flowspec import packed_constants
 
-            pairs = [] if self.flow_cls is None else _class_constants(self.flow_cls, {})
-            self._constants = json.dumps([(n, pack(n, v).key) for n, v in pairs])
+            pairs = [] if self.flow_cls is None else packed_constants(self.flow_cls)
+            self._constants = json.dumps([(name, packed.key) for name, packed in pairs])
         return self._constants
 
     def _user_key(self, spec: TaskSpec) -> str | None:

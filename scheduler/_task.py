@@ -272,10 +272,12 @@ class TaskRun:
 
     def _persist(self, state: TaskState, flow: Any) -> dict[str, str]:
         mapping = dict(state.mapping)
-        values = list(flow.__dict__.items())
         if self.node["type"] == "start":
-            values = _class_constants(type(flow), mapping) + values
-        for name, value in values:
+            from rayflow._flowspec import packed_constants
+
+            for name, packed in packed_constants(type(flow)):
+                mapping[name] = self.blobs.put_packed(packed)
+        for name, value in list(flow.__dict__.items()):
             if name == "_rf" or name.startswith("__"):
                 continue
             packed = pack(f"{name}' of step '{self.step}", value)
@@ -379,29 +381,6 @@ class CaughtException:
         return self.stacktrace
 
     __str__ = __repr__
-
-
-def _class_constants(flow_cls: type, taken: dict[str, str]) -> list[tuple[str, Any]]:
-    """Plain values set on the flow class (``LR = 0.1``): Metaflow stores them as artifacts of
-    ``start``, so the client sees them. Methods, parameters, properties, private names and values
-    that cannot be pickled are left out."""
-    from rayflow._flowspec import FlowSpec, _is_constant
-
-    out: dict[str, Any] = {}
-    for klass in reversed(flow_cls.__mro__):
-        if klass is object or issubclass(FlowSpec, klass):
-            continue
-        for name, value in vars(klass).items():
-            if name not in taken and _is_constant(name, value):
-                out[name] = value
-    keep = []
-    for name, value in out.items():
-        try:
-            pack(name, value)
-        except Exception:  # noqa: BLE001 - a constant that does not pickle stays a class attribute
-            continue
-        keep.append((name, value))
-    return keep
 
 
 def _project_fields(flow_cls: type, flow: str, user: str) -> dict[str, Any]:
