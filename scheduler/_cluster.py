@@ -33,6 +33,24 @@ FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_D
 # -- the code shipped to the nodes ---------------------------------------------------------
 
 
+def cluster_runtime_env(cluster: str | None, flow_file: str | None, storage: Any,
+                        base: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, list[str]]:
+    """``(runtime_env, notes)`` for joining ``cluster``: the flow's folder and the S3 endpoint
+    go with the job. Nothing is built without a cluster, or when this process has joined Ray
+    already (a sweep joins once for all its runs): Ray would ignore it then."""
+    import sys
+
+    from rayflow.datastore import LocalStorage
+
+    from ._connect import resolve_address
+
+    ray = sys.modules.get("ray")
+    if not resolve_address(cluster) or (ray is not None and ray.is_initialized()):
+        return base, []
+    local = isinstance(storage, LocalStorage)
+    return build_runtime_env(flow_file, storage.url if local else None, base)
+
+
 def build_runtime_env(flow_file: str | None, datastore: str | None = None,
                       base: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
     """Return ``(runtime_env, notes)`` for running ``flow_file``'s flow on a cluster.

@@ -102,7 +102,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
              should_stop: Callable[[], bool] | None = None, reporter: Any = None,
              shared_datastore: bool = False, cache: str = "auto",
              max_num_splits: int | None = None) -> RunResult:
-    from ._cluster import build_runtime_env, check_cluster
+    from ._cluster import check_cluster, cluster_runtime_env
     from ._codefiles import module_files
     from ._connect import cluster_cpus, connect, resolve_address, shutdown
     from ._driver import Driver
@@ -122,10 +122,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     # Join Ray and check the cluster against the plan before anything is recorded, so a
     # refused run leaves no run.json behind.
     local = isinstance(storage, LocalStorage)
-    notes: list[str] = []
-    if resolve_address(cluster):
-        runtime_env, notes = build_runtime_env(flow_file, storage.url if local else None,
-                                               runtime_env)
+    runtime_env, notes = cluster_runtime_env(cluster, flow_file, storage, runtime_env)
     started_ray = connect(cluster, runtime_env=runtime_env)
     try:
         shared = shared_datastore or os.environ.get("RAYFLOW_SHARED_DATASTORE", "") not in ("", "0")

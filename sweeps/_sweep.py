@@ -150,13 +150,9 @@ class Sweep:
     def _runtime_env(self) -> dict[str, Any] | None:
         """What a run of the flow on ``cluster`` ships (code folder, S3 endpoint): the sweep
         joins the cluster once for all its runs, so it must ask for it when joining."""
-        from rayflow.scheduler._cluster import build_runtime_env
-        from rayflow.scheduler._connect import resolve_address
+        from rayflow.scheduler._cluster import cluster_runtime_env
 
-        if not resolve_address(self.cluster):
-            return None
-        local = "://" not in self.datastore or self.datastore.startswith("file://")
-        env, _ = build_runtime_env(self.flow_file, self.datastore if local else None)
+        env, _ = cluster_runtime_env(self.cluster, self.flow_file, open_storage(self.datastore))
         return env
 
     @staticmethod
