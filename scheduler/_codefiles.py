@@ -16,14 +16,10 @@ _DYNAMIC = "<dynamic-code>"
 
 
 def module_files(flow_cls: type) -> dict[str, str]:
-    """``{module name: source file}`` for the flow class's module and its bases' modules."""
-    out: dict[str, str] = {}
-    for klass in flow_cls.__mro__:
-        module = sys.modules.get(klass.__module__)
-        path = getattr(module, "__file__", None)
-        if path:
-            out[klass.__module__] = path
-    return out
+    """``{module name: source file}`` of the flow class's module: the one module shipped by value
+    (``_run._class_bytes``); bases imported from elsewhere travel by reference, names intact."""
+    path = getattr(sys.modules.get(flow_cls.__module__), "__file__", None)
+    return {flow_cls.__module__: path} if path else {}
 
 
 def _fixed(code: types.CodeType, path: str) -> types.CodeType:
