@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import sys
 import tempfile
 import textwrap
 import time
@@ -75,16 +76,9 @@ def _python_loop(n: int, folder: str) -> float:
 def _raw_ray(n: int, folder: str) -> float:
     import ray
 
-    @ray.remote
-    def write(i: int, folder: str) -> int:  # the same writes, defined here so Ray ships it by value
-        for name in ("meta.json", "stdout", "DONE"):
-            path = os.path.join(folder, str(i), name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with open(tmp, "w") as f:
-                f.write('{"i": %d}' % i)
-            os.replace(tmp, path)
-        return i
+    # The same writes as the loop; this module is shipped by value so workers need not import it.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    write = ray.remote(_write_small_files)
 
     ray.get(write.remote(-1, folder))  # warm the function up
     t0 = time.perf_counter()
