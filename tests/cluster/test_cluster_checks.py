@@ -88,8 +88,11 @@ def test_each_resource_must_fit_on_one_and_the_same_node():
 
 
 def test_an_autoscaling_cluster_may_opt_out_of_the_resource_check(monkeypatch):
+    monkeypatch.delenv("RAYFLOW_ALLOW_INFEASIBLE", raising=False)
+    with pytest.raises(ClusterError, match=r"cpu=64"):
+        check_resources(_plan(cpu=64), [NODE])
     monkeypatch.setenv("RAYFLOW_ALLOW_INFEASIBLE", "1")
-    check_resources(_plan(cpu=64), [NODE])
+    assert check_resources(_plan(cpu=64), [NODE]) is None  # accepted: nodes may still be added
 
 
 def test_a_local_datastore_is_refused_only_on_several_nodes_unless_shared():
