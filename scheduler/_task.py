@@ -12,7 +12,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 from collections import OrderedDict
 from typing import Any
 
@@ -31,6 +30,7 @@ from ._capture import Capture
 from ._errors import ForeachError, StepTimeout, TransitionError
 from ._identity import task_id_of
 from ._taskstate import Inputs, InputView, TaskState
+from ._tracebacks import CaughtException, located, qualified_name, user_traceback
 
 _RUNS: OrderedDict[str, tuple[dict, type]] = OrderedDict()
 _STORES: dict[str, Storage] = {}
@@ -226,7 +226,7 @@ class TaskRun:
             return False
         if catch.get("print_exception", True):
             # Metaflow prints the whole traceback of what it caught.
-            print(f"@catch caught this exception; the flow goes on:\n{_user_traceback(exc)}",
+            print(f"@catch caught this exception; the flow goes on:\n{user_traceback(exc)}",
                   file=sys.stderr)
         var = catch.get("var")
         if var:
@@ -346,9 +346,8 @@ class TaskRun:
 
     def _describe(self, exc: BaseException) -> dict:
         user_error = isinstance(exc, DatastoreError)
-        text = _user_traceback(exc) if not user_error else _located(exc)
-        cls = type(exc)
-        return {"type": cls.__name__, "qualified_type": f"{cls.__module__}.{cls.__qualname__}",
+        text = user_traceback(exc) if not user_error else located(exc)
+        return {"type": type(exc).__name__, "qualified_type": qualified_name(exc),
                 "message": str(exc), "traceback": text, "internal": user_error}
 
     def _live_sink(self) -> Any:
@@ -361,26 +360,6 @@ class TaskRun:
     @staticmethod
     def _tail(capture: Capture) -> dict:
         return {"stdout": capture.stdout[-_OUTPUT_TAIL:], "stderr": capture.stderr[-_OUTPUT_TAIL:]}
-
-
-class CaughtException:
-    """What ``@catch(var=...)`` stores: the exception's type, message and traceback, picklable.
-
-    Mirrors Metaflow's wrapper: ``type`` is the qualified class name, ``exception`` the message,
-    ``stacktrace`` the traceback, and ``repr`` the traceback text.
-    """
-
-    def __init__(self, exc: BaseException) -> None:
-        cls = type(exc)
-        self.type = f"{cls.__module__}.{cls.__qualname__}"
-        self.exception = str(exc)
-        self.message = str(exc)
-        self.stacktrace = _user_traceback(exc)
-
-    def __repr__(self) -> str:
-        return self.stacktrace
-
-    __str__ = __repr__
 
 
 def _project_fields(flow_cls: type, flow: str, user: str) -> dict[str, Any]:
@@ -397,32 +376,3 @@ def _timeout_seconds(options: dict | None) -> float:
         return 0.0
     return (float(options.get("seconds") or 0) + 60 * float(options.get("minutes") or 0)
             + 3600 * float(options.get("hours") or 0))
-
-
-def _internal_dirs() -> tuple[str, ...]:
-    dirs = {os.path.dirname(os.path.abspath(__file__))}
-    for name in ("rayflow", "rayflow.datastore", "ray", "cloudpickle"):
-        mod = sys.modules.get(name)
-        if mod is not None and getattr(mod, "__file__", None):
-            dirs.add(os.path.dirname(os.path.abspath(mod.__file__)))
-    return tuple(d + os.sep for d in dirs)
-
-
-def _user_traceback(exc: BaseException) -> str:
-    """The traceback with rayflow's and Ray's frames removed: users see only their own code."""
-    internal = _internal_dirs()
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not os.path.abspath(f.filename).startswith(internal)]
-    lines = ["Traceback (most recent call last):\n"] if frames else []
-    lines += traceback.format_list(frames)
-    lines += traceback.format_exception_only(type(exc), exc)
-    return "".join(lines).rstrip()
-
-
-def _located(exc: BaseException) -> str:
-    """A one-line message for rayflow's own errors, at the user's line when there is one."""
-    internal = _internal_dirs()
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not os.path.abspath(f.filename).startswith(internal)]
-    where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
-    return f"{where}{exc}"
