@@ -19,17 +19,20 @@ def to_datetime(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts) if ts else None
 
 
-class MetaflowData:
-    """``run.data.x`` / ``task.data.x``: artifacts by attribute, loaded lazily."""
+class _ByName:
+    """A task's artifacts by attribute (``x.name``), ``in`` and ``dir()``."""
 
     def __init__(self, task: Task) -> None:
         self._task = task
+
+    def _get(self, name: str) -> Any:
+        raise NotImplementedError
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         try:
-            return self._task[name].data
+            return self._get(name)
         except KeyError:
             raise AttributeError(f"task {self._task.pathspec} has no artifact '{name}'") from None
 
@@ -38,6 +41,13 @@ class MetaflowData:
 
     def __dir__(self) -> list[str]:
         return sorted(self._task.artifact_keys)
+
+
+class MetaflowData(_ByName):
+    """``run.data.x`` / ``task.data.x``: artifacts by attribute, loaded lazily."""
+
+    def _get(self, name: str) -> Any:
+        return self._task[name].data
 
     def __repr__(self) -> str:
         return f"<data of {self._task.pathspec}: {', '.join(sorted(self._task.artifact_keys))}>"
@@ -95,28 +105,14 @@ class DataArtifact:
 
 
 
-class MetaflowArtifacts:
+class MetaflowArtifacts(_ByName):
     """``task.artifacts``: every artifact as a DataArtifact, by attribute or by iteration."""
 
-    def __init__(self, task: Task) -> None:
-        self._task = task
-
-    def __getattr__(self, name: str) -> DataArtifact:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        try:
-            return self._task[name]
-        except KeyError:
-            raise AttributeError(f"task {self._task.pathspec} has no artifact '{name}'") from None
+    def _get(self, name: str) -> DataArtifact:
+        return self._task[name]
 
     def __iter__(self):  # noqa: ANN204 - an iterator of DataArtifact
         return iter(self._task)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._task.artifact_keys
-
-    def __dir__(self) -> list[str]:
-        return sorted(self._task.artifact_keys)
 
 
 class TaskException:
