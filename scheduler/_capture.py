@@ -65,45 +65,87 @@ class _Tee(io.TextIOBase):
 
 
 class _FdPump:
-    """Point descriptor ``fd`` at a pipe and feed what arrives into ``tee`` until ``stop``."""
+    """Descriptor ``fd`` of this worker, sent through one pipe for the life of the process.
 
-    def __init__(self, fd: int, tee: _Tee) -> None:
+    While a step runs, ``attach`` points ``fd`` at the pipe and a thread feeds what arrives into
+    the step's tee; ``detach`` points ``fd`` back and waits until the thread has passed a marker
+    written after the step's last byte, so the step's output is complete when it returns. One
+    pipe and one thread per process, not per task: a task pays a few system calls.
+    Output arriving while no step is attached (a background child of an earlier step) goes
+    where ``fd`` normally goes.
+    """
+
+    _MARKER = b"\x00rayflow:end-of-step\x00"
+
+    def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.tee = tee
+        self.read_end, self.write_end = os.pipe()
+        self.original = os.dup(fd)
         self.saved = -1
-        self.thread: threading.Thread | None = None
+        self.tee: _Tee | None = None
+        self.passed = threading.Event()
+        threading.Thread(target=self._pump, daemon=True, name=f"rayflow-fd{fd}").start()
 
-    def start(self) -> None:
-        read_end, write_end = os.pipe()
+    def attach(self, tee: _Tee) -> None:
+        self.tee = tee
         self.saved = os.dup(self.fd)
-        os.dup2(write_end, self.fd)
-        os.close(write_end)
-        self.thread = threading.Thread(target=self._pump, args=(read_end,), daemon=True,
-                                       name=f"rayflow-fd{self.fd}")
-        self.thread.start()
+        os.dup2(self.write_end, self.fd)
 
-    def _pump(self, read_end: int) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        try:
-            while chunk := os.read(read_end, 65536):
-                text = decoder.decode(chunk)
-                if text:
-                    self.tee.write(text)
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                self.tee.write(tail)
-        finally:
-            os.close(read_end)
-
-    def stop(self) -> None:
+    def detach(self) -> None:
         if self.saved < 0:
             return
-        os.dup2(self.saved, self.fd)  # closes our last handle on the pipe's write end
+        os.dup2(self.saved, self.fd)
         os.close(self.saved)
         self.saved = -1
-        if self.thread is not None:
-            # A background child still holding the pipe keeps it open: don't wait for it long.
-            self.thread.join(timeout=2.0)
+        self.passed.clear()
+        os.write(self.write_end, self._MARKER)
+        self.passed.wait(timeout=2.0)
+        self.tee = None
+
+    def _emit(self, data: bytes, decoder: Any) -> None:
+        if not data:
+            return
+        try:
+            tee = self.tee
+            if tee is None:
+                os.write(self.original, data)
+                return
+            text = decoder.decode(data)
+            if text:
+                tee.write(text)
+        except Exception:  # noqa: BLE001 - the pump must outlive any one step's output
+            pass
+
+    def _pump(self) -> None:
+        marker = self._MARKER
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        held = b""
+        while chunk := os.read(self.read_end, 65536):
+            data = held + chunk
+            while (at := data.find(marker)) >= 0:
+                self._emit(data[:at], decoder)
+                tail = decoder.decode(b"", final=True)
+                if tail and self.tee is not None:
+                    self.tee.write(tail)
+                decoder.reset()
+                data = data[at + len(marker):]
+                self.passed.set()
+            # keep what may be the start of a marker split across two reads
+            keep = next((n for n in range(len(marker) - 1, 0, -1) if data.endswith(marker[:n])), 0)
+            held = data[len(data) - keep:] if keep else b""
+            self._emit(data[:len(data) - keep], decoder)
+
+
+_PUMPS: list[_FdPump] = []
+_PUMPS_LOCK = threading.Lock()
+
+
+def _pumps() -> list[_FdPump]:
+    """This process's two pumps (fds 1 and 2), made on first use."""
+    with _PUMPS_LOCK:
+        if not _PUMPS:
+            _PUMPS.extend([_FdPump(1), _FdPump(2)])
+        return _PUMPS
 
 
 def _flush_real_streams() -> None:
@@ -123,19 +165,18 @@ class Capture:
         self.out = _Tee("stdout", sink)
         self.err = _Tee("stderr", sink)
         self._saved: tuple[Any, Any] | None = None
-        self._pumps = [_FdPump(1, self.out), _FdPump(2, self.err)] if fds else []
+        self._fds = fds
+        self._pumps: list[_FdPump] = []
 
     def __enter__(self) -> Capture:
         _flush_real_streams()
-        started = []
-        try:
-            for pump in self._pumps:
-                pump.start()
-                started.append(pump)
-        except OSError:  # no spare descriptors: Python-level capture only
-            for pump in started:
-                pump.stop()
-            self._pumps = []
+        if self._fds:
+            try:
+                self._pumps = _pumps()
+            except OSError:  # no spare descriptors: Python-level capture only
+                self._pumps = []
+            for pump, tee in zip(self._pumps, (self.out, self.err)):
+                pump.attach(tee)
         self._saved = (sys.stdout, sys.stderr)
         sys.stdout, sys.stderr = self.out, self.err
         return self
@@ -143,7 +184,7 @@ class Capture:
     def __exit__(self, *exc: Any) -> None:
         _flush_real_streams()
         for pump in self._pumps:
-            pump.stop()
+            pump.detach()
         self.out.close_line()
         self.err.close_line()
         assert self._saved is not None
