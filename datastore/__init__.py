@@ -7,25 +7,31 @@ from __future__ import annotations
 
 import os
 
+from . import _gc as gc
 from . import _paths as paths
 from . import _records as records
 from ._blobs import BlobStore, Packed, content_key, pack, pickle_value, unpickle
 from ._errors import (
     ArtifactPickleError,
     BlobCorruptError,
+    BlobMissingError,
+    DamagedRecordError,
     DatastoreError,
     DatastoreURLError,
     InvalidNameError,
     MissingRecordError,
 )
-from ._storage import FsspecStorage, LocalStorage, Storage, open_storage
+from ._storage import FileStat, FsspecStorage, LocalStorage, Storage, open_storage
 
 __all__ = [
     "ArtifactPickleError",
     "BlobCorruptError",
+    "BlobMissingError",
     "BlobStore",
+    "DamagedRecordError",
     "DatastoreError",
     "DatastoreURLError",
+    "FileStat",
     "FsspecStorage",
     "InvalidNameError",
     "LocalStorage",
@@ -34,6 +40,7 @@ __all__ = [
     "Storage",
     "content_key",
     "default_url",
+    "gc",
     "open_storage",
     "pack",
     "paths",

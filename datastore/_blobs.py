@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import time
 import zlib
 from typing import Any, NamedTuple
 
@@ -25,7 +26,7 @@ import blake3
 import cloudpickle
 
 from . import _paths
-from ._errors import ArtifactPickleError, BlobCorruptError, MissingRecordError
+from ._errors import ArtifactPickleError, BlobCorruptError, BlobMissingError, MissingRecordError
 from ._storage import Storage
 
 _SAMPLE = 1 << 20
@@ -33,6 +34,12 @@ _SMALL = 1 << 16
 _OUT_OF_BAND = 1 << 20          # buffers at least this big are written beside the pickle
 _MAGIC = b"BRFB1"               # first bytes of a ``B`` blob
 _ALIGN = 64
+_VERIFY_UP_TO = 1 << 20         # an existing blob this small is read back and checked on every write
+_SWEEP_FROM = 1 << 20           # a write this big also removes stale temp files of its key
+STALE_TEMP_SECONDS = 15 * 60    # a temp file untouched this long belongs to a dead writer
+# Keys this process found corrupt or missing: the next write of one checks it in full. A cache
+# of facts about storage, not state a result depends on, so losing it (a new worker) is harmless.
+_SUSPECT: set[str] = set()
 
 
 class Packed(NamedTuple):
@@ -66,6 +73,34 @@ def content_key(data: Any) -> str:
 
 def _matches(data: Any, key: str) -> bool:
     return content_key(data) == key or hashlib.sha256(data).hexdigest() == key
+
+
+def _payload_of(stored: Any) -> memoryview | None:
+    try:
+        return decode(stored)
+    except (ValueError, zlib.error):
+        return None
+
+
+def _stored_matches(stored: Any, key: str) -> bool:
+    data = _payload_of(stored)
+    return data is not None and _matches(data, key)
+
+
+def remove_stale_temps(storage: Storage, path: str, older_than: float = STALE_TEMP_SECONDS) -> list[str]:
+    """Remove the temp files of ``path`` that no writer touched for ``older_than`` seconds (their
+    writer died before its rename); return their paths. A live writer keeps its file fresh."""
+    folder, _, name = path.rpartition("/")
+    now = time.time()
+    removed = []
+    for temp in storage.list_temps(folder):
+        if not temp.startswith(f"{name}.tmp-"):
+            continue
+        found = storage.stat(f"{folder}/{temp}")
+        if found is not None and found.mtime is not None and now - found.mtime > older_than:
+            storage.delete(f"{folder}/{temp}")
+            removed.append(f"{folder}/{temp}")
+    return removed
 
 
 def _compressible(view: memoryview) -> bool:
@@ -171,10 +206,32 @@ class BlobStore:
         self.flow = flow
 
     def put_packed(self, packed: Packed) -> str:
+        """Store ``packed`` unless an intact copy is already there; a damaged copy (wrong size,
+        or content that does not match the key) is replaced atomically, so one bad file cannot
+        poison every later run that produces the same value."""
         path = _paths.blob_file(self.flow, packed.key)
-        if not self.storage.exists(path):
-            self.storage.write_chunks(path, packed.chunks)
+        size = sum(memoryview(chunk).nbytes for chunk in packed.chunks)
+        if self._intact(path, packed.key, size):
+            return packed.key
+        self.storage.write_chunks(path, packed.chunks)
+        _SUSPECT.discard(packed.key)
+        if size >= _SWEEP_FROM:
+            remove_stale_temps(self.storage, path)
         return packed.key
+
+    def _intact(self, path: str, key: str, size: int) -> bool:
+        """Small blobs (and keys seen damaged in this process) are read back and verified: for
+        them a read costs about what an existence check does. A large one is checked by size,
+        which catches truncation; a large one whose content is damaged at the same size is
+        removed by the first reader that finds it so (``get_payload``), then written afresh."""
+        if size <= _VERIFY_UP_TO or key in _SUSPECT:
+            try:
+                stored = self.storage.read_bytes(path)
+            except MissingRecordError:
+                return False
+            return _stored_matches(stored, key)
+        found = self.storage.stat(path)
+        return found is not None and found.size == size
 
     def put_bytes(self, data: bytes) -> str:
         return self.put_packed(pack_bytes(data))
@@ -190,15 +247,21 @@ class BlobStore:
         try:
             stored = self.storage.read_buffer(path) if writable else self.storage.read_bytes(path)
         except MissingRecordError:
-            raise MissingRecordError(f"blob {key[:12]} is missing from {self.storage.url}{where}") from None
-        try:
-            data = decode(stored)
-        except (ValueError, zlib.error):
-            data = memoryview(b"")
-        if not _matches(data, key):
+            _SUSPECT.add(key)
+            raise BlobMissingError(f"blob {key[:12]} is missing from {self.storage.url}{where}",
+                                   key) from None
+        data = _payload_of(stored)
+        if data is None or not _matches(data, key):
+            _SUSPECT.add(key)
+            removed = ""
+            if memoryview(stored).nbytes > _VERIFY_UP_TO:
+                # Writers check large blobs by size only: remove this one so that the next
+                # write of the value, in any process, stores it again.
+                self.storage.delete(path)
+                removed = " (removed; writing the value again repairs it)"
             raise BlobCorruptError(
                 f"blob {key[:12]} in {self.storage.url}/{path} is corrupt: its content does not "
-                f"match its key{where}"
+                f"match its key{where}{removed}", key
             )
         return data
 

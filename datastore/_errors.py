@@ -24,11 +24,35 @@ class InvalidNameError(DatastoreError):
 
 
 class BlobCorruptError(DatastoreError):
-    """A blob's bytes no longer match its content key."""
+    """A blob's bytes no longer match its content key (``key`` says which blob)."""
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class MissingRecordError(DatastoreError):
     """A run, task or blob that was asked for does not exist."""
+
+
+class BlobMissingError(MissingRecordError):
+    """A blob a record points at does not exist (``key`` says which blob)."""
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class DamagedRecordError(MissingRecordError):
+    """A record (run.json, meta.json, DONE, a cache entry) exists but cannot be decoded.
+
+    A MissingRecordError on purpose: every caller that copes with a missing record (a task not
+    done, a run left out of a listing) copes with a damaged one the same way; the message names
+    the file so the user can see what happened."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ArtifactPickleError(DatastoreError):

@@ -33,6 +33,11 @@ def is_name(name: str) -> bool:
     return isinstance(name, str) and bool(_NAME.fullmatch(name))
 
 
+def is_key(name: str) -> bool:
+    """Whether ``name`` has the shape of a blob key (hex of a content hash)."""
+    return isinstance(name, str) and bool(_KEY.fullmatch(name))
+
+
 def check_run_id(run_id: str) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
         raise InvalidNameError(f"invalid run id {run_id!r}")

@@ -11,12 +11,31 @@ import json
 from typing import Any
 
 from . import _paths
-from ._errors import MissingRecordError
+from ._errors import DamagedRecordError, MissingRecordError
 from ._storage import Storage
 
 
 def _dump(record: dict[str, Any]) -> str:
     return json.dumps(record, separators=(",", ":"), default=str)
+
+
+def load(storage: Storage, path: str) -> dict[str, Any]:
+    """The JSON object stored at ``path``; MissingRecordError if absent, DamagedRecordError
+    (naming the file) if it is truncated, not JSON, or not an object."""
+    raw = storage.read_bytes(path)
+    try:
+        record = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        reason = "empty" if not raw.strip() else f"not valid JSON: {str(exc).split(':')[0]}"
+        raise DamagedRecordError(f"{describe(storage, path)} is damaged ({reason})", path) from None
+    if not isinstance(record, dict):
+        raise DamagedRecordError(f"{describe(storage, path)} is damaged (not a JSON object)", path)
+    return record
+
+
+def describe(storage: Storage, path: str) -> str:
+    """The full location of ``path``, as a user would look for it."""
+    return f"{storage.url.rstrip('/')}/{path}"
 
 
 def write_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any]) -> None:
@@ -25,7 +44,9 @@ def write_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any]) 
 
 def read_run(storage: Storage, flow: str, run_id: str) -> dict[str, Any]:
     try:
-        return json.loads(storage.read_text(_paths.run_file(flow, run_id)))
+        return load(storage, _paths.run_file(flow, run_id))
+    except DamagedRecordError:
+        raise
     except MissingRecordError:
         raise MissingRecordError(f"run {flow}/{run_id} not found in datastore {storage.url}") from None
 
@@ -77,10 +98,13 @@ def mark_done(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
 
 
 def read_done(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> dict[str, Any] | None:
+    """The done marker, or None when the task is not done. A damaged marker (or one naming no
+    attempt) counts as not done: the task is run again rather than trusted."""
     try:
-        return json.loads(storage.read_text(_paths.done_file(flow, run_id, step, task_id)))
+        done = load(storage, _paths.done_file(flow, run_id, step, task_id))
     except MissingRecordError:
         return None
+    return done if isinstance(done.get("attempt"), int) else None
 
 
 def attempts(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> list[int]:
@@ -109,7 +133,9 @@ def read_meta(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
                 raise MissingRecordError(f"task {flow}/{run_id}/{step}/{task_id} not found in {storage.url}")
             attempt = tried[-1]
     try:
-        return json.loads(storage.read_text(_paths.meta_file(flow, run_id, step, task_id, attempt)))
+        return load(storage, _paths.meta_file(flow, run_id, step, task_id, attempt))
+    except DamagedRecordError:
+        raise
     except MissingRecordError:
         raise MissingRecordError(f"task {flow}/{run_id}/{step}/{task_id} not found in {storage.url}") from None
 
@@ -146,6 +172,6 @@ def write_cache_entry(storage: Storage, flow: str, step: str, key: str, entry: d
 
 def read_cache_entry(storage: Storage, flow: str, step: str, key: str) -> dict[str, Any] | None:
     try:
-        return json.loads(storage.read_text(_paths.cache_file(flow, step, key)))
-    except (MissingRecordError, ValueError):
+        return load(storage, _paths.cache_file(flow, step, key))
+    except MissingRecordError:  # a damaged entry is a cache miss; the next success rewrites it
         return None

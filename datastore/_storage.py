@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._errors import (
     DatastoreAccessDenied,
@@ -28,6 +28,28 @@ from ._errors import (
 
 _TEMP = re.compile(r"\.tmp-[0-9a-f]{12}$")
 _ALIGNED_FROM = 1 << 20
+
+
+class FileStat(NamedTuple):
+    """Size in bytes, and last modification in epoch seconds (None when the backend cannot say)."""
+
+    size: int
+    mtime: float | None
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    """Modification time from an fsspec ``info`` dict: s3fs says LastModified, others mtime."""
+    for name in ("LastModified", "mtime", "last_modified", "modified", "created"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 class Storage(abc.ABC):
@@ -51,7 +73,21 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def delete(self, path: str) -> None:
-        """Remove a file if it exists (used for temporary records, never for blobs)."""
+        """Remove a file if it exists (temporary files; blobs only when found corrupt or by gc)."""
+
+    def stat(self, path: str) -> FileStat | None:
+        """Size and age of a file, None if it does not exist. Backends answer without reading
+        the file; this default reads it and cannot tell its age."""
+        try:
+            return FileStat(len(self.read_bytes(path)), None)
+        except MissingRecordError:
+            return None
+
+    def list_temps(self, path: str) -> list[str]:
+        """Names of the temporary files directly under a folder (left by writers that died
+        before their rename); ``list_dir`` never shows them. Backends whose writes are single
+        requests have none."""
+        return []
 
     def read_buffer(self, path: str) -> Any:
         """The file's bytes in a writable buffer the caller may keep views of; page-aligned when
@@ -176,9 +212,22 @@ class LocalStorage(Storage):
     def exists(self, path: str) -> bool:
         return os.path.exists(self._abs(path))
 
+    def stat(self, path: str) -> FileStat | None:
+        try:
+            st = os.stat(self._abs(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return FileStat(st.st_size, st.st_mtime)
+
     def list_dir(self, path: str) -> list[str]:
         try:
             return sorted(n for n in os.listdir(self._abs(path)) if not _TEMP.search(n))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def list_temps(self, path: str) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self._abs(path)) if _TEMP.search(n))
         except (FileNotFoundError, NotADirectoryError):
             return []
 
@@ -220,6 +269,15 @@ class FsspecStorage(Storage):
 
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(self._abs(path)))
+
+    def stat(self, path: str) -> FileStat | None:
+        try:
+            info = self.fs.info(self._abs(path))
+        except FileNotFoundError:
+            return None
+        if info.get("type") == "directory":
+            return None
+        return FileStat(int(info.get("size") or 0), _mtime(info))
 
     def list_dir(self, path: str) -> list[str]:
         full = self._abs(path)

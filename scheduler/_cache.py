@@ -16,7 +16,14 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from rayflow.datastore import BlobStore, MissingRecordError, Storage, paths, records
+from rayflow.datastore import (
+    BlobCorruptError,
+    BlobStore,
+    MissingRecordError,
+    Storage,
+    paths,
+    records,
+)
 
 from ._identity import TaskSpec
 from ._taskstate import TaskState
@@ -125,6 +132,10 @@ class TaskCache:
             needed.append(meta["foreach"]["items"])
         if not all(self.storage.exists(paths.blob_file(self.flow, k)) for k in needed):
             return None
+        try:
+            keys = self.blobs.get(meta["foreach"]["items"]) if meta.get("foreach") else None
+        except (MissingRecordError, BlobCorruptError):
+            return None  # the foreach list was lost: run the task again
         origin = meta.get("origin") or {"pathspec": f"{self.flow}/{source_run}/{spec.step}/{source_task}",
                                         "attempt": meta["attempt"]}
         now = time.time()
@@ -136,8 +147,7 @@ class TaskCache:
         self.hits += 1
         result: dict[str, Any] = {"ok": True, "cached": True, "next": list(meta.get("next") or []),
                                   "foreach": None}
-        if meta.get("foreach"):
-            keys = self.blobs.get(meta["foreach"]["items"])
+        if keys is not None:
             result["foreach"] = {"n": len(keys), "items": keys}
         return result
 

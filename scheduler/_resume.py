@@ -12,7 +12,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rayflow.datastore import BlobStore, Storage, open_storage, records
+from rayflow.datastore import (
+    BlobCorruptError,
+    BlobStore,
+    MissingRecordError,
+    Storage,
+    open_storage,
+    records,
+)
 
 from ._errors import ResumeError
 from ._identity import TaskSpec
@@ -81,11 +88,17 @@ class Cloner:
         done = records.read_done(self.storage, self.flow, self.origin, spec.step, spec.task_id)
         if done is None:
             return None
-        meta = records.read_meta(self.storage, self.flow, self.origin, spec.step, spec.task_id,
-                                 int(done["attempt"]))
-        if [tuple(i) for i in meta["inputs"]] != [tuple(i) for i in spec.inputs]:
-            return None
-        if [tuple(f) for f in meta["frames"]] != [tuple(f) for f in spec.frames]:
+        try:
+            meta = records.read_meta(self.storage, self.flow, self.origin, spec.step, spec.task_id,
+                                     int(done["attempt"]))
+            if [tuple(i) for i in meta["inputs"]] != [tuple(i) for i in spec.inputs]:
+                return None
+            if [tuple(f) for f in meta["frames"]] != [tuple(f) for f in spec.frames]:
+                return None
+            foreach = self._foreach(meta)
+        except (MissingRecordError, BlobCorruptError, KeyError, TypeError):
+            # A damaged or incomplete record (or a lost foreach list) is not a finished task:
+            # the task runs again, as if it had failed.
             return None
         origin = meta.get("origin") or {
             "pathspec": f"{self.flow}/{self.origin}/{spec.step}/{spec.task_id}",
@@ -97,11 +110,13 @@ class Cloner:
         records.write_meta(self.storage, clone)
         records.mark_done(self.storage, self.flow, self.run_id, spec.step, spec.task_id, 0)
         self.cloned.add(spec.key)
-        result: dict[str, Any] = {"ok": True, "next": list(meta.get("next") or []), "foreach": None}
-        if meta.get("foreach"):
-            keys = self.blobs.get(meta["foreach"]["items"])
-            result["foreach"] = {"n": len(keys), "items": keys}
-        return result
+        return {"ok": True, "next": list(meta.get("next") or []), "foreach": foreach}
+
+    def _foreach(self, meta: dict[str, Any]) -> dict[str, Any] | None:
+        if not meta.get("foreach"):
+            return None
+        keys = self.blobs.get(meta["foreach"]["items"])
+        return {"n": len(keys), "items": keys}
 
 
 def prepare_resume(datastore: str, flow: str, plan: dict[str, Any], origin_run_id: str | None,

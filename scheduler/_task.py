@@ -18,6 +18,8 @@ from typing import Any
 import cloudpickle
 
 from rayflow.datastore import (
+    BlobCorruptError,
+    BlobMissingError,
     BlobStore,
     DatastoreError,
     Storage,
@@ -347,8 +349,15 @@ class TaskRun:
     def _describe(self, exc: BaseException) -> dict:
         user_error = isinstance(exc, DatastoreError)
         text = user_traceback(exc) if not user_error else located(exc)
+        message = str(exc)
+        if isinstance(exc, (BlobCorruptError, BlobMissingError)) and exc.key:
+            from ._lostblob import hint
+
+            more = hint(self.storage, self.ctx["flow"], self.ctx["run_id"], exc.key,
+                        [list(f) for f in self.frames], self.inputs)
+            message, text = message + more, text + more
         return {"type": type(exc).__name__, "qualified_type": qualified_name(exc),
-                "message": str(exc), "traceback": text, "internal": user_error}
+                "message": message, "traceback": text, "internal": user_error}
 
     def _live_sink(self) -> Any:
         if self.sink is None:

@@ -11,6 +11,7 @@ import click
 from ._check_cmd import check_command
 from ._common import handle_errors
 from ._compare_cmd import compare_command
+from ._gc_cmd import gc_command
 from ._logs_cmd import logs_command
 from ._resume_cmd import make_resume_command
 from ._run_cmd import make_run_command
@@ -39,6 +40,7 @@ cli.add_command(tag_group)
 cli.add_command(compare_command)
 cli.add_command(ui_command)
 cli.add_command(timeline_command)
+cli.add_command(gc_command)
 
 
 def main(args: list[str] | None = None) -> None:
