@@ -5,11 +5,12 @@ Everything is read through ``rayflow.datastore``; artifacts are loaded only when
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from rayflow.datastore import BlobStore, MissingRecordError, records
+from rayflow.datastore import BlobStore, DamagedRecordError, MissingRecordError, records
 
 from . import _namespace as ns
 from ._artifacts import DataArtifact, MetaflowArtifacts, MetaflowData, TaskException, to_datetime
@@ -22,6 +23,16 @@ class NotFound(RayflowError):
 
 class NotInNamespace(NotFound):
     """The object exists but not in the current namespace."""
+
+
+class DamagedRecord(NotFound):
+    """The run's or task's record exists but cannot be decoded; the message names the file.
+    A NotFound: nothing can be read from it, and listings leave it out (with a warning)."""
+
+
+def _warn(text: str) -> None:
+    """One line on stderr: listings go on without what they had to skip, but say so."""
+    print(f"rayflow: warning: {text}", file=sys.stderr)
 
 
 def _split(pathspec: str, parts: int, kind: str) -> list[str]:
@@ -66,6 +77,8 @@ class Task:
         if self._meta is None:
             try:
                 self._meta = records.read_meta(ns.storage(), self.flow_name, self.run_id, self.step_name, self.id)
+            except DamagedRecordError as exc:
+                raise DamagedRecord(f"task {self.pathspec}: {exc}") from None
             except MissingRecordError:
                 raise NotFound(f"task {self.pathspec} not found in {ns.get_metadata()}") from None
         return self._meta
@@ -227,6 +240,8 @@ class Run:
         if self._record is None or refresh:
             try:
                 self._record = records.read_run(ns.storage(), self.flow_name, self.id)
+            except DamagedRecordError as exc:
+                raise DamagedRecord(f"run {self.pathspec}: {exc}") from None
             except MissingRecordError:
                 raise NotFound(f"run {self.pathspec} not found in {ns.get_metadata()}") from None
             if not _in_namespace(self._record):
@@ -376,6 +391,9 @@ class Flow:
         for run_id in reversed(records.list_runs(ns.storage(), self.id)):
             try:
                 record = records.read_run(ns.storage(), self.id, run_id)
+            except DamagedRecordError as exc:
+                _warn(f"run {self.id}/{run_id} skipped: {exc}")
+                continue
             except MissingRecordError:
                 continue
             if not _in_namespace(record):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 
 import click
 
@@ -59,8 +60,8 @@ def is_flow_file(target: str) -> bool:
     return os.path.isfile(target) or os.path.isfile(path) or path.endswith(".py")
 
 
-def show_pathspec(pathspec: str, code: bool, stats: bool = False) -> None:
-    from .._client import Flow, NotFound, Run, Step, Task
+def show_pathspec(pathspec: str, code: bool, stats: bool = False, whole: bool = False) -> None:
+    from .._client import DamagedRecord, Flow, NotFound, Run, Step, Task
     from ._runs_cmd import run_rows
     from ._show_run import show_artifact, show_run, show_step, show_task
 
@@ -84,9 +85,15 @@ def show_pathspec(pathspec: str, code: bool, stats: bool = False) -> None:
     elif len(parts) == 3:
         show_step(Step(pathspec))
     elif len(parts) == 4:
-        show_task(Task(pathspec))
+        try:
+            task = Task(pathspec)
+        except DamagedRecord as exc:
+            click.echo(f"error: {exc}", err=True)
+            show_step(Step("/".join(parts[:3])), skip=parts[3])
+            sys.exit(1)
+        show_task(task)
     elif len(parts) == 5:
-        show_artifact(Task("/".join(parts[:4])), parts[4])
+        show_artifact(Task("/".join(parts[:4])), parts[4], whole)
     else:
         raise NotFound(f"not a flow file or pathspec: {pathspec!r}")
 
@@ -97,12 +104,14 @@ def show_pathspec(pathspec: str, code: bool, stats: bool = False) -> None:
 @click.option("--stats", is_flag=True,
               help="For a run: wall time, task time, parallel efficiency, scheduling latency and "
                    "critical path (the numbers above `rayflow timeline`).")
+@click.option("--all", "whole", is_flag=True,
+              help="For an artifact: print all of its value (by default, the first 4096 characters).")
 @datastore_option()
-def show_command(target: str, code: bool, stats: bool, datastore: str | None) -> None:
+def show_command(target: str, code: bool, stats: bool, whole: bool, datastore: str | None) -> None:
     """Show a flow file's graph, or a past run, step, task or artifact (Flow/run_id[/step[/task]])."""
     if is_flow_file(target):
         flow_cls, _ = load_flow(target)
         show_flow(flow_cls)
         return
     with reading(datastore):
-        show_pathspec(target, code, stats)
+        show_pathspec(target, code, stats, whole)

@@ -16,6 +16,22 @@ def _task_state(task: Any) -> str:
     return "failed" if status == "failed" or task.exception else "running"
 
 
+def _readable(tasks: list) -> tuple[list, list]:
+    """The tasks whose record can be read, and the ids of the damaged ones (each named in one
+    line on stderr): one damaged record must not hide every other task."""
+    from .._client import DamagedRecord
+
+    good, damaged = [], []
+    for task in tasks:
+        try:
+            _task_state(task)
+            good.append(task)
+        except DamagedRecord as exc:
+            click.echo(f"warning: {exc}", err=True)
+            damaged.append(task.id)
+    return good, damaged
+
+
 def show_run(run: Any, code: bool) -> None:
     record = run.record
     if code:
@@ -49,24 +65,34 @@ def show_run(run: Any, code: bool) -> None:
     lines.append(f"params    {params_text(record.get('parameters', {})) or '-'}")
     click.echo("\n".join(lines))
     rows = []
+    any_damaged = False
     for step in run.steps():
-        tasks = step.tasks()
+        all_tasks = step.tasks()
+        tasks, damaged = _readable(all_tasks)
+        any_damaged = any_damaged or bool(damaged)
         states = [_task_state(t) for t in tasks]
         starts = [t.created_at for t in tasks if t.created_at]
         ends = [t.finished_at for t in tasks if t.finished_at]
         start, end = (min(starts) if starts else None), (max(ends) if ends else None)
-        rows.append([step.id, len(tasks), states.count("done") + states.count("cloned"),
-                     states.count("cloned"), states.count("failed"), when(start), duration(start, end)])
+        rows.append([step.id, len(all_tasks), states.count("done") + states.count("cloned"),
+                     states.count("cloned"), states.count("failed"), len(damaged), when(start),
+                     duration(start, end)])
     click.echo("")
-    print_table(["step", "tasks", "done", "cloned", "failed", "started", "duration"], rows)
+    columns = ["step", "tasks", "done", "cloned", "failed", "damaged", "started", "duration"]
+    if not any_damaged:
+        columns.pop(5)
+        rows = [row[:5] + row[6:] for row in rows]
+    print_table(columns, rows)
 
 
-def show_step(step: Any) -> None:
+def show_step(step: Any, skip: str | None = None) -> None:
     rows = []
-    for task in step.tasks():
+    tasks, damaged = _readable([t for t in step.tasks() if t.id != skip])
+    for task in tasks:
         meta = task.metadata
         rows.append([task.id, _task_state(task), meta.get("attempt", 0), when(task.created_at),
                      duration(task.created_at, task.finished_at), meta.get("host") or "-"])
+    rows += [[task_id, "damaged", "-", "-", "-", "-"] for task_id in damaged]
     click.echo(f"step {step.pathspec}: {len(rows)} task(s)")
     print_table(["task", "state", "attempt", "started", "duration", "host"], rows)
 
@@ -92,15 +118,43 @@ def show_task(task: Any) -> None:
     click.echo("\n".join(lines))
     rows = []
     for artifact in task:
-        data = artifact.data
-        rows.append([artifact.id, _type_name(data), human_size(artifact.size), short(data, 50)])
+        try:
+            data = artifact.data
+            rows.append([artifact.id, _type_name(data), human_size(artifact.size), short(data, 50)])
+        except Exception as exc:  # noqa: BLE001 - unpickling and repr run the user's code
+            rows.append([artifact.id, "?", "-", f"<cannot show: {_reason(exc)}>"])
     click.echo("")
     print_table(["artifact", "type", "size", "value"], rows)
 
 
-def show_artifact(task: Any, name: str) -> None:
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+PREVIEW_CHARS = 4096
+
+
+def show_artifact(task: Any, name: str, whole: bool = False) -> None:
+    """The artifact's repr; at most PREVIEW_CHARS of it unless ``whole`` (a 200 MB string must
+    not flood the terminal). One line naming the cause when it cannot be loaded or shown."""
+    from .._client import NotFound
+
     if name not in task:
         raise KeyError(f"task {task.pathspec} has no artifact '{name}'")
-    value = task[name].data
+    artifact = task[name]
+    try:
+        value = artifact.data
+        if not whole and isinstance(value, (str, bytes, bytearray)):
+            text = repr(value[:PREVIEW_CHARS + 1])  # never build the repr of all of it
+        else:
+            text = repr(value)
+    except Exception as exc:  # noqa: BLE001 - unpickling and repr run the user's code
+        raise NotFound(f"artifact {artifact.pathspec} cannot be shown: {_reason(exc)}") from None
     click.echo(f"{task.pathspec}/{name}: {_type_name(value)}")
-    click.echo(repr(value))
+    if whole or len(text) <= PREVIEW_CHARS:
+        click.echo(text)
+        return
+    click.echo(text[:PREVIEW_CHARS] + "...")
+    click.echo(f"(the first {PREVIEW_CHARS} characters of a {human_size(artifact.size)} artifact; "
+               f"add --all to print all of it)", err=True)

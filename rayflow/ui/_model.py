@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from rayflow import _namespace as ns
 from rayflow._client import NotFound, Run
 from rayflow.datastore import (
+    DamagedRecordError,
     DatastoreError,
     InvalidNameError,
     LocalStorage,
@@ -109,11 +110,17 @@ class RunRow:
         return self.record.get("origin_run_id")
 
 
-def _read_run(flow: str, run_id: str) -> RunRow | None:
+def _read_run(flow: str, run_id: str, damaged: list[str] | None = None) -> RunRow | None:
+    """The run's row; None for a run being created or a damaged record (whose one-line
+    description is added to ``damaged``: listings leave it out but say so)."""
     try:
         return RunRow(flow, run_id, records.read_run(ns.storage(), flow, run_id))
+    except DamagedRecordError as exc:
+        if damaged is not None:
+            damaged.append(f"run {run_id}: {exc}")
+        return None
     except (MissingRecordError, ValueError):
-        return None  # a run being created (or a damaged record) is left out of listings
+        return None
 
 
 @dataclass
@@ -146,6 +153,7 @@ class FlowPage:
     statuses: list[str]
     tags: list[str]
     param_names: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
 
 
 def flow_runs(flow: str, tag: str | None = None, status: str | None = None) -> FlowPage:
@@ -157,7 +165,8 @@ def flow_runs(flow: str, tag: str | None = None, status: str | None = None) -> F
         run_ids = []
     if not run_ids:
         raise NotFound(f"no flow named {flow!r} in {ns.get_metadata()}")
-    rows = [r for r in parallel_map(lambda rid: _read_run(flow, rid), reversed(run_ids)) if r]
+    damaged: list[str] = []
+    rows = [r for r in parallel_map(lambda rid: _read_run(flow, rid, damaged), reversed(run_ids)) if r]
     statuses = sorted({r.status for r in rows})
     tags = sorted({t for r in rows for t in r.tags})
     shown = rows
@@ -168,7 +177,7 @@ def flow_runs(flow: str, tag: str | None = None, status: str | None = None) -> F
     names: list[str] = []
     for r in shown:
         names += [n for n in r.parameters if n not in names]
-    return FlowPage(flow, shown, len(rows), statuses, tags, names)
+    return FlowPage(flow, shown, len(rows), statuses, tags, names, sorted(damaged))
 
 
 def get_run(flow: str, run_id: str) -> Run:
