@@ -193,7 +193,10 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
             try:
                 path = paths.meta_file(flow, run_id, spec.step, spec.task_id, spec.attempt)
                 if storage.exists(path):
-                    previous = json.loads(storage.read_text(path))
+                    try:
+                        previous = json.loads(storage.read_text(path))
+                    except ValueError:  # a damaged record of the attempt: replaced by this one
+                        previous = {}
                     if previous.get("exception"):
                         result["error"] = previous["exception"]
                         return
