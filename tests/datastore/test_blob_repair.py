@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 import pytest
 
@@ -111,3 +112,22 @@ def test_a_write_of_a_large_blob_removes_stale_temp_files_of_its_key(tmp_path):
     blobs.put_packed(packed)
     assert not os.path.exists(stale)
     assert os.path.exists(fresh)  # a live writer's file is left alone
+
+
+def test_gc_collects_only_blobs_no_record_references_on_every_backend(storage):
+    from rayflow.datastore import gc
+
+    blobs = BlobStore(storage, FLOW)
+    kept, item, orphan = blobs.put("a", "kept"), blobs.put("i", "item"), blobs.put("o", "orphan")
+    items_list = blobs.put("items", [item])
+    records.write_run(storage, FLOW, "r1", {"run_id": "r1", "status": "failed",
+                                            "parameter_keys": {"alpha": kept}})
+    records.write_meta(storage, {"flow": FLOW, "run_id": "r1", "step": "start", "task_id": "0",
+                                 "attempt": 0, "artifacts": {},
+                                 "foreach": {"var": "xs", "n": 1, "items": items_list}})
+    assert gc.collect(storage, min_age=3600).garbage == []  # all too young
+    found = gc.collect(storage, min_age=0, now=time.time() + 5)
+    assert [g.path for g in found.garbage] == [paths.blob_file(FLOW, orphan)]
+    gc.remove(storage, found.garbage)
+    assert not blobs.exists(orphan)
+    assert [blobs.get(k) for k in (kept, item)] == ["kept", "item"]
