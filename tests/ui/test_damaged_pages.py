@@ -1,5 +1,6 @@
 """A damaged run.json never takes the dashboard down: the flow page lists the other runs and
-names the damaged one; the damaged run's own page is a clear error page, not a 500."""
+names the damaged one; the damaged run's own page (or a damaged task's) is a clear error page,
+not a 500."""
 
 from __future__ import annotations
 
@@ -43,3 +44,10 @@ def _check_pages(client: TestClient, record: str, good: str, bad: str) -> None:
     assert f"{record} is damaged" in run.text
     assert client.get(f"/api/runs/FanFlow/{bad}").status_code == 404
     assert client.get(f"/runs/FanFlow/{good}").status_code == 200
+
+    meta = os.path.join(os.path.dirname(os.path.dirname(record)), good, "work", "1", "meta.json")
+    with open(meta, "r+b") as f:
+        f.truncate(40)
+    task = client.get(f"/runs/FanFlow/{good}/work/1")
+    assert task.status_code == 404 and f"{meta} is damaged" in task.text
+    assert client.get(f"/runs/FanFlow/{good}").status_code == 200  # the rest of the run shows
