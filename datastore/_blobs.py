@@ -258,7 +258,7 @@ class BlobStore:
                 # Writers check large blobs by size only: remove this one so that the next
                 # write of the value, in any process, stores it again.
                 self.storage.delete(path)
-                removed = " (removed; writing the value again repairs it)"
+                removed = " (removed, to be written afresh)"
             raise BlobCorruptError(
                 f"blob {key[:12]} in {self.storage.url}/{path} is corrupt: its content does not "
                 f"match its key{where}{removed}", key

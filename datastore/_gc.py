@@ -7,6 +7,9 @@ Conservative by construction, because a blob deleted by mistake is a lost result
   failed ones too) is its key, or when it is listed in a foreach list such a record points at;
 - a flow keeps all its blobs when one of its records cannot be decoded (what it pointed at is
   unknown), or while one of its runs is recorded as running and wrote a file within ``min_age``.
+One race remains: a task that re-produces the value of an old unreferenced blob in the moment
+between ``collect`` and ``remove`` finds it present and does not write it again; its reader then
+gets a missing-blob error naming the task to re-run. Run gc while nothing runs to rule it out.
 """
 
 from __future__ import annotations

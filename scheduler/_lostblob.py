@@ -59,4 +59,4 @@ def hint(storage: Storage, flow: str, run_id: str, key: str, frames: list, input
         return ""
     step, task_id = found
     return (f"; it was written by task {flow}/{run_id}/{step}/{task_id}: "
-            f"`rayflow resume {flow_file} {step}` runs that step again and rewrites it")
+            f"`rayflow resume {flow_file} {step}` runs it again and rewrites the blob")

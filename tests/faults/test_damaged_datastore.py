@@ -77,7 +77,7 @@ def test_a_corrupt_blob_needed_by_a_resume_names_its_task_and_resume_step_repair
     message = error["message"]
     assert "is corrupt" in message and "\n" not in message
     assert f"written by task BlobsFlow/{second.run_id}/start/0" in message
-    assert " start` runs that step again" in message and "rayflow resume " in message
+    assert " start` runs it again" in message and "rayflow resume " in message
 
     third = Runner(BlobsFlow, datastore=datastore).resume(step="start")
     assert third.successful, third.failures
