@@ -18,9 +18,11 @@ from ._errors import (
     InvalidNameError,
     MissingRecordError,
 )
+from ._liveness import CRASHED, effective_status, heartbeat_interval
 from ._storage import FsspecStorage, LocalStorage, Storage, open_storage
 
 __all__ = [
+    "CRASHED",
     "ArtifactPickleError",
     "BlobCorruptError",
     "BlobStore",
@@ -34,6 +36,8 @@ __all__ = [
     "Storage",
     "content_key",
     "default_url",
+    "effective_status",
+    "heartbeat_interval",
     "open_storage",
     "pack",
     "paths",

@@ -28,7 +28,7 @@ from rayflow.datastore import (
 T = TypeVar("T")
 R = TypeVar("R")
 
-FINISHED = ("successful", "failed", "interrupted", "pruned")
+FINISHED = ("successful", "failed", "interrupted", "pruned", "crashed")
 MAX_SCALAR_BYTES = 1 << 16
 
 
@@ -111,7 +111,9 @@ class RunRow:
 
 def _read_run(flow: str, run_id: str) -> RunRow | None:
     try:
-        return RunRow(flow, run_id, records.read_run(ns.storage(), flow, run_id))
+        storage = ns.storage()
+        record = records.read_run(storage, flow, run_id)
+        return RunRow(flow, run_id, records.with_effective_status(storage, flow, run_id, record))
     except (MissingRecordError, ValueError):
         return None  # a run being created (or a damaged record) is left out of listings
 
