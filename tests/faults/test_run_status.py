@@ -166,3 +166,58 @@ def test_a_run_whose_driver_was_sigkilled_reads_crashed_in_client_cli_and_ui_the
     assert f"resuming {pathspec}" in output
     assert "cloned 1 task(s), ran 2" in output
     assert Run(pathspec).status == "crashed"
+
+
+@pytest.mark.timeout(300)
+def test_the_runs_of_a_sigkilled_sweep_driver_read_crashed_in_the_client_sweep_show_and_ui(
+        ray_session, datastore, tmp_path):
+    import httpx
+    import optuna
+    from optuna.trial import TrialState
+
+    from rayflow import Run
+    from tests.ui.conftest import start_server, stop_server
+
+    sweep_flows = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sweeps", "flows.py")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    ray_tmp = tempfile.mkdtemp(prefix="rfh", dir="/tmp")
+    env = dict(os.environ, RAY_TMPDIR=ray_tmp, RAYFLOW_HEARTBEAT_SECONDS="0.5")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rayflow.cli", "sweep", f"{sweep_flows}:TimedFlow", "--space", "x=float:0:1",
+         "--objective", "start.loss", "--trials", "2", "--concurrency", "2", "--storage", storage,
+         "--datastore", datastore, "--sleep", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
+    try:
+        deadline = time.time() + 120
+        runs: list[str] = []
+        while len(runs) < 2:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.time() < deadline, "the sweep's trials did not start in time"
+            time.sleep(0.2)
+            try:
+                trials = optuna.load_study(study_name="TimedFlow", storage=storage).get_trials(deepcopy=False)
+            except KeyError:
+                continue
+            runs = [t.user_attrs["run_pathspec"] for t in trials
+                    if t.state == TrialState.RUNNING and "run_pathspec" in t.user_attrs]
+        assert [Run(p).status for p in runs] == ["running", "running"]
+        os.kill(proc.pid, signal.SIGKILL)  # the sweep driver only
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        _kill_ray_of(ray_tmp)
+    deadline = time.time() + 30
+    while [Run(p).status for p in runs] != ["crashed", "crashed"]:
+        assert time.time() < deadline, [Run(p).status for p in runs]
+        time.sleep(0.5)
+    shown = _cli("sweep", "show", "TimedFlow", "--storage", storage, "--datastore", datastore,
+                 "--plots", str(tmp_path / "plots"))
+    assert shown.count("running (its run crashed)") == 2, shown
+    ui = start_server(datastore, "--sweeps-storage", storage)
+    try:
+        page = httpx.get(f"{ui.url}/sweeps/TimedFlow").text
+    finally:
+        stop_server(ui)
+    assert page.count("its run crashed (the sweep driver died)") == 2
