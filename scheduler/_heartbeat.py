@@ -36,18 +36,21 @@ class Heartbeat:
             pass
 
     def start(self) -> Heartbeat:
-        """Beat once at once, then every interval from a daemon thread."""
-        self.beat()
+        """Beat at once, then every interval, from a daemon thread: the run's start never waits
+        for a write (until the first beat lands, readers count from the run's creation)."""
         self._thread = threading.Thread(target=self._loop, name=f"rayflow-heartbeat-{self.run_id}",
                                         daemon=True)
         self._thread.start()
         return self
 
     def _loop(self) -> None:
+        self.beat()
         while not self._stop.wait(self.interval):
             self.beat()
 
     def stop(self) -> None:
+        """No more beats. A beat still being written may land after the run's end is recorded:
+        harmless, since only a ``running`` record is judged by its heartbeat."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=1)

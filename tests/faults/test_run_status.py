@@ -164,6 +164,7 @@ def test_a_run_whose_driver_was_sigkilled_reads_crashed_in_client_cli_and_ui_the
     os.remove(folder / "hold")
     output = _cli("resume", f"{FLOWS}:HoldFlow", "--datastore", datastore)
     assert f"resuming {pathspec}" in output
+    assert "note: the origin run crashed" in output
     assert "cloned 1 task(s), ran 2" in output
     assert Run(pathspec).status == "crashed"
 
