@@ -98,9 +98,13 @@ def _help_target(where: str, prog: str) -> str:
     return where
 
 
+FRESH_PROCESS_SECONDS = 60.0
+
+
 def process_started() -> float:
     """When this process started (from /proc on Linux), so that the wall time reported to the
-    user includes Python's start-up and the imports it waited for; elsewhere: now."""
+    user includes Python's start-up and the imports it waited for. Elsewhere, and in a process
+    that was already running long before the command (a notebook, a test calling ``main``): now."""
     try:
         with open("/proc/self/stat") as f:
             after_name = f.read().rsplit(")", 1)[1].split()
@@ -110,7 +114,7 @@ def process_started() -> float:
         age = uptime - ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return time.time()
-    return time.time() - max(0.0, age)
+    return time.time() - age if 0.0 <= age <= FRESH_PROCESS_SECONDS else time.time()
 
 
 def handle_errors(invoke: Callable[[], Any], prog: str) -> None:
