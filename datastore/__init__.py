@@ -21,9 +21,11 @@ from ._errors import (
     InvalidNameError,
     MissingRecordError,
 )
+from ._liveness import CRASHED, effective_status, heartbeat_interval
 from ._storage import FileStat, FsspecStorage, LocalStorage, Storage, open_storage
 
 __all__ = [
+    "CRASHED",
     "ArtifactPickleError",
     "BlobCorruptError",
     "BlobMissingError",
@@ -40,7 +42,9 @@ __all__ = [
     "Storage",
     "content_key",
     "default_url",
+    "effective_status",
     "gc",
+    "heartbeat_interval",
     "open_storage",
     "pack",
     "paths",

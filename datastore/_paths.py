@@ -2,7 +2,7 @@
 
 Keeping the layout in one module means the on-disk format can be read (and changed) in one place:
 
-    <Flow>/runs/<run_id>/run.json
+    <Flow>/runs/<run_id>/run.json | heartbeat.json
     <Flow>/runs/<run_id>/<step>/<task_id>/meta.json | stdout | stderr | DONE
     <Flow>/blobs/<k[:2]>/<k>
 
@@ -64,6 +64,14 @@ def run_dir(flow: str, run_id: str) -> str:
 
 def run_file(flow: str, run_id: str) -> str:
     return f"{run_dir(flow, run_id)}/run.json"
+
+
+def heartbeat_file(flow: str, run_id: str) -> str:
+    """Rewritten by a running run's driver every few seconds (``datastore._liveness``).
+
+    Its name is not an identifier, so it can never be a step's folder.
+    """
+    return f"{run_dir(flow, run_id)}/heartbeat.json"
 
 
 def step_dir(flow: str, run_id: str, step: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import _paths
 from ._errors import DamagedRecordError, MissingRecordError
+from ._liveness import effective_status, last_sign_of_life
 from ._storage import Storage
 
 
@@ -55,6 +56,35 @@ def run_exists(storage: Storage, flow: str, run_id: str) -> bool:
     return storage.exists(_paths.run_file(flow, run_id))
 
 
+def write_heartbeat(storage: Storage, flow: str, run_id: str, beat: dict[str, Any]) -> None:
+    storage.write_text(_paths.heartbeat_file(flow, run_id), _dump(beat))
+
+
+def read_heartbeat(storage: Storage, flow: str, run_id: str) -> dict[str, Any] | None:
+    """The run's latest heartbeat, or None when there is none (or it cannot be read)."""
+    try:
+        beat = json.loads(storage.read_text(_paths.heartbeat_file(flow, run_id)))
+    except (MissingRecordError, ValueError, OSError):
+        return None
+    return beat if isinstance(beat, dict) else None
+
+
+def with_effective_status(storage: Storage, flow: str, run_id: str, record: dict[str, Any],
+                          now: float | None = None) -> dict[str, Any]:
+    """The run record as readers must show it: ``status`` is ``effective_status`` (a running run
+    whose driver stopped beating is ``crashed``). Only a ``running`` record costs a read (its
+    heartbeat); the stored record is left as it is. A changed record keeps ``recorded_status``
+    and ``last_heartbeat`` (when the driver was last seen alive)."""
+    if record.get("status") != "running":
+        return record
+    beat = read_heartbeat(storage, flow, run_id)
+    status = effective_status(record, beat, now)
+    if status == record.get("status"):
+        return record
+    return dict(record, status=status, recorded_status=record.get("status"),
+                last_heartbeat=last_sign_of_life(record, beat))
+
+
 def list_flows(storage: Storage) -> list[str]:
     """Flows with runs; other entries of the root (a sweep's ``sweeps.db``, stray files) are skipped."""
     return [n for n in storage.list_dir("")
@@ -67,7 +97,8 @@ def list_runs(storage: Storage, flow: str) -> list[str]:
 
 
 def list_steps(storage: Storage, flow: str, run_id: str) -> list[str]:
-    return [n for n in storage.list_dir(_paths.run_dir(flow, run_id)) if n != "run.json"]
+    """Step folders of a run (run.json, heartbeat.json and other files are not identifiers)."""
+    return [n for n in storage.list_dir(_paths.run_dir(flow, run_id)) if _paths.is_name(n)]
 
 
 def list_tasks(storage: Storage, flow: str, run_id: str, step: str) -> list[str]:

@@ -60,6 +60,12 @@ def _in_namespace(run_record: dict) -> bool:
     return current in tags
 
 
+def _read_run(flow: str, run_id: str) -> dict:
+    """run.json as readers show it: a run whose driver died reads ``crashed``, not ``running``."""
+    storage = ns.storage()
+    return records.with_effective_status(storage, flow, run_id, records.read_run(storage, flow, run_id))
+
+
 class Task:
     """One task. ``Task('Flow/run/step/task_id')`` checks at once that it exists (and that its run
     is in the current namespace); tasks listed by a ``Step`` read their record on first use."""
@@ -239,7 +245,7 @@ class Run:
     def _load(self, refresh: bool = False) -> dict:
         if self._record is None or refresh:
             try:
-                self._record = records.read_run(ns.storage(), self.flow_name, self.id)
+                self._record = _read_run(self.flow_name, self.id)
             except DamagedRecordError as exc:
                 raise DamagedRecord(f"run {self.pathspec}: {exc}") from None
             except MissingRecordError:
@@ -286,6 +292,8 @@ class Run:
 
     @property
     def status(self) -> str:
+        """``running``, ``successful``, ``failed``, ``pruned``, or ``crashed`` when the run's
+        driver stopped without recording an end (its heartbeat went stale)."""
         return self._load(refresh=True).get("status", "unknown")
 
     @property
@@ -390,7 +398,7 @@ class Flow:
         out = []
         for run_id in reversed(records.list_runs(ns.storage(), self.id)):
             try:
-                record = records.read_run(ns.storage(), self.id, run_id)
+                record = _read_run(self.id, run_id)
             except DamagedRecordError as exc:
                 _warn(f"run {self.id}/{run_id} skipped: {exc}")
                 continue

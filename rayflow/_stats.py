@@ -326,7 +326,7 @@ def run_stats(run: Any) -> RunStats:
     if isinstance(run, str):
         run = Run(run)
     storage = ns.storage()
-    record = records.read_run(storage, run.flow_name, run.id)
+    record = run.record  # its status as readers show it (a dead driver's run: crashed)
     return compute(record, load_attempts(storage, run.flow_name, run.id, record.get("plan")))
 
 

@@ -126,6 +126,12 @@ def prepare_resume(datastore: str, flow: str, plan: dict[str, Any], origin_run_i
     origin_run_id = origin_run_id or latest_run_id(storage, flow)
     record = records.read_run(storage, flow, origin_run_id)
     rerun, notes = shape_changes(record.get("plan") or {}, plan)
+    status = records.with_effective_status(storage, flow, origin_run_id, record).get("status")
+    if status == "crashed":
+        notes.insert(0, "the origin run crashed (its driver stopped without recording an end); "
+                        "every task it finished is cloned")
+    elif status == "running":
+        notes.insert(0, "the origin run is still running: only the tasks it has finished so far are cloned")
     if step is not None:
         rerun |= downstream(plan, step)
     return record, rerun, notes

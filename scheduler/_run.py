@@ -19,11 +19,13 @@ from rayflow.datastore import (
     DatastoreURLError,
     LocalStorage,
     Storage,
+    heartbeat_interval,
     open_storage,
     paths,
     records,
 )
 
+from ._heartbeat import Heartbeat
 from ._identity import TaskSpec, new_run_id, username
 
 
@@ -38,6 +40,8 @@ class RunResult:
     cloned: list[tuple[str, str]] = field(default_factory=list)
     cached: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    ray_seconds: float | None = None  # spent starting Ray (or joining a cluster), when this run did
+    ray_joined: bool = False  # Ray was a cluster joined, not an embedded instance started
 
     @property
     def pathspec(self) -> str:
@@ -123,7 +127,9 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     # refused run leaves no run.json behind.
     local = isinstance(storage, LocalStorage)
     runtime_env, notes = cluster_runtime_env(cluster, flow_file, storage, runtime_env)
+    connecting = time.time()
     started_ray = connect(cluster, runtime_env=runtime_env)
+    ray_seconds = time.time() - connecting if started_ray else None
     try:
         shared = shared_datastore or os.environ.get("RAYFLOW_SHARED_DATASTORE", "") not in ("", "0")
         check_cluster(plan, storage.url, local, shared)
@@ -140,6 +146,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         "parameter_keys": param_keys, "created_at": started_at, "finished_at": None,
         "origin_run_id": origin_run_id, "plan": plan, "flow_file": flow_file,
         "python": platform.python_version(), "host": platform.node(),
+        "heartbeat_interval": heartbeat_interval(),
     }
     record.update(extra or {})
     records.write_run(storage, flow, run_id, record)
@@ -149,8 +156,10 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     if on_started is not None:
         on_started(run_id)
 
+    heartbeat = Heartbeat(storage, flow, run_id, record["heartbeat_interval"])
     class_bytes = _class_bytes(flow_cls)
     try:
+        heartbeat.start()  # until the run's end is recorded (finally below)
         import ray
 
         record["ray_version"] = ray.__version__
@@ -235,7 +244,8 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         return RunResult(flow, run_id, "interrupted" if outcome.interrupted else status, storage.url,
                          failures=[(s.label(), r.get("error") or {}) for s, r in outcome.failures],
                          executed=outcome.executed, cloned=outcome.cloned, cached=outcome.cached,
-                         seconds=time.time() - started_at)
+                         seconds=time.time() - started_at, ray_seconds=ray_seconds,
+                         ray_joined=bool(resolve_address(cluster)))
     except BaseException:
         if record["status"] == "running":
             record.update(status="failed", finished_at=time.time(),
@@ -246,4 +256,5 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
                 pass
         raise
     finally:
+        heartbeat.stop()
         shutdown(started_ray)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 
@@ -80,7 +81,27 @@ def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
-def trials_table(study: Any, limit: int | None = None, best_first: bool = True) -> Any:
+def run_status_reader(datastore: str) -> Callable[[str], str | None]:
+    """``Flow/run_id`` -> the run's status as every reader shows it (``crashed`` when the driver
+    that ran it died), or None when it cannot be read."""
+    from rayflow.datastore import open_storage, records
+
+    storage = open_storage(datastore)
+
+    def status(pathspec: str) -> str | None:
+        try:
+            flow, run_id = pathspec.split("/")
+            record = records.read_run(storage, flow, run_id)
+            return str(records.with_effective_status(storage, flow, run_id, record).get("status"))
+        except Exception:  # noqa: BLE001 - a trial's run that cannot be read keeps its trial state
+            return None
+
+    return status
+
+
+def trials_table(study: Any, limit: int | None = None, best_first: bool = True,
+                 run_status: Callable[[str], str | None] | None = None) -> Any:
+    """The study's trials; with ``run_status``, a RUNNING trial whose run crashed says so."""
     from optuna.trial import TrialState
     from rich.table import Table
 
@@ -99,7 +120,11 @@ def trials_table(study: Any, limit: int | None = None, best_first: bool = True) 
         table.add_column(col, justify="right" if col not in ("state", "run") else "left")
     for t in trials:
         value = "" if t.value is None else f"{t.value:.6g}"
-        cells = [str(t.number), t.state.name.lower(), value]
+        state = t.state.name.lower()
+        pathspec = t.user_attrs.get("run_pathspec")
+        if t.state == TrialState.RUNNING and run_status and pathspec and run_status(pathspec) == "crashed":
+            state = "running (its run crashed)"
+        cells = [str(t.number), state, value]
         for n in names:
             v = t.params.get(n, "")
             cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from ._check_cmd import check_command
-from ._common import handle_errors
+from ._common import handle_errors, process_started
 from ._compare_cmd import compare_command
 from ._gc_cmd import gc_command
 from ._logs_cmd import logs_command
@@ -44,7 +44,9 @@ cli.add_command(gc_command)
 
 
 def main(args: list[str] | None = None) -> None:
-    handle_errors(lambda: cli.main(args=args, prog_name="rayflow", standalone_mode=False), "rayflow")
+    started = process_started()  # the wall time reported by run/resume counts from here
+    handle_errors(lambda: cli.main(args=args, prog_name="rayflow", standalone_mode=False,
+                                   obj={"started": started}), "rayflow")
 
 
 __all__ = ["cli", "main"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -95,6 +96,25 @@ def _help_target(where: str, prog: str) -> str:
     if at is not None and at <= 2 and not args[0].startswith("-"):
         return " ".join([prog, *args[:at + 1]])
     return where
+
+
+FRESH_PROCESS_SECONDS = 60.0
+
+
+def process_started() -> float:
+    """When this process started (from /proc on Linux), so that the wall time reported to the
+    user includes Python's start-up and the imports it waited for. Elsewhere, and in a process
+    that was already running long before the command (a notebook, a test calling ``main``): now."""
+    try:
+        with open("/proc/self/stat") as f:
+            after_name = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        ticks = int(after_name[19])  # field 22, starttime: clock ticks after boot
+        age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.time()
+    return time.time() - age if 0.0 <= age <= FRESH_PROCESS_SECONDS else time.time()
 
 
 def handle_errors(invoke: Callable[[], Any], prog: str) -> None:

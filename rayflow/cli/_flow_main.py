@@ -10,7 +10,7 @@ import sys
 import click
 
 from ._check_cmd import check_flow
-from ._common import handle_errors
+from ._common import handle_errors, process_started
 from ._logs_cmd import logs_command
 from ._resume_cmd import make_resume_command
 from ._run_cmd import make_run_command
@@ -23,6 +23,7 @@ def flow_main(flow_cls: type) -> None:
     except TypeError:
         flow_file = os.path.abspath(sys.argv[0])
     prog = os.path.basename(sys.argv[0])
+    started = process_started()
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"]},
                  help=f"{flow_cls.__name__}: run it on Ray with rayflow.")
@@ -43,7 +44,7 @@ def flow_main(flow_cls: type) -> None:
         if environment and environment != "local":
             click.echo(f"note: --environment={environment} is ignored; steps run in this Python "
                        "environment on Ray", err=True)
-        ctx.obj = {"with_": with_, "datastore": datastore_root, "quiet": quiet}
+        ctx.obj = {"with_": with_, "datastore": datastore_root, "quiet": quiet, "started": started}
 
     @group.command("check")
     def check() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -22,6 +23,7 @@ def resume_options() -> list[Any]:
 def make_resume_command(flow_cls: type | None = None, flow_file: str | None = None) -> click.Command:
     @click.pass_context
     def callback(ctx: click.Context, **kwargs: Any) -> None:
+        started = time.time()
         if flow_cls is None:
             kwargs.pop("target", None)
             cls, path = ctx.meta["rayflow.flow"]
@@ -40,7 +42,7 @@ def make_resume_command(flow_cls: type | None = None, flow_file: str | None = No
         )
         if not quiet:
             click.echo(f"cloned {len(result.cloned)} task(s), ran {len(result.executed)}")
-        report(result, path)
+        report(result, path, opts.get("started") or started)
 
     return FlowCommand("resume", callback, resume_options(), flow_cls=flow_cls,
                        help="Resume a run: clone every finished task, run the rest.")

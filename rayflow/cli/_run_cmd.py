@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
     """Lint, resolve parameters, run; exit 0 on success, 1 on failure, 130 when interrupted."""
     from rayflow.scheduler import run_flow
 
+    started = opts.get("started") or time.time()
     _, plan = plan_for(flow_cls, tuple(opts.get("with_") or ()))
     given = {k: v for k, v in opts.get("params", {}).items() if v is not None}
     values = resolve_values(flow_cls, given)
@@ -35,7 +37,7 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
         cache=cache_mode(opts.get("cache")), max_num_splits=opts.get("max_num_splits"),
         run_id_file=opts.get("run_id_file"), extra=lineage(flow_cls, flow_file, url),
     )
-    report(result, flow_file)
+    report(result, flow_file, started)
 
 
 def with_group_options(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
@@ -47,6 +49,8 @@ def with_group_options(ctx: click.Context, opts: dict[str, Any]) -> dict[str, An
         opts["datastore"] = root["datastore"]
     if root.get("quiet"):
         opts["quiet"] = True
+    if root.get("started"):
+        opts["started"] = root["started"]
     return opts
 
 
@@ -55,13 +59,24 @@ def cache_mode(flag: bool | None) -> str:
     return "auto" if flag is None else ("all" if flag else "off")
 
 
-def report(result: Any, flow_file: str | None = None) -> None:
+def wall_time(result: Any, started: float | None) -> str:
+    """What the user waited, from the command's start, with Ray's start-up named apart:
+    ``6.2s (Ray start-up 4.8s)``; without ``started``, the run's own time."""
+    total = time.time() - started if started else result.seconds
+    notes = []
+    ray_seconds = getattr(result, "ray_seconds", None)
+    if ray_seconds is not None:
+        what = "joining the Ray cluster" if getattr(result, "ray_joined", False) else "Ray start-up"
+        notes.append(f"{what} {ray_seconds:.1f}s")
+    if getattr(result, "cached", None):
+        notes.append(f"{len(result.cached)} task(s) from the cache")
+    return f"{total:.1f}s" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def report(result: Any, flow_file: str | None = None, started: float | None = None) -> None:
     target = f" {display_path(flow_file)}" if flow_file else ""
     if result.successful:
-        reused = ""
-        if getattr(result, "cached", None):
-            reused = f" ({len(result.cached)} task(s) from the cache)"
-        click.echo(f"run {result.pathspec} successful in {result.seconds:.1f}s{reused}")
+        click.echo(f"run {result.pathspec} successful in {wall_time(result, started)}")
         return
     if result.status == "interrupted":
         click.echo(f"run {result.pathspec} interrupted; finished tasks are kept "

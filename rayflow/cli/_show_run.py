@@ -32,6 +32,13 @@ def _readable(tasks: list) -> tuple[list, list]:
     return good, damaged
 
 
+def _crash_note(record: dict) -> str:
+    if record.get("status") != "crashed":
+        return ""
+    return (f"  (its driver stopped without recording an end; last seen {when(record.get('last_heartbeat'))}; "
+            "resume runs what did not finish)")
+
+
 def show_run(run: Any, code: bool) -> None:
     record = run.record
     if code:
@@ -45,7 +52,7 @@ def show_run(run: Any, code: bool) -> None:
     created, finished = record.get("created_at"), record.get("finished_at")
     lines = [
         f"run       {run.pathspec}",
-        f"status    {record.get('status', 'unknown')}",
+        f"status    {record.get('status', 'unknown')}{_crash_note(record)}",
         f"started   {when(created)}",
         f"finished  {when(finished)}  ({duration(created, finished)})",
         f"user      {record.get('user', '-')}@{record.get('host', '-')}",

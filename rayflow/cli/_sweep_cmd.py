@@ -112,7 +112,7 @@ def sweep_show_command(study_name: str, storage: str | None, datastore: str | No
     from rich.console import Console
 
     from rayflow.sweeps import default_storage
-    from rayflow.sweeps._display import trials_table
+    from rayflow.sweeps._display import run_status_reader, trials_table
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = storage or default_storage(datastore_url(datastore))
@@ -121,7 +121,8 @@ def sweep_show_command(study_name: str, storage: str | None, datastore: str | No
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage=url)]
         raise click.ClickException(f"no study {study_name!r} in {url} (studies: {', '.join(names) or 'none'})") from None
-    Console().print(trials_table(study, best_first=False))
+    Console().print(trials_table(study, best_first=False,
+                                 run_status=run_status_reader(datastore_url(datastore))))
     try:
         best = study.best_trial
     except ValueError:

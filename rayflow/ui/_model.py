@@ -29,7 +29,7 @@ from rayflow.datastore import (
 T = TypeVar("T")
 R = TypeVar("R")
 
-FINISHED = ("successful", "failed", "interrupted", "pruned")
+FINISHED = ("successful", "failed", "interrupted", "pruned", "crashed")
 MAX_SCALAR_BYTES = 1 << 16
 
 
@@ -114,7 +114,9 @@ def _read_run(flow: str, run_id: str, damaged: list[str] | None = None) -> RunRo
     """The run's row; None for a run being created or a damaged record (whose one-line
     description is added to ``damaged``: listings leave it out but say so)."""
     try:
-        return RunRow(flow, run_id, records.read_run(ns.storage(), flow, run_id))
+        storage = ns.storage()
+        record = records.read_run(storage, flow, run_id)
+        return RunRow(flow, run_id, records.with_effective_status(storage, flow, run_id, record))
     except DamagedRecordError as exc:
         if damaged is not None:
             damaged.append(f"run {run_id}: {exc}")

@@ -110,6 +110,8 @@ def study_page(url: str | None, name: str) -> StudyPage:
         note = str(t.user_attrs.get("fail_reason") or "")
         if t.user_attrs.get("rayflow_stale"):
             note = "left running by a crashed driver; re-asked"
+        elif t.state == TrialState.RUNNING and _run_crashed(t.user_attrs.get("run_pathspec")):
+            note = "its run crashed (the sweep driver died); the next sweep of this study re-asks it"
         row = TrialRow(t.number, t.state.name.lower(), t.value, dict(t.params),
                        t.user_attrs.get("run_pathspec"), secs, note)
         page.trials.append(row)
@@ -121,6 +123,17 @@ def study_page(url: str | None, name: str) -> StudyPage:
                 page.best = row
     page.param_names = sorted({k for t in page.trials for k in t.params})
     return page
+
+
+def _run_crashed(pathspec: str | None) -> bool:
+    from rayflow._client import Run
+
+    if not pathspec:
+        return False
+    try:
+        return Run(pathspec).status == "crashed"
+    except Exception:  # noqa: BLE001 - a run that cannot be read leaves the trial as it is
+        return False
 
 
 def history_points(page: StudyPage) -> list[tuple[int, float]]:
