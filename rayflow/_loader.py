@@ -9,6 +9,7 @@ import traceback
 from types import ModuleType
 
 from ._errors import FlowLoadError
+from ._sources import sources_key
 
 
 def split_target(target: str) -> tuple[str, str | None]:
@@ -33,7 +34,9 @@ def load_flow(target: str) -> tuple[type, str]:
     except SyntaxError as exc:
         raise FlowLoadError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     module = _exec_module(path, abspath)
-    return pick_flow(module, path, cls_name), abspath
+    flow_cls = pick_flow(module, path, cls_name)
+    sources_key(flow_cls)  # the digest of the code just loaded, before the files can change
+    return flow_cls, abspath
 
 
 def _exec_module(path: str, abspath: str) -> ModuleType:

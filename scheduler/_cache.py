@@ -1,8 +1,11 @@
 """Cross-run caching: skip a task when an earlier successful task had the same cache key.
 
-The key covers what can change a task's outputs: the step's source code, its decorators, the
-parameters it reads, the content keys of every input artifact (artifacts are content-addressed,
-so this is cheap) and its foreach position; or a user-defined ``@cache(key=...)``. A hit clones
+The key covers what can change a task's outputs: the step's source code and the flow's whole
+source (the flow file and the modules it imports from its folder, ``rayflow._sources``), the
+flow's constants, its decorators, the parameters it reads (all of them when ``self`` escapes the
+step's plain attribute reads, ``rayflow._reads``), the content keys of every input artifact
+(artifacts are content-addressed, so this is cheap) and the foreach positions of the task and
+its inputs; or, instead of all that, a user-defined ``@cache(key=...)``. A hit clones
 the earlier task's record by reference, exactly as resume does. The index lives in the datastore
 (``<Flow>/cache/<step>/<key>.json``), one whole file per key, so concurrent runs cannot corrupt
 it; an entry whose task or blobs are gone is a miss.
@@ -61,10 +64,13 @@ class TaskCache:
         decorators = {k: v for k, v in node["decorators"].items() if k not in ("cache", "retry", "catch")}
         # Parameters travel in every task's artifact mapping; they are keyed above, by what the
         # step reads, so they are left out of the inputs here.
-        inputs = [sorted((k, v) for k, v in self._input_meta(s, t)["artifacts"].items()
-                         if k not in self.param_keys) for s, t in spec.inputs]
+        # A join also sees each input's foreach position (``i.input``, ``i.index``).
+        inputs = [[sorted((k, v) for k, v in meta["artifacts"].items() if k not in self.param_keys),
+                   [list(f) for f in meta.get("frames") or []]]
+                  for meta in (self._input_meta(s, t) for s, t in spec.inputs)]
         parts: dict[str, Any] = {
             "flow": self.flow, "step": spec.step, "code": node.get("code_hash", ""),
+            "source": node.get("source_hash", ""),
             "decorators": decorators, "params": {n: self.param_keys[n] for n in names},
             "inputs": inputs, "frames": [[f[0], f[1], f[2], f[3]] for f in spec.frames],
             "constants": self._constants_key(),
