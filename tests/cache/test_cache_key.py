@@ -275,3 +275,40 @@ def test_a_step_whose_self_escapes_keys_every_parameter(write_flow):
     for name, body in INDIRECT_READS.items():
         plan = Runner(write_flow(INDIRECT.replace("BODY", body), f"escape_{name}.py")).plan()
         assert plan["start"]["param_refs"] == "*", name
+
+
+INCLUDED = '''
+import os
+
+from rayflow import FlowSpec, IncludeFile, cache, step
+
+
+class IncludedFlow(FlowSpec):
+    data = IncludeFile("data", default=os.path.join(os.path.dirname(__file__), "data.txt"))
+
+    @cache
+    @step
+    def start(self):
+        self.words = len(self.data.split()) * 10 + len(os.environ.get("RF_CACHE_MODE", ""))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+'''
+
+
+def test_an_included_file_or_environment_variable_that_changes_reruns_the_step(
+        run_flow, write_flow, datastore, tmp_path):
+    from rayflow import Runner
+
+    flow = write_flow(INCLUDED, "included.py")
+    (tmp_path / "data.txt").write_text("one two")
+    assert run_flow(flow).run["start"].task.data.words == 20
+    assert run_flow(flow).cached == [("start", "0")]
+    (tmp_path / "data.txt").write_text("one two three")
+    edited = run_flow(flow)
+    assert edited.cached == [] and edited.run["start"].task.data.words == 30
+
+    env = Runner(flow, datastore=datastore, with_=("environment:vars={'RF_CACHE_MODE': 'abcd'}",)).run()
+    assert env.cached == [] and env.run["start"].task.data.words == 34
