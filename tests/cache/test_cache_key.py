@@ -312,3 +312,23 @@ def test_an_included_file_or_environment_variable_that_changes_reruns_the_step(
 
     env = Runner(flow, datastore=datastore, with_=("environment:vars={'RF_CACHE_MODE': 'abcd'}",)).run()
     assert env.cached == [] and env.run["start"].task.data.words == 34
+
+
+def test_a_local_module_edited_between_runs_in_one_process_is_not_served_stale(
+        run_flow, tmp_path):
+    """A notebook: the same Ray workers serve both runs, and had imported the old helpers.py.
+    The second run must execute the edited module, so that what it caches under the new key is
+    the new code's result."""
+    (tmp_path / "mathlib").mkdir()
+    (tmp_path / "mathlib" / "__init__.py").write_text("")
+    core = tmp_path / "mathlib" / "core.py"
+    core.write_text("def factor():\n    return 10\n")
+    (tmp_path / "helpers.py").write_text(textwrap.dedent(LOCAL_HELPERS))
+    flow = tmp_path / "local_flow.py"
+    flow.write_text(textwrap.dedent(LOCAL_FLOW))
+    assert run_flow(str(flow)).run["start"].task.data.out == 30
+    assert run_flow(str(flow)).cached == [("start", "0")]
+    core.write_text("def factor():\n    return 100\n")
+    edited = run_flow(str(flow))
+    assert edited.cached == []
+    assert edited.run["start"].task.data.out == 300
