@@ -9,7 +9,6 @@ import traceback
 from types import ModuleType
 
 from ._errors import FlowLoadError
-from ._sources import sources_key
 
 
 def split_target(target: str) -> tuple[str, str | None]:
@@ -35,7 +34,9 @@ def load_flow(target: str) -> tuple[type, str]:
         raise FlowLoadError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     module = _exec_module(path, abspath)
     flow_cls = pick_flow(module, path, cls_name)
-    sources_key(flow_cls)  # the digest of the code just loaded, before the files can change
+    from rayflow.scheduler._sources import remember_flow_file
+
+    remember_flow_file(flow_cls)  # for @cache: the flow file as loaded, before it can change
     return flow_cls, abspath
 
 

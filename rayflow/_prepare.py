@@ -9,7 +9,6 @@ from ._decorators import StepDecorator, parse_with
 from ._errors import LintError
 from ._graph import FlowGraph, build_graph
 from ._lint import lint
-from ._sources import sources_key
 
 
 def checked_graph(flow_cls: type) -> FlowGraph:
@@ -29,9 +28,6 @@ def plan_for(flow_cls: type, with_specs: tuple[str, ...] = ()) -> tuple[FlowGrap
 
     graph = checked_graph(flow_cls)
     plan = graph.to_plan([p.attr for p in flow_parameters(flow_cls)])
-    source = sources_key(flow_cls)  # for the @cache key: the whole flow file and local modules
-    for node in plan.values():
-        node["source_hash"] = source
     extra: list[StepDecorator] = [parse_with(s) for s in with_specs]
     for deco in extra:
         for node in plan.values():

@@ -1,7 +1,7 @@
 """Cross-run caching: skip a task when an earlier successful task had the same cache key.
 
 The key covers what can change a task's outputs: the step's source code and the flow's whole
-source (the flow file and the modules it imports from its folder, ``rayflow._sources``), the
+source (the flow file and the modules it imports from its folder, ``_sources``), the
 flow's constants, its decorators, the parameters it reads (all of them when ``self`` escapes the
 step's plain attribute reads, ``rayflow._reads``), the content keys of every input artifact
 (artifacts are content-addressed, so this is cheap) and the foreach positions of the task and
@@ -40,6 +40,13 @@ class TaskCache:
         self._metas: OrderedDict[tuple[str, str], dict] = OrderedDict()
         self.hits = 0
         self._constants: str | None = None
+        # Taken now, as the run starts: the workers import the flow's local modules as they are
+        # now (``_codefiles.forget_local_modules``); the flow file's own digest is its loaded one.
+        self.source = ""
+        if flow_cls is not None and mode != "off" and any(self.enabled(s) for s in plan):
+            from ._sources import sources_key
+
+            self.source = sources_key(flow_cls)
 
     def enabled(self, step: str) -> bool:
         if self.mode == "off":
@@ -70,7 +77,7 @@ class TaskCache:
                   for meta in (self._input_meta(s, t) for s, t in spec.inputs)]
         parts: dict[str, Any] = {
             "flow": self.flow, "step": spec.step, "code": node.get("code_hash", ""),
-            "source": node.get("source_hash", ""),
+            "source": self.source,
             "decorators": decorators, "params": {n: self.param_keys[n] for n in names},
             "inputs": inputs, "frames": [[f[0], f[1], f[2], f[3]] for f in spec.frames],
             "constants": self._constants_key(),

@@ -332,3 +332,18 @@ def test_a_local_module_edited_between_runs_in_one_process_is_not_served_stale(
     edited = run_flow(str(flow))
     assert edited.cached == []
     assert edited.run["start"].task.data.out == 300
+
+
+def test_a_flow_edited_after_it_was_loaded_keys_the_code_it_runs(write_flow, datastore, ray_session):
+    """A Runner made before an edit still runs the code it loaded: its runs keep that code's key,
+    so the edited file's first run (a new Runner) recomputes instead of taking the old value."""
+    from rayflow import Runner
+
+    flow = write_flow(HELPER, "loaded.py")
+    before = Runner(flow, datastore=datastore)
+    assert before.run().run["start"].task.data.out == 30
+    write_flow(HELPER.replace("return x * 10", "return x * 100"), "loaded.py")
+    old_code = before.run()
+    assert old_code.cached == [("start", "0")] and old_code.run["start"].task.data.out == 30
+    edited = Runner(flow, datastore=datastore).run()
+    assert edited.cached == [] and edited.run["start"].task.data.out == 300

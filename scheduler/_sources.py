@@ -8,8 +8,10 @@ x``), wherever the import statement is. Each file counts by its syntax tree, so 
 formatting do not invalidate the cache. Not covered: installed packages, modules imported by a
 computed name (``importlib.import_module(name)``), and files or environment read at run time.
 
-The digest is taken once per flow class, when it is loaded (``_loader``) or first planned, so
-it describes the code that class runs even if the files change afterwards.
+Each file counts as the version the run executes: the flow's own module travels by value, so
+its digest is taken once, when the class is loaded (``remember_flow_file``); every other module
+is imported by the workers afresh for each run (``_codefiles.forget_local_modules``), so its
+digest is taken when the run starts.
 """
 
 from __future__ import annotations
@@ -19,52 +21,77 @@ import hashlib
 import inspect
 import os
 import sys
+from typing import NamedTuple
 
 _SKIP_DIRS = ("site-packages", "dist-packages", "__pycache__")
 
 
+class _FlowFile(NamedTuple):
+    path: str
+    digest: str
+    imports: tuple[str, ...]  # local files its import statements name
+
+
+def remember_flow_file(flow_cls: type) -> _FlowFile | None:
+    """The flow module's file as loaded: kept on the class, the first time it is asked for."""
+    found = flow_cls.__dict__.get("_rf_flow_file")
+    if found is None:
+        files = _class_files(flow_cls)
+        found = _FlowFile("", "", ())
+        if files:
+            path = files[0][1]
+            data = _read(path)
+            if data is not None:
+                tree = _parse(data)
+                imports = _local_imports(tree, path, os.path.dirname(path)) if tree else []
+                found = _FlowFile(path, _digest(data, tree), tuple(imports))
+        type.__setattr__(flow_cls, "_rf_flow_file", found)
+    return found if found.path else None
+
+
 def sources_key(flow_cls: type) -> str:
     """A digest of every file that can hold code of ``flow_cls``'s steps ("" when unknown)."""
-    found = flow_cls.__dict__.get("_rf_sources")
-    if found is None:
-        files = flow_files(flow_cls)
-        digest = hashlib.sha256()
-        for label, file_digest in sorted(files.items()):
-            digest.update(f"{label}\0{file_digest}\n".encode())
-        found = digest.hexdigest() if files else ""
-        type.__setattr__(flow_cls, "_rf_sources", found)
-    return found
+    files = flow_files(flow_cls)
+    digest = hashlib.sha256()
+    for label, file_digest in sorted(files.items()):
+        digest.update(f"{label}\0{file_digest}\n".encode())
+    return digest.hexdigest() if files else ""
 
 
 def flow_files(flow_cls: type) -> dict[str, str]:
-    """``{label: digest}``: the flow's module and bases by module name, local modules by their
-    path relative to the flow's folder (so a moved project keeps its cache)."""
-    starts = _class_files(flow_cls)
-    if not starts:
+    """``{label: digest}``: the flow's own file as ``<flow>`` (its name may change: flow_v2.py),
+    local modules by their path relative to the flow's folder (a moved project keeps its cache),
+    base classes' files outside the folder by their module's name."""
+    flow_file = remember_flow_file(flow_cls)
+    if flow_file is None:
         return {}
-    root = os.path.dirname(starts[0][1])
-    out: dict[str, str] = {}
-    seen: set[str] = set()
-    todo = [path for _, path in starts]
-    # The flow's own file counts by content alone (its name may change: flow_v2.py); a base
-    # class's file outside the folder by its module's name.
-    labels = {path: label for label, path in starts[1:] if not _inside(path, root)}
-    labels[starts[0][1]] = "<flow>"
+    root = os.path.dirname(flow_file.path)
+    out = {"<flow>": flow_file.digest}
+    seen = {flow_file.path}
+    bases = _class_files(flow_cls)[1:]
+    labels = {path: label for label, path in bases if not _inside(path, root)}
+    todo = [*flow_file.imports, *(path for _, path in bases)]
     while todo:
         path = todo.pop()
         if path in seen:
             continue
         seen.add(path)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
+        data = _read(path)
+        if data is None:
             continue
         tree = _parse(data)
         out[labels.get(path) or os.path.relpath(path, root)] = _digest(data, tree)
         if tree is not None:
             todo.extend(p for p in _local_imports(tree, path, root) if p not in seen)
     return out
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def _class_files(flow_cls: type) -> list[tuple[str, str]]:
