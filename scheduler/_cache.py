@@ -46,7 +46,7 @@ class TaskCache:
         if flow_cls is not None and mode != "off" and any(self.enabled(s) for s in plan):
             from ._sources import sources_key
 
-            self.source = sources_key(flow_cls)
+            self.source = sources_key(flow_cls) or self._pickled_key()
 
     def enabled(self, step: str) -> bool:
         if self.mode == "off":
@@ -97,6 +97,17 @@ class TaskCache:
             pairs = [] if self.flow_cls is None else packed_constants(self.flow_cls)
             self._constants = json.dumps([(name, packed.key) for name, packed in pairs])
         return self._constants
+
+    def _pickled_key(self) -> str:
+        """A flow with no source file (a notebook cell) is keyed by the class as shipped to the
+        workers, which holds its module-level helpers by value. Not stable across processes
+        (a miss there); stable within one once the class's memos are set, as they are here."""
+        import cloudpickle
+
+        from rayflow._flowspec import flow_constants
+
+        flow_constants(self.flow_cls)
+        return "pickled:" + hashlib.sha256(cloudpickle.dumps(self.flow_cls)).hexdigest()
 
     def _user_key(self, spec: TaskSpec) -> str | None:
         if not self.plan[spec.step]["decorators"].get("cache", {}).get("key") or self.flow_cls is None:

@@ -36,10 +36,9 @@ def remember_flow_file(flow_cls: type) -> _FlowFile | None:
     """The flow module's file as loaded: kept on the class, the first time it is asked for."""
     found = flow_cls.__dict__.get("_rf_flow_file")
     if found is None:
-        files = _class_files(flow_cls)
+        path = _own_file(flow_cls)
         found = _FlowFile("", "", ())
-        if files:
-            path = files[0][1]
+        if path is not None:
             data = _read(path)
             if data is not None:
                 tree = _parse(data)
@@ -49,8 +48,23 @@ def remember_flow_file(flow_cls: type) -> _FlowFile | None:
     return found if found.path else None
 
 
+def _own_file(flow_cls: type) -> str | None:
+    """The file the class's own steps were compiled from, or None when that is not a file or
+    not its module's (a notebook cell, ``exec`` of a string): its source is unknown then."""
+    files = _class_files(flow_cls)
+    if not files or files[0][0] != flow_cls.__module__:
+        return None
+    path = files[0][1]
+    for value in vars(flow_cls).values():
+        code = getattr(value, "__code__", None)
+        if code is not None and os.path.abspath(code.co_filename) != path:
+            return None
+    return path
+
+
 def sources_key(flow_cls: type) -> str:
-    """A digest of every file that can hold code of ``flow_cls``'s steps ("" when unknown)."""
+    """A digest of every file that can hold code of ``flow_cls``'s steps; "" when the flow's own
+    file is unknown (the caller then keys the class as pickled, ``TaskCache``)."""
     files = flow_files(flow_cls)
     digest = hashlib.sha256()
     for label, file_digest in sorted(files.items()):

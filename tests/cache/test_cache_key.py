@@ -344,3 +344,27 @@ def test_a_flow_edited_after_it_was_loaded_keys_the_code_it_runs(write_flow, dat
     assert old_code.cached == [("start", "0")] and old_code.run["start"].task.data.out == 30
     edited = Runner(flow, datastore=datastore).run()
     assert edited.cached == [] and edited.run["start"].task.data.out == 300
+
+
+def _notebook_cell(module: str, source: str, cell: str) -> type:
+    """Run ``source`` as IPython runs a notebook cell: compiled under a cell name that is no
+    file (its lines registered in linecache), in a module that has no ``__file__``."""
+    import linecache
+    import types
+
+    linecache.cache[cell] = (len(source), None, source.splitlines(True), cell)
+    mod = sys.modules.get(module) or types.ModuleType(module)
+    sys.modules[module] = mod
+    exec(compile(source, cell, "exec"), mod.__dict__)
+    return mod.__dict__["HelperFlow"]
+
+
+def test_a_flow_with_no_source_file_is_keyed_by_its_shipped_code(run_flow):
+    """A notebook: no file to read, so a helper redefined in another cell must still count."""
+    source = textwrap.dedent(HELPER)
+    flow = _notebook_cell("rf_cache_notebook", source, "<cell-1>")
+    assert run_flow(flow).run["start"].task.data.out == 30
+    assert run_flow(flow).cached == [("start", "0")]  # the same class, the same helpers: a hit
+    flow = _notebook_cell("rf_cache_notebook", source.replace("x * 10", "x * 100"), "<cell-2>")
+    edited = run_flow(flow)
+    assert edited.cached == [] and edited.run["start"].task.data.out == 300
