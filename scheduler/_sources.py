@@ -49,16 +49,16 @@ def remember_flow_file(flow_cls: type) -> _FlowFile | None:
 
 
 def _own_file(flow_cls: type) -> str | None:
-    """The file the class's own steps were compiled from, or None when that is not a file or
-    not its module's (a notebook cell, ``exec`` of a string): its source is unknown then."""
+    """The file of the class's module, or None when there is none or the class's functions were
+    compiled from no file (a notebook cell, ``exec`` of a string): its source is unknown then."""
     files = _class_files(flow_cls)
     if not files or files[0][0] != flow_cls.__module__:
         return None
     path = files[0][1]
     for value in vars(flow_cls).values():
-        code = getattr(value, "__code__", None)
-        if code is not None and os.path.abspath(code.co_filename) != path:
-            return None
+        code = getattr(inspect.unwrap(value) if callable(value) else value, "__code__", None)
+        if code is not None and not os.path.isfile(code.co_filename):
+            return None  # compiled from a string, not from the module's file
     return path
 
 
