@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._decorators import step_decorators
+from ._reads import step_reads
 
 
 @dataclass
@@ -36,8 +37,8 @@ class StepNode:
     split_parents: list[str] = field(default_factory=list)
     closes: str | None = None
     code_hash: str = ""
-    self_reads: set[str] = field(default_factory=set)
-    calls_methods: bool = False
+    reads: set[str] = field(default_factory=set)   # attributes read through self or inputs
+    escape: str | None = "the step's source is unknown"  # why it may read more (rayflow._reads)
 
     @property
     def type(self) -> str:
@@ -71,7 +72,7 @@ class FlowGraph:
         params = params or []
 
         def refs(n: StepNode) -> list[str] | str:
-            return "*" if n.calls_methods else sorted(n.self_reads & set(params))
+            return "*" if n.escape else sorted(n.reads & set(params))
 
         return {
             n.name: {
@@ -103,7 +104,8 @@ def step_functions(flow_cls: type) -> dict[str, Any]:
 
 def build_graph(flow_cls: type) -> FlowGraph:
     file = _source_file(flow_cls)
-    nodes = {name: _parse_step(name, func, file) for name, func in step_functions(flow_cls).items()}
+    nodes = {name: _parse_step(name, func, file, flow_cls)
+             for name, func in step_functions(flow_cls).items()}
     nodes = dict(sorted(nodes.items(), key=lambda kv: kv[1].line))
     for node in nodes.values():
         for target in node.out:
@@ -119,7 +121,7 @@ def _source_file(flow_cls: type) -> str:
         return "<unknown>"
 
 
-def _parse_step(name: str, func: Any, default_file: str) -> StepNode:
+def _parse_step(name: str, func: Any, default_file: str, flow_cls: type | None = None) -> StepNode:
     code = getattr(func, "__code__", None)
     file = code.co_filename if code else default_file
     first = code.co_firstlineno if code else 0
@@ -137,12 +139,8 @@ def _parse_step(name: str, func: Any, default_file: str) -> StepNode:
         return node
     offset = first - 1
     node.code_hash = hashlib.sha256(source.encode()).hexdigest()
-    for sub in ast.walk(fdef):
-        attr = _self_attr(sub) if isinstance(sub, ast.Attribute) else None
-        if attr is not None:
-            node.self_reads.add(attr)
-        if isinstance(sub, ast.Call) and _self_attr(sub.func) not in (None, "next", "merge_artifacts"):
-            node.calls_methods = True
+    found = step_reads(fdef, flow_cls)
+    node.reads, node.escape = found.names, found.escape
     node.line = fdef.lineno + offset
     node.num_args = len(fdef.args.args)
     node.is_join = node.num_args == 2

@@ -33,7 +33,11 @@ def load_flow(target: str) -> tuple[type, str]:
     except SyntaxError as exc:
         raise FlowLoadError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     module = _exec_module(path, abspath)
-    return pick_flow(module, path, cls_name), abspath
+    flow_cls = pick_flow(module, path, cls_name)
+    from rayflow.scheduler._sources import remember_flow_file
+
+    remember_flow_file(flow_cls)  # for @cache: the flow file as loaded, before it can change
+    return flow_cls, abspath
 
 
 def _exec_module(path: str, abspath: str) -> ModuleType:

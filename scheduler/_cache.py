@@ -1,8 +1,11 @@
 """Cross-run caching: skip a task when an earlier successful task had the same cache key.
 
-The key covers what can change a task's outputs: the step's source code, its decorators, the
-parameters it reads, the content keys of every input artifact (artifacts are content-addressed,
-so this is cheap) and its foreach position; or a user-defined ``@cache(key=...)``. A hit clones
+The key covers what can change a task's outputs: the step's source code and the flow's whole
+source (the flow file and the modules it imports from its folder, ``_sources``), the
+flow's constants, its decorators, the parameters it reads (all of them when ``self`` escapes the
+step's plain attribute reads, ``rayflow._reads``), the content keys of every input artifact
+(artifacts are content-addressed, so this is cheap) and the foreach positions of the task and
+its inputs; or, instead of all that, a user-defined ``@cache(key=...)``. A hit clones
 the earlier task's record by reference, exactly as resume does. The index lives in the datastore
 (``<Flow>/cache/<step>/<key>.json``), one whole file per key, so concurrent runs cannot corrupt
 it; an entry whose task or blobs are gone is a miss.
@@ -44,6 +47,13 @@ class TaskCache:
         self._metas: OrderedDict[tuple[str, str], dict] = OrderedDict()
         self.hits = 0
         self._constants: str | None = None
+        # Taken now, as the run starts: the workers import the flow's local modules as they are
+        # now (``_codefiles.forget_local_modules``); the flow file's own digest is its loaded one.
+        self.source = ""
+        if flow_cls is not None and mode != "off" and any(self.enabled(s) for s in plan):
+            from ._sources import sources_key
+
+            self.source = sources_key(flow_cls) or self._pickled_key()
 
     def enabled(self, step: str) -> bool:
         if self.mode == "off":
@@ -68,10 +78,13 @@ class TaskCache:
         decorators = {k: v for k, v in node["decorators"].items() if k not in ("cache", "retry", "catch")}
         # Parameters travel in every task's artifact mapping; they are keyed above, by what the
         # step reads, so they are left out of the inputs here.
-        inputs = [sorted((k, v) for k, v in self._input_meta(s, t)["artifacts"].items()
-                         if k not in self.param_keys) for s, t in spec.inputs]
+        # A join also sees each input's foreach position (``i.input``, ``i.index``).
+        inputs = [[sorted((k, v) for k, v in meta["artifacts"].items() if k not in self.param_keys),
+                   [list(f) for f in meta.get("frames") or []]]
+                  for meta in (self._input_meta(s, t) for s, t in spec.inputs)]
         parts: dict[str, Any] = {
             "flow": self.flow, "step": spec.step, "code": node.get("code_hash", ""),
+            "source": self.source,
             "decorators": decorators, "params": {n: self.param_keys[n] for n in names},
             "inputs": inputs, "frames": [[f[0], f[1], f[2], f[3]] for f in spec.frames],
             "constants": self._constants_key(),
@@ -91,6 +104,17 @@ class TaskCache:
             pairs = [] if self.flow_cls is None else packed_constants(self.flow_cls)
             self._constants = json.dumps([(name, packed.key) for name, packed in pairs])
         return self._constants
+
+    def _pickled_key(self) -> str:
+        """A flow with no source file (a notebook cell) is keyed by the class as shipped to the
+        workers, which holds its module-level helpers by value. Not stable across processes
+        (a miss there); stable within one once the class's memos are set, as they are here."""
+        import cloudpickle
+
+        from rayflow._flowspec import flow_constants
+
+        flow_constants(self.flow_cls)
+        return "pickled:" + hashlib.sha256(cloudpickle.dumps(self.flow_cls)).hexdigest()
 
     def _user_key(self, spec: TaskSpec) -> str | None:
         if not self.plan[spec.step]["decorators"].get("cache", {}).get("key") or self.flow_cls is None:

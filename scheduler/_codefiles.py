@@ -1,4 +1,4 @@
-"""Give the flow's code back its file names on the worker.
+"""The flow's code on the worker: its file names given back, its local modules fresh per run.
 
 cloudpickle ships a flow class defined in a script by value, and since cloudpickle 3.1 it writes
 every such code object's file name as ``<dynamic-code>``. Tracebacks of user code must name the
@@ -8,6 +8,7 @@ modules it pickles by value and the worker puts each name back.
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from typing import Any
@@ -20,6 +21,29 @@ def module_files(flow_cls: type) -> dict[str, str]:
     (``_run._class_bytes``); bases imported from elsewhere travel by reference, names intact."""
     path = getattr(sys.modules.get(flow_cls.__module__), "__file__", None)
     return {flow_cls.__module__: path} if path else {}
+
+
+def forget_local_modules(folder: str) -> list[str]:
+    """Drop the modules this worker imported from the flow's folder, so that a new run imports
+    them afresh. A worker outlives runs (a notebook's Ray serves every run of the session); a
+    helper module edited between two runs must run as edited, or the second run computes with
+    the old code and its ``@cache`` entry, keyed by the new source, would be stale. Installed
+    packages, hidden folders and rayflow itself stay."""
+    root = os.path.abspath(folder)
+    dropped = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or name.split(".")[0] in ("rayflow", "ray"):
+            continue
+        path = os.path.abspath(path)
+        if not path.startswith(root.rstrip(os.sep) + os.sep):
+            continue
+        parts = os.path.relpath(path, root).split(os.sep)[:-1]
+        if any(p in ("site-packages", "dist-packages") or p.startswith(".") for p in parts):
+            continue
+        del sys.modules[name]
+        dropped.append(name)
+    return dropped
 
 
 def _fixed(code: types.CodeType, path: str) -> types.CodeType:

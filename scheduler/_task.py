@@ -55,11 +55,14 @@ def _run_context(box: list) -> tuple[dict, type]:
         return hit
     import ray
 
+    from ._codefiles import forget_local_modules, restore
+
     ctx = ray.get(ctx_ref)
-    if ctx.get("flow_dir") and ctx["flow_dir"] not in sys.path:
-        sys.path.insert(0, ctx["flow_dir"])
+    if ctx.get("flow_dir"):
+        if ctx["flow_dir"] not in sys.path:
+            sys.path.insert(0, ctx["flow_dir"])
+        forget_local_modules(ctx["flow_dir"])  # a new run: its local modules as they are now
     flow_cls = cloudpickle.loads(ray.get(class_ref))
-    from ._codefiles import restore
 
     restore(flow_cls, ctx.get("code_files") or {})
     _RUNS[run_key] = (ctx, flow_cls)
