@@ -3,8 +3,19 @@
 Lines are kept for the datastore and handed, as they complete, to an optional ``sink`` callable
 that forwards them to the driver. Python's ``print`` is caught at ``sys.stdout``; what bypasses
 it (a subprocess, ``os.system``, C extensions, ``os.write(1, ...)``) is caught at the file
-descriptors 1 and 2, which point at pipes while the step runs (a Ray worker runs one task at a
-time, so the process's descriptors are the task's).
+descriptors 1 and 2, which point at a pipe of the step's own while it runs (a Ray worker runs
+one task at a time, so the process's descriptors are the task's).
+
+A worker runs many tasks one after the other, and a step may leave a thread or a child process
+behind that keeps writing. Their output must not land in a later task's log, so:
+
+- ``print`` is routed by thread: a thread born while a step ran belongs to that step for its
+  whole life; once the step has ended, what the thread prints goes to the worker's own stream
+  (Ray's worker log), never to another task. Threads that existed before the step (Ray's, a
+  pool a module made at import) write into whichever step is running, as before.
+- each step gets a fresh pipe for its descriptors; a child that outlives the step still holds
+  that pipe, so what it writes later is sent to the worker's own descriptor, not into the pipe
+  of the next step.
 """
 
 from __future__ import annotations
@@ -12,6 +23,8 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import queue
+import select
 import sys
 import threading
 from collections.abc import Callable
@@ -64,41 +77,103 @@ class _Tee(io.TextIOBase):
         return False
 
 
-class _FdPump:
-    """Descriptor ``fd`` of this worker, sent through one pipe for the life of the process.
+# -- Python-level output, routed by thread ---------------------------------------------------
+_OWNERS: dict[int, object] = {}    # thread ident -> the token of the step that started it
+_ACTIVE: list[Capture] = []        # the capture of the step running now (at most one)
 
-    While a step runs, ``attach`` points ``fd`` at the pipe and a thread feeds what arrives into
-    the step's tee; ``detach`` points ``fd`` back and waits until the thread has passed a marker
-    written after the step's last byte, so the step's output is complete when it returns. One
-    pipe and one thread per process, not per task: a task pays a few system calls.
-    Output arriving while no step is attached (a background child of an earlier step) goes
-    where ``fd`` normally goes.
+
+class _Router(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` of a worker once it ran a step: each write goes to the step
+    that owns the writing thread, or, when that step is over, straight to the worker's own
+    descriptor (not through ``fd`` 1/2, which may point at the running step's pipe)."""
+
+    def __init__(self, index: int, original: Any) -> None:
+        self.index = index  # 0: stdout, 1: stderr
+        self.original = original
+
+    def write(self, text: str) -> int:
+        owner = _OWNERS.get(threading.get_ident())
+        active = _ACTIVE[-1] if _ACTIVE else None
+        try:
+            if owner is None or (active is not None and owner is active.token):
+                if active is not None:
+                    return (active.out, active.err)[self.index].write(text)
+                return self.original.write(text)
+            if _PUMPS:  # a thread of a step that has ended
+                os.write(_PUMPS[self.index].original, str(text).encode("utf-8", "replace"))
+            return len(text)
+        except (OSError, ValueError, AttributeError):
+            return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        try:
+            self.original.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def fileno(self) -> int:
+        return self.original.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _live_idents() -> set[int]:
+    return {t.ident for t in threading.enumerate() if t.ident is not None}
+
+
+# -- descriptor-level output, one pipe per step ------------------------------------------------
+class _FdPump:
+    """Descriptor ``fd`` of this worker, captured through a fresh pipe per step.
+
+    ``attach`` points ``fd`` at a new pipe and hands its read end to the process's one pump
+    thread, which feeds what arrives into the step's tee; ``detach`` writes a marker after the
+    step's last byte, points ``fd`` back and waits until the thread has passed the marker, so
+    the step's output is complete when it returns. A pipe that a child of the step still holds
+    open is then drained to the worker's own descriptor by a second thread until the child
+    closes it; the next step's pipe is a new one, so nothing of the child reaches it.
     """
 
     _MARKER = b"\x00rayflow:end-of-step\x00"
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.read_end, self.write_end = os.pipe()
         self.original = os.dup(fd)
         self.saved = -1
         self.tee: _Tee | None = None
         self.passed = threading.Event()
+        self.restored = threading.Event()
+        self._pipes: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._drainer: _Drainer | None = None
         threading.Thread(target=self._pump, daemon=True, name=f"rayflow-fd{fd}").start()
 
     def attach(self, tee: _Tee) -> None:
+        read_end, write_end = os.pipe()
+        self.restored.clear()
         self.tee = tee
         self.saved = os.dup(self.fd)
-        os.dup2(self.write_end, self.fd)
+        os.dup2(write_end, self.fd)
+        os.close(write_end)
+        self._pipes.put(read_end)
 
     def detach(self) -> None:
         if self.saved < 0:
             return
-        os.dup2(self.saved, self.fd)
-        os.close(self.saved)
-        self.saved = -1
         self.passed.clear()
-        os.write(self.write_end, self._MARKER)
+        try:
+            os.write(self.fd, self._MARKER)
+        finally:
+            os.dup2(self.saved, self.fd)
+            os.close(self.saved)
+            self.saved = -1
+            self.restored.set()
         self.passed.wait(timeout=2.0)
         self.tee = None
 
@@ -117,23 +192,91 @@ class _FdPump:
             pass
 
     def _pump(self) -> None:
+        while True:
+            read_end = self._pipes.get()
+            if self._read_step(read_end):
+                os.close(read_end)  # nobody else holds the pipe: done with it
+            else:
+                if self._drainer is None:
+                    self._drainer = _Drainer(self.original)
+                self._drainer.add(read_end)
+
+    def _read_step(self, read_end: int) -> bool:
+        """Feed one step's pipe to its tee up to the marker; True when the pipe is closed."""
         marker = self._MARKER
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         held = b""
-        while chunk := os.read(self.read_end, 65536):
-            data = held + chunk
-            while (at := data.find(marker)) >= 0:
-                self._emit(data[:at], decoder)
-                tail = decoder.decode(b"", final=True)
-                if tail and self.tee is not None:
-                    self.tee.write(tail)
-                decoder.reset()
-                data = data[at + len(marker):]
-                self.passed.set()
-            # keep what may be the start of a marker split across two reads
-            keep = next((n for n in range(len(marker) - 1, 0, -1) if data.endswith(marker[:n])), 0)
-            held = data[len(data) - keep:] if keep else b""
-            self._emit(data[:len(data) - keep], decoder)
+        try:
+            while chunk := os.read(read_end, 65536):
+                data = held + chunk
+                at = data.find(marker)
+                if at >= 0:
+                    self._emit(data[:at], decoder)
+                    tail = decoder.decode(b"", final=True)
+                    if tail and self.tee is not None:
+                        self.tee.write(tail)
+                    rest = data[at + len(marker):]
+                    if rest:
+                        os.write(self.original, rest)
+                    # once ``fd`` points back, a writer left on the pipe is a child of the step
+                    self.restored.wait(timeout=2.0)
+                    ready = select.select([read_end], [], [], 0)[0]
+                    closed = bool(ready) and not self._forward_rest(read_end)
+                    self.passed.set()
+                    return closed
+                # keep what may be the start of a marker split across two reads
+                keep = next((n for n in range(len(marker) - 1, 0, -1) if data.endswith(marker[:n])), 0)
+                held = data[len(data) - keep:] if keep else b""
+                self._emit(data[:len(data) - keep], decoder)
+        except OSError:
+            pass
+        self.passed.set()
+        return True
+
+    def _forward_rest(self, read_end: int) -> bool:
+        """Read what is ready after the marker; True when more may come (a writer is left)."""
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            return False
+        os.write(self.original, chunk)
+        return True
+
+
+class _Drainer:
+    """Sends what children of ended steps still write to the worker's own descriptor."""
+
+    def __init__(self, original: int) -> None:
+        self.original = original
+        self.wake_read, self.wake_write = os.pipe()
+        self.added: queue.SimpleQueue[int] = queue.SimpleQueue()
+        threading.Thread(target=self._run, daemon=True, name="rayflow-drain").start()
+
+    def add(self, read_end: int) -> None:
+        self.added.put(read_end)
+        os.write(self.wake_write, b"x")
+
+    def _run(self) -> None:
+        open_ends: list[int] = []
+        while True:
+            ready = select.select([self.wake_read, *open_ends], [], [])[0]
+            for end in ready:
+                if end == self.wake_read:
+                    os.read(self.wake_read, 512)
+                    while not self.added.empty():
+                        open_ends.append(self.added.get())
+                    continue
+                try:
+                    chunk = os.read(end, 65536)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    try:
+                        os.write(self.original, chunk)
+                    except OSError:
+                        pass
+                else:
+                    open_ends.remove(end)
+                    os.close(end)
 
 
 _PUMPS: list[_FdPump] = []
@@ -167,6 +310,8 @@ class Capture:
         self._saved: tuple[Any, Any] | None = None
         self._fds = fds
         self._pumps: list[_FdPump] = []
+        self._born_before: set[int] = set()
+        self.token = object()  # what a thread's owner entry holds (not the output itself)
 
     def __enter__(self) -> Capture:
         _flush_real_streams()
@@ -178,11 +323,25 @@ class Capture:
             for pump, tee in zip(self._pumps, (self.out, self.err)):
                 pump.attach(tee)
         self._saved = (sys.stdout, sys.stderr)
-        sys.stdout, sys.stderr = self.out, self.err
+        routers = tuple(stream if isinstance(stream, _Router) else _Router(i, stream)
+                        for i, stream in enumerate(self._saved))
+        live = _live_idents()
+        for ident in [i for i in _OWNERS if i not in live]:
+            del _OWNERS[ident]  # dead threads: their idents may be reused
+        _OWNERS[threading.get_ident()] = self.token
+        self._born_before = live
+        _ACTIVE.append(self)
+        sys.stdout, sys.stderr = routers
+        self._saved = routers  # left in place after the step: threads it started stay routed
         return self
 
     def __exit__(self, *exc: Any) -> None:
         _flush_real_streams()
+        for ident in _live_idents() - self._born_before:
+            _OWNERS.setdefault(ident, self.token)  # threads the step started stay the step's
+        _OWNERS.pop(threading.get_ident(), None)
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         for pump in self._pumps:
             pump.detach()
         self.out.close_line()
