@@ -133,12 +133,13 @@ def _live_idents() -> set[int]:
 class _FdPump:
     """Descriptor ``fd`` of this worker, captured through a fresh pipe per step.
 
-    ``attach`` points ``fd`` at a new pipe and hands its read end to the process's one pump
-    thread, which feeds what arrives into the step's tee; ``detach`` writes a marker after the
-    step's last byte, points ``fd`` back and waits until the thread has passed the marker, so
-    the step's output is complete when it returns. A pipe that a child of the step still holds
-    open is then drained to the worker's own descriptor by a second thread until the child
-    closes it; the next step's pipe is a new one, so nothing of the child reaches it.
+    ``attach`` points ``fd`` at the pipe the pump thread made ready for the next step (already
+    blocked reading it, so a step pays a few system calls and no thread hand-off); the thread
+    feeds what arrives into the step's tee. ``detach`` writes a marker after the step's last
+    byte, points ``fd`` back and waits until the thread has passed the marker, so the step's
+    output is complete when it returns. A pipe that a child of the step still holds open is
+    then drained to the worker's own descriptor by a second thread until the child closes it;
+    the next step's pipe is a new one, so nothing of the child reaches it.
     """
 
     _MARKER = b"\x00rayflow:end-of-step\x00"
@@ -149,19 +150,19 @@ class _FdPump:
         self.saved = -1
         self.tee: _Tee | None = None
         self.passed = threading.Event()
-        self.restored = threading.Event()
-        self._pipes: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._drainer: _Drainer | None = None
-        threading.Thread(target=self._pump, daemon=True, name=f"rayflow-fd{fd}").start()
+        read_end, self.next_write = os.pipe()
+        threading.Thread(target=self._pump, args=(read_end,), daemon=True,
+                         name=f"rayflow-fd{fd}").start()
 
     def attach(self, tee: _Tee) -> None:
-        read_end, write_end = os.pipe()
-        self.restored.clear()
+        write_end, self.next_write = self.next_write, -1
+        if write_end < 0:  # the pump did not get past the last marker: Python-level only
+            return
         self.tee = tee
         self.saved = os.dup(self.fd)
         os.dup2(write_end, self.fd)
         os.close(write_end)
-        self._pipes.put(read_end)
 
     def detach(self) -> None:
         if self.saved < 0:
@@ -173,7 +174,6 @@ class _FdPump:
             os.dup2(self.saved, self.fd)
             os.close(self.saved)
             self.saved = -1
-            self.restored.set()
         self.passed.wait(timeout=2.0)
         self.tee = None
 
@@ -191,18 +191,12 @@ class _FdPump:
         except Exception:  # noqa: BLE001 - the pump must outlive any one step's output
             pass
 
-    def _pump(self) -> None:
-        while True:
-            read_end = self._pipes.get()
-            if self._read_step(read_end):
-                os.close(read_end)  # nobody else holds the pipe: done with it
-            else:
-                if self._drainer is None:
-                    self._drainer = _Drainer(self.original)
-                self._drainer.add(read_end)
+    def _pump(self, read_end: int) -> None:
+        while read_end >= 0:
+            read_end = self._read_step(read_end)
 
-    def _read_step(self, read_end: int) -> bool:
-        """Feed one step's pipe to its tee up to the marker; True when the pipe is closed."""
+    def _read_step(self, read_end: int) -> int:
+        """Feed one step's pipe to its tee up to the marker; return the next step's pipe."""
         marker = self._MARKER
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         held = b""
@@ -218,12 +212,10 @@ class _FdPump:
                     rest = data[at + len(marker):]
                     if rest:
                         os.write(self.original, rest)
-                    # once ``fd`` points back, a writer left on the pipe is a child of the step
-                    self.restored.wait(timeout=2.0)
-                    ready = select.select([read_end], [], [], 0)[0]
-                    closed = bool(ready) and not self._forward_rest(read_end)
+                    next_read, self.next_write = os.pipe()
                     self.passed.set()
-                    return closed
+                    self._retire(read_end)
+                    return next_read
                 # keep what may be the start of a marker split across two reads
                 keep = next((n for n in range(len(marker) - 1, 0, -1) if data.endswith(marker[:n])), 0)
                 held = data[len(data) - keep:] if keep else b""
@@ -231,15 +223,23 @@ class _FdPump:
         except OSError:
             pass
         self.passed.set()
-        return True
+        return -1
 
-    def _forward_rest(self, read_end: int) -> bool:
-        """Read what is ready after the marker; True when more may come (a writer is left)."""
-        chunk = os.read(read_end, 65536)
-        if not chunk:
-            return False
-        os.write(self.original, chunk)
-        return True
+    def _retire(self, read_end: int) -> None:
+        """Close an ended step's pipe, or leave it to the drainer while a child still holds it
+        (``fd`` points back at once, so a writer left after that is a child of the step)."""
+        try:
+            if select.select([read_end], [], [], 0.05)[0]:
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    os.close(read_end)
+                    return
+                os.write(self.original, chunk)
+        except OSError:
+            return
+        if self._drainer is None:
+            self._drainer = _Drainer(self.original)
+        self._drainer.add(read_end)
 
 
 class _Drainer:
