@@ -122,22 +122,27 @@ def exit_location(internal: tuple[str, ...]) -> str:
 
 
 # -- driver side ---------------------------------------------------------------------------------
-def collect(folder: str, flow: str, run_id: str, step: str, task_id: str, attempt: int) -> str:
-    """The fault file's text for that attempt (removed once read); empty when there is none."""
+def collect(folder: str, flow: str, run_id: str, step: str, task_id: str,
+            attempt: int) -> str | None:
+    """The fault file's text for that attempt (removed once read); None when there is no such
+    file here (the worker ran on another node)."""
     if not folder:
-        return ""
+        return None
     path = fault_file(folder, flow, run_id, step, task_id, attempt)
     try:
         with open(path, errors="replace") as f:
             text = f.read()
         os.unlink(path)
     except OSError:
-        return ""
+        return None
     return text
 
 
-def describe(fault_text: str) -> str:
+def describe(fault_text: str | None) -> str:
     """One line on how the worker died, from what its fault file holds."""
+    if fault_text is None:
+        return ("the worker process running the task died (on another node, or before rayflow "
+                "could watch it: see that node's Ray worker logs)")
     found = _FATAL_LINE.search(fault_text)
     if found:
         what = found.group(1).strip()

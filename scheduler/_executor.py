@@ -92,10 +92,10 @@ class RayExecutor:
         """How the worker died, from the fault file it left; its traceback becomes the task's
         stderr (a worker that called ``os._exit`` wrote its own records first)."""
         if spec is None:
-            return _crashes.describe("")
+            return _crashes.describe(None)
         flow, run_id = self.ctx["flow"], self.ctx["run_id"]
         text = _crashes.collect(self._faults, flow, run_id, spec.step, spec.task_id, spec.attempt)
-        if text.strip():
+        if text and text.strip():
             try:
                 from rayflow.datastore import records
 

@@ -107,3 +107,14 @@ def test_catch_on_a_step_whose_worker_died_stores_the_exit_code(run_flow):
     assert "exited with code 7" in repr(problem)
     assert task.current_attempt == 1  # the attempt that died, then the one @catch recorded
     assert out.run.data.seen == "kept"
+
+
+def test_a_worker_killed_with_sigkill_is_said_to_have_died_without_a_word(run_flow, folder):
+    from .conftest import touch
+    from .flows import SplitsFlow
+
+    touch(folder, "kill-1")
+    out = run_flow(SplitsFlow, folder=folder, n=2)
+    assert [label for label, _ in out.failures] == ["work/1"]
+    message = out.failures[0][1]["message"]
+    assert message.startswith("the worker process died without a word (killed by SIGKILL"), message
