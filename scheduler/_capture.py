@@ -93,7 +93,10 @@ class _Router(io.TextIOBase):
 
     def write(self, text: str) -> int:
         owner = _OWNERS.get(threading.get_ident())
-        active = _ACTIVE[-1] if _ACTIVE else None
+        try:
+            active = _ACTIVE[-1] if _ACTIVE else None
+        except IndexError:  # the step ended between the two reads
+            active = None
         try:
             if owner is None or (active is not None and owner is active.token):
                 if active is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import time
 
 from click.testing import CliRunner
 
@@ -84,7 +83,6 @@ class RetryAtOnceFlow(FlowSpec):
 
 
 def test_local_retry_does_not_wait_minutes_between_retries(run_flow, datastore, capsys):
-    began = time.time()
     out = run_flow(RetryAtOnceFlow)
     assert out.successful
     storage = open_storage(datastore)
@@ -92,7 +90,6 @@ def test_local_retry_does_not_wait_minutes_between_retries(run_flow, datastore, 
     second = records.read_meta(storage, "RetryAtOnceFlow", out.run_id, "flaky", "0", attempt=1)
     # the default delay is 120 s; a local run does not wait it
     assert second["started_at"] - first["finished_at"] < 60
-    assert time.time() - began < 60
     err = capsys.readouterr().err
     assert "[flaky/0] retrying (retry 1 of 1)" in err.splitlines(), err
 
