@@ -232,7 +232,9 @@ class _FdPump:
         """Close an ended step's pipe, or leave it to the drainer while a child still holds it
         (``fd`` points back at once, so a writer left after that is a child of the step)."""
         try:
-            if select.select([read_end], [], [], 0.05)[0]:
+            poller = select.poll()
+            poller.register(read_end, select.POLLIN)
+            if poller.poll(50):
                 chunk = os.read(read_end, 65536)
                 if not chunk:
                     os.close(read_end)
@@ -259,14 +261,14 @@ class _Drainer:
         os.write(self.wake_write, b"x")
 
     def _run(self) -> None:
-        open_ends: list[int] = []
+        poller = select.poll()
+        poller.register(self.wake_read, select.POLLIN)
         while True:
-            ready = select.select([self.wake_read, *open_ends], [], [])[0]
-            for end in ready:
+            for end, _ in poller.poll():
                 if end == self.wake_read:
                     os.read(self.wake_read, 512)
                     while not self.added.empty():
-                        open_ends.append(self.added.get())
+                        poller.register(self.added.get(), select.POLLIN)
                     continue
                 try:
                     chunk = os.read(end, 65536)
@@ -278,7 +280,7 @@ class _Drainer:
                     except OSError:
                         pass
                 else:
-                    open_ends.remove(end)
+                    poller.unregister(end)
                     os.close(end)
 
 

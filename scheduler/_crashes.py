@@ -78,6 +78,10 @@ class _Worker:
         os._exit = _exit
 
     def name_after(self, path: str) -> None:
+        if self.path and os.fstat(self.file.fileno()).st_size:
+            # a forked child of an earlier step crashed and wrote here: not this task's words
+            os.ftruncate(self.file.fileno(), 0)
+            os.lseek(self.file.fileno(), 0, os.SEEK_SET)
         if self.path and path != self.path:
             try:
                 os.rename(self.path, path)
