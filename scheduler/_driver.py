@@ -87,8 +87,9 @@ class Driver:
                     spec = inflight.pop(ref)
                     result = self.executor.result(ref)
                     self._show_output(spec, result)
-                    if result.get("cancelled") or (ref in cancelled and not result.get("ok")):
-                        cancelled.discard(ref)
+                    was_cancelled = ref in cancelled
+                    cancelled.discard(ref)
+                    if result.get("cancelled") or (was_cancelled and not result.get("ok")):
                         self.progress.finished(spec.step, False, cancelled=True)
                         self.outcome.cancelled.append(spec)
                         continue

@@ -5,6 +5,7 @@ faulthandler traceback kept in the task's stderr, no raylet paragraph on the con
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,10 +38,13 @@ class CrashFlow(FlowSpec):
 
 
 def _rayflow(args: list[str]) -> subprocess.CompletedProcess:
-    ray_tmp = tempfile.mkdtemp(prefix="rfw", dir="/tmp")  # short: Ray's socket paths are limited
+    ray_tmp = tempfile.mkdtemp(prefix="rfd", dir="/tmp")  # short: Ray's socket paths are limited
     env = dict(os.environ, RAY_TMPDIR=ray_tmp)
-    return subprocess.run([sys.executable, "-m", "rayflow.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=180)
+    try:
+        return subprocess.run([sys.executable, "-m", "rayflow.cli", *args], capture_output=True,
+                              text=True, env=env, timeout=180)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_a_segfault_is_named_and_its_traceback_kept_without_rays_paragraph(write_flow, tmp_path):
