@@ -28,6 +28,7 @@ class RunOutcome:
         self.status = result.status
         self.successful = result.successful
         self.failures = result.failures
+        self.cancelled = getattr(result, "cancelled", [])  # labels of tasks --fail-fast stopped
         self.executed = result.executed
         self.cloned = result.cloned
         self.cached = getattr(result, "cached", [])

@@ -3,19 +3,33 @@
 Lines are kept for the datastore and handed, as they complete, to an optional ``sink`` callable
 that forwards them to the driver. Python's ``print`` is caught at ``sys.stdout``; what bypasses
 it (a subprocess, ``os.system``, C extensions, ``os.write(1, ...)``) is caught at the file
-descriptors 1 and 2, which point at pipes while the step runs (a Ray worker runs one task at a
-time, so the process's descriptors are the task's).
+descriptors 1 and 2, which point at a pipe of the step's own while it runs (a Ray worker runs
+one task at a time, so the process's descriptors are the task's).
+
+A worker runs many tasks one after the other, and a step may leave a thread or a child process
+behind that keeps writing. Their output must not land in a later task's log, so:
+
+- ``print`` is routed by thread: a thread born while a step ran belongs to that step for its
+  whole life; once the step has ended, what the thread prints goes to the worker's own stream
+  (Ray's worker log), never to another task. Threads that existed before the step (Ray's
+  own) write into whichever step is running, as before. The price: a thread pool kept in a
+  module global, started by one step and reused by a later one, prints to the worker's log.
+- each step gets a fresh pipe for its descriptors (``_fdpump``); a child that outlives the step
+  still holds that pipe, so what it writes later is sent to the worker's own descriptor, not
+  into the pipe of the next step. (A thread of an ended step that writes to fd 1 itself, with
+  ``os.write``, cannot be told apart from the running step: that is the one gap.)
 """
 
 from __future__ import annotations
 
-import codecs
 import io
 import os
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from ._fdpump import _PUMPS, _FdPump, _pumps
 
 Sink = Callable[[str, list[str]], None]
 
@@ -64,88 +78,59 @@ class _Tee(io.TextIOBase):
         return False
 
 
-class _FdPump:
-    """Descriptor ``fd`` of this worker, sent through one pipe for the life of the process.
+# -- Python-level output, routed by thread ---------------------------------------------------
+_OWNERS: dict[int, object] = {}    # thread ident -> the token of the step that started it
+_ACTIVE: list[Capture] = []        # the capture of the step running now (at most one)
 
-    While a step runs, ``attach`` points ``fd`` at the pipe and a thread feeds what arrives into
-    the step's tee; ``detach`` points ``fd`` back and waits until the thread has passed a marker
-    written after the step's last byte, so the step's output is complete when it returns. One
-    pipe and one thread per process, not per task: a task pays a few system calls.
-    Output arriving while no step is attached (a background child of an earlier step) goes
-    where ``fd`` normally goes.
-    """
 
-    _MARKER = b"\x00rayflow:end-of-step\x00"
+class _Router(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` of a worker once it ran a step: each write goes to the step
+    that owns the writing thread, or, when that step is over, straight to the worker's own
+    descriptor (not through ``fd`` 1/2, which may point at the running step's pipe)."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.read_end, self.write_end = os.pipe()
-        self.original = os.dup(fd)
-        self.saved = -1
-        self.tee: _Tee | None = None
-        self.passed = threading.Event()
-        threading.Thread(target=self._pump, daemon=True, name=f"rayflow-fd{fd}").start()
+    def __init__(self, index: int, original: Any) -> None:
+        self.index = index  # 0: stdout, 1: stderr
+        self.original = original
 
-    def attach(self, tee: _Tee) -> None:
-        self.tee = tee
-        self.saved = os.dup(self.fd)
-        os.dup2(self.write_end, self.fd)
-
-    def detach(self) -> None:
-        if self.saved < 0:
-            return
-        os.dup2(self.saved, self.fd)
-        os.close(self.saved)
-        self.saved = -1
-        self.passed.clear()
-        os.write(self.write_end, self._MARKER)
-        self.passed.wait(timeout=2.0)
-        self.tee = None
-
-    def _emit(self, data: bytes, decoder: Any) -> None:
-        if not data:
-            return
+    def write(self, text: str) -> int:
+        owner = _OWNERS.get(threading.get_ident())
         try:
-            tee = self.tee
-            if tee is None:
-                os.write(self.original, data)
-                return
-            text = decoder.decode(data)
-            if text:
-                tee.write(text)
-        except Exception:  # noqa: BLE001 - the pump must outlive any one step's output
+            active = _ACTIVE[-1] if _ACTIVE else None
+        except IndexError:  # the step ended between the two reads
+            active = None
+        try:
+            if owner is None or (active is not None and owner is active.token):
+                if active is not None:
+                    return (active.out, active.err)[self.index].write(text)
+                return self.original.write(text)
+            if _PUMPS:  # a thread of a step that has ended
+                os.write(_PUMPS[self.index].original, str(text).encode("utf-8", "replace"))
+            return len(text)
+        except (OSError, ValueError, AttributeError):
+            return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        try:
+            self.original.flush()
+        except (OSError, ValueError, AttributeError):
             pass
 
-    def _pump(self) -> None:
-        marker = self._MARKER
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        held = b""
-        while chunk := os.read(self.read_end, 65536):
-            data = held + chunk
-            while (at := data.find(marker)) >= 0:
-                self._emit(data[:at], decoder)
-                tail = decoder.decode(b"", final=True)
-                if tail and self.tee is not None:
-                    self.tee.write(tail)
-                decoder.reset()
-                data = data[at + len(marker):]
-                self.passed.set()
-            # keep what may be the start of a marker split across two reads
-            keep = next((n for n in range(len(marker) - 1, 0, -1) if data.endswith(marker[:n])), 0)
-            held = data[len(data) - keep:] if keep else b""
-            self._emit(data[:len(data) - keep], decoder)
+    def fileno(self) -> int:
+        return self.original.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def isatty(self) -> bool:
+        return False
 
 
-_PUMPS: list[_FdPump] = []
-_PUMPS_LOCK = threading.Lock()
-
-
-def _pumps() -> list[_FdPump]:
-    """This process's two pumps (fds 1 and 2), made on first use."""
-    with _PUMPS_LOCK:
-        if not _PUMPS:
-            _PUMPS.extend([_FdPump(1), _FdPump(2)])
-        return _PUMPS
+def _live_idents() -> set[int]:
+    return {t.ident for t in threading.enumerate() if t.ident is not None}
 
 
 def _flush_real_streams() -> None:
@@ -167,6 +152,8 @@ class Capture:
         self._saved: tuple[Any, Any] | None = None
         self._fds = fds
         self._pumps: list[_FdPump] = []
+        self._born_before: set[int] = set()
+        self.token = object()  # what a thread's owner entry holds (not the output itself)
 
     def __enter__(self) -> Capture:
         _flush_real_streams()
@@ -178,11 +165,25 @@ class Capture:
             for pump, tee in zip(self._pumps, (self.out, self.err)):
                 pump.attach(tee)
         self._saved = (sys.stdout, sys.stderr)
-        sys.stdout, sys.stderr = self.out, self.err
+        routers = tuple(stream if isinstance(stream, _Router) else _Router(i, stream)
+                        for i, stream in enumerate(self._saved))
+        live = _live_idents()
+        for ident in [i for i in _OWNERS if i not in live]:
+            del _OWNERS[ident]  # dead threads: their idents may be reused
+        _OWNERS[threading.get_ident()] = self.token
+        self._born_before = live
+        _ACTIVE.append(self)
+        sys.stdout, sys.stderr = routers
+        self._saved = routers  # left in place after the step: threads it started stay routed
         return self
 
     def __exit__(self, *exc: Any) -> None:
         _flush_real_streams()
+        for ident in _live_idents() - self._born_before:
+            _OWNERS.setdefault(ident, self.token)  # threads the step started stay the step's
+        _OWNERS.pop(threading.get_ident(), None)
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         for pump in self._pumps:
             pump.detach()
         self.out.close_line()

@@ -21,6 +21,7 @@ from ._planner import Planner
 @dataclass
 class Outcome:
     failures: list[tuple[TaskSpec, dict]] = field(default_factory=list)
+    cancelled: list[TaskSpec] = field(default_factory=list)  # by --fail-fast or should_stop
     interrupted: bool = False
     finished: set[tuple[str, str]] = field(default_factory=set)
     executed: list[tuple[str, str]] = field(default_factory=list)
@@ -53,13 +54,16 @@ class Driver:
         ready: deque[TaskSpec] = deque(self.planner.initial())
         delayed: list[tuple[float, int, TaskSpec]] = []
         inflight: dict[Any, TaskSpec] = {}
+        cancelled: set[Any] = set()  # refs this loop cancelled: their end is not a failure
         counter = 0
         stopping = False
         try:
             while ready or inflight or delayed:
                 now = time.time()
                 while delayed and delayed[0][0] <= now:
-                    ready.append(heapq.heappop(delayed)[2])
+                    spec = heapq.heappop(delayed)[2]
+                    self.progress.waited(spec.step)
+                    ready.append(spec)
                 while ready and len(inflight) < self.window and not stopping:
                     spec = ready.popleft()
                     if self._try_clone(spec, ready):
@@ -83,6 +87,12 @@ class Driver:
                     spec = inflight.pop(ref)
                     result = self.executor.result(ref)
                     self._show_output(spec, result)
+                    was_cancelled = ref in cancelled
+                    cancelled.discard(ref)
+                    if result.get("cancelled") or (was_cancelled and not result.get("ok")):
+                        self.progress.finished(spec.step, False, cancelled=True)
+                        self.outcome.cancelled.append(spec)
+                        continue
                     if result.get("ok"):
                         self.outcome.finished.add(spec.key)
                         self.outcome.executed.append(spec.key)
@@ -94,8 +104,8 @@ class Driver:
                     if result.get("crashed") and self.on_crash is not None:
                         self.on_crash(spec, result)
                     times, delay = self.retries.get(spec.step, (0, 0.0))
-                    if spec.attempt < times and not result.get("cancelled") and not stopping:
-                        self.progress.retrying(spec.step)
+                    if spec.attempt < times and not stopping:
+                        self.progress.retrying(spec.step, waiting=True)
                         self._show_failure(spec, result, retrying=True)
                         self.progress.message(
                             f"[{spec.label()}] retrying (retry {spec.attempt + 1} of {times})"
@@ -104,28 +114,43 @@ class Driver:
                         retry = TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1)
                         heapq.heappush(delayed, (time.time() + delay, counter, retry))
                         continue
+                    if result.get("crashed") and self._catches(spec) and not stopping:
+                        # As Metaflow does: one more attempt that runs no user code and stores
+                        # what killed the worker in the @catch variable; the flow goes on.
+                        self._show_failure(spec, result)
+                        self.progress.retrying(spec.step)
+                        ready.append(TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1,
+                                              caught=result.get("error") or {}))
+                        continue
                     self.progress.finished(spec.step, False)
                     self.outcome.failures.append((spec, result))
-                    if not result.get("cancelled"):
-                        self._show_failure(spec, result)
+                    self._show_failure(spec, result)
                     if self.fail_fast and not stopping:
                         stopping = True
-                        ready.clear()
-                        delayed.clear()
-                        for other in inflight:
-                            self.executor.cancel(other, force=False)
+                        self._stop(ready, delayed, inflight, cancelled)
                 if self.should_stop is not None and self.should_stop() and not stopping:
                     stopping = True
-                    ready.clear()
-                    delayed.clear()
-                    for other in inflight:
-                        self.executor.cancel(other, force=False)
+                    self._stop(ready, delayed, inflight, cancelled)
         except KeyboardInterrupt:
             self.outcome.interrupted = True
             for ref in inflight:
                 self.executor.cancel(ref, force=True)
         self._poll_live(final=True)
         return self.outcome
+
+    def _stop(self, ready: deque, delayed: list, inflight: dict, cancelled: set) -> None:
+        """Schedule nothing more and cancel what runs: those tasks end as cancelled."""
+        ready.clear()
+        for _, _, spec in delayed:
+            self.progress.waited(spec.step, cancelled=True)
+            self.outcome.cancelled.append(spec)
+        delayed.clear()
+        for other in inflight:
+            cancelled.add(other)
+            self.executor.cancel(other, force=False)
+
+    def _catches(self, spec: TaskSpec) -> bool:
+        return spec.caught is None and "catch" in self.planner.plan[spec.step]["decorators"]
 
     def _poll_live(self, final: bool = False) -> None:
         if self.live is None or (final and not self._printed_any):
@@ -151,7 +176,7 @@ class Driver:
     def _show_output(self, spec: TaskSpec, result: dict) -> None:
         output = result.get("output") or {}
         if self.live is not None:
-            if output.get("stdout") or output.get("stderr"):
+            if output.get("stdout") or output.get("stderr") or result.get("crashed"):
                 self._printed_any = True
                 self._poll_live(final=True)  # this task's lines before anything said about it
             return

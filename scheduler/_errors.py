@@ -35,3 +35,7 @@ class ResumeError(SchedulerError):
 
 class StepTimeout(Exception):
     """Raised inside a step that ran past its @timeout."""
+
+
+class WorkerDied(Exception):
+    """What ``@catch`` stores when the step's worker process died (its exit code or signal)."""

@@ -11,8 +11,9 @@ from typing import Any
 
 import ray
 
+from . import _crashes
 from ._identity import LOOP, TaskSpec
-from ._task import execute
+from ._task import _storage, execute
 
 
 @ray.remote(max_retries=0)
@@ -23,9 +24,13 @@ def _run_task(box: list, wire: dict, sink: Any = None) -> dict:
 class RayExecutor:
     def __init__(self, ctx: dict, class_bytes: bytes, run_key: str, sink: Any = None) -> None:
         self.plan = ctx["plan"]
+        self.ctx = ctx
         self.box = [run_key, ray.put(ctx), ray.put(class_bytes)]
         self.sink = sink
         self._options: dict[tuple[str, bool], Any] = {}
+        self._specs: dict[Any, TaskSpec] = {}
+        self._faults = _crashes.fault_dir()
+        _crashes.quiet_worker_deaths()
 
     def _remote(self, spec: TaskSpec) -> Any:
         last = spec.frames[-1] if spec.frames else None
@@ -44,7 +49,9 @@ class RayExecutor:
         return fn
 
     def submit(self, spec: TaskSpec) -> Any:
-        return self._remote(spec).remote(self.box, spec.to_wire(), self.sink)
+        ref = self._remote(spec).remote(self.box, spec.to_wire(), self.sink)
+        self._specs[ref] = spec
+        return ref
 
     def wait(self, refs: list[Any], timeout: float) -> list[Any]:
         done, rest = ray.wait(refs, num_returns=1, timeout=timeout)
@@ -54,6 +61,7 @@ class RayExecutor:
         return done
 
     def result(self, ref: Any) -> dict:
+        spec = self._specs.pop(ref, None)
         try:
             return ray.get(ref)
         except ray.exceptions.TaskCancelledError:
@@ -72,12 +80,30 @@ class RayExecutor:
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.LocalRayletDiedError,
                 ray.exceptions.ObjectLostError, ray.exceptions.OwnerDiedError) as exc:
-            first = _first_line(exc)
+            if isinstance(exc, ray.exceptions.WorkerCrashedError):
+                message = self._crash_message(spec)
+            else:
+                message = f"the worker running the task died: {_first_line(exc)}"
             return {"ok": False, "crashed": True,
-                    "error": {"type": type(exc).__name__,
-                              "message": f"the worker running the task died: {first}",
-                              "traceback": f"the worker process running the task died ({type(exc).__name__})",
-                              "internal": True}}
+                    "error": {"type": type(exc).__name__, "message": message,
+                              "traceback": message, "internal": True}}
+
+    def _crash_message(self, spec: TaskSpec | None) -> str:
+        """How the worker died, from the fault file it left; its traceback becomes the task's
+        stderr (a worker that called ``os._exit`` wrote its own records first)."""
+        if spec is None:
+            return _crashes.describe(None)
+        flow, run_id = self.ctx["flow"], self.ctx["run_id"]
+        text = _crashes.collect(self._faults, flow, run_id, spec.step, spec.task_id, spec.attempt)
+        if text and text.strip():
+            try:
+                from rayflow.datastore import records
+
+                records.write_log(_storage(self.ctx["root"]), flow, run_id, spec.step, spec.task_id,
+                                  "stderr", spec.attempt, text)
+            except OSError:
+                pass
+        return _crashes.describe(text)
 
     def cancel(self, ref: Any, force: bool = False) -> None:
         try:

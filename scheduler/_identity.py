@@ -39,6 +39,8 @@ class TaskSpec:
     inputs: tuple = ()  # ((step, task_id), ...) in the same run
     attempt: int = 0
     ready_at: float = field(default_factory=time.time)
+    caught: dict | None = None  # @catch after a worker died: the error the attempt stores
+
 
     @property
     def task_id(self) -> str:
@@ -54,7 +56,7 @@ class TaskSpec:
     def to_wire(self) -> dict:
         return {"step": self.step, "frames": [list(f) for f in self.frames],
                 "inputs": [list(i) for i in self.inputs], "attempt": self.attempt,
-                "ready_at": self.ready_at}
+                "ready_at": self.ready_at, "caught": self.caught}
 
 
 def new_run_id() -> str:

@@ -11,6 +11,8 @@ import time
 from collections import defaultdict
 from typing import Any, TextIO
 
+_COUNTS = ("done", "running", "failed", "cloned", "cached", "waiting", "cancelled")
+
 
 class Progress:
     def __init__(self, steps: list[str], out: TextIO | None = None, live: bool | None = None,
@@ -18,7 +20,7 @@ class Progress:
         self.steps = steps
         self.out = out or sys.stdout
         self.quiet = quiet
-        self.counts: dict[str, dict[str, int]] = defaultdict(lambda: {"done": 0, "running": 0, "failed": 0, "cloned": 0, "cached": 0})
+        self.counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_COUNTS, 0))
         self.is_tty = self.out.isatty() if live is None else live
         self._live: Any = None
         self._last_plain = time.monotonic()
@@ -47,19 +49,32 @@ class Progress:
         self.counts[step]["running"] += 1
         self._refresh()
 
-    def finished(self, step: str, ok: bool, cloned: bool = False, cached: bool = False) -> None:
+    def finished(self, step: str, ok: bool, cloned: bool = False, cached: bool = False,
+                 cancelled: bool = False) -> None:
         c = self.counts[step]
         if not cloned:
             c["running"] -= 1
-        c["done" if ok else "failed"] += 1
+        c["done" if ok else "cancelled" if cancelled else "failed"] += 1
         if cached:
             c["cached"] += 1
         elif cloned:
             c["cloned"] += 1
         self._refresh()
 
-    def retrying(self, step: str) -> None:
-        self.counts[step]["running"] -= 1
+    def retrying(self, step: str, waiting: bool = False) -> None:
+        """An attempt failed; ``waiting``: the next one waits (``@retry``'s delay) to start."""
+        c = self.counts[step]
+        c["running"] -= 1
+        if waiting:
+            c["waiting"] += 1
+        self._refresh()
+
+    def waited(self, step: str, cancelled: bool = False) -> None:
+        """A waiting retry starts now (it is ``submitted`` next), or was ``cancelled``."""
+        c = self.counts[step]
+        c["waiting"] -= 1
+        if cancelled:
+            c["cancelled"] += 1
         self._refresh()
 
     def lines(self, label: str, stream: str, lines: list[str]) -> None:
@@ -93,7 +108,7 @@ class Progress:
             if step not in self.counts:
                 continue
             c = self.counts[step]
-            state = (c["done"], c["running"], c["failed"])
+            state = (c["done"], c["running"], c["failed"], c["waiting"], c["cancelled"])
             if self._printed.get(step) == state:
                 continue
             self._printed[step] = state
@@ -101,7 +116,7 @@ class Progress:
 
     @staticmethod
     def _summary(c: dict[str, int]) -> str:
-        total = c["done"] + c["running"] + c["failed"]
+        total = c["done"] + c["running"] + c["failed"] + c["waiting"] + c["cancelled"]
         parts = [f"{c['done']}/{total} done"]
         if c["cloned"]:
             parts.append(f"{c['cloned']} cloned")
@@ -109,8 +124,12 @@ class Progress:
             parts.append(f"{c['cached']} cached")
         if c["running"]:
             parts.append(f"{c['running']} running")
+        if c["waiting"]:
+            parts.append(f"{c['waiting']} waiting to retry")
         if c["failed"]:
             parts.append(f"{c['failed']} failed")
+        if c["cancelled"]:
+            parts.append(f"{c['cancelled']} cancelled")
         return ", ".join(parts)
 
     def _table(self) -> Any:
@@ -124,9 +143,11 @@ class Progress:
             if c is None:
                 table.add_row(step, "", "", "", "", "", style="dim")
                 continue
-            total = c["done"] + c["running"] + c["failed"]
-            style = "red" if c["failed"] else ("green" if not c["running"] else "")
-            table.add_row(step, str(c["done"]), str(c["running"]), str(c["failed"]),
+            total = c["done"] + c["running"] + c["failed"] + c["waiting"] + c["cancelled"]
+            style = "red" if c["failed"] else ("green" if not c["running"] + c["waiting"] else "")
+            running = str(c["running"]) + (f" ({c['waiting']} waiting to retry)" if c["waiting"] else "")
+            failed = str(c["failed"]) + (f" ({c['cancelled']} cancelled)" if c["cancelled"] else "")
+            table.add_row(step, str(c["done"]), running, failed,
                           str(c["cached"] + c["cloned"]) if c["cached"] + c["cloned"] else "", str(total),
                           style=style)
         return table

@@ -42,6 +42,7 @@ class RunResult:
     seconds: float = 0.0
     ray_seconds: float | None = None  # spent starting Ray (or joining a cluster), when this run did
     ray_joined: bool = False  # Ray was a cluster joined, not an embedded instance started
+    cancelled: list[str] = field(default_factory=list)  # labels of tasks --fail-fast stopped
 
     @property
     def pathspec(self) -> str:
@@ -168,7 +169,10 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         for step, node in plan.items():
             r = node["decorators"].get("retry")
             times = int(r.get("times", 3)) if r else 0
-            retries[step] = (times, 60.0 * float(r.get("minutes_between_retries", 2)) if r else 0.0)
+            # As Metaflow's local runtime: retry at once; the delay is for remote executors.
+            remote = r and resolve_address(cluster)
+            wait = 60.0 * float(r.get("minutes_between_retries", 2)) if remote else 0.0
+            retries[step] = (times, wait)
             max_attempts[step] = times + 1
         ctx = {
             "flow": flow, "run_id": run_id, "root": storage.url, "plan": plan,
@@ -245,7 +249,8 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
                          failures=[(s.label(), r.get("error") or {}) for s, r in outcome.failures],
                          executed=outcome.executed, cloned=outcome.cloned, cached=outcome.cached,
                          seconds=time.time() - started_at, ray_seconds=ray_seconds,
-                         ray_joined=bool(resolve_address(cluster)))
+                         ray_joined=bool(resolve_address(cluster)),
+                         cancelled=[s.label() for s in outcome.cancelled])
     except BaseException:
         if record["status"] == "running":
             record.update(status="failed", finished_at=time.time(),

@@ -28,11 +28,12 @@ from rayflow.datastore import (
     records,
 )
 
+from . import _crashes
 from ._capture import Capture
-from ._errors import ForeachError, StepTimeout, TransitionError
+from ._errors import ForeachError, StepTimeout, TransitionError, WorkerDied
 from ._identity import task_id_of
 from ._taskstate import Inputs, InputView, TaskState
-from ._tracebacks import CaughtException, located, qualified_name, user_traceback
+from ._tracebacks import CaughtException, _internal_dirs, located, qualified_name, user_traceback
 
 _RUNS: OrderedDict[str, tuple[dict, type]] = OrderedDict()
 _STORES: dict[str, Storage] = {}
@@ -95,6 +96,7 @@ class TaskRun:
         self.inputs = [tuple(i) for i in wire["inputs"]]
         self.attempt = int(wire["attempt"])
         self.ready_at = wire.get("ready_at")
+        self.caught = wire.get("caught")  # @catch after the worker died: store this, run nothing
         self.task_id = task_id_of(self.frames)
         self.node = ctx["plan"][self.step]
         self.storage = _storage(ctx["root"])
@@ -106,11 +108,26 @@ class TaskRun:
     # -- main ------------------------------------------------------------------------------
     def run(self) -> dict:
         forwarder = self._live_sink()
+        capture = Capture(forwarder, fds=True)
+        _crashes.arm(self.ctx, self.step, self.task_id, self.attempt,
+                     lambda code: self._last_words(capture, forwarder, code))
         try:
-            return self._run(Capture(forwarder, fds=True))
+            return self._run(capture)
         finally:
+            _crashes.disarm()
             if forwarder is not None:
                 forwarder.close()
+
+    def _last_words(self, capture: Capture, forwarder: Any, code: int) -> None:
+        """``os._exit(code)`` in the step: record the attempt as failed, with its output so far,
+        before the process ends (the driver then shows this error, not Ray's)."""
+        capture.__exit__(None, None, None)
+        message = f"the worker process exited with code {code} (os._exit in step '{self.step}')"
+        error = {"type": "WorkerExit", "internal": True, "message": message,
+                 "traceback": _crashes.exit_location(_internal_dirs()) + message}
+        self._write_records(capture, {}, error, status="failed")
+        if forwarder is not None:
+            forwarder.close()
 
     def _run(self, capture: Capture) -> dict:
         error: dict | None = None
@@ -120,9 +137,14 @@ class TaskRun:
         with capture:
             try:
                 state, flow = self._bind()
+                if self.caught is not None:
+                    raise WorkerDied(self.caught.get("message") or "the worker process died")
                 self._call_step(flow)
             except BaseException as exc:  # noqa: BLE001 - user code may raise anything
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, StepTimeout):
+                if isinstance(exc, KeyboardInterrupt) and _cancelled():
+                    error = {"type": "Cancelled", "internal": True, "message": _CANCELLED,
+                             "traceback": _CANCELLED}
+                elif isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, StepTimeout):
                     error = self._describe(exc)
                 else:
                     error = self._describe(exc)
@@ -372,6 +394,19 @@ class TaskRun:
     @staticmethod
     def _tail(capture: Capture) -> dict:
         return {"stdout": capture.stdout[-_OUTPUT_TAIL:], "stderr": capture.stderr[-_OUTPUT_TAIL:]}
+
+
+_CANCELLED = "cancelled: the run stopped (--fail-fast, or a pruned trial) before this task finished"
+
+
+def _cancelled() -> bool:
+    """Whether Ray cancelled this task (its KeyboardInterrupt is then not the user's)."""
+    try:
+        import ray
+
+        return bool(ray.get_runtime_context().is_canceled())
+    except Exception:  # noqa: BLE001 - outside Ray
+        return False
 
 
 def _project_fields(flow_cls: type, flow: str, user: str) -> dict[str, Any]:

@@ -84,7 +84,9 @@ def report(result: Any, flow_file: str | None = None, started: float | None = No
         sys.exit(130)
     failed = ", ".join(label for label, _ in result.failures[:5])
     more = f" and {len(result.failures) - 5} more" if len(result.failures) > 5 else ""
-    click.echo(f"run {result.pathspec} failed: {len(result.failures)} task(s) failed ({failed}{more}); "
+    cancelled = getattr(result, "cancelled", None)
+    also = f", {len(cancelled)} cancelled" if cancelled else ""
+    click.echo(f"run {result.pathspec} failed: {len(result.failures)} task(s) failed ({failed}{more}){also}; "
                f"finished tasks are kept; resume with: rayflow resume{target} --origin-run-id {result.run_id}",
                err=True)
     raise RunFailed(f"run {result.pathspec} failed")
