@@ -16,6 +16,7 @@ import cloudpickle
 
 from rayflow.datastore import (
     BlobStore,
+    DatastoreError,
     DatastoreURLError,
     LocalStorage,
     Storage,
@@ -55,6 +56,11 @@ def _jsonable(value: Any) -> Any:
     except (TypeError, ValueError):
         text = repr(value)
         return text if len(text) < 200 else text[:197] + "..."
+
+
+def _unusable(storage: Storage, exc: OSError) -> DatastoreURLError:
+    """One line for a datastore that failed when the run started (full disk, read-only...)."""
+    return DatastoreURLError(f"datastore {storage.url} is not usable: {exc.strerror or exc}")
 
 
 def _claim_run_id(storage: Storage, flow: str, run_id: str | None) -> str:
@@ -117,8 +123,10 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         run_id = _claim_run_id(storage, flow, run_id)
         if param_keys is None:
             param_keys = {attr: blobs.put(attr, value) for attr, value in params.items()}
+    except DatastoreError:
+        raise
     except OSError as exc:
-        raise DatastoreURLError(f"datastore {storage.url} is not usable: {exc.strerror or exc}") from None
+        raise _unusable(storage, exc) from None
     # Join Ray and check the cluster against the plan before anything is recorded, so a
     # refused run leaves no run.json behind.
     local = isinstance(storage, LocalStorage)
@@ -142,7 +150,13 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         "python": platform.python_version(), "host": platform.node(),
     }
     record.update(extra or {})
-    records.write_run(storage, flow, run_id, record)
+    try:
+        records.create_run(storage, flow, run_id, record)
+    except BaseException as exc:
+        shutdown(started_ray)
+        if isinstance(exc, OSError) and not isinstance(exc, DatastoreError):
+            raise _unusable(storage, exc) from None
+        raise
     if run_id_file:
         with open(run_id_file, "w") as f:
             f.write(run_id)
