@@ -130,7 +130,12 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     # Join Ray and check the cluster against the plan before anything is recorded, so a
     # refused run leaves no run.json behind.
     local = isinstance(storage, LocalStorage)
-    runtime_env, notes = cluster_runtime_env(cluster, flow_file, storage, runtime_env)
+    runtime_env, shipped, notes = cluster_runtime_env(cluster, flow_file, storage, runtime_env)
+    if not quiet:  # before joining: uploading the folder is what the user waits for
+        if shipped:
+            print(f"rayflow: {shipped}", file=out or sys.stdout, flush=True)
+        for note in notes:
+            print(f"rayflow: note: {note}", file=sys.stderr)
     started_ray = connect(cluster, runtime_env=runtime_env)
     try:
         shared = shared_datastore or os.environ.get("RAYFLOW_SHARED_DATASTORE", "") not in ("", "0")
@@ -138,9 +143,6 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     except BaseException:
         shutdown(started_ray)
         raise
-    if not quiet:
-        for note in notes:
-            print(f"rayflow: note: {note}", file=sys.stderr)
     started_at = time.time()
     record: dict[str, Any] = {
         "flow": flow, "run_id": run_id, "status": "running", "user": user, "tags": list(tags),

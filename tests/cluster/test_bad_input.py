@@ -200,3 +200,32 @@ def test_reading_runs_from_a_bucket_that_does_not_exist_names_the_bucket(s3):
                      env=clean_env(**s3.env))
     line = _single_error(result)
     assert "bucket 'no-such-bucket-rf' does not exist" in line
+
+
+# -- shipping the flow's folder: refused or announced before the cluster is joined -----------
+
+
+def test_a_folder_too_big_to_ship_is_refused_before_joining(flow_dir, tmp_path):
+    hello = flow_dir.write("hello.py", HELLO)
+    os.makedirs(os.path.join(flow_dir.path, "data"))
+    for i in range(12):
+        with open(os.path.join(flow_dir.path, "data", f"part{i}.bin"), "wb") as f:
+            f.truncate(9 * 1024 * 1024)
+    address = f"127.0.0.1:{_closed_port()}"  # never reached: the refusal comes first
+    result = rayflow("run", hello, "--cluster", address, "--datastore", str(tmp_path / "ds"),
+                     env=clean_env())
+    line = _one_error_line(result)
+    assert line.startswith(f"error: the flow's folder {flow_dir.path} is too big to ship to the "
+                           f"cluster (over 100 MiB; largest: data 108 MiB)")
+    assert "RAYFLOW_MAX_SHIP_MB" in line
+    assert not os.path.exists(tmp_path / "ds" / "HelloFlow" / "runs")
+
+
+def test_what_is_shipped_is_said_before_joining(hello, flow_dir, tmp_path):
+    address = f"127.0.0.1:{_closed_port()}"
+    result = rayflow("run", hello, "--cluster", address, "--datastore",
+                     os.path.join(flow_dir.path, ".rayflow"), env=clean_env())
+    assert f"cannot reach Ray cluster at {address}" in _one_error_line(result)
+    size = os.path.getsize(hello)
+    assert (f"rayflow: shipping {flow_dir.path} to the cluster: 1 file(s), {size} bytes "
+            f"(left out: .rayflow/ (the datastore))") in result.stdout.splitlines()
