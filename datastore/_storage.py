@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -253,8 +254,7 @@ class FsspecStorage(Storage):
 
     On object stores with a bucket probe (s3), the first request of any kind verifies the
     bucket (bounded in time): some servers create a missing bucket on PUT, which would turn a
-    mistyped URL into a new bucket, and a missing bucket must not read as "no runs". A failed
-    verification is remembered, so later calls fail at once with the same line. Every failure
+    mistyped URL into a new bucket, and a missing bucket must not read as "no runs". Every failure
     of the backend is raised as a one-line DatastoreError (``_verify.translate``), except a
     missing file, which each primitive handles as its contract says.
     """
@@ -266,26 +266,31 @@ class FsspecStorage(Storage):
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         self._probe = _verify.PROBES.get(protocol)
         self._verified = self._probe is None
-        self._failure: DatastoreError | None = None
+        self._failure: tuple[DatastoreError, float] | None = None
         self._verify_lock = threading.Lock()
 
     def _abs(self, path: str) -> str:
         return f"{self.root}/{path}" if self.root else path
 
     def _ready(self) -> None:
+        """Verify before the first request. A failure is the answer for the next
+        ``VERIFY_SECONDS`` (concurrent callers get it at once, not one wait each); after
+        that the check runs again, so a long-lived process (a worker, the UI) heals when the
+        endpoint comes back."""
         if self._verified:
             return
         with self._verify_lock:
             if self._verified:
                 return
-            if self._failure is None:
+            failed = self._failure
+            if failed is None or time.monotonic() - failed[1] > _verify.VERIFY_SECONDS:
                 try:
                     self.verify()
+                    self._failure = None
                     return
                 except DatastoreError as exc:
-                    self._failure = exc
-            failure = self._failure
-            raise type(failure)(str(failure)) from None
+                    failed = self._failure = (exc, time.monotonic())
+            raise type(failed[0])(str(failed[0])) from None
 
     def read_bytes(self, path: str) -> bytes:
         self._ready()
