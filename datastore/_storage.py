@@ -111,17 +111,27 @@ def _many_files_allowed() -> bool:
 
 
 def _make_folders(folder: str) -> list[str]:
-    """``os.makedirs(folder)``; return the folders it created, outermost first."""
-    missing = []
-    probe = folder
-    while not os.path.isdir(probe):
-        missing.append(probe)
-        up = os.path.dirname(probe)
-        if up == probe:
-            break
-        probe = up
-    os.makedirs(folder, exist_ok=True)
-    return missing[::-1]
+    """``os.makedirs(folder)``; return the folders it created, outermost first. One mkdir
+    when only the last folder is missing (a new task's folder), the common case."""
+    try:
+        os.mkdir(folder)
+        return [folder]
+    except FileExistsError:
+        if os.path.isdir(folder):
+            return []
+        raise
+    except FileNotFoundError:
+        up = os.path.dirname(folder)
+        if up == folder:
+            raise
+    made = _make_folders(up)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:  # made by another writer meanwhile
+        if not os.path.isdir(folder):
+            raise
+        return made
+    return [*made, folder]
 
 
 def _remove_empty(folders: list[str]) -> None:
