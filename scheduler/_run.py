@@ -60,7 +60,8 @@ def _jsonable(value: Any) -> Any:
 
 def _unusable(storage: Storage, exc: OSError) -> DatastoreURLError:
     """One line for a datastore that failed when the run started (full disk, read-only...)."""
-    return DatastoreURLError(f"datastore {storage.url} is not usable: {exc.strerror or exc}")
+    text = exc.strerror or str(exc)
+    return DatastoreURLError(f"datastore {storage.url} is not usable: {text[:1].lower()}{text[1:]}")
 
 
 def _claim_run_id(storage: Storage, flow: str, run_id: str | None) -> str:
