@@ -19,6 +19,15 @@ class DatastoreBucketMissing(DatastoreURLError, FileNotFoundError):
     """The datastore's bucket does not exist (also a FileNotFoundError, like s3fs's own)."""
 
 
+class DatastoreUnavailable(DatastoreURLError, ConnectionError):
+    """The object store's endpoint cannot be reached or does not answer, or its client failed
+    (also an OSError, so callers that handle the backend's own OSErrors still do)."""
+
+
+class DatastoreNotWritable(DatastoreURLError, OSError):
+    """A local datastore folder cannot be written: full disk, read-only file system, no access."""
+
+
 class InvalidNameError(DatastoreError):
     """A user-chosen name (flow, step, run id, artifact) cannot safely become a path."""
 

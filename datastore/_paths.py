@@ -44,6 +44,10 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+def is_run_id(run_id: str) -> bool:
+    return isinstance(run_id, str) and bool(_RUN_ID.fullmatch(run_id)) and ".." not in run_id
+
+
 def check_task_id(task_id: str) -> str:
     if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
         raise InvalidNameError(f"invalid task id {task_id!r}")

@@ -43,6 +43,11 @@ def write_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any]) 
     storage.write_text(_paths.run_file(flow, run_id), _dump(record))
 
 
+def create_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any]) -> None:
+    """The run's first record: its folder appears together with run.json, never empty."""
+    storage.write_first(_paths.run_file(flow, run_id), _dump(record).encode("utf-8"))
+
+
 def read_run(storage: Storage, flow: str, run_id: str) -> dict[str, Any]:
     try:
         return load(storage, _paths.run_file(flow, run_id))
@@ -92,8 +97,12 @@ def list_flows(storage: Storage) -> list[str]:
 
 
 def list_runs(storage: Storage, flow: str) -> list[str]:
-    """Run ids of ``flow``, oldest first (run ids sort by time)."""
-    return sorted(storage.list_dir(_paths.runs_dir(flow)))
+    """Run ids of ``flow``, oldest first (run ids sort by time). Where folders exist on their
+    own, a run folder without run.json (a run that never started) is not a run."""
+    ids = sorted(storage.list_dir(_paths.runs_dir(flow)))
+    if storage.keeps_empty_folders:
+        ids = [r for r in ids if _paths.is_run_id(r) and storage.exists(_paths.run_file(flow, r))]
+    return ids
 
 
 def list_steps(storage: Storage, flow: str, run_id: str) -> list[str]:

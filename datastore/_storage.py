@@ -11,20 +11,19 @@ Invariants every backend keeps:
 from __future__ import annotations
 
 import abc
+import errno
 import functools
 import mmap
 import os
 import re
+import shutil
 import threading
+import time
 import uuid
 from typing import Any, NamedTuple
 
-from ._errors import (
-    DatastoreAccessDenied,
-    DatastoreBucketMissing,
-    DatastoreURLError,
-    MissingRecordError,
-)
+from . import _verify
+from ._errors import DatastoreError, DatastoreURLError, MissingRecordError
 
 _TEMP = re.compile(r"\.tmp-[0-9a-f]{12}$")
 _ALIGNED_FROM = 1 << 20
@@ -56,6 +55,8 @@ class Storage(abc.ABC):
     """A root folder somewhere; subclasses implement the primitives, helpers build on them."""
 
     url: str
+    keeps_empty_folders = False
+    """True where a folder exists on its own (local file systems); object stores have none."""
 
     @abc.abstractmethod
     def read_bytes(self, path: str) -> bytes:
@@ -108,13 +109,17 @@ class Storage(abc.ABC):
     def write_text(self, path: str, text: str) -> None:
         self.write_atomic(path, text.encode("utf-8"))
 
+    def write_first(self, path: str, data: bytes) -> None:
+        """``write_atomic`` of the first file of a new folder, which appears with it: a reader
+        never sees the folder without the file (object stores have no folders to see)."""
+        self.write_atomic(path, data)
+
     def describe(self) -> str:
         return self.url
 
     def verify(self) -> None:
         """Raise DatastoreURLError with one line if the datastore clearly cannot be used
-        (missing bucket, rejected credentials, unreachable endpoint). Backends whose problems
-        only show on first use keep this a no-op."""
+        (missing bucket, rejected credentials, unreachable endpoint, full or read-only disk)."""
         return None
 
 
@@ -141,8 +146,43 @@ def _many_files_allowed() -> bool:
         return False
 
 
+def _make_folders(folder: str) -> list[str]:
+    """``os.makedirs(folder)``; return the folders it created, outermost first. One mkdir
+    when only the last folder is missing (a new task's folder), the common case."""
+    try:
+        os.mkdir(folder)
+        return [folder]
+    except FileExistsError:
+        if os.path.isdir(folder):
+            return []
+        raise
+    except FileNotFoundError:
+        up = os.path.dirname(folder)
+        if up == folder:
+            raise
+    made = _make_folders(up)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:  # made by another writer meanwhile
+        if not os.path.isdir(folder):
+            raise
+        return made
+    return [*made, folder]
+
+
+def _remove_empty(folders: list[str]) -> None:
+    """Remove the folders a failed write created (innermost first), while they are empty."""
+    for folder in reversed(folders):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
 class LocalStorage(Storage):
     """A folder on a local (or shared POSIX) file system."""
+
+    keeps_empty_folders = True
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(os.path.expanduser(root))
@@ -187,10 +227,9 @@ class LocalStorage(Storage):
     def write_chunks(self, path: str, chunks: list[Any]) -> None:
         full = self._abs(path)
         parent = os.path.dirname(full)
+        made: list[str] = []
         if parent not in self._made:
-            os.makedirs(parent, exist_ok=True)
-            with self._lock:
-                self._made.add(parent)
+            made = _make_folders(parent)
         tmp = f"{full}.tmp-{uuid.uuid4().hex[:12]}"
         try:
             try:
@@ -207,7 +246,38 @@ class LocalStorage(Storage):
                 os.unlink(tmp)
             except OSError:
                 pass
+            _remove_empty(made)  # a failed write (full disk...) leaves no empty folders behind
             raise
+        if parent not in self._made:
+            with self._lock:
+                self._made.add(parent)
+
+    def write_first(self, path: str, data: bytes) -> None:
+        """The folder is built aside (under a temporary name that listings skip) and renamed
+        into place with its file, so a reader never sees it empty, even if we crash."""
+        full = self._abs(path)
+        folder = os.path.dirname(full)
+        if os.path.isdir(folder) and os.listdir(folder):
+            return self.write_atomic(path, data)
+        made = _make_folders(os.path.dirname(folder))
+        aside = f"{folder}.tmp-{uuid.uuid4().hex[:12]}"
+        try:
+            os.mkdir(aside)
+            with open(os.path.join(aside, os.path.basename(full)), "wb") as f:
+                f.write(data)
+            os.replace(aside, folder)  # also replaces an empty folder (left by older versions)
+        except OSError as exc:
+            shutil.rmtree(aside, ignore_errors=True)
+            if isinstance(exc, FileExistsError) or exc.errno == errno.ENOTEMPTY:  # written meanwhile
+                return self.write_atomic(path, data)
+            _remove_empty(made)
+            raise
+        except BaseException:
+            shutil.rmtree(aside, ignore_errors=True)
+            raise
+
+    def verify(self) -> None:
+        _verify.probe_local(self)
 
     def exists(self, path: str) -> bool:
         return os.path.exists(self._abs(path))
@@ -241,8 +311,11 @@ class LocalStorage(Storage):
 class FsspecStorage(Storage):
     """Any fsspec file system (s3://, gs://, memory://...). One ``pipe_file`` is one PUT.
 
-    On object stores with a bucket probe (s3), the first write verifies the bucket first: some
-    servers create a missing bucket on PUT, which would turn a mistyped URL into a new bucket.
+    On object stores with a bucket probe (s3), the first request of any kind verifies the
+    bucket (bounded in time): some servers create a missing bucket on PUT, which would turn a
+    mistyped URL into a new bucket, and a missing bucket must not read as "no runs". Every failure
+    of the backend is raised as a one-line DatastoreError (``_verify.translate``), except a
+    missing file, which each primitive handles as its contract says.
     """
 
     def __init__(self, url: str, fs: Any, root: str) -> None:
@@ -250,25 +323,51 @@ class FsspecStorage(Storage):
         self.fs = fs
         self.root = root.rstrip("/")
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        self._probe = _PROBES.get(protocol)
+        self._probe = _verify.PROBES.get(protocol)
         self._verified = self._probe is None
+        self._failure: tuple[DatastoreError, float] | None = None
+        self._verify_lock = threading.Lock()
 
     def _abs(self, path: str) -> str:
         return f"{self.root}/{path}" if self.root else path
 
+    def _ready(self) -> None:
+        """Verify before the first request. A failure is the answer for the next
+        ``VERIFY_SECONDS`` (concurrent callers get it at once, not one wait each); after
+        that the check runs again, so a long-lived process (a worker, the UI) heals when the
+        endpoint comes back."""
+        if self._verified:
+            return
+        with self._verify_lock:
+            if self._verified:
+                return
+            failed = self._failure
+            if failed is None or time.monotonic() - failed[1] > _verify.VERIFY_SECONDS:
+                try:
+                    self.verify()
+                    self._failure = None
+                    return
+                except DatastoreError as exc:
+                    failed = self._failure = (exc, time.monotonic())
+            raise type(failed[0])(str(failed[0])) from None
+
     def read_bytes(self, path: str) -> bytes:
+        self._ready()
         try:
-            return self.fs.cat_file(self._abs(path))
+            with _verify.translated(self.url):
+                return self.fs.cat_file(self._abs(path))
         except FileNotFoundError:
             raise MissingRecordError(f"{path} not found in datastore {self.url}") from None
 
     def write_atomic(self, path: str, data: bytes) -> None:
-        if not self._verified:
-            self.verify()
-        self.fs.pipe_file(self._abs(path), data)
+        self._ready()
+        with _verify.translated(self.url):
+            self.fs.pipe_file(self._abs(path), data)
 
     def exists(self, path: str) -> bool:
-        return bool(self.fs.exists(self._abs(path)))
+        self._ready()
+        with _verify.translated(self.url):
+            return bool(self.fs.exists(self._abs(path)))
 
     def stat(self, path: str) -> FileStat | None:
         try:
@@ -280,9 +379,11 @@ class FsspecStorage(Storage):
         return FileStat(int(info.get("size") or 0), _mtime(info))
 
     def list_dir(self, path: str) -> list[str]:
+        self._ready()
         full = self._abs(path)
         try:
-            entries = self.fs.ls(full, detail=False, refresh=True)
+            with _verify.translated(self.url):
+                entries = self.fs.ls(full, detail=False, refresh=True)
         except FileNotFoundError:
             return []
         names = []
@@ -293,14 +394,16 @@ class FsspecStorage(Storage):
         return sorted(set(names))
 
     def delete(self, path: str) -> None:
+        self._ready()
         try:
-            self.fs.rm_file(self._abs(path))
+            with _verify.translated(self.url):
+                self.fs.rm_file(self._abs(path))
         except FileNotFoundError:
             pass
 
     def verify(self) -> None:
-        probe = self._probe or _probe_generic
-        _bounded(lambda: probe(self), self.url)
+        probe = self._probe or _verify.probe_generic
+        _verify.bounded(lambda: probe(self), self.url)
         self._verified = True
 
 
@@ -309,30 +412,44 @@ def open_storage(url: str, verify: bool = False) -> Storage:
 
     A plain path (or ``file://``) gets the local backend; every other protocol is looked up in
     fsspec's registry, so a missing package is reported with fsspec's own install hint.
-    Opening is lazy (no request is made) unless ``verify``: then one bounded request checks
-    that the bucket exists and the credentials are accepted (``Storage.verify``).
+    Opening makes no request (except for backends that connect in their constructor, such as
+    ftp, bounded in time) unless ``verify``: then one bounded request checks that the bucket
+    exists and the credentials are accepted, or that a local folder can be written. Object
+    stores with a probe also verify on their first request.
     """
     import fsspec
     from fsspec.core import split_protocol
 
     protocol, rest = split_protocol(url)
     if protocol in (None, "file", "local"):
-        return LocalStorage(rest if protocol else url)  # problems show as OSError on first write
-    try:
-        fs_cls = fsspec.get_filesystem_class(protocol)
-    except (ValueError, ImportError) as exc:
-        hint = str(exc).splitlines()[0] if str(exc) else ""
-        extra = " (pip install 'rayflow[s3]')" if protocol in ("s3", "s3a") else ""
-        raise DatastoreURLError(f"datastore {url}: cannot open protocol {protocol!r}: {hint}{extra}") from None
-    try:
-        fs = fs_cls(**_client_options(protocol))
-    except Exception as exc:  # noqa: BLE001 - any constructor failure is a URL problem
-        raise DatastoreURLError(f"datastore {url}: {exc}") from None
-    root = fs_cls._strip_protocol(url)
-    storage = FsspecStorage(url, fs, root)
+        storage: Storage = LocalStorage(rest if protocol else url)
+    else:
+        try:
+            fs_cls = fsspec.get_filesystem_class(protocol)
+        except (ValueError, ImportError) as exc:
+            hint = str(exc).splitlines()[0] if str(exc) else ""
+            extra = " (pip install 'rayflow[s3]')" if protocol in ("s3", "s3a") else ""
+            raise DatastoreURLError(f"datastore {url}: cannot open protocol {protocol!r}: "
+                                    f"{hint}{extra}") from None
+        options = {**_url_options(fs_cls, url), **_client_options(protocol)}
+        fs = _verify.bounded(lambda: _construct(fs_cls, options), url)
+        storage = FsspecStorage(url, fs, fs_cls._strip_protocol(url))
     if verify:
         storage.verify()
     return storage
+
+
+def _construct(fs_cls: Any, options: dict[str, Any]) -> Any:
+    with _verify.unraisable_silenced():  # a half-built instance's __del__ may fail as it is freed
+        return fs_cls(**options)
+
+
+def _url_options(fs_cls: Any, url: str) -> dict[str, Any]:
+    """What the URL itself says (ftp's host, port and user), as ``fsspec.open`` would pass."""
+    try:
+        return dict(fs_cls._get_kwargs_from_urls(url))
+    except Exception:  # noqa: BLE001 - a URL fsspec cannot parse fails in the constructor
+        return {}
 
 
 def _client_options(protocol: str) -> dict[str, Any]:
@@ -346,83 +463,3 @@ def _client_options(protocol: str) -> dict[str, Any]:
             opts["endpoint_url"] = endpoint
         return opts
     return {}
-
-
-# -- verify: one bounded request when a datastore is opened for a run ------------------------
-
-VERIFY_SECONDS = 10.0
-
-
-def _bounded(probe: Any, url: str) -> None:
-    """Run ``probe`` in a daemon thread; a hung endpoint must not hang the caller."""
-    outcome: list[BaseException | None] = []
-
-    def target() -> None:
-        try:
-            probe()
-            outcome.append(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            outcome.append(exc)
-
-    worker = threading.Thread(target=target, name="rayflow-datastore-verify", daemon=True)
-    worker.start()
-    worker.join(VERIFY_SECONDS)
-    if not outcome:
-        raise DatastoreURLError(f"datastore {url}: no answer within {VERIFY_SECONDS:.0f} s "
-                                f"from the endpoint{_at_endpoint()} (is it reachable?)")
-    exc = outcome[0]
-    if exc is not None:
-        if isinstance(exc, DatastoreURLError):
-            raise exc.with_traceback(None) from None
-        if isinstance(exc, PermissionError):
-            raise DatastoreAccessDenied(f"datastore {url}: {_reason(exc)}") from None
-        raise DatastoreURLError(f"datastore {url}: {_reason(exc)}") from None
-
-
-def _at_endpoint() -> str:
-    """`` at <endpoint>`` when a custom S3 endpoint is set (a URL, never a secret)."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
-    return f" at {endpoint}" if endpoint else ""
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    name = type(exc).__name__
-    if isinstance(exc, PermissionError):
-        return f"access denied ({text})"
-    if "NoCredentials" in name or "Unable to locate credentials" in text:
-        return ("no credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
-                "AWS_PROFILE)")
-    if "EndpointConnection" in name or isinstance(exc, ConnectionError):
-        return f"cannot reach the endpoint ({text})"
-    return f"{name}: {text}"
-
-
-def _probe_s3(storage: FsspecStorage) -> None:
-    """HEAD the bucket: 404 is a missing bucket, 403 rejected credentials (values not shown)."""
-    bucket = storage.root.split("/", 1)[0]
-    if not bucket:
-        raise DatastoreURLError(f"datastore {storage.url}: no bucket in the URL "
-                                f"(expected s3://bucket/prefix)")
-    try:
-        storage.fs.call_s3("head_bucket", Bucket=bucket)
-    except FileNotFoundError:
-        raise DatastoreBucketMissing(f"datastore {storage.url}: bucket '{bucket}' does not exist"
-                                     f"{_at_endpoint()} (create it first)") from None
-    except PermissionError:
-        raise DatastoreAccessDenied(
-            f"datastore {storage.url}: access to bucket '{bucket}' denied: the credentials were "
-            f"rejected or lack permission (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
-            f"AWS_PROFILE)") from None
-
-
-def _probe_generic(storage: FsspecStorage) -> None:
-    """Any other fsspec backend: listing the root's parent must not fail for access reasons."""
-    parent = storage.root.rsplit("/", 1)[0] if "/" in storage.root else storage.root
-    try:
-        storage.fs.exists(parent or storage.root)
-    except FileNotFoundError:
-        pass
-
-
-_PROBES = {"s3": _probe_s3, "s3a": _probe_s3}

@@ -79,7 +79,7 @@ def git_info(flow_file: str | None) -> dict[str, Any]:
 
 def lineage(flow_cls: type | None, flow_file: str | None, datastore: str) -> dict[str, Any]:
     """Fields for run.json; stores the flow's source as a blob in ``datastore``."""
-    from rayflow.datastore import BlobStore, DatastoreError, open_storage
+    from rayflow.datastore import BlobStore, DatastoreError, DatastoreURLError, open_storage
     from rayflow.scheduler import username
 
     info: dict[str, Any] = {
@@ -96,6 +96,8 @@ def lineage(flow_cls: type | None, flow_file: str | None, datastore: str) -> dic
             blobs = BlobStore(open_storage(datastore), flow_cls.__name__)
             info["code_key"] = blobs.put_bytes(source.encode("utf-8"))
             info["code_file"] = os.path.basename(flow_file) if flow_file else None
+        except DatastoreURLError:
+            raise  # no credentials, no endpoint, no bucket: said once, now, not after retries
         except (OSError, DatastoreError):
             pass  # run_flow reports an unusable datastore with its own message
     return info

@@ -16,6 +16,7 @@ import cloudpickle
 
 from rayflow.datastore import (
     BlobStore,
+    DatastoreError,
     DatastoreURLError,
     LocalStorage,
     Storage,
@@ -60,6 +61,12 @@ def _jsonable(value: Any) -> Any:
     except (TypeError, ValueError):
         text = repr(value)
         return text if len(text) < 200 else text[:197] + "..."
+
+
+def _unusable(storage: Storage, exc: OSError) -> DatastoreURLError:
+    """One line for a datastore that failed when the run started (full disk, read-only...)."""
+    text = exc.strerror or str(exc)
+    return DatastoreURLError(f"datastore {storage.url} is not usable: {text[:1].lower()}{text[1:]}")
 
 
 def _claim_run_id(storage: Storage, flow: str, run_id: str | None) -> str:
@@ -122,12 +129,19 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         run_id = _claim_run_id(storage, flow, run_id)
         if param_keys is None:
             param_keys = {attr: blobs.put(attr, value) for attr, value in params.items()}
+    except DatastoreError:
+        raise
     except OSError as exc:
-        raise DatastoreURLError(f"datastore {storage.url} is not usable: {exc.strerror or exc}") from None
+        raise _unusable(storage, exc) from None
     # Join Ray and check the cluster against the plan before anything is recorded, so a
     # refused run leaves no run.json behind.
     local = isinstance(storage, LocalStorage)
-    runtime_env, notes = cluster_runtime_env(cluster, flow_file, storage, runtime_env)
+    runtime_env, shipped, notes = cluster_runtime_env(cluster, flow_file, storage, runtime_env)
+    if not quiet:  # before joining: uploading the folder is what the user waits for
+        if shipped:
+            print(f"rayflow: {shipped}", file=out or sys.stdout, flush=True)
+        for note in notes:
+            print(f"rayflow: note: {note}", file=sys.stderr)
     connecting = time.time()
     started_ray = connect(cluster, runtime_env=runtime_env)
     ray_seconds = time.time() - connecting if started_ray else None
@@ -137,9 +151,6 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     except BaseException:
         shutdown(started_ray)
         raise
-    if not quiet:
-        for note in notes:
-            print(f"rayflow: note: {note}", file=sys.stderr)
     started_at = time.time()
     record: dict[str, Any] = {
         "flow": flow, "run_id": run_id, "status": "running", "user": user, "tags": list(tags),
@@ -150,7 +161,13 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         "heartbeat_interval": heartbeat_interval(),
     }
     record.update(extra or {})
-    records.write_run(storage, flow, run_id, record)
+    try:
+        records.create_run(storage, flow, run_id, record)
+    except BaseException as exc:
+        shutdown(started_ray)
+        if isinstance(exc, OSError) and not isinstance(exc, DatastoreError):
+            raise _unusable(storage, exc) from None
+        raise
     if run_id_file:
         with open(run_id_file, "w") as f:
             f.write(run_id)

@@ -152,7 +152,7 @@ class Sweep:
         joins the cluster once for all its runs, so it must ask for it when joining."""
         from rayflow.scheduler._cluster import cluster_runtime_env
 
-        env, _ = cluster_runtime_env(self.cluster, self.flow_file, open_storage(self.datastore))
+        env, _, _ = cluster_runtime_env(self.cluster, self.flow_file, open_storage(self.datastore))
         return env
 
     @staticmethod

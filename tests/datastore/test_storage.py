@@ -266,3 +266,45 @@ def test_local_read_buffer_of_a_large_file_is_a_private_writable_copy(tmp_path, 
     assert bytes(buf) == data
     buf[0] ^= 0xFF  # changing what was read never changes the file
     assert storage.read_bytes("big") == data
+
+
+def _primitives(storage):
+    return [lambda: storage.read_bytes("x"), lambda: storage.write_atomic("x", b"1"),
+            lambda: storage.exists("x"), lambda: storage.list_dir(""),
+            lambda: storage.delete("x")]
+
+
+def test_every_s3_primitive_without_credentials_fails_with_one_line(
+        s3_url, monkeypatch, fresh_s3_clients):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    storage = open_storage(s3_url)
+    for call in _primitives(storage):
+        with pytest.raises(PermissionError) as info:  # a DatastoreAccessDenied
+            call()
+        assert str(info.value) == (f"datastore {s3_url}: no credentials found (set "
+                                   f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)")
+
+
+def test_every_s3_primitive_against_a_closed_port_fails_with_one_line(monkeypatch):
+    import socket
+
+    from rayflow.datastore import DatastoreError
+
+    pytest.importorskip("s3fs", reason="s3fs is not installed (pip install 'rayflow[s3]')")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    storage = open_storage("s3://bucket/prefix")
+    for call in _primitives(storage):
+        with pytest.raises(DatastoreError) as info:
+            call()
+        assert str(info.value) == (f"datastore s3://bucket/prefix: cannot reach the endpoint at "
+                                   f"{endpoint} (connection refused)")
