@@ -30,7 +30,7 @@ class _Slot:
     params: dict[str, Any]
     earlier: str | None = None  # run of the trial this one retries (its driver died)
     started: float = field(default_factory=time.time)
-    stop: bool = False
+    stop: bool | str = False  # True: pruned or out of time; "interrupted": the driver stops
     pruned: bool = False
 
 
@@ -172,7 +172,7 @@ class SweepDriver:
     def _abandon(self, reason: str) -> None:
         """Stop this driver's runs and finish its trials as failed, so none is left RUNNING."""
         for slot in self.slots.values():
-            slot.stop = True
+            slot.stop = "interrupted"  # the run ends as failed, not pruned
         told = []
         for number, slot in list(self.slots.items()):
             self.live.release(number)

@@ -11,14 +11,17 @@ and its retry callback queues each one's parameters again as a WAITING trial, wh
 ``study.ask`` of any driver takes.
 
 A trial's first heartbeat lands a few milliseconds after the trial is created; a driver killed in
-between leaves a RUNNING trial that Optuna cannot judge. So a driver marks each trial (``MARK`` =
-the trial's number) once its first heartbeat is in, and a RUNNING trial that one driver sees
-unmarked for ``grace`` seconds is failed (``STALE``) and its parameters queued again.
+between leaves a RUNNING trial that Optuna cannot judge. So a driver marks each trial once its
+first heartbeat is in (``MARK``: the trial's number, as a retry copies its original's attributes,
+and the driver's host:pid), and a RUNNING trial that one driver sees unmarked for ``grace``
+seconds is failed (``STALE``) and its parameters queued again.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+import socket
 import threading
 import time
 import warnings
@@ -30,6 +33,13 @@ MARK = "rayflow_heartbeat"
 STALE = "rayflow_stale"  # failed here because its driver stopped before its first heartbeat
 SURPLUS = "rayflow_surplus"  # asked past the study's size by two drivers at once; never run
 MAX_RETRY = 3  # a trial whose drivers died this many times counts as a failure
+DRIVER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def driver_of(trial: Any) -> str | None:
+    """The host:pid of the driver that runs (or ran) ``trial``, once its heartbeats are on."""
+    mark = trial.user_attrs.get(MARK)
+    return mark.get("driver") if isinstance(mark, dict) and mark.get("trial") == trial.number else None
 
 
 @contextmanager
@@ -137,7 +147,7 @@ class Liveness:
         """First heartbeat of a trial just asked, then the mark saying its heartbeats are on."""
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
         self.storage.record_heartbeat(trial_id)
-        trial.set_user_attr(MARK, trial.number)
+        trial.set_user_attr(MARK, {"trial": trial.number, "driver": DRIVER})
         with self._lock:
             self._owned[trial.number] = trial_id
 
@@ -183,7 +193,7 @@ class Liveness:
         seen: dict[int, float] = {}
         failed = []
         for t in running:
-            if t.user_attrs.get(MARK) == t.number or t.number in mine:
+            if driver_of(t) is not None or t.number in mine:
                 continue
             seen[t.number] = first = self._unmarked.get(t.number, now)
             if now - first <= self.grace:
