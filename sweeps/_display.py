@@ -50,6 +50,9 @@ class SweepProgress:
         elif kind == "recovered":
             self._say(f"trial(s) {_numbers(info['trials'])}: their driver stopped (no heartbeat for "
                       f"{info['grace']} s); marked failed and queued again")
+        elif kind == "heartbeat":
+            self._say(f"note: this study's drivers record heartbeats every {info['interval']} s with a "
+                      f"{info['grace']} s grace period (set by its first driver); using those")
         elif kind == "waiting":
             self._say(f"waiting for trial(s) {_numbers(info['trials'])} of other drivers (a stopped "
                       f"driver's trials are retried once they miss heartbeats for {info['grace']} s)")

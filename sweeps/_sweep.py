@@ -17,6 +17,8 @@ from rayflow.scheduler import SchedulerError
 
 from ._space import SpaceError, as_distributions
 
+HEARTBEAT = "rayflow_heartbeat_settings"  # study attribute: the heartbeat settings all its drivers use
+
 
 class SweepError(SchedulerError):
     """A sweep cannot be set up as asked."""
@@ -122,21 +124,36 @@ class Sweep:
         """Open (or create) the study on a storage whose heartbeats this driver keeps."""
         import optuna
 
-        from ._liveness import open_storage as open_study_storage
-
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
-            self.storage, self.retry_callback = open_study_storage(
-                self.storage_url, self.heartbeat_interval, self.grace_period)
-            study = optuna.create_study(storage=self.storage, study_name=self.study_name,
-                                        direction=self.direction, sampler=self.sampler,
-                                        pruner=self.pruner, load_if_exists=True)
+            study = self._open_study()
+            # Every driver of a study must beat and judge alike (a shorter grace period than
+            # another driver's interval would fail its live trials): the study's first settings win.
+            kept = study.user_attrs.get(HEARTBEAT)
+            if not kept:
+                study.set_user_attr(HEARTBEAT, {"interval": self.heartbeat_interval, "grace": self.grace_period})
+            elif (kept["interval"], kept["grace"]) != (self.heartbeat_interval, self.grace_period):
+                self.heartbeat_interval, self.grace_period = int(kept["interval"]), int(kept["grace"])
+                self.on_event("heartbeat", {"interval": self.heartbeat_interval, "grace": self.grace_period})
+                self.storage.engine.dispose()
+                study = self._open_study()
         except Exception as exc:  # noqa: BLE001 - bad storage URLs raise many kinds of errors
             raise SweepError(f"cannot open study {self.study_name!r} in {self.storage_url}: {exc}") from None
         study.set_user_attr("flow", self.flow_cls.__name__)
         study.set_user_attr("objective", self.objective)
         study.set_user_attr("datastore", self.datastore)
         return study
+
+    def _open_study(self) -> Any:
+        import optuna
+
+        from ._liveness import open_storage as open_study_storage
+
+        self.storage, self.retry_callback = open_study_storage(
+            self.storage_url, self.heartbeat_interval, self.grace_period)
+        return optuna.create_study(storage=self.storage, study_name=self.study_name,
+                                   direction=self.direction, sampler=self.sampler,
+                                   pruner=self.pruner, load_if_exists=True)
 
     def _runtime_env(self) -> dict[str, Any] | None:
         """What a run of the flow on ``cluster`` ships (code folder, S3 endpoint): the sweep

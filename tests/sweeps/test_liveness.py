@@ -88,3 +88,19 @@ def test_a_trial_without_a_live_driver_is_tried_again_with_its_parameters(
     retry = [t for t in complete if t.params["x"] == 0.75]
     assert len(retry) == 1 and retry[0].number > dead.number and driver_of(retry[0]) is not None
     assert [info["trials"] for kind, info in events if kind == "recovered"] == [[dead.number]]
+
+
+def test_every_driver_of_a_study_uses_the_heartbeat_settings_of_its_first(datastore, tmp_path):
+    """A driver with a shorter grace period than another's heartbeat interval would fail that
+    driver's live trials: a study keeps the settings its first driver chose."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first = Sweep(QuadFlow, space={"x": "float:0:1"}, objective="loss", storage=url, study_name="s",
+                  datastore=datastore, heartbeat_interval=2, grace_period=7)
+    first.load_study()
+    events: list = []
+    later = Sweep(QuadFlow, space={"x": "float:0:1"}, objective="loss", storage=url, study_name="s",
+                  datastore=datastore, on_event=lambda kind, info: events.append((kind, info)))
+    later.load_study()
+    assert (later.heartbeat_interval, later.grace_period) == (2, 7)
+    assert (later.storage.heartbeat_interval, later.storage.grace_period) == (2, 7)
+    assert events == [("heartbeat", {"interval": 2, "grace": 7})]
