@@ -16,7 +16,7 @@ from rayflow.sweeps._liveness import Liveness, driver_of, open_storage, quiet_op
 
 from .flows import QuadFlow
 
-GRACE = 3
+GRACE = 4
 
 
 def _other_driver(url: str, name: str):
@@ -104,3 +104,29 @@ def test_every_driver_of_a_study_uses_the_heartbeat_settings_of_its_first(datast
     assert (later.heartbeat_interval, later.grace_period) == (2, 7)
     assert (later.storage.heartbeat_interval, later.storage.grace_period) == (2, 7)
     assert events == [("heartbeat", {"interval": 2, "grace": 7})]
+
+
+@pytest.mark.timeout(120)
+def test_a_retried_trial_whose_run_had_succeeded_reuses_that_run(run_flow, datastore, tmp_path):
+    """A driver killed between its run's success and telling the study: the retry takes the
+    run's result instead of throwing it away and running the flow again."""
+    from rayflow import Flow
+
+    url, name = f"sqlite:///{tmp_path / 'study.db'}", "shared"
+    study, live = _other_driver(url, name)
+    study.enqueue_trial({"x": 0.75})
+    with quiet_optuna():
+        dead = study.ask()
+    dead.suggest_float("x", 0, 1)
+    live.own(dead)
+    earlier = run_flow(QuadFlow, x=0.75)
+    assert earlier.successful
+    dead.set_user_attr("run_pathspec", earlier.pathspec)
+    live.stop()  # the driver dies before telling the study
+    result = _sweep(datastore, url, name).run(n_trials=2)
+    retry = [t for t in result.get_trials() if t.system_attrs.get("failed_trial") == dead.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+    assert retry[0].user_attrs["run_pathspec"] == earlier.pathspec
+    assert retry[0].value == pytest.approx((0.75 - 2) ** 2 + 1)
+    runs_at_075 = [r for r in Flow("QuadFlow").runs() if r["start"].task.data.x == 0.75]
+    assert [r.pathspec for r in runs_at_075] == [earlier.pathspec]  # not run a second time
