@@ -112,7 +112,12 @@ class SweepDriver:
                 self._full_until = time.monotonic() + 1.0
                 return
             self._waiting_said = False
-            params = self.sweep.suggest(trial)
+            try:
+                params = self.sweep.suggest(trial)
+            except BaseException as exc:
+                self.live.release(trial.number)
+                self._finish(trial, state="FAIL", attrs={"fail_reason": f"{type(exc).__name__}: {exc}"[:500]})
+                raise
             slot = self.slots[trial.number] = _Slot(trial, params, trial.user_attrs.get("run_pathspec"))
             fut = pool.submit(self.sweep.run_trial, trial.number, params, self.broker, slot, self.events)
             self.futures[fut] = trial.number

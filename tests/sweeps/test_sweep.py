@@ -223,3 +223,14 @@ def test_sweep_command_then_sweep_show_prints_trials_and_writes_offline_plots(
     missing = CliRunner().invoke(cli, ["sweep", "show", "nope", "--storage", storage])
     assert missing.exit_code != 0 and "no study 'nope'" in missing.output
     assert "cli-study" in missing.output
+
+
+def test_a_space_function_naming_an_unknown_parameter_stops_the_sweep_and_leaves_nothing_running(
+        ray_session, datastore, tmp_path):
+    sweep = _sweep(QuadFlow, tmp_path, datastore, space=lambda t: {"z": t.suggest_float("z", 0, 1)},
+                   objective="loss")
+    with pytest.raises(SweepError, match="space returned 'z', which is not a parameter of QuadFlow"):
+        sweep.run(n_trials=2)
+    trials = optuna.load_study(study_name="QuadFlow", storage=sweep.storage_url).trials
+    assert [t.state for t in trials] == [TrialState.FAIL]
+    assert "space returned 'z'" in trials[0].user_attrs["fail_reason"]
