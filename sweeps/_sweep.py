@@ -114,8 +114,9 @@ class Sweep:
         self.pruner = make_pruner(pruner) if isinstance(pruner, str) or pruner is None else pruner
         self.on_event = on_event or (lambda kind, info: None)
         if int(heartbeat_interval) < 1 or int(grace_period) <= int(heartbeat_interval):
-            raise SweepError(f"heartbeat interval {heartbeat_interval} s and grace period {grace_period} s: "
-                             "need an interval of at least 1 s and a grace period longer than it")
+            raise SweepError(f"heartbeat interval {heartbeat_interval} s, grace period {grace_period} s: the "
+                             "interval must be at least 1 s and the grace period longer than it (several "
+                             "intervals, so that a late heartbeat is not taken for a dead driver)")
         self.heartbeat_interval, self.grace_period = int(heartbeat_interval), int(grace_period)
         self.study: Any = None
 
