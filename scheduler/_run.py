@@ -254,9 +254,11 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
             outcome = driver.drive()
         ended = ("end", "0") in outcome.finished
         status = "successful" if ended and not outcome.failures else "failed"
-        if should_stop is not None and status == "failed" and should_stop():
-            status = "pruned"
-        record.update(status=status, interrupted=outcome.interrupted, finished_at=time.time(),
+        stopped = should_stop() if should_stop is not None else False
+        if status == "failed" and stopped:  # "interrupted": the sweep driver got Ctrl-C
+            status = "failed" if stopped == "interrupted" else "pruned"
+        record.update(status=status, interrupted=outcome.interrupted or stopped == "interrupted",
+                      finished_at=time.time(),
                       failed_tasks=[f"{s.step}/{s.task_id}" for s, _ in outcome.failures],
                       executed=len(outcome.executed), cloned=len(outcome.cloned),
                       cached=len(outcome.cached),

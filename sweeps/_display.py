@@ -49,8 +49,23 @@ class SweepProgress:
             if kind == "failed":
                 self._say(f"trial {info['trial']} failed: {info['reason'][:300]}")
         elif kind == "recovered":
-            self._say(f"{info['count']} trial(s) left running by an earlier driver were marked failed "
-                      "and will be tried again")
+            self._say(f"trial(s) {_numbers(info['trials'])}: their driver stopped (no heartbeat for "
+                      f"{info['grace']} s); marked failed and queued again")
+        elif kind == "heartbeat":
+            self._say(f"note: this study's drivers record heartbeats every {info['interval']} s with a "
+                      f"{info['grace']} s grace period (set by its first driver); using those")
+        elif kind == "waiting":
+            self._say(f"waiting for trial(s) {_numbers(info['trials'])} of other drivers (a stopped "
+                      f"driver's trials are retried once they miss heartbeats for {info['grace']} s)")
+        elif kind == "lost":
+            run = f"; its run {info['run']} is kept" if info.get("run") else ""
+            self._say(f"trial {info['trial']} was failed by another driver, which saw no heartbeat from "
+                      f"this one for {info['grace']} s{run}")
+        elif kind == "abandoned":
+            self.counts["running"] -= len(info["trials"])
+            self.counts["failed"] += len(info["trials"])
+            if info["trials"]:
+                self._say(f"trial(s) {_numbers(info['trials'])} marked failed in the study: {info['reason']}")
         if self._live is not None:
             self._live.update(self._render())
         elif time.monotonic() - self._last > 2.0:
@@ -75,6 +90,10 @@ class SweepProgress:
         from rich.text import Text
 
         return Text(self._line())
+
+
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers[:20]) + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
 
 
 def _params(params: dict[str, Any]) -> str:

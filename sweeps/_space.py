@@ -31,10 +31,10 @@ def _category(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def parse_spec(name: str, spec: str) -> Any:
+def parse_spec(name: str, spec: str, where: str | None = None) -> Any:
     import optuna.distributions as d
 
-    where = f"--space {name}={spec}"
+    where = where or f"--space {name}={spec}"
     kind, _, rest = spec.partition(":")
     parts = rest.split(":") if rest else []
     if kind == "float":
@@ -60,6 +60,22 @@ def parse_spec(name: str, spec: str) -> Any:
             raise SpaceError(f"{where}: categorical needs at least one value")
         return d.CategoricalDistribution(choices)
     raise SpaceError(f"{where}: unknown kind {kind!r} (use float, int or categorical)")
+
+
+def as_distributions(space: dict[str, Any]) -> dict[str, Any]:
+    """A Python ``Sweep``'s space: the CLI's SPEC strings or Optuna distributions, by name."""
+    import optuna.distributions as d
+
+    out: dict[str, Any] = {}
+    for name, spec in space.items():
+        if isinstance(spec, d.BaseDistribution):
+            out[name] = spec
+        elif isinstance(spec, str):
+            out[name] = parse_spec(name, spec.strip(), where=f"space[{name!r}] = {spec!r}")
+        else:
+            raise SpaceError(f"space[{name!r}] = {spec!r}: expected a SPEC string such as 'float:-1:1', "
+                             "'int:1:9', 'categorical:a,b' or an optuna.distributions object")
+    return out
 
 
 def parse_space(entries: list[str] | tuple[str, ...]) -> dict[str, Any]:

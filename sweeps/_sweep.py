@@ -1,38 +1,27 @@
-"""``Sweep``: an Optuna study whose trials are flow runs, many at once, in one driver process.
+"""``Sweep``: an Optuna study whose trials are flow runs, many at once, from one or more drivers.
 
-The driver is the study's only writer (ask and tell happen in this thread; runs execute in a
-thread pool), which is what makes an SQLite file a safe default storage. Trials left RUNNING by a
-crashed driver are marked failed when the sweep starts again, and their parameters re-asked.
+A driver asks and tells in its main thread and runs flows in a thread pool (``_drive.py``).
+Several drivers may share a study on one RDB storage (SQLite file by default, or PostgreSQL,
+MySQL...): each keeps its trials alive with Optuna's heartbeats, and only the trials of a driver
+whose heartbeats stopped are failed and tried again (``_liveness.py``).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
-import queue
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from rayflow.datastore import BlobStore, default_url, open_storage, records
 from rayflow.scheduler import SchedulerError
 
-STALE = "rayflow_stale"
+from ._space import SpaceError, as_distributions
+
+HEARTBEAT = "rayflow_heartbeat_settings"  # study attribute: the heartbeat settings all its drivers use
 
 
 class SweepError(SchedulerError):
     """A sweep cannot be set up as asked."""
-
-
-@dataclass
-class _Slot:
-    number: int
-    params: dict[str, Any]
-    started: float = field(default_factory=time.time)
-    run_id: str | None = None
-    stop: bool = False
-    pruned: bool = False
 
 
 def default_storage(datastore: str) -> str:
@@ -74,7 +63,8 @@ class Sweep:
                  storage: str | None = None, study_name: str | None = None, sampler: Any = None,
                  pruner: Any = None, params: dict[str, Any] | None = None,
                  datastore: str | None = None, cluster: str | None = None,
-                 on_event: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+                 on_event: Callable[[str, dict[str, Any]], None] | None = None,
+                 heartbeat_interval: int = 10, grace_period: int = 60) -> None:
         import optuna
 
         from rayflow._loader import load_flow
@@ -92,6 +82,12 @@ class Sweep:
         self.names = {p.name: p.attr for p in flow_parameters(self.flow_cls)}
         self.names.update({p.attr: p.attr for p in flow_parameters(self.flow_cls)})
         if not callable(space):
+            if not isinstance(space, dict):
+                raise SweepError(f"space must be a dict of NAME: SPEC or a function of the trial, not {space!r}")
+            try:
+                space = as_distributions(space)
+            except SpaceError as exc:
+                raise SweepError(str(exc)) from None
             unknown = [n for n in space if n not in self.names]
             if unknown:
                 known = ", ".join(sorted({p.name for p in flow_parameters(self.flow_cls)})) or "none"
@@ -117,17 +113,31 @@ class Sweep:
         self.sampler = sampler
         self.pruner = make_pruner(pruner) if isinstance(pruner, str) or pruner is None else pruner
         self.on_event = on_event or (lambda kind, info: None)
+        if int(heartbeat_interval) < 1 or int(grace_period) <= int(heartbeat_interval):
+            raise SweepError(f"heartbeat interval {heartbeat_interval} s, grace period {grace_period} s: the "
+                             "interval must be at least 1 s and the grace period longer than it (several "
+                             "intervals, so that a late heartbeat is not taken for a dead driver)")
+        self.heartbeat_interval, self.grace_period = int(heartbeat_interval), int(grace_period)
         self.study: Any = None
 
     # -- study -----------------------------------------------------------------------------
     def load_study(self) -> Any:
+        """Open (or create) the study on a storage whose heartbeats this driver keeps."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
-            study = optuna.create_study(storage=_open_storage(self.storage_url), study_name=self.study_name,
-                                        direction=self.direction, sampler=self.sampler,
-                                        pruner=self.pruner, load_if_exists=True)
+            study = self._open_study()
+            # Every driver of a study must beat and judge alike (a shorter grace period than
+            # another driver's interval would fail its live trials): the study's first settings win.
+            kept = study.user_attrs.get(HEARTBEAT)
+            if not kept:
+                study.set_user_attr(HEARTBEAT, {"interval": self.heartbeat_interval, "grace": self.grace_period})
+            elif (kept["interval"], kept["grace"]) != (self.heartbeat_interval, self.grace_period):
+                self.heartbeat_interval, self.grace_period = int(kept["interval"]), int(kept["grace"])
+                self.on_event("heartbeat", {"interval": self.heartbeat_interval, "grace": self.grace_period})
+                self.storage.engine.dispose()
+                study = self._open_study()
         except Exception as exc:  # noqa: BLE001 - bad storage URLs raise many kinds of errors
             raise SweepError(f"cannot open study {self.study_name!r} in {self.storage_url}: {exc}") from None
         study.set_user_attr("flow", self.flow_cls.__name__)
@@ -135,17 +145,16 @@ class Sweep:
         study.set_user_attr("datastore", self.datastore)
         return study
 
-    def _recover(self, study: Any) -> int:
-        """Fail trials a crashed driver left RUNNING and re-ask their parameters."""
-        from optuna.trial import TrialState
+    def _open_study(self) -> Any:
+        import optuna
 
-        stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        for t in stale:
-            study._storage.set_trial_user_attr(t._trial_id, STALE, True)
-            study.tell(t.number, state=TrialState.FAIL)
-            if t.params:
-                study.enqueue_trial(t.params, skip_if_exists=False)
-        return len(stale)
+        from ._liveness import open_storage as open_study_storage
+
+        self.storage, self.retry_callback = open_study_storage(
+            self.storage_url, self.heartbeat_interval, self.grace_period)
+        return optuna.create_study(storage=self.storage, study_name=self.study_name,
+                                   direction=self.direction, sampler=self.sampler,
+                                   pruner=self.pruner, load_if_exists=True)
 
     def _runtime_env(self) -> dict[str, Any] | None:
         """What a run of the flow on ``cluster`` ships (code folder, S3 endpoint): the sweep
@@ -155,87 +164,63 @@ class Sweep:
         env, _, _ = cluster_runtime_env(self.cluster, self.flow_file, open_storage(self.datastore))
         return env
 
-    @staticmethod
-    def counted(study: Any) -> int:
-        from optuna.trial import TrialState
-
-        done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        return sum(1 for t in study.get_trials(deepcopy=False, states=done) if not t.user_attrs.get(STALE))
-
     # -- running ---------------------------------------------------------------------------
     def run(self, n_trials: int = 20, timeout: float | None = None) -> Any:
-        """Run until ``n_trials`` trials of the study have finished (counting earlier ones)."""
+        """Run until the study has ``n_trials`` finished trials (counting earlier ones and other
+        drivers' ones). Ctrl-C finishes this driver's running trials as failed, then re-raises."""
         from rayflow.scheduler._connect import connect, shutdown
 
         started_ray = connect(self.cluster, runtime_env=self._runtime_env())  # before importing ray
         import ray
 
         from ._broker import PruneBroker
+        from ._drive import SweepDriver
+        from ._liveness import Liveness
 
+        live = broker = None
         try:
             study = self.study = self.load_study()
-            recovered = self._recover(study)
+            live = Liveness(study, self.storage, self.retry_callback, self.heartbeat_interval,
+                            self.grace_period)
             broker = PruneBroker.remote()
-        except BaseException:
-            shutdown(started_ray)
-            raise
-        if recovered:
-            self.on_event("recovered", {"count": recovered})
-        events: queue.Queue = queue.Queue()
-        slots: dict[int, _Slot] = {}
-        futures: dict[cf.Future, Any] = {}
-        deadline = time.time() + timeout if timeout else None
-        finished = self.counted(study)
-        self._pending_reports = None
-        # Samplers such as GridSampler call study.stop() when they run out of points; that is
-        # only allowed inside Optuna's own loop, which this ask-and-tell loop stands in for.
-        study._thread_local.in_optimize_loop = True
-        study._stop_flag = False
-        try:
-            with cf.ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="trial") as pool:
-                while True:
-                    out_of_time = deadline is not None and time.time() > deadline
-                    while (len(futures) < self.concurrency and finished + len(futures) < n_trials
-                           and not out_of_time and not study._stop_flag):
-                        trial = study.ask()
-                        params = self._suggest(trial)
-                        slot = slots[trial.number] = _Slot(trial.number, params)
-                        fut = pool.submit(self._run_trial, trial.number, params, broker, slot, events)
-                        futures[fut] = trial
-                        self.on_event("started", {"trial": trial.number, "params": params})
-                    if not futures:
-                        break
-                    done, _ = cf.wait(list(futures), timeout=0.1, return_when=cf.FIRST_COMPLETED)
-                    self._handle_events(study, events)
-                    self._handle_reports(study, broker, slots)
-                    for fut in done:
-                        trial = futures.pop(fut)
-                        self._tell(study, trial, slots.pop(trial.number), fut)
-                        finished += 1
-                    if out_of_time:
-                        for slot in slots.values():
-                            slot.stop = True
+            SweepDriver(self, study, live, broker, n_trials, timeout).drive()
         finally:
-            study._thread_local.in_optimize_loop = False
-            try:
-                ray.kill(broker)
-            except Exception:  # noqa: BLE001
-                pass
+            if live is not None:
+                live.stop()
+            if broker is not None:
+                try:
+                    ray.kill(broker)
+                except Exception:  # noqa: BLE001
+                    pass
             shutdown(started_ray)
         return study
 
-    def _suggest(self, trial: Any) -> dict[str, Any]:
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        """The trial's parameters, through Optuna's public ``suggest_*`` (a retried trial gets
+        back the values it already has)."""
+        import optuna.distributions as d
+
         if callable(self.space):
             params = dict(self.space(trial))
         else:
-            params = {name: trial._suggest(name, dist) for name, dist in self.space.items()}
+            params = {}
+            for name, dist in self.space.items():
+                if isinstance(dist, d.FloatDistribution):
+                    params[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+                elif isinstance(dist, d.IntDistribution):
+                    params[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+                elif isinstance(dist, d.CategoricalDistribution):
+                    params[name] = trial.suggest_categorical(name, list(dist.choices))
+                else:
+                    raise SweepError(f"space[{name!r}]: unsupported distribution {dist!r}")
         unknown = [n for n in params if n not in self.names]
         if unknown:
             raise SweepError(f"space returned {unknown[0]!r}, which is not a parameter of {self.flow_cls.__name__}")
         return params
 
-    def _run_trial(self, number: int, params: dict[str, Any], broker: Any, slot: _Slot,
-                   events: queue.Queue) -> tuple[str, Any, str]:
+    def run_trial(self, number: int, params: dict[str, Any], broker: Any, slot: Any,
+                  events: Any) -> tuple[str, Any, str]:
+        """One trial's flow run, in a pool thread: (status, objective value, failure reason)."""
         import io
 
         from rayflow._parameters import resolve_values
@@ -243,22 +228,36 @@ class Sweep:
 
         from ._broker import make_reporter
 
-        given = {**self.fixed, **params}
-        values = resolve_values(self.flow_cls, given)
-        result = run_flow(
-            self.flow_cls, self.plan, values, datastore=self.datastore, flow_file=self.flow_file,
-            cluster=self.cluster, tags=(f"study:{self.study_name}", f"trial:{number}"), quiet=True, out=io.StringIO(),
-            trial={"study": self.study_name, "number": number, "params": params},
-            reporter=make_reporter(broker, number), should_stop=lambda: slot.stop,
-            on_started=lambda run_id: events.put(("run_id", number, run_id)),
-        )
-        if result.status != "successful":
-            reason = "; ".join(f"{label}: {err.get('message', '')}" for label, err in result.failures[:3])
-            return result.status, None, reason or result.status
+        run_id = self._earlier_success(slot.earlier)
+        if run_id is not None:  # a retried trial whose run had succeeded before its driver died
+            events.put(("run_id", number, run_id))
+        else:
+            values = resolve_values(self.flow_cls, {**self.fixed, **params})
+            result = run_flow(
+                self.flow_cls, self.plan, values, datastore=self.datastore, flow_file=self.flow_file,
+                cluster=self.cluster, tags=(f"study:{self.study_name}", f"trial:{number}"), quiet=True,
+                out=io.StringIO(), trial={"study": self.study_name, "number": number, "params": params},
+                reporter=make_reporter(broker, number), should_stop=lambda: slot.stop,
+                on_started=lambda run_id: events.put(("run_id", number, run_id)),
+            )
+            if result.status != "successful":
+                reason = "; ".join(f"{label}: {err.get('message', '')}" for label, err in result.failures[:3])
+                return result.status, None, reason or result.status
+            run_id = result.run_id
         try:
-            return "successful", self._objective_value(result.run_id), ""
+            return "successful", self._objective_value(run_id), ""
         except SweepError as exc:
             return "failed", None, str(exc)
+
+    def _earlier_success(self, pathspec: str | None) -> str | None:
+        flow, _, run_id = (pathspec or "").partition("/")
+        if flow != self.flow_cls.__name__ or not run_id:
+            return None
+        try:
+            status = records.read_run(open_storage(self.datastore), flow, run_id).get("status")
+        except Exception:  # noqa: BLE001 - unreadable or gone: run the trial again
+            return None
+        return run_id if status == "successful" else None
 
     def _objective_value(self, run_id: str) -> float:
         step, _, name = self.objective.rpartition(".")
@@ -277,82 +276,6 @@ class Sweep:
             return float(value)
         except (TypeError, ValueError):
             raise SweepError(f"objective {self.objective} is {value!r}, not a number") from None
-
-    def _handle_events(self, study: Any, events: queue.Queue) -> None:
-        while True:
-            try:
-                kind, number, value = events.get_nowait()
-            except queue.Empty:
-                return
-            if kind == "run_id":
-                trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-                study._storage.set_trial_user_attr(trial_id, "run_pathspec", f"{self.flow_cls.__name__}/{value}")
-
-    def _handle_reports(self, study: Any, broker: Any, slots: dict[int, _Slot]) -> None:
-        import optuna
-        import ray
-
-        if self._pending_reports is None:
-            self._pending_reports = broker.take.remote()
-        ready, _ = ray.wait([self._pending_reports], timeout=0)
-        if not ready:
-            return
-        reports = ray.get(self._pending_reports)
-        self._pending_reports = None
-        if not reports:
-            return
-        decisions: dict[int, tuple[bool, int]] = {}
-        for number, value, step, ticket in reports:
-            if number not in slots:
-                continue
-            trial = optuna.trial.Trial(study, study._storage.get_trial_id_from_study_id_trial_number(
-                study._study_id, number))
-            trial.report(value, step)
-            pruned = trial.should_prune()
-            if pruned:
-                slots[number].stop = slots[number].pruned = True
-                self.on_event("pruning", {"trial": number, "step": step, "value": value})
-            decisions[number] = (pruned or decisions.get(number, (False, 0))[0], ticket)
-        ray.get(broker.decide.remote(decisions))
-
-    def _tell(self, study: Any, trial: Any, slot: _Slot, fut: cf.Future) -> None:
-        from optuna.trial import TrialState
-
-        try:
-            status, value, reason = fut.result()
-        except Exception as exc:  # noqa: BLE001 - a trial's crash must not stop the sweep
-            status, value, reason = "failed", None, f"{type(exc).__name__}: {exc}"
-        if slot.pruned or status == "pruned":
-            study.tell(trial, state=TrialState.PRUNED)
-            self.on_event("pruned", {"trial": trial.number, "params": slot.params})
-        elif status == "successful":
-            study.tell(trial, value)
-            self.on_event("complete", {"trial": trial.number, "params": slot.params, "value": value})
-        else:
-            trial.set_user_attr("fail_reason", reason[:500])
-            study.tell(trial, state=TrialState.FAIL)
-            self.on_event("failed", {"trial": trial.number, "params": slot.params, "reason": reason})
-
-
-def _open_storage(url: str) -> Any:
-    """SQLite in WAL mode with ``synchronous=NORMAL``: a crash of the driver loses nothing
-    committed, and a trial's ask/tell no longer waits for an fsync each (10 commits a trial)."""
-    if not url.startswith("sqlite:"):
-        return url
-    import optuna
-    from sqlalchemy import event
-
-    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
-
-    @event.listens_for(storage.engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    storage.engine.dispose()
-    return storage
 
 
 def _grid_values(dist: Any) -> list[Any]:

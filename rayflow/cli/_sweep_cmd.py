@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
@@ -35,6 +36,11 @@ def sweep_options() -> list[Any]:
                      help="Stop asking for new trials after this long."),
         click.Option(["--datastore"], default=None, metavar="URL"),
         click.Option(["--cluster"], default=None, metavar="ADDRESS"),
+        click.Option(["--heartbeat-interval"], type=click.IntRange(min=1), default=10, show_default=True,
+                     metavar="SECONDS", help="How often this driver records that its trials are alive."),
+        click.Option(["--grace-period"], type=click.IntRange(min=2), default=60, show_default=True,
+                     metavar="SECONDS", help="A trial with no heartbeat for this long belongs to a "
+                     "driver that stopped: it is marked failed and tried again."),
     ]
 
 
@@ -56,11 +62,17 @@ def execute_sweep(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -
                   concurrency=opts["concurrency"], storage=opts.get("storage"),
                   study_name=opts.get("study"), sampler=opts["sampler"], pruner=opts["pruner"],
                   params=fixed, datastore=datastore_url(opts.get("datastore")),
-                  cluster=opts.get("cluster"), on_event=progress.event)
+                  cluster=opts.get("cluster"), on_event=progress.event,
+                  heartbeat_interval=opts["heartbeat_interval"], grace_period=opts["grace_period"])
     click.echo(f"sweep: study {sweep.study_name!r} in {sweep.storage_url}, {opts['trials']} trials, "
                f"{opts['concurrency']} at once")
-    with progress:
-        study = sweep.run(n_trials=opts["trials"], timeout=opts.get("timeout"))
+    try:
+        with progress:
+            study = sweep.run(n_trials=opts["trials"], timeout=opts.get("timeout"))
+    except KeyboardInterrupt:
+        click.echo(f"sweep interrupted: this driver's running trials are marked failed in study "
+                   f"{sweep.study_name!r}; the same command continues the study", err=True)
+        sys.exit(130)
     Console().print(trials_table(study, limit=5))
     try:
         best = study.best_trial

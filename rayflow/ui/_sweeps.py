@@ -103,15 +103,19 @@ def study_page(url: str | None, name: str) -> StudyPage:
         raise NotFound(f"no study named {name!r} in {url}") from None
     attrs = study.user_attrs
     page = StudyPage(name, study.direction.name.lower(), attrs.get("flow"), attrs.get("objective"))
-    for t in study.get_trials(deepcopy=False):
+    from rayflow.sweeps._liveness import replaced
+
+    trials = study.get_trials(deepcopy=False)
+    retried = replaced(trials)
+    for t in trials:
         secs = None
         if t.datetime_start and t.datetime_complete:
             secs = (t.datetime_complete - t.datetime_start).total_seconds()
         note = str(t.user_attrs.get("fail_reason") or "")
-        if t.user_attrs.get("rayflow_stale"):
-            note = "left running by a crashed driver; re-asked"
+        if t.number in retried and not t.user_attrs.get("rayflow_surplus"):
+            note = "its driver stopped (no heartbeat); tried again"
         elif t.state == TrialState.RUNNING and _run_crashed(t.user_attrs.get("run_pathspec")):
-            note = "its run crashed (the sweep driver died); the next sweep of this study re-asks it"
+            note = "its run crashed (the sweep driver died); it is tried again once its heartbeat is stale"
         row = TrialRow(t.number, t.state.name.lower(), t.value, dict(t.params),
                        t.user_attrs.get("run_pathspec"), secs, note)
         page.trials.append(row)

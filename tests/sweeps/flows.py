@@ -69,3 +69,24 @@ class CurveFlow(FlowSpec):
         if self.folder:
             with open(os.path.join(self.folder, f"done-{self.x}"), "w") as f:
                 f.write(str(self.steps_done))
+
+
+class GateFlow(FlowSpec):
+    """A trial that holds its start step until the test creates the file ``gate``: the test
+    decides which trials are running when it kills or interrupts a driver."""
+
+    x = Parameter("x", default=0.0)
+    gate = Parameter("gate", default="")
+
+    @step
+    def start(self):
+        waited = 0.0
+        while self.gate and not os.path.exists(self.gate) and waited < 120:
+            time.sleep(0.1)
+            waited += 0.1
+        self.loss = self.x
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass

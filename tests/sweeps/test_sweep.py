@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 
 import optuna
 import pytest
@@ -16,6 +12,7 @@ from optuna.trial import TrialState
 from rayflow import Run
 from rayflow.sweeps import SpaceError, Sweep, SweepError, parse_space
 
+from .drivers import Driver, gate_args, wait_for
 from .flows import CurveFlow, QuadFlow, TimedFlow
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -127,76 +124,71 @@ def test_unknown_parameter_name_in_space_is_rejected(datastore, tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_killed_driver_then_rerun_finishes_without_duplicates(ray_session, datastore, tmp_path):
-    """SIGKILL the sweep driver mid-sweep, run the same command again: the study ends with
-    exactly the asked number of counted trials, and the stale RUNNING ones are failed and re-asked."""
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    ray_tmp = tempfile.mkdtemp(prefix="rfw", dir="/tmp")
-    cmd = [sys.executable, "-m", "rayflow.cli", "sweep", f"{HERE}/flows.py:TimedFlow",
-           "--space", "x=float:0:1", "--objective", "start.loss", "--trials", "8",
-           "--concurrency", "2", "--storage", storage, "--datastore", datastore, "--sleep", "1.0"]
-    env = dict(os.environ, RAY_TMPDIR=ray_tmp)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env=env)
+def test_killed_driver_then_rerun_finishes_without_duplicates(datastore, tmp_path):
+    """SIGKILL the only driver mid-sweep, run the same command again: the restart fails the dead
+    driver's trials once their heartbeats are older than the grace period, tries their
+    parameters again, and the study ends with exactly the asked number of complete trials."""
+    storage, gate = f"sqlite:///{tmp_path / 'study.db'}", str(tmp_path / "gate")
+    args = gate_args(storage, "GateFlow", datastore, gate, 4)
+    first = Driver(args)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                study = optuna.load_study(study_name="TimedFlow", storage=storage)
-                states = [t.state for t in study.get_trials(deepcopy=False)]
-                if states.count(TrialState.COMPLETE) >= 2 and TrialState.RUNNING in states:
-                    break
-            except KeyError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.2)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        before = wait_for(storage, "GateFlow", lambda ts: sum(
+            1 for t in ts if t.state == TrialState.RUNNING and t.user_attrs.get("run_pathspec")) == 2, [first])
+        os.kill(first.pid, signal.SIGKILL)
+        first.proc.wait(timeout=30)
     finally:
-        _kill_group_and_ray(proc, ray_tmp)
-    before = optuna.load_study(study_name="TimedFlow", storage=storage)
-    running = [t for t in before.trials if t.state == TrialState.RUNNING]
-    assert running, "the driver was killed while trials were running"
-    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, RAY_TMPDIR=ray_tmp),
-                          timeout=240)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "marked failed" in done.stdout
-    after = optuna.load_study(study_name="TimedFlow", storage=storage)
-    counted = [t for t in after.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-               or (t.state == TrialState.FAIL and not t.user_attrs.get("rayflow_stale"))]
-    assert len(counted) == 8
-    assert all(t.state == TrialState.COMPLETE for t in counted)
-    stale = [t for t in after.trials if t.user_attrs.get("rayflow_stale")]
-    assert {t.number for t in stale} == {t.number for t in running}
-    # A trial killed between its creation and its sampling has no parameters to try again.
-    stale_params = sorted(t.params["x"] for t in stale if "x" in t.params)
-    retried = sorted(t.params["x"] for t in counted if t.params["x"] in stale_params)
-    assert retried == stale_params  # each stale trial's parameters were tried again
-    _kill_group_and_ray(None, ray_tmp)
+        first.kill()
+    running = {t.number: t.params["x"] for t in before if t.state == TrialState.RUNNING}
+    open(gate, "w").close()
+    again = Driver(args)
+    try:
+        code = again.finish()
+    finally:
+        again.kill()
+    assert code == 0, again.output
+    assert "marked failed and queued again" in again.output
+    after = optuna.load_study(study_name="GateFlow", storage=storage).trials
+    complete = [t for t in after if t.state == TrialState.COMPLETE]
+    assert len(complete) == 4
+    assert sorted(t.number for t in after if t.state == TrialState.FAIL) == sorted(running)
+    assert sorted(t.params["x"] for t in complete if "failed_trial" in t.system_attrs) == sorted(running.values())
 
 
-def _kill_group_and_ray(proc, ray_tmp: str) -> None:
-    if proc is not None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    marker = ray_tmp.encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        if marker in cmdline or b"RAY_TMPDIR=" + marker in environ:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+@pytest.mark.timeout(300)
+def test_ctrl_c_finishes_the_driver_s_running_trials_as_failed_and_exits_130(datastore, tmp_path):
+    storage, gate = f"sqlite:///{tmp_path / 'study.db'}", str(tmp_path / "gate")
+    driver = Driver(gate_args(storage, "GateFlow", datastore, gate, 4))
+    try:
+        wait_for(storage, "GateFlow", lambda ts: sum(
+            1 for t in ts if t.state == TrialState.RUNNING and t.user_attrs.get("run_pathspec")) == 2, [driver])
+        os.kill(driver.pid, signal.SIGINT)
+        code = driver.finish(timeout=120)
+    finally:
+        driver.kill()
+    assert code == 130, driver.output
+    assert "marked failed in the study: interrupted (Ctrl-C)" in driver.output
+    assert "sweep interrupted" in driver.output and "Traceback" not in driver.output
+    trials = optuna.load_study(study_name="GateFlow", storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert all("interrupted (Ctrl-C)" in t.user_attrs["fail_reason"] for t in trials)
+    assert [Run(t.user_attrs["run_pathspec"]).status for t in trials] == ["failed", "failed"]
+
+
+def test_python_sweep_takes_the_cli_s_spec_strings(ray_session, datastore, tmp_path):
+    study = _sweep(QuadFlow, tmp_path, datastore, space={"x": "float:-1:1", "y": "categorical:-1,0"},
+                   objective="start.loss", concurrency=2).run(n_trials=3)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert all(-1 <= t.params["x"] <= 1 and t.params["y"] in (-1, 0) for t in study.trials)
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"x": "float:5:1"}, "space['x'] = 'float:5:1': LOW must be below HIGH"),
+    ({"x": (0, 1)}, "space['x'] = (0, 1): expected a SPEC string such as 'float:-1:1'"),
+])
+def test_python_sweep_says_which_space_form_it_expects(datastore, tmp_path, space, message):
+    with pytest.raises(SweepError) as caught:
+        _sweep(QuadFlow, tmp_path, datastore, space=space, objective="loss")
+    assert str(caught.value).startswith(message)
 
 
 def test_sweep_command_then_sweep_show_prints_trials_and_writes_offline_plots(
@@ -231,3 +223,14 @@ def test_sweep_command_then_sweep_show_prints_trials_and_writes_offline_plots(
     missing = CliRunner().invoke(cli, ["sweep", "show", "nope", "--storage", storage])
     assert missing.exit_code != 0 and "no study 'nope'" in missing.output
     assert "cli-study" in missing.output
+
+
+def test_a_space_function_naming_an_unknown_parameter_stops_the_sweep_and_leaves_nothing_running(
+        ray_session, datastore, tmp_path):
+    sweep = _sweep(QuadFlow, tmp_path, datastore, space=lambda t: {"z": t.suggest_float("z", 0, 1)},
+                   objective="loss")
+    with pytest.raises(SweepError, match="space returned 'z', which is not a parameter of QuadFlow"):
+        sweep.run(n_trials=2)
+    trials = optuna.load_study(study_name="QuadFlow", storage=sweep.storage_url).trials
+    assert [t.state for t in trials] == [TrialState.FAIL]
+    assert "space returned 'z'" in trials[0].user_attrs["fail_reason"]
