@@ -34,7 +34,7 @@ class Driver:
                  on_crash: Callable[[TaskSpec, dict], None] | None = None,
                  cloner: Callable[[TaskSpec], dict | None] | None = None,
                  should_stop: Callable[[], bool] | None = None, live: Any = None,
-                 on_success: Callable[[TaskSpec], None] | None = None) -> None:
+                 on_success: Callable[[TaskSpec], None] | None = None, interrupts: Any = None) -> None:
         self.planner = planner
         self.executor = executor
         self.progress = progress
@@ -46,6 +46,7 @@ class Driver:
         self.should_stop = should_stop
         self.live = live
         self.on_success = on_success
+        self.interrupts = interrupts  # _signals.Interrupts: Ctrl-C/SIGTERM polled between Ray calls
         self._printed_any = False
         self.outcome = Outcome()
 
@@ -57,10 +58,12 @@ class Driver:
         stopping = False
         try:
             while ready or inflight or delayed:
+                self._check_interrupt()
                 now = time.time()
                 while delayed and delayed[0][0] <= now:
                     ready.append(heapq.heappop(delayed)[2])
                 while ready and len(inflight) < self.window and not stopping:
+                    self._check_interrupt()
                     spec = ready.popleft()
                     if self._try_clone(spec, ready):
                         continue
@@ -122,10 +125,16 @@ class Driver:
                         self.executor.cancel(other, force=False)
         except KeyboardInterrupt:
             self.outcome.interrupted = True
-            for ref in inflight:
-                self.executor.cancel(ref, force=True)
+            if self.interrupts is None or self.interrupts.cancel_tasks:
+                for ref in inflight:
+                    self.executor.cancel(ref, force=True)
         self._poll_live(final=True)
         return self.outcome
+
+    def _check_interrupt(self) -> None:
+        """Stop here, between Ray calls, once a signal asked for it (never inside one)."""
+        if self.interrupts is not None and self.interrupts.requested:
+            raise KeyboardInterrupt
 
     def _poll_live(self, final: bool = False) -> None:
         if self.live is None or (final and not self._printed_any):

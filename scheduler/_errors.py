@@ -35,3 +35,12 @@ class ResumeError(SchedulerError):
 
 class StepTimeout(Exception):
     """Raised inside a step that ran past its @timeout."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM arrived before the run was recorded: nothing ran."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +25,9 @@ from rayflow.datastore import (
     records,
 )
 
+from ._errors import Interrupted
 from ._identity import TaskSpec, new_run_id, username
+from ._signals import Interrupts
 
 
 @dataclass
@@ -38,6 +41,7 @@ class RunResult:
     cloned: list[tuple[str, str]] = field(default_factory=list)
     cached: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    signum: int = 0  # the signal that interrupted the run (SIGINT or SIGTERM), else 0
 
     @property
     def pathspec(self) -> str:
@@ -89,8 +93,16 @@ def _class_bytes(flow_cls: type) -> bytes:
     return cloudpickle.dumps(flow_cls)
 
 
-def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, Any], *,
-             datastore: str, run_id: str | None = None, tags: tuple[str, ...] = (),
+def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, Any],
+             **options: Any) -> RunResult:
+    """Run the flow to its end (or its failures); Ctrl-C and SIGTERM only set a flag the driver
+    loop polls, so they end the run one defined way (see _signals)."""
+    with Interrupts() as interrupts:
+        return _run_flow(flow_cls, plan, params, interrupts=interrupts, **options)
+
+
+def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, Any], *,
+             interrupts: Interrupts, datastore: str, run_id: str | None = None, tags: tuple[str, ...] = (),
              max_workers: int | None = None, fail_fast: bool = False, cluster: str | None = None,
              flow_file: str | None = None, quiet: bool = False, out: TextIO | None = None,
              origin_run_id: str | None = None,
@@ -123,10 +135,19 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     # refused run leaves no run.json behind.
     local = isinstance(storage, LocalStorage)
     runtime_env, notes = cluster_runtime_env(cluster, flow_file, storage, runtime_env)
-    started_ray = connect(cluster, runtime_env=runtime_env)
+    try:
+        started_ray = connect(cluster, runtime_env=runtime_env)
+    except SystemExit as exc:  # Ray's own SIGTERM handler while ray.init runs
+        if exc.code == signal.SIGTERM:
+            raise Interrupted(signal.SIGTERM) from None
+        raise
+    interrupts.install()  # again: ray.init took SIGTERM over
+    interrupts.cancel_tasks = not started_ray  # else shutting Ray down ends the tasks
     try:
         shared = shared_datastore or os.environ.get("RAYFLOW_SHARED_DATASTORE", "") not in ("", "0")
         check_cluster(plan, storage.url, local, shared)
+        if interrupts.requested:
+            raise Interrupted(interrupts.signum)
     except BaseException:
         shutdown(started_ray)
         raise
@@ -217,7 +238,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         with Progress(steps, out=out, quiet=quiet) as progress:
             driver = Driver(planner, executor, progress, window, fail_fast, retries,
                             on_crash=on_crash, cloner=cloner, live=live, should_stop=should_stop,
-                            on_success=cache_index.record)
+                            on_success=cache_index.record, interrupts=interrupts)
             outcome = driver.drive()
         ended = ("end", "0") in outcome.finished
         status = "successful" if ended and not outcome.failures else "failed"
@@ -232,7 +253,8 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         return RunResult(flow, run_id, "interrupted" if outcome.interrupted else status, storage.url,
                          failures=[(s.label(), r.get("error") or {}) for s, r in outcome.failures],
                          executed=outcome.executed, cloned=outcome.cloned, cached=outcome.cached,
-                         seconds=time.time() - started_at)
+                         seconds=time.time() - started_at,
+                         signum=interrupts.signum if outcome.interrupted else 0)
     except BaseException:
         if record["status"] == "running":
             record.update(status="failed", finished_at=time.time(),

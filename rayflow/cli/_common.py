@@ -126,9 +126,13 @@ def handle_errors(invoke: Callable[[], Any], prog: str) -> None:
     except USER_ERRORS as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 1))
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # before a run was recorded (scheduler.Interrupted) or not in one
+        code = getattr(exc, "exit_code", 130)
+        what = "terminated (SIGTERM)" if code == 143 else "interrupted"
+        if hasattr(exc, "signum"):
+            what += " before the run started; nothing was run"
+        click.echo(what, err=True)
+        sys.exit(code)
 
 
 def display_path(path: str) -> str:
