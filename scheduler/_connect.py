@@ -169,7 +169,7 @@ def _start_local(ray: Any, num_cpus: int | None, kwargs: dict[str, Any]) -> None
     if watchdog is not None:
         os.environ[OWNER_ENV] = watchdog.token
     try:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+        context = ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
     except BaseException as exc:
         if ray.is_initialized():
             ray.shutdown()
@@ -182,6 +182,15 @@ def _start_local(ray: Any, num_cpus: int | None, kwargs: dict[str, Any]) -> None
     finally:
         os.environ.pop(OWNER_ENV, None)
     _watchdog = watchdog
+    if watchdog is not None:
+        info = getattr(context, "address_info", None) or {}
+        watchdog.started(info.get("session_dir"))
+
+
+def local_ray_died() -> str | None:
+    """What died, when a head process (raylet, gcs_server) of the local instance this process
+    started is gone: Ray would otherwise end the driver itself, in C++, some seconds later."""
+    return _watchdog.dead_head() if _watchdog is not None else None
 
 
 def _join(ray: Any, address: str, kwargs: dict[str, Any], late: bool) -> None:

@@ -33,6 +33,10 @@ class ResumeError(SchedulerError):
     pass
 
 
+class RayDied(SchedulerError):
+    """The local Ray instance under the run died (its raylet or GCS exited)."""
+
+
 class StepTimeout(Exception):
     """Raised inside a step that ran past its @timeout."""
 

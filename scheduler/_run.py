@@ -25,7 +25,7 @@ from rayflow.datastore import (
     records,
 )
 
-from ._errors import Interrupted
+from ._errors import Interrupted, RayDied
 from ._identity import TaskSpec, new_run_id, username
 from ._signals import Interrupts
 
@@ -83,6 +83,11 @@ def _system_tags(flow_cls: type, user: str) -> list[str]:
     return tags
 
 
+def _shown_path(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
 def _class_bytes(flow_cls: type) -> bytes:
     module = sys.modules.get(flow_cls.__module__)
     if module is not None and flow_cls.__module__ != "__main__":
@@ -116,7 +121,7 @@ def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str,
              max_num_splits: int | None = None) -> RunResult:
     from ._cluster import check_cluster, cluster_runtime_env
     from ._codefiles import module_files
-    from ._connect import cluster_cpus, connect, resolve_address, shutdown
+    from ._connect import cluster_cpus, connect, local_ray_died, resolve_address, shutdown
     from ._driver import Driver
     from ._planner import Planner
     from ._progress import Progress
@@ -198,7 +203,8 @@ def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str,
             from ._logsink import SinkReader
 
             live = SinkReader(run_id)
-        executor = RayExecutor(ctx, class_bytes, run_key, sink=live.actor if live else None)
+        executor = RayExecutor(ctx, class_bytes, run_key, sink=live.actor if live else None,
+                               ray_died=local_ray_died)
         cpus = cluster_cpus()
         record["cpus"] = cpus  # parallel efficiency (rayflow._stats) needs the CPU count
         record["cluster"] = resolve_address(cluster) or "local"
@@ -239,7 +245,15 @@ def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str,
             driver = Driver(planner, executor, progress, window, fail_fast, retries,
                             on_crash=on_crash, cloner=cloner, live=live, should_stop=should_stop,
                             on_success=cache_index.record, interrupts=interrupts)
-            outcome = driver.drive()
+            try:
+                outcome = driver.drive()
+            except RayDied as exc:
+                done = driver.outcome
+                kept = len(done.executed) + len(done.cloned) + len(done.cached)
+                shown = f" {_shown_path(flow_file)}" if flow_file else ""
+                raise RayDied(f"the local Ray instance died ({exc}); {kept} finished task(s) are "
+                              f"checkpointed; resume with: rayflow resume{shown} --origin-run-id "
+                              f"{run_id}") from None
         ended = ("end", "0") in outcome.finished
         status = "successful" if ended and not outcome.failures else "failed"
         if should_stop is not None and status == "failed" and should_stop():
