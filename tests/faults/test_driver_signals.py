@@ -134,8 +134,8 @@ def test_sigint_cancels_records_failure_and_exits_130(ray_session, datastore, fo
 
 # Moments to press Ctrl-C at: (what must have happened first, then how long to wait). From Ray
 # still starting (nothing recorded yet) through the foreach to the join and the end step.
-MOMENTS = [("launch", 1.0), ("launch", 3.0), ("start/", 0.0), ("work/", 0.0), ("work/", 0.4),
-           ("work/", 1.0), ("join/", 0.0), ("end/", 0.0)]
+MOMENTS = [("launch", 3.0), ("start/", 0.0), ("work/", 0.0), ("work/", 0.4), ("work/", 1.0),
+           ("join/", 0.0), ("end/", 0.0)]
 
 
 def _wait_for(event: str, driver: Driver, delay: float) -> None:
