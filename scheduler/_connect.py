@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ClusterError
+from ._watchdog import ENV as OWNER_ENV
+from ._watchdog import Watchdog
 
 _TOKEN_FILE = os.path.expanduser("~/.ray/auth_token")
 _PROBE_SECONDS = 3.0
@@ -151,12 +153,44 @@ def connect(address: str | None = None, num_cpus: int | None = None,
         _join(ray, address, kwargs, late)
         return True
     os.environ.setdefault("RAY_TMPDIR", "/tmp/ray")
+    _start_local(ray, num_cpus, kwargs)
+    return True
+
+
+# The watchdog of the embedded instance this process started (Ray itself is per-process state).
+_watchdog: Watchdog | None = None
+
+
+def _start_local(ray: Any, num_cpus: int | None, kwargs: dict[str, Any]) -> None:
+    """``ray.init`` a local instance with a watchdog that ends its processes if this driver dies
+    (see _watchdog: the token in the environment marks every process of this instance)."""
+    global _watchdog
+    watchdog = Watchdog.start()
+    if watchdog is not None:
+        os.environ[OWNER_ENV] = watchdog.token
     try:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
-    except Exception as exc:  # noqa: BLE001
+        context = ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+    except BaseException as exc:
+        if ray.is_initialized():
+            ray.shutdown()
+        if watchdog is not None:
+            watchdog.stop()
+        if not isinstance(exc, Exception):
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ClusterError(f"cannot start a local Ray instance: {first}") from None
-    return True
+    finally:
+        os.environ.pop(OWNER_ENV, None)
+    _watchdog = watchdog
+    if watchdog is not None:
+        info = getattr(context, "address_info", None) or {}
+        watchdog.started(info.get("session_dir"))
+
+
+def local_ray_died() -> str | None:
+    """What died, when a head process (raylet, gcs_server) of the local instance this process
+    started is gone: Ray would otherwise end the driver itself, in C++, some seconds later."""
+    return _watchdog.dead_head() if _watchdog is not None else None
 
 
 def _join(ray: Any, address: str, kwargs: dict[str, Any], late: bool) -> None:
@@ -266,10 +300,14 @@ def _held_stderr() -> Iterator[_Held]:
 
 def shutdown(started: bool) -> None:
     """Disconnect (or stop the embedded instance) only if this process started it."""
+    global _watchdog
     if started:
         import ray
 
         ray.shutdown()
+        if _watchdog is not None:
+            _watchdog.stop()
+            _watchdog = None
 
 
 def cluster_cpus() -> int:

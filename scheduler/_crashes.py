@@ -157,6 +157,10 @@ def describe(fault_text: str | None) -> str:
             "OOM killer, or it exited from C code)")
 
 
+_QUIET = "A worker died or was killed"
+_RAYLET_GONE = "Raylet is terminated"  # the driver says it in one line (scheduler._run)
+
+
 def quiet_worker_deaths() -> None:
     """Keep Ray's raylet paragraph about a dead worker off the console (the driver says it in
     one line). Other messages of Ray's error channel are printed as before."""
@@ -170,7 +174,7 @@ def quiet_worker_deaths() -> None:
 
     def print_to_stdstream(data: Any, ignore_prefix: bool) -> None:
         lines = data.get("lines") or []
-        if data.get("pid") == "raylet" and any("A worker died or was killed" in str(line)
+        if data.get("pid") == "raylet" and any(_QUIET in str(line) or _RAYLET_GONE in str(line)
                                                 for line in lines):
             return
         shown(data, ignore_prefix)

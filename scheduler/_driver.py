@@ -35,7 +35,7 @@ class Driver:
                  on_crash: Callable[[TaskSpec, dict], None] | None = None,
                  cloner: Callable[[TaskSpec], dict | None] | None = None,
                  should_stop: Callable[[], bool] | None = None, live: Any = None,
-                 on_success: Callable[[TaskSpec], None] | None = None) -> None:
+                 on_success: Callable[[TaskSpec], None] | None = None, interrupts: Any = None) -> None:
         self.planner = planner
         self.executor = executor
         self.progress = progress
@@ -47,6 +47,7 @@ class Driver:
         self.should_stop = should_stop
         self.live = live
         self.on_success = on_success
+        self.interrupts = interrupts  # _signals.Interrupts: Ctrl-C/SIGTERM polled between Ray calls
         self._printed_any = False
         self.outcome = Outcome()
 
@@ -59,12 +60,14 @@ class Driver:
         stopping = False
         try:
             while ready or inflight or delayed:
+                self._check_interrupt()
                 now = time.time()
                 while delayed and delayed[0][0] <= now:
                     spec = heapq.heappop(delayed)[2]
                     self.progress.waited(spec.step)
                     ready.append(spec)
                 while ready and len(inflight) < self.window and not stopping:
+                    self._check_interrupt()
                     spec = ready.popleft()
                     if self._try_clone(spec, ready):
                         continue
@@ -133,8 +136,9 @@ class Driver:
                     self._stop(ready, delayed, inflight, cancelled)
         except KeyboardInterrupt:
             self.outcome.interrupted = True
-            for ref in inflight:
-                self.executor.cancel(ref, force=True)
+            if self.interrupts is None or self.interrupts.cancel_tasks:
+                for ref in inflight:
+                    self.executor.cancel(ref, force=True)
         self._poll_live(final=True)
         return self.outcome
 
@@ -151,6 +155,11 @@ class Driver:
 
     def _catches(self, spec: TaskSpec) -> bool:
         return spec.caught is None and "catch" in self.planner.plan[spec.step]["decorators"]
+
+    def _check_interrupt(self) -> None:
+        """Stop here, between Ray calls, once a signal asked for it (never inside one)."""
+        if self.interrupts is not None and self.interrupts.requested:
+            raise KeyboardInterrupt
 
     def _poll_live(self, final: bool = False) -> None:
         if self.live is None or (final and not self._printed_any):

@@ -33,9 +33,22 @@ class ResumeError(SchedulerError):
     pass
 
 
+class RayDied(SchedulerError):
+    """The local Ray instance under the run died (its raylet or GCS exited)."""
+
+
 class StepTimeout(Exception):
     """Raised inside a step that ran past its @timeout."""
 
 
 class WorkerDied(Exception):
     """What ``@catch`` stores when the step's worker process died (its exit code or signal)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM arrived before the run was recorded: nothing ran."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -7,11 +7,13 @@ Ray-level retries) lives here, so the driver loop stays a plain ready-set loop.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import ray
 
 from . import _crashes
+from ._errors import RayDied
 from ._identity import LOOP, TaskSpec
 from ._task import _storage, execute
 
@@ -22,9 +24,11 @@ def _run_task(box: list, wire: dict, sink: Any = None) -> dict:
 
 
 class RayExecutor:
-    def __init__(self, ctx: dict, class_bytes: bytes, run_key: str, sink: Any = None) -> None:
+    def __init__(self, ctx: dict, class_bytes: bytes, run_key: str, sink: Any = None,
+                 ray_died: Callable[[], str | None] | None = None) -> None:
         self.plan = ctx["plan"]
         self.ctx = ctx
+        self.ray_died = ray_died  # what of the local Ray instance died, if it did
         self.box = [run_key, ray.put(ctx), ray.put(class_bytes)]
         self.sink = sink
         self._options: dict[tuple[str, bool], Any] = {}
@@ -54,11 +58,18 @@ class RayExecutor:
         return ref
 
     def wait(self, refs: list[Any], timeout: float) -> list[Any]:
+        self._check_alive()
         done, rest = ray.wait(refs, num_returns=1, timeout=timeout)
         if done and rest:
             more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
             done += more
+        self._check_alive()  # before results that would blame the tasks for Ray's death
         return done
+
+    def _check_alive(self) -> None:
+        what = self.ray_died() if self.ray_died is not None else None
+        if what:
+            raise RayDied(what)
 
     def result(self, ref: Any) -> dict:
         spec = self._specs.pop(ref, None)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -26,8 +27,10 @@ from rayflow.datastore import (
     records,
 )
 
+from ._errors import Interrupted, RayDied
 from ._heartbeat import Heartbeat
 from ._identity import TaskSpec, new_run_id, username
+from ._signals import Interrupts
 
 
 @dataclass
@@ -44,6 +47,7 @@ class RunResult:
     ray_seconds: float | None = None  # spent starting Ray (or joining a cluster), when this run did
     ray_joined: bool = False  # Ray was a cluster joined, not an embedded instance started
     cancelled: list[str] = field(default_factory=list)  # labels of tasks --fail-fast stopped
+    signum: int = 0  # the signal that interrupted the run (SIGINT or SIGTERM), else 0
 
     @property
     def pathspec(self) -> str:
@@ -91,6 +95,11 @@ def _system_tags(flow_cls: type, user: str) -> list[str]:
     return tags
 
 
+def _shown_path(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
 def _class_bytes(flow_cls: type) -> bytes:
     module = sys.modules.get(flow_cls.__module__)
     if module is not None and flow_cls.__module__ != "__main__":
@@ -101,8 +110,16 @@ def _class_bytes(flow_cls: type) -> bytes:
     return cloudpickle.dumps(flow_cls)
 
 
-def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, Any], *,
-             datastore: str, run_id: str | None = None, tags: tuple[str, ...] = (),
+def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, Any],
+             **options: Any) -> RunResult:
+    """Run the flow to its end (or its failures); Ctrl-C and SIGTERM only set a flag the driver
+    loop polls, so they end the run one defined way (see _signals)."""
+    with Interrupts() as interrupts:
+        return _run_flow(flow_cls, plan, params, interrupts=interrupts, **options)
+
+
+def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, Any], *,
+             interrupts: Interrupts, datastore: str, run_id: str | None = None, tags: tuple[str, ...] = (),
              max_workers: int | None = None, fail_fast: bool = False, cluster: str | None = None,
              flow_file: str | None = None, quiet: bool = False, out: TextIO | None = None,
              origin_run_id: str | None = None,
@@ -116,7 +133,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
              max_num_splits: int | None = None) -> RunResult:
     from ._cluster import check_cluster, cluster_runtime_env
     from ._codefiles import module_files
-    from ._connect import cluster_cpus, connect, resolve_address, shutdown
+    from ._connect import cluster_cpus, connect, local_ray_died, resolve_address, shutdown
     from ._driver import Driver
     from ._planner import Planner
     from ._progress import Progress
@@ -143,11 +160,20 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         for note in notes:
             print(f"rayflow: note: {note}", file=sys.stderr)
     connecting = time.time()
-    started_ray = connect(cluster, runtime_env=runtime_env)
+    try:
+        started_ray = connect(cluster, runtime_env=runtime_env)
+    except SystemExit as exc:  # Ray's own SIGTERM handler while ray.init runs
+        if exc.code == signal.SIGTERM:
+            raise Interrupted(signal.SIGTERM) from None
+        raise
     ray_seconds = time.time() - connecting if started_ray else None
+    interrupts.install()  # again: ray.init took SIGTERM over
+    interrupts.cancel_tasks = not started_ray  # else shutting Ray down ends the tasks
     try:
         shared = shared_datastore or os.environ.get("RAYFLOW_SHARED_DATASTORE", "") not in ("", "0")
         check_cluster(plan, storage.url, local, shared)
+        if interrupts.requested:
+            raise Interrupted(interrupts.signum)
     except BaseException:
         shutdown(started_ray)
         raise
@@ -207,7 +233,8 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
             from ._logsink import SinkReader
 
             live = SinkReader(run_id)
-        executor = RayExecutor(ctx, class_bytes, run_key, sink=live.actor if live else None)
+        executor = RayExecutor(ctx, class_bytes, run_key, sink=live.actor if live else None,
+                               ray_died=local_ray_died)
         cpus = cluster_cpus()
         record["cpus"] = cpus  # parallel efficiency (rayflow._stats) needs the CPU count
         record["cluster"] = resolve_address(cluster) or "local"
@@ -250,8 +277,16 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
         with Progress(steps, out=out, quiet=quiet) as progress:
             driver = Driver(planner, executor, progress, window, fail_fast, retries,
                             on_crash=on_crash, cloner=cloner, live=live, should_stop=should_stop,
-                            on_success=cache_index.record)
-            outcome = driver.drive()
+                            on_success=cache_index.record, interrupts=interrupts)
+            try:
+                outcome = driver.drive()
+            except RayDied as exc:
+                done = driver.outcome
+                kept = len(done.executed) + len(done.cloned) + len(done.cached)
+                shown = f" {_shown_path(flow_file)}" if flow_file else ""
+                raise RayDied(f"the local Ray instance died ({exc}); {kept} finished task(s) are "
+                              f"checkpointed; resume with: rayflow resume{shown} --origin-run-id "
+                              f"{run_id}") from None
         ended = ("end", "0") in outcome.finished
         status = "successful" if ended and not outcome.failures else "failed"
         stopped = should_stop() if should_stop is not None else False
@@ -269,7 +304,8 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
                          executed=outcome.executed, cloned=outcome.cloned, cached=outcome.cached,
                          seconds=time.time() - started_at, ray_seconds=ray_seconds,
                          ray_joined=bool(resolve_address(cluster)),
-                         cancelled=[s.label() for s in outcome.cancelled])
+                         cancelled=[s.label() for s in outcome.cancelled],
+                         signum=interrupts.signum if outcome.interrupted else 0)
     except BaseException:
         if record["status"] == "running":
             record.update(status="failed", finished_at=time.time(),

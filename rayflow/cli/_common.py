@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -133,7 +133,9 @@ def handle_errors(invoke: Callable[[], Any], prog: str) -> None:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            _interrupted(exc.__cause__)
         click.echo("aborted", err=True)
         sys.exit(130)
     except RunFailed:
@@ -146,9 +148,18 @@ def handle_errors(invoke: Callable[[], Any], prog: str) -> None:
     except USER_ERRORS as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 1))
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C (or SIGTERM: scheduler.Interrupted) outside a recorded run: nothing was run."""
+    code = getattr(exc, "exit_code", 130)
+    what = "terminated (SIGTERM)" if code == 143 else "interrupted"
+    if hasattr(exc, "signum"):
+        what += " before the run started; nothing was run"
+    click.echo(what, err=True)
+    sys.exit(code)
 
 
 def display_path(path: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from ._common import datastore_url, display_path, parameter_options, run_options
 
 
 def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> None:
-    """Lint, resolve parameters, run; exit 0 on success, 1 on failure, 130 when interrupted."""
+    """Lint, resolve parameters, run; exit 0 on success, 1 on failure, 130 when interrupted
+    (Ctrl-C), 143 when terminated (SIGTERM)."""
     from rayflow.scheduler import run_flow
 
     started = opts.get("started") or time.time()
@@ -79,9 +81,13 @@ def report(result: Any, flow_file: str | None = None, started: float | None = No
         click.echo(f"run {result.pathspec} successful in {wall_time(result, started)}")
         return
     if result.status == "interrupted":
-        click.echo(f"run {result.pathspec} interrupted; finished tasks are kept "
+        # SIGTERM ends a run as Ctrl-C does; the exit code says which (143 or 130).
+        signum = getattr(result, "signum", 0) or signal.SIGINT
+        how = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+        kept = len(result.executed) + len(result.cloned) + len(getattr(result, "cached", ()))
+        click.echo(f"run {result.pathspec} {how}; {kept} finished task(s) are kept "
                    f"(resume with: rayflow resume{target} --origin-run-id {result.run_id})", err=True)
-        sys.exit(130)
+        sys.exit(128 + signum)
     failed = ", ".join(label for label, _ in result.failures[:5])
     more = f" and {len(result.failures) - 5} more" if len(result.failures) > 5 else ""
     cancelled = getattr(result, "cancelled", None)

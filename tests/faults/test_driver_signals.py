@@ -19,6 +19,7 @@ from rayflow import Runner
 from rayflow.datastore import open_storage, paths, records
 
 from .conftest import executions
+from .drivers import Driver, executed, wait_until
 
 FLOWS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flows.py")
 RAYFLOW = [sys.executable, "-m", "rayflow.cli"]
@@ -129,3 +130,68 @@ def test_sigint_cancels_records_failure_and_exits_130(ray_session, datastore, fo
     result = Runner(f"{FLOWS}:SplitsFlow", datastore=datastore).resume(origin_run_id=run_id)
     assert result.successful
     assert sorted(int(t) for s, t in result.cloned if s == "work") == finished
+
+
+# Moments to press Ctrl-C at: (what must have happened first, then how long to wait). From Ray
+# still starting (nothing recorded yet) through the foreach to the join and the end step.
+MOMENTS = [("launch", 3.0), ("start/", 0.0), ("work/", 0.0), ("work/", 0.4), ("work/", 1.0),
+           ("join/", 0.0), ("end/", 0.0)]
+
+
+def _wait_for(event: str, driver: Driver, delay: float) -> None:
+    if event != "launch":
+        wait_until(lambda: any(e.startswith(event) for e in executed(driver.folder)), driver,
+                   what=event)
+    time.sleep(delay)
+
+
+def _assert_ended_one_defined_way(driver: Driver, code: int, interrupted: int) -> None:
+    """Exit 130/143 with the resume hint and a failed run, or no run at all when Ray was still
+    starting, or 0 and a successful run when it had finished — never Ray's crash."""
+    out = driver.output
+    assert "Check failed" not in out and "Traceback" not in out and "*** SIG" not in out, out
+    if code == 0:
+        assert driver.status() == "successful", out
+        return
+    assert code == interrupted, out
+    if driver.run_id() is None:
+        assert out.strip().splitlines()[-1] in ("aborted", "interrupted") or \
+            "before the run started; nothing was run" in out, out
+        return
+    assert driver.status() == "failed", out
+    assert "resume with: rayflow resume " in out, out
+    assert f"flows.py --origin-run-id {driver.run_id()}" in out, out
+
+
+@pytest.mark.timeout(400)
+def test_ctrl_c_at_any_moment_exits_130_with_the_resume_hint_and_a_failed_run(tmp_path):
+    seen = []
+    for i, (event, delay) in enumerate(MOMENTS):
+        folder = tmp_path / f"m{i}"
+        folder.mkdir()
+        driver = Driver(str(folder / "ds"), str(folder), n=12, work_seconds=0.3)
+        try:
+            _wait_for(event, driver, delay)
+            if driver.proc.poll() is None:
+                driver.signal(signal.SIGINT)
+            code = driver.finish(timeout=90)
+        finally:
+            driver.cleanup()
+        _assert_ended_one_defined_way(driver, code, 130)
+        seen.append((code, driver.status()))
+    assert (130, "failed") in seen, seen  # at least some moments fell inside the run
+
+
+@pytest.mark.timeout(240)
+def test_sigterm_ends_the_run_like_ctrl_c_with_exit_143(tmp_path):
+    driver = Driver(str(tmp_path / "ds"), str(tmp_path), n=12, work_seconds=1)
+    try:
+        _wait_for("work/", driver, 0.5)
+        driver.signal(signal.SIGTERM)
+        code = driver.finish(timeout=90)
+    finally:
+        driver.cleanup()
+    assert code == 143, driver.output
+    assert driver.output.strip().splitlines()[-1].startswith(
+        f"run SplitsFlow/{driver.run_id()} terminated (SIGTERM); "), driver.output
+    _assert_ended_one_defined_way(driver, code, 143)
