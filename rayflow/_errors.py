@@ -5,6 +5,7 @@ from __future__ import annotations
 from rayflow.datastore import DatastoreError
 from rayflow.scheduler import (
     ClusterError,
+    DecoratorError,
     ForeachError,
     MergeArtifactsError,
     ResumeError,
@@ -37,7 +38,8 @@ class RunFailed(RayflowError):
     """A run ended with failed tasks; the failures were already shown."""
 
 __all__ = [
-    "ClusterError", "FlowLoadError", "ForeachError", "InvalidTransitionError", "LintError",
+    "ClusterError", "DecoratorError", "FlowLoadError", "ForeachError", "InvalidTransitionError",
+    "LintError",
     "MergeArtifactsError", "ParameterError", "RayflowError", "ResumeError", "RunFailed",
     "SchedulerError", "USER_ERRORS",
 ]

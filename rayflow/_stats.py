@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rayflow.datastore import MissingRecordError, Storage, records
+from rayflow.scheduler import decorators
 
 
 @dataclass
@@ -157,12 +158,11 @@ class RunStats:
 
 # -- reading ---------------------------------------------------------------------------------
 def _retry_delay(plan: dict[str, Any], step: str) -> float:
-    retry = ((plan.get(step) or {}).get("decorators") or {}).get("retry")
-    if not retry:
-        return 0.0
+    # The pause a remote run takes before a retry (a local run retries at once; the run record
+    # does not say which it was here, so the larger figure is subtracted from the latency).
     try:
-        return 60.0 * float(retry.get("minutes_between_retries", 2))
-    except (TypeError, ValueError):
+        return decorators.retry_policy(plan.get(step) or {}, remote=True)[1]
+    except (TypeError, ValueError, AttributeError):  # a hand-edited run.json
         return 0.0
 
 

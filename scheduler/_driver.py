@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import decorators
 from ._identity import TaskSpec
 from ._planner import Planner
 
@@ -49,6 +50,11 @@ class Driver:
         self.on_success = on_success
         self._printed_any = False
         self.outcome = Outcome()
+        # Per-step limits (``@concurrency``): tasks over the limit wait here, not in Ray.
+        self.limits = {step: n for step, node in planner.plan.items()
+                       if (n := decorators.max_running(node))}
+        self._running: dict[str, int] = {step: 0 for step in self.limits}
+        self._held: dict[str, deque[TaskSpec]] = {step: deque() for step in self.limits}
 
     def drive(self) -> Outcome:
         ready: deque[TaskSpec] = deque(self.planner.initial())
@@ -66,10 +72,12 @@ class Driver:
                     ready.append(spec)
                 while ready and len(inflight) < self.window and not stopping:
                     spec = ready.popleft()
-                    if self._try_clone(spec, ready):
+                    if self._hold(spec) or self._try_clone(spec, ready):
                         continue
                     spec.ready_at = spec.ready_at or now
                     inflight[self.executor.submit(spec)] = spec
+                    if spec.step in self._running:
+                        self._running[spec.step] += 1
                     self.progress.submitted(spec.step)
                 if stopping and not inflight:
                     break
@@ -85,6 +93,7 @@ class Driver:
                 self._poll_live()
                 for ref in self.executor.wait(list(inflight), timeout):
                     spec = inflight.pop(ref)
+                    self._release(spec, ready)
                     result = self.executor.result(ref)
                     self._show_output(spec, result)
                     was_cancelled = ref in cancelled
@@ -141,6 +150,8 @@ class Driver:
     def _stop(self, ready: deque, delayed: list, inflight: dict, cancelled: set) -> None:
         """Schedule nothing more and cancel what runs: those tasks end as cancelled."""
         ready.clear()
+        for held in self._held.values():
+            held.clear()
         for _, _, spec in delayed:
             self.progress.waited(spec.step, cancelled=True)
             self.outcome.cancelled.append(spec)
@@ -149,8 +160,24 @@ class Driver:
             cancelled.add(other)
             self.executor.cancel(other, force=False)
 
+    def _hold(self, spec: TaskSpec) -> bool:
+        """Park a task whose step already runs its limit of tasks (``@concurrency``)."""
+        limit = self.limits.get(spec.step)
+        if limit is None or self._running[spec.step] < limit:
+            return False
+        self._held[spec.step].append(spec)
+        return True
+
+    def _release(self, spec: TaskSpec, ready: deque[TaskSpec]) -> None:
+        """A task of a limited step ended: the next held one of that step may go."""
+        if spec.step not in self._running:
+            return
+        self._running[spec.step] -= 1
+        if self._held[spec.step]:
+            ready.appendleft(self._held[spec.step].popleft())
+
     def _catches(self, spec: TaskSpec) -> bool:
-        return spec.caught is None and "catch" in self.planner.plan[spec.step]["decorators"]
+        return spec.caught is None and decorators.catches_crash(self.planner.plan[spec.step])
 
     def _poll_live(self, final: bool = False) -> None:
         if self.live is None or (final and not self._printed_any):

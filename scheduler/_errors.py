@@ -39,3 +39,7 @@ class StepTimeout(Exception):
 
 class WorkerDied(Exception):
     """What ``@catch`` stores when the step's worker process died (its exit code or signal)."""
+
+
+class DecoratorError(SchedulerError):
+    """A step decorator got options it does not accept."""
