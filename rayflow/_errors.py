@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rayflow.datastore import DatastoreError
+from rayflow.datastore import UserFacingError
 from rayflow.scheduler import (
     ClusterError,
     DecoratorError,
@@ -44,4 +44,4 @@ __all__ = [
     "SchedulerError", "USER_ERRORS",
 ]
 
-USER_ERRORS = (RayflowError, DatastoreError)
+USER_ERRORS = (RayflowError, UserFacingError)

@@ -100,9 +100,7 @@ class TaskCache:
         """The flow class's plain values (``LR = 0.1``): any step may read them, so changing one
         makes every cached step of the flow run again."""
         if self._constants is None:
-            from rayflow._flowspec import packed_constants
-
-            pairs = [] if self.flow_cls is None else packed_constants(self.flow_cls)
+            pairs = [] if self.flow_cls is None else self.flow_cls._rf_flow_constants()
             self._constants = json.dumps([(name, packed.key) for name, packed in pairs])
         return self._constants
 
@@ -112,9 +110,7 @@ class TaskCache:
         (a miss there); stable within one once the class's memos are set, as they are here."""
         import cloudpickle
 
-        from rayflow._flowspec import flow_constants
-
-        flow_constants(self.flow_cls)
+        self.flow_cls._rf_flow_constants(packed=False)  # sets the class's memo before pickling
         return "pickled:" + hashlib.sha256(cloudpickle.dumps(self.flow_cls)).hexdigest()
 
     def _user_key(self, spec: TaskSpec) -> str | None:

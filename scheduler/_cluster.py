@@ -15,8 +15,9 @@ readable and testable.
 
 from __future__ import annotations
 
-import os
 from typing import Any
+
+from rayflow.datastore import settings
 
 from . import decorators
 from ._errors import ClusterError
@@ -60,7 +61,7 @@ def _node_text(res: dict[str, float]) -> str:
 
 def check_resources(plan: dict[str, dict[str, Any]], nodes: list[dict[str, Any]]) -> None:
     """Raise ClusterError for the first step whose request no alive node can satisfy."""
-    if os.environ.get("RAYFLOW_ALLOW_INFEASIBLE"):
+    if settings.allow_infeasible():
         return
     totals = [n.get("Resources") or {} for n in nodes]
     if not totals:

@@ -24,6 +24,7 @@ from rayflow.datastore import (
     open_storage,
     paths,
     records,
+    settings,
 )
 
 from . import decorators
@@ -147,7 +148,7 @@ def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, 
     started_ray = connect(cluster, runtime_env=runtime_env)
     ray_seconds = time.time() - connecting if started_ray else None
     try:
-        shared = shared_datastore or os.environ.get("RAYFLOW_SHARED_DATASTORE", "") not in ("", "0")
+        shared = shared_datastore or settings.shared_datastore()
         check_cluster(plan, storage.url, local, shared)
     except BaseException:
         shutdown(started_ray)

@@ -20,8 +20,8 @@ from rayflow.datastore import (
     BlobCorruptError,
     BlobMissingError,
     BlobStore,
-    DatastoreError,
     Storage,
+    UserFacingError,
     open_storage,
     pack,
     records,
@@ -263,9 +263,7 @@ class TaskRun:
     def _persist(self, state: TaskState, flow: Any) -> dict[str, str]:
         mapping = dict(state.mapping)
         if self.node["type"] == "start":
-            from rayflow._flowspec import packed_constants
-
-            for name, packed in packed_constants(type(flow)):
+            for name, packed in type(flow)._rf_flow_constants():
                 mapping[name] = self.blobs.put_packed(packed)
         for name, value in list(flow.__dict__.items()):
             if name == "_rf" or name.startswith("__"):
@@ -335,7 +333,7 @@ class TaskRun:
         records.write_meta(self.storage, meta)
 
     def _describe(self, exc: BaseException) -> dict:
-        user_error = isinstance(exc, DatastoreError)
+        user_error = isinstance(exc, UserFacingError)
         text = user_traceback(exc) if not user_error else located(exc)
         message = str(exc)
         if isinstance(exc, (BlobCorruptError, BlobMissingError)) and exc.key:
