@@ -102,7 +102,7 @@ def max_ship_bytes() -> int:
     except ValueError:
         value = -1.0
     if value <= 0:
-        raise ClusterError(f"RAYFLOW_MAX_SHIP_MB={text!r}: expected a positive number of MiB")
+        raise ClusterError(f"{settings.MAX_SHIP_MB}={text!r}: expected a positive number of MiB")
     return int(value * MiB)
 
 
