@@ -3,14 +3,15 @@ read from the tasks' recorded start and end times."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 from rayflow import FlowSpec, concurrency, step
 from rayflow._errors import DecoratorError
-from rayflow._graph import build_graph
-from rayflow.cli._show_cmd import render_graph
 from rayflow.datastore import open_storage, records
 
 
@@ -45,6 +46,31 @@ class LimitedFlow(FlowSpec):
         pass
 
 
+FLOW_FILE = """
+from rayflow import FlowSpec, concurrency, step
+
+class FetchFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = [1, 2, 3]
+        self.next(self.fetch, foreach="items")
+
+    @concurrency(max=2)
+    @step
+    def fetch(self):
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+RAYFLOW = os.path.join(os.path.dirname(sys.executable), "rayflow")
+
+
 def _most_at_once(datastore: str, run_id: str, step: str) -> int:
     storage = open_storage(datastore)
     spans = []
@@ -63,9 +89,20 @@ def test_a_limited_step_never_runs_more_tasks_at_once_than_its_limit(run_flow, d
     assert _most_at_once(datastore, out.run_id, "wide") >= 2  # the session's Ray has 2 CPUs
 
 
-def test_show_lists_the_limit_beside_the_step():
-    text = render_graph(build_graph(LimitedFlow))
-    assert "step limited  @concurrency(max=1)" in text
+def test_rayflow_show_prints_the_limit_beside_the_step(write_flow):
+    path = write_flow(FLOW_FILE)
+    proc = subprocess.run([RAYFLOW, "show", path], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "step fetch  @concurrency(max=2)" in proc.stdout.splitlines()
+
+
+def test_a_bad_limit_in_a_flow_file_is_one_line_naming_the_file_and_line(write_flow):
+    path = write_flow(FLOW_FILE.replace("max=2", "max=0"))
+    proc = subprocess.run([RAYFLOW, "show", path], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {path}:9: error while importing the flow: DecoratorError: "
+        f"@concurrency needs max=N, a whole number of at least 1 (got 0)"]
 
 
 @pytest.mark.parametrize("options", [{}, {"max": 0}, {"max": "4"}])
