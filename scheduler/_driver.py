@@ -49,6 +49,7 @@ class Driver:
         self.live = live
         self.on_success = on_success
         self._printed_any = False
+        self._counter = 0  # orders retries due at the same moment
         self.outcome = Outcome()
         # Per-step limits (``@concurrency``): tasks over the limit wait here, not in Ray.
         self.limits = {step: n for step, node in planner.plan.items()
@@ -61,7 +62,6 @@ class Driver:
         delayed: list[tuple[float, int, TaskSpec]] = []
         inflight: dict[Any, TaskSpec] = {}
         cancelled: set[Any] = set()  # refs this loop cancelled: their end is not a failure
-        counter = 0
         stopping = False
         try:
             while ready or inflight or delayed:
@@ -70,15 +70,8 @@ class Driver:
                     spec = heapq.heappop(delayed)[2]
                     self.progress.waited(spec.step)
                     ready.append(spec)
-                while ready and len(inflight) < self.window and not stopping:
-                    spec = ready.popleft()
-                    if self._hold(spec) or self._try_clone(spec, ready):
-                        continue
-                    spec.ready_at = spec.ready_at or now
-                    inflight[self.executor.submit(spec)] = spec
-                    if spec.step in self._running:
-                        self._running[spec.step] += 1
-                    self.progress.submitted(spec.step)
+                if not stopping:
+                    self._submit(ready, inflight, now)
                 if stopping and not inflight:
                     break
                 if not inflight:
@@ -112,24 +105,7 @@ class Driver:
                         continue
                     if result.get("crashed") and self.on_crash is not None:
                         self.on_crash(spec, result)
-                    times, delay = self.retries.get(spec.step, (0, 0.0))
-                    if spec.attempt < times and not stopping:
-                        self.progress.retrying(spec.step, waiting=True)
-                        self._show_failure(spec, result, retrying=True)
-                        self.progress.message(
-                            f"[{spec.label()}] retrying (retry {spec.attempt + 1} of {times})"
-                            + (f" in {delay:g} s" if delay else ""), err=True)
-                        counter += 1
-                        retry = TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1)
-                        heapq.heappush(delayed, (time.time() + delay, counter, retry))
-                        continue
-                    if result.get("crashed") and self._catches(spec) and not stopping:
-                        # As Metaflow does: one more attempt that runs no user code and stores
-                        # what killed the worker in the @catch variable; the flow goes on.
-                        self._show_failure(spec, result)
-                        self.progress.retrying(spec.step)
-                        ready.append(TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1,
-                                              caught=result.get("error") or {}))
+                    if not stopping and self._again(spec, result, ready, delayed):
                         continue
                     self.progress.finished(spec.step, False)
                     self.outcome.failures.append((spec, result))
@@ -146,6 +122,41 @@ class Driver:
                 self.executor.cancel(ref, force=True)
         self._poll_live(final=True)
         return self.outcome
+
+    def _submit(self, ready: deque[TaskSpec], inflight: dict[Any, TaskSpec], now: float) -> None:
+        """Hand ready tasks to the executor while the window has room (clones take none)."""
+        while ready and len(inflight) < self.window:
+            spec = ready.popleft()
+            if self._hold(spec) or self._try_clone(spec, ready):
+                continue
+            spec.ready_at = spec.ready_at or now
+            inflight[self.executor.submit(spec)] = spec
+            if spec.step in self._running:
+                self._running[spec.step] += 1
+            self.progress.submitted(spec.step)
+
+    def _again(self, spec: TaskSpec, result: dict, ready: deque[TaskSpec], delayed: list) -> bool:
+        """Schedule another attempt of a failed task, if its step's decorators give one."""
+        times, delay = self.retries.get(spec.step, (0, 0.0))
+        if spec.attempt < times:
+            self.progress.retrying(spec.step, waiting=True)
+            self._show_failure(spec, result, retrying=True)
+            self.progress.message(
+                f"[{spec.label()}] retrying (retry {spec.attempt + 1} of {times})"
+                + (f" in {delay:g} s" if delay else ""), err=True)
+            self._counter += 1
+            retry = TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1)
+            heapq.heappush(delayed, (time.time() + delay, self._counter, retry))
+            return True
+        if result.get("crashed") and self._catches(spec):
+            # As Metaflow does: one more attempt that runs no user code and stores
+            # what killed the worker in the @catch variable; the flow goes on.
+            self._show_failure(spec, result)
+            self.progress.retrying(spec.step)
+            ready.append(TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1,
+                                  caught=result.get("error") or {}))
+            return True
+        return False
 
     def _stop(self, ready: deque, delayed: list, inflight: dict, cancelled: set) -> None:
         """Schedule nothing more and cancel what runs: those tasks end as cancelled."""
