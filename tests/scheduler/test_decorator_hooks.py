@@ -7,11 +7,15 @@ import contextlib
 import os
 from typing import Any, ClassVar
 
+import pytest
+
 from rayflow import FlowSpec, current, step
 from rayflow._decorators import make_decorator
 from rayflow._graph import build_graph
 from rayflow.cli._show_cmd import render_graph
 from rayflow.datastore import open_storage, records
+from rayflow.scheduler import ClusterError
+from rayflow.scheduler._cluster import check_resources
 from rayflow.scheduler.decorators import REGISTRY, StepDecorator, TaskInfo, cache_key_options
 
 
@@ -74,3 +78,31 @@ def test_a_new_decorator_is_shown_and_its_cache_relevance_is_its_own():
     plan = graph.to_plan()
     assert plan["start"]["decorators"] == {"stamp": {"value": "hello"}}
     assert cache_key_options(plan["start"]) == {}
+
+
+class OnGpuDecorator(StepDecorator):
+    """Asks Ray for a GPU for each task of the step, through ``ray_options`` alone."""
+
+    name = "on_gpu"
+
+    @classmethod
+    def ray_options(cls, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {"num_gpus": 1.0}
+
+
+class GpuFlow(FlowSpec):
+    @make_decorator(OnGpuDecorator)
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_a_new_decorators_ray_options_are_what_the_cluster_check_asks_for():
+    plan = build_graph(GpuFlow).to_plan()
+    node = {"Alive": True, "Resources": {"CPU": 2.0, "memory": 4.0 * 1024 * 1024 * 1024}}
+    with pytest.raises(ClusterError, match=r"step 'start' asks for @resources\(cpu=1, gpu=1\)"):
+        check_resources(plan, [node])
