@@ -10,6 +10,7 @@ import os
 from . import _gc as gc
 from . import _paths as paths
 from . import _records as records
+from . import _settings as settings
 from ._blobs import BlobStore, Packed, content_key, pack, pickle_value, unpickle
 from ._errors import (
     ArtifactPickleError,
@@ -20,6 +21,7 @@ from ._errors import (
     DatastoreURLError,
     InvalidNameError,
     MissingRecordError,
+    UserFacingError,
 )
 from ._liveness import CRASHED, effective_status, heartbeat_interval
 from ._storage import FileStat, FsspecStorage, LocalStorage, Storage, open_storage
@@ -38,6 +40,7 @@ __all__ = [
     "InvalidNameError",
     "LocalStorage",
     "MissingRecordError",
+    "UserFacingError",
     "Packed",
     "Storage",
     "content_key",
@@ -50,13 +53,14 @@ __all__ = [
     "paths",
     "pickle_value",
     "records",
+    "settings",
     "unpickle",
 ]
 
 
 def default_url(start: str | None = None) -> str:
     """``RAYFLOW_DATASTORE``, else the nearest ``.rayflow`` folder upwards, else ``./.rayflow``."""
-    env = os.environ.get("RAYFLOW_DATASTORE")
+    env = settings.datastore()
     if env:
         return env
     here = os.path.abspath(start or os.getcwd())

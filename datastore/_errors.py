@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 
-class DatastoreError(Exception):
+class UserFacingError(Exception):
+    """Base of the errors a user can meet from the layers below the API (the datastore's, the
+    scheduler's): the API and the CLI show them as one line, without a traceback. Each layer's
+    own base class subclasses it, so a scheduler error is not a datastore error."""
+
+
+class DatastoreError(UserFacingError):
     """Base class of every error raised by the datastore."""
 
 

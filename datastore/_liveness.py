@@ -20,37 +20,27 @@ Settings (environment variables):
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
-INTERVAL_ENV = "RAYFLOW_HEARTBEAT_SECONDS"
-STALE_ENV = "RAYFLOW_HEARTBEAT_STALE_SECONDS"
+from . import _settings as settings
+
+INTERVAL_ENV = settings.HEARTBEAT_SECONDS
+STALE_ENV = settings.HEARTBEAT_STALE_SECONDS
 DEFAULT_INTERVAL = 10.0
 STALE_INTERVALS = 6
 CRASHED = "crashed"
 
 
-def _seconds(name: str, default: float | None) -> float | None:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
 def heartbeat_interval() -> float:
     """Seconds between two heartbeats of a driver (``RAYFLOW_HEARTBEAT_SECONDS``, default 10)."""
-    return _seconds(INTERVAL_ENV, DEFAULT_INTERVAL) or DEFAULT_INTERVAL
+    return settings.heartbeat_seconds() or DEFAULT_INTERVAL
 
 
 def stale_after(interval: float | None = None) -> float:
     """How old a run's latest sign of life may be before the run reads as crashed."""
     beat = float(interval) if interval and interval > 0 else DEFAULT_INTERVAL
-    chosen = _seconds(STALE_ENV, None)
+    chosen = settings.heartbeat_stale_seconds()
     return max(chosen if chosen is not None else STALE_INTERVALS * beat, 2 * beat)
 
 

@@ -114,9 +114,6 @@ class Storage(abc.ABC):
         never sees the folder without the file (object stores have no folders to see)."""
         self.write_atomic(path, data)
 
-    def describe(self) -> str:
-        return self.url
-
     def verify(self) -> None:
         """Raise DatastoreURLError with one line if the datastore clearly cannot be used
         (missing bucket, rejected credentials, unreachable endpoint, full or read-only disk)."""

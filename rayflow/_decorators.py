@@ -1,8 +1,10 @@
-"""``@step`` and the step decorators (``@retry``, ``@catch``, ``@timeout``, ``@resources``...).
+"""``@step`` and the user-facing step decorators (``@retry``, ``@catch``, ``@timeout``...).
 
-Decorators only attach plain data to the step function; the scheduler reads that data when it
-plans tasks. Each decorator works bare (``@retry``) or called (``@retry(times=2)``), above or
-below ``@step``.
+Decorators only attach an instance holding plain options to the step function; the plan carries
+the options and the scheduler acts through the decorator class's hooks. The classes, with their
+behaviour, live in ``rayflow.scheduler.decorators`` (the scheduler may not import this API
+module); here each becomes ``@name``, working bare (``@retry``) or called (``@retry(times=2)``),
+above or below ``@step``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,18 @@ import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
+
+from rayflow.scheduler.decorators import (
+    REGISTRY,
+    CacheDecorator,
+    CatchDecorator,
+    ConcurrencyDecorator,
+    EnvironmentDecorator,
+    ResourcesDecorator,
+    RetryDecorator,
+    StepDecorator,
+    TimeoutDecorator,
+)
 
 from ._errors import RayflowError
 
@@ -26,81 +40,18 @@ def step(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-class StepDecorator:
-    """A named set of options attached to a step; ``defaults`` lists every accepted option."""
-
-    name = ""
-    defaults: dict[str, Any] = {}
-
-    def __init__(self, **attributes: Any) -> None:
-        unknown = set(attributes) - set(self.defaults)
-        if unknown:
-            raise RayflowError(
-                f"@{self.name} got unknown option(s) {', '.join(sorted(unknown))} "
-                f"(accepted: {', '.join(self.defaults) or 'none'})"
-            )
-        self.attributes = {**self.defaults, **attributes}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.attributes.items() if v != self.defaults.get(k))
-        return f"@{self.name}({args})" if args else f"@{self.name}"
-
-
-class RetryDecorator(StepDecorator):
-    name = "retry"
-    defaults = {"times": 3, "minutes_between_retries": 2}
-
-
-class CatchDecorator(StepDecorator):
-    name = "catch"
-    defaults = {"var": None, "print_exception": True}
-
-
-class TimeoutDecorator(StepDecorator):
-    name = "timeout"
-    defaults = {"seconds": 0, "minutes": 0, "hours": 0}
-
-
-class ResourcesDecorator(StepDecorator):
-    name = "resources"
-    defaults = {"cpu": 1, "gpu": 0, "memory": None, "disk": None, "shared_memory": None}
-
-
-class EnvironmentDecorator(StepDecorator):
-    name = "environment"
-    defaults = {"vars": {}}
-
-
-class CacheDecorator(StepDecorator):
-    """``@cache``: reuse an earlier successful task with the same inputs, code and parameters.
-
-    ``expire_after`` (a timedelta or seconds) bounds an entry's age; ``key`` is a callable
-    ``key(flow) -> str`` for a user-defined key (the step's inputs are readable on ``flow``).
-    """
-
-    name = "cache"
-    defaults = {"expire_after": None, "key": None}
-
-    def __init__(self, **attributes: Any) -> None:
-        super().__init__(**attributes)
-        expire = self.attributes.get("expire_after")
-        if expire is not None and hasattr(expire, "total_seconds"):
-            expire = expire.total_seconds()
-        self.key_fn = self.attributes.get("key")
-        if self.key_fn is not None and not callable(self.key_fn):
-            raise RayflowError("@cache(key=...) must be a callable taking the flow")
-        self.attributes = {"expire_after": None if expire is None else float(expire),
-                           "key": self.key_fn is not None}
-
-
 class IgnoredDecorator(StepDecorator):
     """Metaflow decorators for other platforms (``@kubernetes``, ``@card``...): accepted, noted."""
+
+    ignored = True  # not registered: no hooks, and not offered by ``--with``
 
     def __init__(self, **attributes: Any) -> None:
         self.attributes = dict(attributes)
 
 
-def _make(cls: type[StepDecorator]) -> Callable[..., Any]:
+def make_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:
+    """The user-facing ``@name`` / ``@name(option=...)`` of a decorator class."""
+
     def decorator(func: Callable[..., Any] | None = None, **attributes: Any) -> Any:
         def apply(f: Callable[..., Any]) -> Callable[..., Any]:
             if not callable(f):
@@ -121,17 +72,15 @@ def _make(cls: type[StepDecorator]) -> Callable[..., Any]:
     return decorator
 
 
-retry = _make(RetryDecorator)
-catch = _make(CatchDecorator)
-timeout = _make(TimeoutDecorator)
-resources = _make(ResourcesDecorator)
-environment = _make(EnvironmentDecorator)
-cache = _make(CacheDecorator)
+retry = make_decorator(RetryDecorator)
+catch = make_decorator(CatchDecorator)
+timeout = make_decorator(TimeoutDecorator)
+resources = make_decorator(ResourcesDecorator)
+environment = make_decorator(EnvironmentDecorator)
+cache = make_decorator(CacheDecorator)
+concurrency = make_decorator(ConcurrencyDecorator)
 
-DECORATORS: dict[str, type[StepDecorator]] = {
-    c.name: c for c in (RetryDecorator, CatchDecorator, TimeoutDecorator, ResourcesDecorator,
-                        EnvironmentDecorator, CacheDecorator)
-}
+DECORATORS = REGISTRY  # every registered class, a flow's own ones included
 
 
 def _warn(text: str) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rayflow.datastore import DatastoreError
+from rayflow.datastore import UserFacingError
 from rayflow.scheduler import (
     ClusterError,
+    DecoratorError,
     ForeachError,
     MergeArtifactsError,
     ResumeError,
@@ -37,9 +38,10 @@ class RunFailed(RayflowError):
     """A run ended with failed tasks; the failures were already shown."""
 
 __all__ = [
-    "ClusterError", "FlowLoadError", "ForeachError", "InvalidTransitionError", "LintError",
+    "ClusterError", "DecoratorError", "FlowLoadError", "ForeachError", "InvalidTransitionError",
+    "LintError",
     "MergeArtifactsError", "ParameterError", "RayflowError", "ResumeError", "RunFailed",
     "SchedulerError", "USER_ERRORS",
 ]
 
-USER_ERRORS = (RayflowError, DatastoreError)
+USER_ERRORS = (RayflowError, UserFacingError)

@@ -51,6 +51,13 @@ class FlowSpec:
 
         current._clear()
 
+    @classmethod
+    def _rf_flow_constants(cls, packed: bool = True) -> Any:
+        """The class's constants for the scheduler (which may not import this module), through
+        the flow class it is given: ``(name, Packed)`` pairs, or ``{name: value}`` when not
+        ``packed``. See ``flow_constants``."""
+        return packed_constants(cls) if packed else flow_constants(cls)
+
     # --- transitions ------------------------------------------------------------------------
     def next(self, *steps: Any, foreach: str | None = None, condition: str | None = None,
              num_parallel: int | None = None) -> None:

@@ -10,6 +10,7 @@ import ast
 import hashlib
 import inspect
 import textwrap
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,6 @@ class StepNode:
     doc: str = ""
     problems: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
-    split_parents: list[str] = field(default_factory=list)
     closes: str | None = None
     code_hash: str = ""
     reads: set[str] = field(default_factory=set)   # attributes read through self or inputs
@@ -111,7 +111,42 @@ def build_graph(flow_cls: type) -> FlowGraph:
         for target in node.out:
             if target in nodes:
                 nodes[target].parents.append(node.name)
+    _fill_closes(nodes)
     return FlowGraph(flow_cls.__name__, file, nodes)
+
+
+def _fill_closes(nodes: dict[str, StepNode]) -> None:
+    """Give every join the split it closes: the innermost split still open on its inputs.
+
+    Steps are visited in topological order from ``start``, each carrying the stack of splits it
+    is inside. This only records the fact the scheduler needs; whether the joins are balanced is
+    lint's to say (``rayflow._lint``), and a graph it would refuse may leave ``closes`` as None.
+    """
+    if "start" not in nodes:
+        return
+    reachable, queue = {"start"}, deque(["start"])
+    while queue:
+        for target in nodes[queue.popleft()].out:
+            if target in nodes and target not in reachable:
+                reachable.add(target)
+                queue.append(target)
+    indegree = {n: sum(1 for p in nodes[n].parents if p in reachable and p != n) for n in reachable}
+    incoming: dict[str, list[tuple[str, ...]]] = {n: [] for n in reachable}
+    incoming["start"].append(())
+    queue = deque(["start"])
+    while queue:
+        node = nodes[queue.popleft()]
+        stack = incoming[node.name][0] if incoming[node.name] else ()
+        if node.is_join and stack:
+            node.closes, stack = stack[-1], stack[:-1]
+        splits = (len(node.out) > 1 and not node.switch) or bool(node.foreach)
+        for target in node.out:
+            if target == node.name or target not in reachable:
+                continue  # a recursive switch's loop back to itself
+            incoming[target].append(stack + (node.name,) if splits else stack)
+            indegree[target] -= 1
+            if indegree[target] == 0:
+                queue.append(target)
 
 
 def _source_file(flow_cls: type) -> str:

@@ -134,7 +134,6 @@ def _check_balance(nodes: dict[str, StepNode], reachable: set[str], report) -> N
         if stack is None:
             return
         stacks[name] = stack
-        node.split_parents = [s for s, _ in stack]
         for i, target in enumerate(node.out):
             if target == name:
                 continue  # a recursive switch's loop back to itself
@@ -172,8 +171,7 @@ def _resolve(node: StepNode, stacks: list[tuple], nodes: dict[str, StepNode], re
             report(node, f"join does not receive every branch of split '{split}' "
                          f"(missing: {', '.join(missing)})")
             return None
-        node.closes = split
-        return outers.pop()
+        return outers.pop()  # ``closes`` was set when the graph was built (rayflow._graph)
     distinct = set(stacks)
     if len(distinct) > 1:
         tops = {s[-1][0] for s in stacks if s}

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rayflow.datastore import MissingRecordError, Storage, records
+from rayflow.scheduler import decorators
 
 
 @dataclass
@@ -156,13 +157,11 @@ class RunStats:
 
 
 # -- reading ---------------------------------------------------------------------------------
-def _retry_delay(plan: dict[str, Any], step: str) -> float:
-    retry = ((plan.get(step) or {}).get("decorators") or {}).get("retry")
-    if not retry:
-        return 0.0
+def _retry_delay(plan: dict[str, Any], step: str, remote: bool) -> float:
+    # The pause planned before a retry: on a cluster only (a local run retries at once).
     try:
-        return 60.0 * float(retry.get("minutes_between_retries", 2))
-    except (TypeError, ValueError):
+        return decorators.retry_policy(plan.get(step) or {}, remote)[1]
+    except (TypeError, ValueError, AttributeError):  # a hand-edited run.json
         return 0.0
 
 
@@ -198,14 +197,14 @@ def _task_attempts(storage: Storage, flow: str, run_id: str, step: str, task_id:
 
 
 def load_attempts(storage: Storage, flow: str, run_id: str, plan: dict[str, Any] | None = None,
-                  threads: int = 16) -> list[Attempt]:
+                  threads: int = 16, remote: bool = True) -> list[Attempt]:
     """Every recorded attempt of every task of a run (read in parallel: remote stores are slow)."""
     plan = plan or {}
     jobs = [(step, task_id) for step in records.list_steps(storage, flow, run_id)
             for task_id in records.list_tasks(storage, flow, run_id, step)]
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         found = pool.map(lambda job: _task_attempts(storage, flow, run_id, job[0], job[1],
-                                                    _retry_delay(plan, job[0])), jobs)
+                                                    _retry_delay(plan, job[0], remote)), jobs)
         return [a for group in found for a in group]
 
 
@@ -327,7 +326,9 @@ def run_stats(run: Any) -> RunStats:
         run = Run(run)
     storage = ns.storage()
     record = run.record  # its status as readers show it (a dead driver's run: crashed)
-    return compute(record, load_attempts(storage, run.flow_name, run.id, record.get("plan")))
+    remote = record.get("cluster", "remote") != "local"  # runs recorded before "cluster": remote
+    return compute(record, load_attempts(storage, run.flow_name, run.id, record.get("plan"),
+                                         remote=remote))
 
 
 # -- text ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._errors import (
     ClusterError,
+    DecoratorError,
     ForeachError,
     MergeArtifactsError,
     ResumeError,
@@ -20,6 +21,7 @@ from ._run import RunResult, run_flow
 
 __all__ = [
     "ClusterError",
+    "DecoratorError",
     "ForeachError",
     "MergeArtifactsError",
     "ResumeError",

@@ -28,8 +28,10 @@ from rayflow.datastore import (
     records,
 )
 
+from . import decorators
 from ._identity import TaskSpec
 from ._taskstate import TaskState
+from .decorators import CacheDecorator
 
 
 class TaskCache:
@@ -45,7 +47,6 @@ class TaskCache:
         self.blobs = BlobStore(storage, flow)
         self.keys: dict[tuple[str, str], str] = {}
         self._metas: OrderedDict[tuple[str, str], dict] = OrderedDict()
-        self.hits = 0
         self._constants: str | None = None
         # Taken now, as the run starts: the workers import the flow's local modules as they are
         # now (``_codefiles.forget_local_modules``); the flow file's own digest is its loaded one.
@@ -58,7 +59,7 @@ class TaskCache:
     def enabled(self, step: str) -> bool:
         if self.mode == "off":
             return False
-        return self.mode == "all" or "cache" in self.plan[step]["decorators"]
+        return self.mode == "all" or decorators.cache_policy(self.plan[step]) is not None
 
     # -- keys ------------------------------------------------------------------------------
     def _input_meta(self, step: str, task_id: str) -> dict:
@@ -75,7 +76,7 @@ class TaskCache:
         node = self.plan[spec.step]
         refs = node.get("param_refs", "*")
         names = sorted(self.param_keys) if refs == "*" else [r for r in refs if r in self.param_keys]
-        decorators = {k: v for k, v in node["decorators"].items() if k not in ("cache", "retry", "catch")}
+        options = decorators.cache_key_options(node)
         # Parameters travel in every task's artifact mapping; they are keyed above, by what the
         # step reads, so they are left out of the inputs here.
         # A join also sees each input's foreach position (``i.input``, ``i.index``).
@@ -85,7 +86,7 @@ class TaskCache:
         parts: dict[str, Any] = {
             "flow": self.flow, "step": spec.step, "code": node.get("code_hash", ""),
             "source": self.source,
-            "decorators": decorators, "params": {n: self.param_keys[n] for n in names},
+            "decorators": options, "params": {n: self.param_keys[n] for n in names},
             "inputs": inputs, "frames": [[f[0], f[1], f[2], f[3]] for f in spec.frames],
             "constants": self._constants_key(),
         }
@@ -99,9 +100,7 @@ class TaskCache:
         """The flow class's plain values (``LR = 0.1``): any step may read them, so changing one
         makes every cached step of the flow run again."""
         if self._constants is None:
-            from rayflow._flowspec import packed_constants
-
-            pairs = [] if self.flow_cls is None else packed_constants(self.flow_cls)
+            pairs = [] if self.flow_cls is None else self.flow_cls._rf_flow_constants()
             self._constants = json.dumps([(name, packed.key) for name, packed in pairs])
         return self._constants
 
@@ -111,16 +110,14 @@ class TaskCache:
         (a miss there); stable within one once the class's memos are set, as they are here."""
         import cloudpickle
 
-        from rayflow._flowspec import flow_constants
-
-        flow_constants(self.flow_cls)
+        self.flow_cls._rf_flow_constants(packed=False)  # sets the class's memo before pickling
         return "pickled:" + hashlib.sha256(cloudpickle.dumps(self.flow_cls)).hexdigest()
 
     def _user_key(self, spec: TaskSpec) -> str | None:
-        if not self.plan[spec.step]["decorators"].get("cache", {}).get("key") or self.flow_cls is None:
+        policy = decorators.cache_policy(self.plan[spec.step]) or {}
+        key_fn = CacheDecorator.key_function(getattr(self.flow_cls, spec.step, None))
+        if not policy.get("user_key") or self.flow_cls is None or key_fn is None:
             return None
-        func = getattr(self.flow_cls, spec.step)
-        deco = next(d for d in getattr(func, "_rf_decorators", []) if d.name == "cache")
         mapping = dict(self.param_keys)
         if spec.inputs and not self.plan[spec.step]["is_join"]:
             mapping = dict(self._input_meta(*spec.inputs[0])["artifacts"])
@@ -128,7 +125,7 @@ class TaskCache:
                           mapping, self.param_keys, list(spec.frames), self.plan[spec.step]["is_join"])
         flow = self.flow_cls.__new__(self.flow_cls)
         flow.__dict__["_rf"] = state
-        return str(deco.key_fn(flow))
+        return str(key_fn(flow))
 
     # -- lookups ---------------------------------------------------------------------------
     def lookup(self, spec: TaskSpec) -> dict | None:
@@ -139,7 +136,7 @@ class TaskCache:
         entry = records.read_cache_entry(self.storage, self.flow, spec.step, key)
         if entry is None:
             return None
-        expire = self.plan[spec.step]["decorators"].get("cache", {}).get("expire_after")
+        expire = (decorators.cache_policy(self.plan[spec.step]) or {}).get("expire_after")
         if expire is not None and time.time() - float(entry.get("created_at", 0)) > float(expire):
             return None
         source_run, source_task = entry["run_id"], entry["task_id"]
@@ -168,7 +165,6 @@ class TaskCache:
                      inputs=[list(i) for i in spec.inputs], ready_at=now, started_at=now, finished_at=now)
         records.write_meta(self.storage, clone)
         records.mark_done(self.storage, self.flow, self.run_id, spec.step, spec.task_id, 0)
-        self.hits += 1
         result: dict[str, Any] = {"ok": True, "cached": True, "next": list(meta.get("next") or []),
                                   "foreach": None}
         if keys is not None:

@@ -15,9 +15,11 @@ readable and testable.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from rayflow.datastore import settings
+
+from . import decorators
 from ._errors import ClusterError
 from ._shipping import MiB, build_runtime_env, cluster_runtime_env
 
@@ -34,11 +36,12 @@ def alive_nodes() -> list[dict[str, Any]]:
     return [n for n in ray.nodes() if n.get("Alive")]
 
 
-def _request(resources: dict[str, Any]) -> dict[str, float]:
-    """The Ray resources a step's @resources asks for (as the executor maps them)."""
-    want = {"CPU": float(resources.get("cpu") or 1), "GPU": float(resources.get("gpu") or 0)}
-    if resources.get("memory"):
-        want["memory"] = float(resources["memory"]) * MiB
+def _request(node: dict[str, Any]) -> dict[str, float]:
+    """The Ray resources a step's tasks ask for (its decorators' Ray options, as submitted)."""
+    opts = decorators.ray_options(node)
+    want = {"CPU": float(opts.get("num_cpus", 1)), "GPU": float(opts.get("num_gpus", 0))}
+    if opts.get("memory"):
+        want["memory"] = float(opts["memory"])
     return want
 
 
@@ -58,13 +61,13 @@ def _node_text(res: dict[str, float]) -> str:
 
 def check_resources(plan: dict[str, dict[str, Any]], nodes: list[dict[str, Any]]) -> None:
     """Raise ClusterError for the first step whose request no alive node can satisfy."""
-    if os.environ.get("RAYFLOW_ALLOW_INFEASIBLE"):
+    if settings.allow_infeasible():
         return
     totals = [n.get("Resources") or {} for n in nodes]
     if not totals:
         return
     for step, node in plan.items():
-        want = _request(node["decorators"].get("resources") or {})
+        want = _request(node)
         if any(all(res.get(k, 0.0) >= v for k, v in want.items() if v) for res in totals):
             continue
         largest = max(totals, key=lambda r: (r.get("CPU", 0), r.get("GPU", 0), r.get("memory", 0)))

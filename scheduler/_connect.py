@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from rayflow.datastore import settings
+
 from ._errors import ClusterError
 from ._watchdog import ENV as OWNER_ENV
 from ._watchdog import Watchdog
@@ -49,7 +51,7 @@ class Address:
 
 def resolve_address(address: str | None) -> str | None:
     """The cluster address to join: the one given, else ``RAYFLOW_CLUSTER``, else None (local)."""
-    chosen = address if address is not None else os.environ.get("RAYFLOW_CLUSTER")
+    chosen = address if address is not None else settings.cluster()
     chosen = (chosen or "").strip()
     return chosen or None
 

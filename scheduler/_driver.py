@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import decorators
 from ._identity import TaskSpec
 from ._planner import Planner
 
@@ -49,14 +50,19 @@ class Driver:
         self.on_success = on_success
         self.interrupts = interrupts  # _signals.Interrupts: Ctrl-C/SIGTERM polled between Ray calls
         self._printed_any = False
+        self._counter = 0  # orders retries due at the same moment
         self.outcome = Outcome()
+        # Per-step limits (``@concurrency``): tasks over the limit wait here, not in Ray.
+        self.limits = {step: n for step, node in planner.plan.items()
+                       if (n := decorators.max_running(node))}
+        self._running: dict[str, int] = {step: 0 for step in self.limits}
+        self._held: dict[str, deque[TaskSpec]] = {step: deque() for step in self.limits}
 
     def drive(self) -> Outcome:
         ready: deque[TaskSpec] = deque(self.planner.initial())
         delayed: list[tuple[float, int, TaskSpec]] = []
         inflight: dict[Any, TaskSpec] = {}
         cancelled: set[Any] = set()  # refs this loop cancelled: their end is not a failure
-        counter = 0
         stopping = False
         try:
             while ready or inflight or delayed:
@@ -66,14 +72,8 @@ class Driver:
                     spec = heapq.heappop(delayed)[2]
                     self.progress.waited(spec.step)
                     ready.append(spec)
-                while ready and len(inflight) < self.window and not stopping:
-                    self._check_interrupt()
-                    spec = ready.popleft()
-                    if self._try_clone(spec, ready):
-                        continue
-                    spec.ready_at = spec.ready_at or now
-                    inflight[self.executor.submit(spec)] = spec
-                    self.progress.submitted(spec.step)
+                if not stopping:
+                    self._submit(ready, inflight, now)
                 if stopping and not inflight:
                     break
                 if not inflight:
@@ -88,6 +88,7 @@ class Driver:
                 self._poll_live()
                 for ref in self.executor.wait(list(inflight), timeout):
                     spec = inflight.pop(ref)
+                    self._release(spec, ready)
                     result = self.executor.result(ref)
                     self._show_output(spec, result)
                     was_cancelled = ref in cancelled
@@ -106,24 +107,7 @@ class Driver:
                         continue
                     if result.get("crashed") and self.on_crash is not None:
                         self.on_crash(spec, result)
-                    times, delay = self.retries.get(spec.step, (0, 0.0))
-                    if spec.attempt < times and not stopping:
-                        self.progress.retrying(spec.step, waiting=True)
-                        self._show_failure(spec, result, retrying=True)
-                        self.progress.message(
-                            f"[{spec.label()}] retrying (retry {spec.attempt + 1} of {times})"
-                            + (f" in {delay:g} s" if delay else ""), err=True)
-                        counter += 1
-                        retry = TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1)
-                        heapq.heappush(delayed, (time.time() + delay, counter, retry))
-                        continue
-                    if result.get("crashed") and self._catches(spec) and not stopping:
-                        # As Metaflow does: one more attempt that runs no user code and stores
-                        # what killed the worker in the @catch variable; the flow goes on.
-                        self._show_failure(spec, result)
-                        self.progress.retrying(spec.step)
-                        ready.append(TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1,
-                                              caught=result.get("error") or {}))
+                    if not stopping and self._again(spec, result, ready, delayed):
                         continue
                     self.progress.finished(spec.step, False)
                     self.outcome.failures.append((spec, result))
@@ -142,9 +126,47 @@ class Driver:
         self._poll_live(final=True)
         return self.outcome
 
+    def _submit(self, ready: deque[TaskSpec], inflight: dict[Any, TaskSpec], now: float) -> None:
+        """Hand ready tasks to the executor while the window has room (clones take none)."""
+        while ready and len(inflight) < self.window:
+            self._check_interrupt()
+            spec = ready.popleft()
+            if self._hold(spec) or self._try_clone(spec, ready):
+                continue
+            spec.ready_at = spec.ready_at or now
+            inflight[self.executor.submit(spec)] = spec
+            if spec.step in self._running:
+                self._running[spec.step] += 1
+            self.progress.submitted(spec.step)
+
+    def _again(self, spec: TaskSpec, result: dict, ready: deque[TaskSpec], delayed: list) -> bool:
+        """Schedule another attempt of a failed task, if its step's decorators give one."""
+        times, delay = self.retries.get(spec.step, (0, 0.0))
+        if spec.attempt < times:
+            self.progress.retrying(spec.step, waiting=True)
+            self._show_failure(spec, result, retrying=True)
+            self.progress.message(
+                f"[{spec.label()}] retrying (retry {spec.attempt + 1} of {times})"
+                + (f" in {delay:g} s" if delay else ""), err=True)
+            self._counter += 1
+            retry = TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1)
+            heapq.heappush(delayed, (time.time() + delay, self._counter, retry))
+            return True
+        if result.get("crashed") and self._catches(spec):
+            # As Metaflow does: one more attempt that runs no user code and stores
+            # what killed the worker in the @catch variable; the flow goes on.
+            self._show_failure(spec, result)
+            self.progress.retrying(spec.step)
+            ready.append(TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1,
+                                  caught=result.get("error") or {}))
+            return True
+        return False
+
     def _stop(self, ready: deque, delayed: list, inflight: dict, cancelled: set) -> None:
         """Schedule nothing more and cancel what runs: those tasks end as cancelled."""
         ready.clear()
+        for held in self._held.values():
+            held.clear()
         for _, _, spec in delayed:
             self.progress.waited(spec.step, cancelled=True)
             self.outcome.cancelled.append(spec)
@@ -153,8 +175,24 @@ class Driver:
             cancelled.add(other)
             self.executor.cancel(other, force=False)
 
+    def _hold(self, spec: TaskSpec) -> bool:
+        """Park a task whose step already runs its limit of tasks (``@concurrency``)."""
+        limit = self.limits.get(spec.step)
+        if limit is None or self._running[spec.step] < limit:
+            return False
+        self._held[spec.step].append(spec)
+        return True
+
+    def _release(self, spec: TaskSpec, ready: deque[TaskSpec]) -> None:
+        """A task of a limited step ended: the next held one of that step may go."""
+        if spec.step not in self._running:
+            return
+        self._running[spec.step] -= 1
+        if self._held[spec.step]:
+            ready.appendleft(self._held[spec.step].popleft())
+
     def _catches(self, spec: TaskSpec) -> bool:
-        return spec.caught is None and "catch" in self.planner.plan[spec.step]["decorators"]
+        return spec.caught is None and decorators.catches_crash(self.planner.plan[spec.step])
 
     def _check_interrupt(self) -> None:
         """Stop here, between Ray calls, once a signal asked for it (never inside one)."""

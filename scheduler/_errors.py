@@ -1,15 +1,16 @@
 """Errors raised by the scheduler; the API layer catches them as user errors.
 
 The scheduler cannot import the user API (dependencies point one way), so its errors subclass
-the datastore's base class, which every layer already treats as a user-facing error.
+``UserFacingError``, the base every layer treats as a user's error (defined in the datastore, the
+bottom layer, beside ``DatastoreError``, which is its sibling, not its parent).
 """
 
 from __future__ import annotations
 
-from rayflow.datastore import DatastoreError
+from rayflow.datastore import UserFacingError
 
 
-class SchedulerError(DatastoreError):
+class SchedulerError(UserFacingError):
     """Base class of the scheduler's user-facing errors."""
 
 
@@ -52,3 +53,7 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signum)
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+class DecoratorError(SchedulerError):
+    """A step decorator got options it does not accept."""

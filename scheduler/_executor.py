@@ -12,7 +12,7 @@ from typing import Any
 
 import ray
 
-from . import _crashes
+from . import _crashes, decorators
 from ._errors import RayDied
 from ._identity import LOOP, TaskSpec
 from ._task import _storage, execute
@@ -42,11 +42,8 @@ class RayExecutor:
         key = (spec.step, spread)
         fn = self._options.get(key)
         if fn is None:
-            res = self.plan[spec.step]["decorators"].get("resources", {})
-            opts: dict[str, Any] = {"num_cpus": float(res.get("cpu") or 1),
-                                    "num_gpus": float(res.get("gpu") or 0), "max_retries": 0}
-            if res.get("memory"):
-                opts["memory"] = int(float(res["memory"]) * 1024 * 1024)
+            opts: dict[str, Any] = {"num_cpus": 1.0, "num_gpus": 0.0,
+                                    **decorators.ray_options(self.plan[spec.step]), "max_retries": 0}
             if spread:
                 opts["scheduling_strategy"] = "SPREAD"
             fn = self._options[key] = _run_task.options(**opts)

@@ -8,11 +8,12 @@ the split's own item, so a split reads only its item, never the whole list.
 from __future__ import annotations
 
 import getpass
-import os
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from rayflow.datastore import settings
 
 Frame = tuple  # (foreach_step: str, index: int, num_splits: int, item_key: str)
 
@@ -67,10 +68,9 @@ def new_run_id() -> str:
 
 
 def username() -> str:
-    for var in ("RAYFLOW_USER", "METAFLOW_USER", "USER", "USERNAME", "LOGNAME"):
-        value = os.environ.get(var)
-        if value:
-            return value
+    value = settings.user()
+    if value:
+        return value
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers

@@ -16,7 +16,6 @@ class Planner:
     def __init__(self, plan: dict[str, dict[str, Any]]) -> None:
         self.plan = plan
         self._joins: dict[tuple, dict[int, tuple[str, str]]] = {}
-        self._expected: dict[tuple, int] = {}
 
     def initial(self) -> list[TaskSpec]:
         return [TaskSpec("start")]
@@ -54,15 +53,8 @@ class Planner:
             key = (target, frames)
             arrived = self._joins.setdefault(key, {})
             arrived[slot] = source
-            self._expected[key] = expected
             if len(arrived) == expected:
                 del self._joins[key]
-                del self._expected[key]
                 inputs = tuple(arrived[i] for i in sorted(arrived))
                 ready.append(TaskSpec(target, frames, inputs))
         return ready
-
-    def waiting_joins(self) -> list[str]:
-        """Joins still missing inputs (they will never run once the run stops)."""
-        return [f"{step} ({len(got)}/{self._expected[(step, frames)]} inputs)"
-                for (step, frames), got in self._joins.items()]

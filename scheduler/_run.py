@@ -25,8 +25,10 @@ from rayflow.datastore import (
     open_storage,
     paths,
     records,
+    settings,
 )
 
+from . import decorators
 from ._errors import Interrupted, RayDied
 from ._heartbeat import Heartbeat
 from ._identity import TaskSpec, new_run_id, username
@@ -170,7 +172,7 @@ def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str,
     interrupts.install()  # again: ray.init took SIGTERM over
     interrupts.cancel_tasks = not started_ray  # else shutting Ray down ends the tasks
     try:
-        shared = shared_datastore or os.environ.get("RAYFLOW_SHARED_DATASTORE", "") not in ("", "0")
+        shared = shared_datastore or settings.shared_datastore()
         check_cluster(plan, storage.url, local, shared)
         if interrupts.requested:
             raise Interrupted(interrupts.signum)
@@ -207,16 +209,9 @@ def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str,
         import ray
 
         record["ray_version"] = ray.__version__
-        retries = {}
-        max_attempts = {}
-        for step, node in plan.items():
-            r = node["decorators"].get("retry")
-            times = int(r.get("times", 3)) if r else 0
-            # As Metaflow's local runtime: retry at once; the delay is for remote executors.
-            remote = r and resolve_address(cluster)
-            wait = 60.0 * float(r.get("minutes_between_retries", 2)) if remote else 0.0
-            retries[step] = (times, wait)
-            max_attempts[step] = times + 1
+        remote = bool(resolve_address(cluster))
+        retries = {step: decorators.retry_policy(node, remote) for step, node in plan.items()}
+        max_attempts = {step: times + 1 for step, (times, _) in retries.items()}
         ctx = {
             "flow": flow, "run_id": run_id, "root": storage.url, "plan": plan,
             "params": param_keys, "user": user, "tags": list(tags), "origin_run_id": origin_run_id,
@@ -224,6 +219,7 @@ def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str,
             "max_num_splits": max_num_splits,
             "flow_dir": os.path.dirname(os.path.abspath(flow_file)) if flow_file else None,
             "code_files": module_files(flow_cls),
+            "decorator_classes": decorators.shipped_classes(plan),  # after _class_bytes: by value
         }
         run_key = hashlib.sha256(class_bytes + run_id.encode()).hexdigest()[:16]
         from ._executor import RayExecutor

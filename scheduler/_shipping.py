@@ -23,6 +23,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from rayflow.datastore import settings
+
 from ._errors import ClusterError
 
 MiB = 1024 * 1024
@@ -92,7 +94,7 @@ def build_runtime_env(flow_file: str | None, datastore: str | None = None,
 
 def max_ship_bytes() -> int:
     """The size limit: ``RAYFLOW_MAX_SHIP_MB`` (MiB) or 100 MiB."""
-    text = os.environ.get("RAYFLOW_MAX_SHIP_MB", "").strip()
+    text = settings.max_ship_mb()
     if not text:
         return DEFAULT_MAX_SHIP_MB * MiB
     try:
@@ -100,7 +102,7 @@ def max_ship_bytes() -> int:
     except ValueError:
         value = -1.0
     if value <= 0:
-        raise ClusterError(f"RAYFLOW_MAX_SHIP_MB={text!r}: expected a positive number of MiB")
+        raise ClusterError(f"{settings.MAX_SHIP_MB}={text!r}: expected a positive number of MiB")
     return int(value * MiB)
 
 

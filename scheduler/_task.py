@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -21,24 +20,23 @@ from rayflow.datastore import (
     BlobCorruptError,
     BlobMissingError,
     BlobStore,
-    DatastoreError,
     Storage,
+    UserFacingError,
     open_storage,
     pack,
     records,
 )
 
-from . import _crashes
+from . import _crashes, decorators
 from ._capture import Capture
 from ._errors import ForeachError, StepTimeout, TransitionError, WorkerDied
 from ._identity import task_id_of
 from ._taskstate import Inputs, InputView, TaskState
-from ._tracebacks import CaughtException, _internal_dirs, located, qualified_name, user_traceback
+from ._tracebacks import _internal_dirs, located, qualified_name, user_traceback
 
 _RUNS: OrderedDict[str, tuple[dict, type]] = OrderedDict()
 _STORES: dict[str, Storage] = {}
 _OUTPUT_TAIL = 64 * 1024
-_KILL_GRACE = 5.0
 
 
 def _storage(url: str) -> Storage:
@@ -99,6 +97,7 @@ class TaskRun:
         self.caught = wire.get("caught")  # @catch after the worker died: store this, run nothing
         self.task_id = task_id_of(self.frames)
         self.node = ctx["plan"][self.step]
+        self.decorator_classes = decorators.classes_for(ctx)
         self.storage = _storage(ctx["root"])
         self.blobs = BlobStore(self.storage, ctx["flow"])
         self.pathspec = f"{ctx['flow']}/{ctx['run_id']}/{self.step}/{self.task_id}"
@@ -201,63 +200,29 @@ class TaskRun:
 
     def _call_step(self, flow: Any) -> None:
         method = getattr(flow, self.step)
-        seconds = _timeout_seconds(self.node["decorators"].get("timeout"))
-        env = self.node["decorators"].get("environment", {}).get("vars") or {}
-        saved_env = {k: os.environ.get(k) for k in env}
-        os.environ.update({k: str(v) for k, v in env.items()})
-        alarm = seconds > 0 and threading.current_thread() is threading.main_thread()
-        watchdog = None
-        if seconds > 0:
-            # A step stuck where the alarm cannot reach it (C code, a swallowed exception) is
-            # killed with its worker; the driver then counts the attempt as failed.
-            watchdog = threading.Timer(seconds + _KILL_GRACE, self._kill_self, args=(seconds,))
-            watchdog.daemon = True
-            watchdog.start()
-        if alarm:
-            def on_alarm(signum: int, frame: Any) -> None:
-                raise StepTimeout(f"step '{self.step}' timed out after {seconds:g} s (@timeout)")
-
-            previous = signal.signal(signal.SIGALRM, on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
+        with decorators.wraps_step(self.node, self.decorator_classes, self._task_info()):
             if self.node["is_join"]:
                 method(Inputs(self._views))
             else:
                 method()
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
-            if alarm:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, previous)
-            for k, v in saved_env.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
-    def _kill_self(self, seconds: float) -> None:
-        error = {"type": "StepTimeout", "internal": True,
-                 "message": f"step '{self.step}' timed out after {seconds:g} s (@timeout); its worker was killed",
-                 "traceback": f"step '{self.step}' timed out after {seconds:g} s (@timeout); its worker was killed"}
+    def _task_info(self) -> decorators.TaskInfo:
+        last = self.attempt + 1 >= self.ctx["max_attempts"].get(self.step, 1)
+        return decorators.TaskInfo(self.step, self.attempt, last, self._kill_self)
+
+    def _kill_self(self, message: str) -> None:
+        """A decorator gives up on a stuck step: record the failure, then end the worker."""
+        error = {"type": "StepTimeout", "internal": True, "message": message, "traceback": message}
         try:
             self._write_records(Capture(), {}, error, status="failed")
         finally:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def _maybe_catch(self, state: TaskState | None, flow: Any, exc: BaseException) -> bool:
-        catch = self.node["decorators"].get("catch")
-        if catch is None or state is None or flow is None:
+        if state is None or flow is None:
             return False
-        if self.attempt + 1 < self.ctx["max_attempts"].get(self.step, 1):
+        if not decorators.on_failure(self.node, self.decorator_classes, self._task_info(), flow, exc):
             return False
-        if catch.get("print_exception", True):
-            # Metaflow prints the whole traceback of what it caught.
-            print(f"@catch caught this exception; the flow goes on:\n{user_traceback(exc)}",
-                  file=sys.stderr)
-        var = catch.get("var")
-        if var:
-            flow.__dict__[var] = CaughtException(exc)
         state.transition = None
         return True
 
@@ -280,9 +245,7 @@ class TaskRun:
                 f"step '{self.step}' called self.next({', '.join(transition['out'])}) but its source "
                 f"says self.next({', '.join(node['out'])}); transitions must match the static graph"
             )
-        catch = node["decorators"].get("catch") or {}
-        if catch.get("var") and not caught and catch["var"] not in flow.__dict__:
-            flow.__dict__[catch["var"]] = None
+        decorators.after_step(node, self.decorator_classes, flow, caught)
         mapping = self._persist(state, flow)
         meta: dict[str, Any] = {"artifacts": mapping}
         out: dict[str, Any] = {"next": list(node["out"]), "foreach": None}
@@ -300,9 +263,7 @@ class TaskRun:
     def _persist(self, state: TaskState, flow: Any) -> dict[str, str]:
         mapping = dict(state.mapping)
         if self.node["type"] == "start":
-            from rayflow._flowspec import packed_constants
-
-            for name, packed in packed_constants(type(flow)):
+            for name, packed in type(flow)._rf_flow_constants():
                 mapping[name] = self.blobs.put_packed(packed)
         for name, value in list(flow.__dict__.items()):
             if name == "_rf" or name.startswith("__"):
@@ -372,7 +333,7 @@ class TaskRun:
         records.write_meta(self.storage, meta)
 
     def _describe(self, exc: BaseException) -> dict:
-        user_error = isinstance(exc, DatastoreError)
+        user_error = isinstance(exc, UserFacingError)
         text = user_traceback(exc) if not user_error else located(exc)
         message = str(exc)
         if isinstance(exc, (BlobCorruptError, BlobMissingError)) and exc.key:
@@ -417,9 +378,3 @@ def _project_fields(flow_cls: type, flow: str, user: str) -> dict[str, Any]:
     return {"project_name": project, "branch_name": branch, "is_production": False,
             "project_flow_name": f"{project}.{branch}.{flow}"}
 
-
-def _timeout_seconds(options: dict | None) -> float:
-    if not options:
-        return 0.0
-    return (float(options.get("seconds") or 0) + 60 * float(options.get("minutes") or 0)
-            + 3600 * float(options.get("hours") or 0))

@@ -21,6 +21,7 @@ from typing import Any
 from rayflow import _namespace as ns
 from rayflow._client import Run
 from rayflow.datastore import MissingRecordError, records
+from rayflow.scheduler import decorators
 
 from ._model import parallel_map
 
@@ -196,8 +197,7 @@ def run_view(run: Run, cache: DoneCache) -> RunView:
     running = record.get("status") == "running"
     by_step: dict[str, list[TaskRow]] = defaultdict(list)
     for row in rows:
-        retry = ((plan.get(row.step) or {}).get("decorators") or {}).get("retry")
-        times = int(retry.get("times", 3)) if retry else 0
+        times = decorators.retry_policy(plan.get(row.step) or {}, remote=False)[0]
         row.state = _state(row.meta, row.done, running and row.attempt < times)
         by_step[row.step].append(row)
     due = _due(plan, by_step) if running and plan else {}

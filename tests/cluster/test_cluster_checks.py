@@ -95,6 +95,9 @@ def test_an_autoscaling_cluster_may_opt_out_of_the_resource_check(monkeypatch):
         check_resources(_plan(cpu=64), [NODE])
     monkeypatch.setenv("RAYFLOW_ALLOW_INFEASIBLE", "1")
     assert check_resources(_plan(cpu=64), [NODE]) is None  # accepted: nodes may still be added
+    monkeypatch.setenv("RAYFLOW_ALLOW_INFEASIBLE", "0")  # off, as RAYFLOW_SHARED_DATASTORE=0 is
+    with pytest.raises(ClusterError, match=r"cpu=64"):
+        check_resources(_plan(cpu=64), [NODE])
 
 
 def test_a_local_datastore_is_refused_only_on_several_nodes_unless_shared():

@@ -1,0 +1,75 @@
+"""Every ``RAYFLOW_*`` environment variable rayflow reads, read here and nowhere else.
+
+It lives in the datastore, the bottom layer, because the scheduler and the API both need it and
+dependencies point one way (API -> scheduler -> datastore). Each function reads the environment
+when it is called, not at import, since tests and the CLI set variables while the process runs.
+Variables of other tools (``AWS_*``, ``RAY_*``) are read by the code that hands them on, and
+click reads the two that are also CLI flags (``--shared-datastore``, ``rayflow ui --token``).
+"""
+
+from __future__ import annotations
+
+import os
+
+DATASTORE = "RAYFLOW_DATASTORE"  # where runs are stored when no --datastore is given
+CLUSTER = "RAYFLOW_CLUSTER"  # the Ray cluster to join when no --cluster is given
+SHARED_DATASTORE = "RAYFLOW_SHARED_DATASTORE"  # every node mounts the local datastore folder
+ALLOW_INFEASIBLE = "RAYFLOW_ALLOW_INFEASIBLE"  # skip the @resources check (an autoscaler adds nodes)
+MAX_SHIP_MB = "RAYFLOW_MAX_SHIP_MB"  # the size limit of the flow folder shipped to a cluster
+HEARTBEAT_SECONDS = "RAYFLOW_HEARTBEAT_SECONDS"  # a driver's interval between heartbeats
+HEARTBEAT_STALE_SECONDS = "RAYFLOW_HEARTBEAT_STALE_SECONDS"  # a reader's limit before "crashed"
+USER = "RAYFLOW_USER"  # the user runs are recorded under (then METAFLOW_USER, then the OS's)
+
+
+def _text(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _flag(name: str) -> bool:
+    return _text(name) not in ("", "0")
+
+
+def datastore() -> str | None:
+    return _text(DATASTORE) or None
+
+
+def cluster() -> str | None:
+    return _text(CLUSTER) or None
+
+
+def shared_datastore() -> bool:
+    return _flag(SHARED_DATASTORE)
+
+
+def allow_infeasible() -> bool:
+    return _flag(ALLOW_INFEASIBLE)
+
+
+def max_ship_mb() -> str:
+    """The raw text (empty when unset); the shipping code says when it is not a size."""
+    return _text(MAX_SHIP_MB)
+
+
+def _positive_seconds(name: str) -> float | None:
+    """A positive number of seconds, or None when unset or not one (the default then applies)."""
+    try:
+        value = float(_text(name))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def heartbeat_seconds() -> float | None:
+    return _positive_seconds(HEARTBEAT_SECONDS)
+
+
+def heartbeat_stale_seconds() -> float | None:
+    return _positive_seconds(HEARTBEAT_STALE_SECONDS)
+
+
+def user() -> str | None:
+    for name in (USER, "METAFLOW_USER", "USER", "USERNAME", "LOGNAME"):
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
