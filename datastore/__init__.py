@@ -10,6 +10,7 @@ import os
 from . import _gc as gc
 from . import _paths as paths
 from . import _records as records
+from . import _taskrecord as taskrecords
 from ._blobs import BlobStore, Packed, content_key, pack, pickle_value, unpickle
 from ._errors import (
     ArtifactPickleError,
@@ -23,6 +24,7 @@ from ._errors import (
 )
 from ._liveness import CRASHED, effective_status, heartbeat_interval
 from ._storage import FileStat, FsspecStorage, LocalStorage, Storage, open_storage
+from ._taskrecord import TaskRecord
 
 __all__ = [
     "CRASHED",
@@ -50,6 +52,8 @@ __all__ = [
     "paths",
     "pickle_value",
     "records",
+    "taskrecords",
+    "TaskRecord",
     "unpickle",
 ]
 

@@ -1,7 +1,8 @@
 """The code that runs inside one Ray task: load inputs, run the user's step, checkpoint it.
 
-Order of writes: blobs, logs, meta, and ``DONE`` last, so a task killed at any moment is either
-complete or not done. The task returns only a small dict to the driver.
+Order of writes: blobs and logs, then the task record (``datastore.taskrecords``) last, marked
+finished: a task killed at any moment is either complete or not done. The task returns only a
+small ``TaskResult`` to the driver.
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ from rayflow.datastore import (
     BlobStore,
     DatastoreError,
     Storage,
+    TaskRecord,
     open_storage,
     pack,
     records,
+    taskrecords,
 )
 
 from . import _crashes
 from ._capture import Capture
 from ._errors import ForeachError, StepTimeout, TransitionError, WorkerDied
 from ._identity import task_id_of
+from ._result import Fanout, TaskResult
 from ._taskstate import Inputs, InputView, TaskState
 from ._tracebacks import CaughtException, _internal_dirs, located, qualified_name, user_traceback
 
@@ -81,7 +85,7 @@ def _node_id() -> str:
         return ""
 
 
-def execute(box: list, wire: dict, sink: Any = None) -> dict:
+def execute(box: list, wire: dict, sink: Any = None) -> TaskResult:
     """Run one attempt of one task; never raises for user errors (they go in the result)."""
     ctx, flow_cls = _run_context(box)
     return TaskRun(ctx, flow_cls, wire, sink).run()
@@ -94,6 +98,8 @@ class TaskRun:
         self.step = wire["step"]
         self.frames = [tuple(f) for f in wire["frames"]]
         self.inputs = [tuple(i) for i in wire["inputs"]]
+        # The attempt of each input that finished, as the driver knows it: read directly.
+        self.input_attempts = list(wire.get("input_attempts") or [None] * len(self.inputs))
         self.attempt = int(wire["attempt"])
         self.ready_at = wire.get("ready_at")
         self.caught = wire.get("caught")  # @catch after the worker died: store this, run nothing
@@ -104,9 +110,10 @@ class TaskRun:
         self.pathspec = f"{ctx['flow']}/{ctx['run_id']}/{self.step}/{self.task_id}"
         self.sink = sink
         self.started = time.time()
+        self._record_fields: dict[str, Any] = {}
 
     # -- main ------------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self) -> TaskResult:
         forwarder = self._live_sink()
         capture = Capture(forwarder, fds=True)
         _crashes.arm(self.ctx, self.step, self.task_id, self.attempt,
@@ -129,7 +136,7 @@ class TaskRun:
         if forwarder is not None:
             forwarder.close()
 
-    def _run(self, capture: Capture) -> dict:
+    def _run(self, capture: Capture) -> TaskResult:
         error: dict | None = None
         caught = False
         state: TaskState | None = None
@@ -152,7 +159,7 @@ class TaskRun:
             finally:
                 if flow is not None:
                     flow._rf_exit()
-        result: dict[str, Any] = {}
+        result = TaskResult(ok=True, attempt=self.attempt)
         if error is None or caught:
             try:
                 result = self._finish(state, flow, caught)
@@ -160,13 +167,22 @@ class TaskRun:
                 error, caught = self._describe(exc), False
         if error is not None and not caught:
             self._write_records(capture, {}, error, status="failed")
-            return {"ok": False, "error": error, "output": self._tail(capture)}
-        meta_extra = result.pop("_meta")
-        self._write_records(capture, meta_extra, error if caught else None, status="done")
-        records.mark_done(self.storage, self.ctx["flow"], self.ctx["run_id"], self.step, self.task_id,
-                          self.attempt)
-        result.update(ok=True, output=self._tail(capture), caught=caught)
+            return TaskResult.failure(error, output=self._tail(capture))
+        self._write_records(capture, self._record_fields, error if caught else None, status="done")
+        result.output, result.caught = self._tail(capture), caught
         return result
+
+    def _input(self, i: int) -> TaskRecord:
+        """The record of input ``i``: its finished attempt, read directly when the driver named it."""
+        step, task_id = self.inputs[i]
+        ctx = self.ctx
+        attempt = self.input_attempts[i] if i < len(self.input_attempts) else None
+        if attempt is not None:
+            found = taskrecords.read_finished(self.storage, ctx["flow"], ctx["run_id"], step, task_id,
+                                              int(attempt))
+            if found is not None:
+                return found
+        return taskrecords.read_task(self.storage, ctx["flow"], ctx["run_id"], step, task_id)
 
     # -- steps of run() ----------------------------------------------------------------------
     def _bind(self) -> tuple[TaskState, Any]:
@@ -176,14 +192,12 @@ class TaskRun:
         views: list[InputView] = []
         if is_join:
             mapping = dict(params)
-            for step, task_id in self.inputs:
-                meta = records.read_meta(self.storage, ctx["flow"], ctx["run_id"], step, task_id)
+            for i, (step, task_id) in enumerate(self.inputs):
+                meta = self._input(i)
                 views.append(InputView(self.blobs, f"{ctx['flow']}/{ctx['run_id']}/{step}/{task_id}",
-                                       step, meta["artifacts"], [tuple(f) for f in meta["frames"]]))
+                                       step, meta.artifacts, [tuple(f) for f in meta.frames]))
         elif self.inputs:
-            step, task_id = self.inputs[0]
-            meta = records.read_meta(self.storage, ctx["flow"], ctx["run_id"], step, task_id)
-            mapping = dict(meta["artifacts"])
+            mapping = dict(self._input(0).artifacts)
         else:
             mapping = dict(params)
         state = TaskState(self.blobs, self.pathspec, self.step, mapping, params, self.frames, is_join)
@@ -261,7 +275,7 @@ class TaskRun:
         state.transition = None
         return True
 
-    def _finish(self, state: TaskState | None, flow: Any, caught: bool) -> dict:
+    def _finish(self, state: TaskState | None, flow: Any, caught: bool) -> TaskResult:
         assert state is not None
         node = self.node
         transition = state.transition
@@ -285,16 +299,16 @@ class TaskRun:
             flow.__dict__[catch["var"]] = None
         mapping = self._persist(state, flow)
         meta: dict[str, Any] = {"artifacts": mapping}
-        out: dict[str, Any] = {"next": list(node["out"]), "foreach": None}
+        out = TaskResult(ok=True, next=list(node["out"]), attempt=self.attempt)
         if transition and transition["foreach"] and not caught:
-            out["foreach"] = self._expand_foreach(flow, transition["foreach"])
-            meta["foreach"] = {"var": transition["foreach"], "n": out["foreach"]["n"],
-                               "items": out["foreach"]["items_blob"]}
+            keys, items_blob = self._expand_foreach(flow, transition["foreach"])
+            out.foreach = Fanout(len(keys), keys)
+            meta["foreach"] = {"var": transition["foreach"], "n": len(keys), "items": items_blob}
         elif transition and transition["condition"]:
-            out["next"] = [self._choose(flow, transition)]
-            meta["switch"] = out["next"][0]
-        meta["next"] = out["next"]
-        out["_meta"] = meta
+            out.next = [self._choose(flow, transition)]
+            meta["switch"] = out.next[0]
+        meta["next"] = out.next
+        self._record_fields = meta
         return out
 
     def _persist(self, state: TaskState, flow: Any) -> dict[str, str]:
@@ -314,7 +328,7 @@ class TaskRun:
             mapping[name] = key
         return mapping
 
-    def _expand_foreach(self, flow: Any, var: str) -> dict:
+    def _expand_foreach(self, flow: Any, var: str) -> tuple[list[str], str]:
         try:
             value = getattr(flow, var)
         except AttributeError:
@@ -333,7 +347,7 @@ class TaskRun:
             raise ForeachError(f"step '{self.step}': foreach over '{var}' produced zero splits")
         keys = [self.blobs.put(f"{var}[{i}]' of step '{self.step}", item) for i, item in enumerate(items)]
         items_blob = self.blobs.put(f"{var}", keys)
-        return {"n": len(keys), "items": keys, "items_blob": items_blob}
+        return keys, items_blob
 
     def _choose(self, flow: Any, transition: dict) -> str:
         var = transition["condition"]
@@ -360,16 +374,13 @@ class TaskRun:
             if text:
                 records.write_log(self.storage, ctx["flow"], ctx["run_id"], self.step, self.task_id,
                                   stream, self.attempt, text)
-        meta = {
-            "flow": ctx["flow"], "run_id": ctx["run_id"], "step": self.step, "task_id": self.task_id,
-            "attempt": self.attempt, "status": status, "frames": [list(f) for f in self.frames],
-            "inputs": [list(i) for i in self.inputs], "artifacts": {},
-            "ready_at": self.ready_at, "started_at": self.started, "finished_at": time.time(),
-            "node_id": _node_id(), "host": socket.gethostname(), "pid": os.getpid(),
-            "exception": error,
-        }
-        meta.update(extra)
-        records.write_meta(self.storage, meta)
+        record = TaskRecord(
+            flow=ctx["flow"], run_id=ctx["run_id"], step=self.step, task_id=self.task_id,
+            attempt=self.attempt, status=status, finished=status == taskrecords.DONE,
+            frames=[list(f) for f in self.frames], inputs=[list(i) for i in self.inputs],
+            ready_at=self.ready_at, started_at=self.started, finished_at=time.time(),
+            node_id=_node_id(), host=socket.gethostname(), pid=os.getpid(), exception=error, **extra)
+        taskrecords.write(self.storage, record)  # last: a finished record makes the task done
 
     def _describe(self, exc: BaseException) -> dict:
         user_error = isinstance(exc, DatastoreError)
