@@ -111,6 +111,7 @@ class TaskRun:
         self.sink = sink
         self.started = time.time()
         self._record_fields: dict[str, Any] = {}
+        self._sizes: dict[str, int] = {}  # payload size of each artifact, as written
 
     # -- main ------------------------------------------------------------------------------
     def run(self) -> TaskResult:
@@ -197,7 +198,9 @@ class TaskRun:
                 views.append(InputView(self.blobs, f"{ctx['flow']}/{ctx['run_id']}/{step}/{task_id}",
                                        step, meta.artifacts, [tuple(f) for f in meta.frames]))
         elif self.inputs:
-            mapping = dict(self._input(0).artifacts)
+            first = self._input(0)
+            mapping = dict(first.artifacts)
+            self._sizes = {k: v for k, v in first.sizes.items() if k in mapping}
         else:
             mapping = dict(params)
         state = TaskState(self.blobs, self.pathspec, self.step, mapping, params, self.frames, is_join)
@@ -298,7 +301,8 @@ class TaskRun:
         if catch.get("var") and not caught and catch["var"] not in flow.__dict__:
             flow.__dict__[catch["var"]] = None
         mapping = self._persist(state, flow)
-        meta: dict[str, Any] = {"artifacts": mapping}
+        meta: dict[str, Any] = {"artifacts": mapping,
+                                "sizes": {k: v for k, v in self._sizes.items() if mapping.get(k)}}
         out = TaskResult(ok=True, next=list(node["out"]), attempt=self.attempt)
         if transition and transition["foreach"] and not caught:
             keys, items_blob = self._expand_foreach(flow, transition["foreach"])
@@ -318,6 +322,7 @@ class TaskRun:
 
             for name, packed in packed_constants(type(flow)):
                 mapping[name] = self.blobs.put_packed(packed)
+                self._sizes[name] = packed.size
         for name, value in list(flow.__dict__.items()):
             if name == "_rf" or name.startswith("__"):
                 continue
@@ -326,6 +331,7 @@ class TaskRun:
             if state.loaded.get(name) != key:
                 self.blobs.put_packed(packed)
             mapping[name] = key
+            self._sizes[name] = packed.size
         return mapping
 
     def _expand_foreach(self, flow: Any, var: str) -> tuple[list[str], str]:
