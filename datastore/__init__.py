@@ -23,6 +23,7 @@ from ._errors import (
     MissingRecordError,
 )
 from ._liveness import CRASHED, effective_status, heartbeat_interval
+from ._parallel import run_all
 from ._storage import FileStat, FsspecStorage, LocalStorage, Storage, open_storage
 from ._taskrecord import TaskRecord
 
@@ -52,6 +53,7 @@ __all__ = [
     "paths",
     "pickle_value",
     "records",
+    "run_all",
     "taskrecords",
     "TaskRecord",
     "unpickle",

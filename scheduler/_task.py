@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import cloudpickle
@@ -23,11 +25,13 @@ from rayflow.datastore import (
     BlobMissingError,
     BlobStore,
     DatastoreError,
+    Packed,
     Storage,
     TaskRecord,
     open_storage,
     pack,
     records,
+    run_all,
     taskrecords,
 )
 
@@ -43,6 +47,7 @@ _RUNS: OrderedDict[str, tuple[dict, type]] = OrderedDict()
 _STORES: dict[str, Storage] = {}
 _OUTPUT_TAIL = 64 * 1024
 _KILL_GRACE = 5.0
+_HOLD_BYTES = 64 * 1024 * 1024  # pending blobs held before they are written at once
 
 
 def _storage(url: str) -> Storage:
@@ -112,6 +117,7 @@ class TaskRun:
         self.started = time.time()
         self._record_fields: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}  # payload size of each artifact, as written
+        self._pending: dict[str, Packed] = {}  # blobs to write (at once) before the record
 
     # -- main ------------------------------------------------------------------------------
     def run(self) -> TaskResult:
@@ -169,7 +175,12 @@ class TaskRun:
         if error is not None and not caught:
             self._write_records(capture, {}, error, status="failed")
             return TaskResult.failure(error, output=self._tail(capture))
-        self._write_records(capture, self._record_fields, error if caught else None, status="done")
+        try:
+            self._write_records(capture, self._record_fields, error if caught else None, status="done")
+        except (OSError, DatastoreError) as exc:  # a blob or log that could not be stored
+            error = self._describe(exc)
+            self._write_records(capture, {}, error, status="failed")
+            return TaskResult.failure(error, output=self._tail(capture))
         result.output, result.caught = self._tail(capture), caught
         return result
 
@@ -321,7 +332,7 @@ class TaskRun:
             from rayflow._flowspec import packed_constants
 
             for name, packed in packed_constants(type(flow)):
-                mapping[name] = self.blobs.put_packed(packed)
+                mapping[name] = self._put(packed)
                 self._sizes[name] = packed.size
         for name, value in list(flow.__dict__.items()):
             if name == "_rf" or name.startswith("__"):
@@ -329,7 +340,7 @@ class TaskRun:
             packed = pack(f"{name}' of step '{self.step}", value)
             key = packed.key
             if state.loaded.get(name) != key:
-                self.blobs.put_packed(packed)
+                self._put(packed)
             mapping[name] = key
             self._sizes[name] = packed.size
         return mapping
@@ -351,9 +362,17 @@ class TaskRun:
                                f"more than --max-num-splits {limit}")
         if not items:
             raise ForeachError(f"step '{self.step}': foreach over '{var}' produced zero splits")
-        keys = [self.blobs.put(f"{var}[{i}]' of step '{self.step}", item) for i, item in enumerate(items)]
-        items_blob = self.blobs.put(f"{var}", keys)
-        return keys, items_blob
+        keys = [self._put(pack(f"{var}[{i}]' of step '{self.step}", item)) for i, item in enumerate(items)]
+        return keys, self._put(pack(var, keys))
+
+    def _put(self, packed: Packed) -> str:
+        """Remember a blob to store with the task's other files (``_write_records``), all at
+        once; large ones are stored as soon as they add up, so they are not all held in memory."""
+        self._pending.setdefault(packed.key, packed)
+        if sum(p.size for p in self._pending.values()) >= _HOLD_BYTES:
+            run_all(self.storage, [partial(self.blobs.put_packed, p) for p in self._pending.values()])
+            self._pending.clear()
+        return packed.key
 
     def _choose(self, flow: Any, transition: dict) -> str:
         var = transition["condition"]
@@ -376,10 +395,14 @@ class TaskRun:
         if error is not None and status == "failed" and error.get("traceback"):
             # As in Metaflow, a failed task's stderr ends with its traceback (@catch prints its own).
             stderr += ("" if not stderr or stderr.endswith("\n") else "\n") + error["traceback"] + "\n"
+        jobs: list[Callable[[], Any]] = []
+        if status == taskrecords.DONE:  # a failed record points at no blob
+            jobs += [partial(self.blobs.put_packed, packed) for packed in self._pending.values()]
         for stream, text in (("stdout", capture.stdout), ("stderr", stderr)):
             if text:
-                records.write_log(self.storage, ctx["flow"], ctx["run_id"], self.step, self.task_id,
-                                  stream, self.attempt, text)
+                jobs.append(partial(records.write_log, self.storage, ctx["flow"], ctx["run_id"], self.step,
+                                    self.task_id, stream, self.attempt, text))
+        run_all(self.storage, jobs)  # at once on an object store; every one ended before the record
         record = TaskRecord(
             flow=ctx["flow"], run_id=ctx["run_id"], step=self.step, task_id=self.task_id,
             attempt=self.attempt, status=status, finished=status == taskrecords.DONE,

@@ -1,6 +1,6 @@
 """The run page's live part: every task's state, per-step counts, and what is still to come.
 
-Task records are read through ``rayflow.datastore.records``. A task with a done marker never
+Task records are read through ``rayflow.datastore.taskrecords``. A finished task's record never
 changes again, so its record is cached (``DoneCache``): while a run is polled every second or
 two, only the tasks that are not done yet are read again.
 
