@@ -204,8 +204,9 @@ class TaskRun:
         views: list[InputView] = []
         if is_join:
             mapping = dict(params)
-            for i, (step, task_id) in enumerate(self.inputs):
-                meta = self._input(i)
+            # One read per input, by the attempt the driver named; at once on an object store.
+            metas = run_all(self.storage, [partial(self._input, i) for i in range(len(self.inputs))])
+            for (step, task_id), meta in zip(self.inputs, metas):
                 views.append(InputView(self.blobs, f"{ctx['flow']}/{ctx['run_id']}/{step}/{task_id}",
                                        step, meta.artifacts, [tuple(f) for f in meta.frames]))
         elif self.inputs:
