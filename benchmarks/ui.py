@@ -3,7 +3,7 @@
 Builds (in a few seconds, by writing run/task records directly through
 ``rayflow.datastore.records``) a datastore with
   - ``ManyRunsFlow``: 1,000 runs (run.json only, with tags, parameters, a plan), and
-  - ``WideFlow``: one run of start -> a 1,000-split foreach -> join -> end (meta, DONE, logs),
+  - ``WideFlow``: one run of start -> a 1,000-split foreach -> join -> end (records, logs),
 then serves it with uvicorn on a free port and times the pages over HTTP: the first (cold)
 load, and the median of 5 warm loads. Target (issue "rayflow ui"): each under 1 s.
 Run: ``python -m benchmarks.ui [--runs 1000] [--splits 1000]``.
@@ -40,7 +40,7 @@ def _run_record(flow: str, run_id: str, t0: float, i: int) -> dict:
 
 
 def build(root: str, runs: int, splits: int) -> str:
-    from rayflow.datastore import BlobStore, open_storage, records
+    from rayflow.datastore import BlobStore, TaskRecord, open_storage, records, taskrecords
 
     storage = open_storage(root)
     base = time.time() - 86400
@@ -56,13 +56,11 @@ def build(root: str, runs: int, splits: int) -> str:
     keys = [blobs.put("x", i) for i in range(splits)]
 
     def task(step: str, task_id: str, frames: list, artifacts: dict, start: float, extra: dict) -> None:
-        meta = {"flow": flow, "run_id": run_id, "step": step, "task_id": task_id, "attempt": 0,
-                "status": "done", "frames": frames, "inputs": [], "artifacts": artifacts,
-                "ready_at": start - 0.01, "started_at": start, "finished_at": start + 0.2,
-                "node_id": "f" * 56, "host": "bench", "pid": 4242, "exception": None, **extra}
-        records.write_meta(storage, meta)
         records.write_log(storage, flow, run_id, step, task_id, "stdout", 0, f"hello from {step}/{task_id}\n")
-        records.mark_done(storage, flow, run_id, step, task_id, 0)
+        taskrecords.write(storage, TaskRecord(
+            flow=flow, run_id=run_id, step=step, task_id=task_id, status="done", finished=True,
+            frames=frames, artifacts=artifacts, ready_at=start - 0.01, started_at=start,
+            finished_at=start + 0.2, node_id="f" * 56, host="bench", pid=4242, **extra))
 
     task("start", "0", [], {"items": items}, base, {"next": ["work"], "foreach": {"var": "items", "n": splits, "items": items}})
     for i in range(splits):

@@ -11,6 +11,7 @@ from . import _gc as gc
 from . import _paths as paths
 from . import _records as records
 from . import _settings as settings
+from . import _taskrecord as taskrecords
 from ._blobs import BlobStore, Packed, content_key, pack, pickle_value, unpickle
 from ._errors import (
     ArtifactPickleError,
@@ -24,7 +25,9 @@ from ._errors import (
     UserFacingError,
 )
 from ._liveness import CRASHED, effective_status, heartbeat_interval
+from ._parallel import run_all
 from ._storage import FileStat, FsspecStorage, LocalStorage, Storage, open_storage
+from ._taskrecord import TaskRecord
 
 __all__ = [
     "CRASHED",
@@ -54,6 +57,9 @@ __all__ = [
     "pickle_value",
     "records",
     "settings",
+    "run_all",
+    "taskrecords",
+    "TaskRecord",
     "unpickle",
 ]
 

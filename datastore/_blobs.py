@@ -43,10 +43,12 @@ _SUSPECT: set[str] = set()
 
 
 class Packed(NamedTuple):
-    """A value ready to store: its key and the pieces of its stored file, in order."""
+    """A value ready to store: its key, the pieces of its stored file in order, and the size of
+    its payload (what a reader gets back, ``DataArtifact.size``), recorded in the task record."""
 
     key: str
     chunks: list[Any]
+    size: int = 0
 
 
 def pickle_value(name: str, value: Any) -> bytes:
@@ -119,7 +121,7 @@ def encode(data: bytes) -> list[Any]:
 
 
 def pack_bytes(data: bytes) -> Packed:
-    return Packed(content_key(data), encode(data))
+    return Packed(content_key(data), encode(data), len(data))
 
 
 def _pad(offset: int) -> int:
@@ -163,7 +165,7 @@ def pack(name: str, value: Any) -> Packed:
     digest = _hasher()
     for chunk in chunks:
         digest.update(chunk)
-    return Packed(digest.hexdigest(), chunks)
+    return Packed(digest.hexdigest(), chunks, offset)
 
 
 def decode(stored: Any) -> memoryview:

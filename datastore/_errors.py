@@ -59,7 +59,7 @@ class BlobMissingError(MissingRecordError):
 
 
 class DamagedRecordError(MissingRecordError):
-    """A record (run.json, meta.json, DONE, a cache entry) exists but cannot be decoded.
+    """A record (run.json, meta.json, a format-1 DONE, a cache entry) exists but cannot be decoded.
 
     A MissingRecordError on purpose: every caller that copes with a missing record (a task not
     done, a run left out of a listing) copes with a damaged one the same way; the message names

@@ -3,7 +3,7 @@
 Keeping the layout in one module means the on-disk format can be read (and changed) in one place:
 
     <Flow>/runs/<run_id>/run.json | heartbeat.json
-    <Flow>/runs/<run_id>/<step>/<task_id>/meta.json | stdout | stderr | DONE
+    <Flow>/runs/<run_id>/<step>/<task_id>/meta.json | stdout | stderr   (DONE: format 1 only)
     <Flow>/blobs/<k[:2]>/<k>
 
 Attempts after the first keep their own files (``meta.1.json``, ``stdout.1``...) so the logs and
@@ -87,6 +87,7 @@ def task_dir(flow: str, run_id: str, step: str, task_id: str) -> str:
 
 
 def done_file(flow: str, run_id: str, step: str, task_id: str) -> str:
+    """Format 1's done marker: read in datastores written before format 2, never written now."""
     return f"{task_dir(flow, run_id, step, task_id)}/DONE"
 
 

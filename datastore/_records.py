@@ -1,8 +1,8 @@
-"""Run and task records: small JSON files next to the blobs.
+"""Run records (run.json, heartbeats), logs, listings and cache entries: small JSON files next
+to the blobs. Task records live in ``_taskrecord``.
 
-A task is done only when its ``DONE`` file exists; it is written after everything else, so a
-crash at any moment leaves either a complete task or one that is not done. ``DONE`` names the
-attempt whose ``meta`` file is the task's record.
+``run.json`` carries ``"format"`` (``RUN_FORMAT``); a run.json without it is format 1, read the
+same way (the fields did not change, only the task records' done mark did).
 """
 
 from __future__ import annotations
@@ -39,13 +39,21 @@ def describe(storage: Storage, path: str) -> str:
     return f"{storage.url.rstrip('/')}/{path}"
 
 
+RUN_FORMAT = 2
+
+
+def run_format(record: dict[str, Any]) -> int:
+    """The format a run.json was written in (1: before formats were recorded)."""
+    return int(record.get("format", 1))
+
+
 def write_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any]) -> None:
-    storage.write_text(_paths.run_file(flow, run_id), _dump(record))
+    storage.write_text(_paths.run_file(flow, run_id), _dump(dict(record, format=RUN_FORMAT)))
 
 
 def create_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any]) -> None:
     """The run's first record: its folder appears together with run.json, never empty."""
-    storage.write_first(_paths.run_file(flow, run_id), _dump(record).encode("utf-8"))
+    storage.write_first(_paths.run_file(flow, run_id), _dump(dict(record, format=RUN_FORMAT)).encode("utf-8"))
 
 
 def read_run(storage: Storage, flow: str, run_id: str) -> dict[str, Any]:
@@ -115,11 +123,6 @@ def list_tasks(storage: Storage, flow: str, run_id: str, step: str) -> list[str]
     return sorted(ids, key=lambda t: tuple(int(p) for p in t.split(".") if p.isdigit()))
 
 
-def write_meta(storage: Storage, meta: dict[str, Any]) -> None:
-    path = _paths.meta_file(meta["flow"], meta["run_id"], meta["step"], meta["task_id"], meta["attempt"])
-    storage.write_text(path, _dump(meta))
-
-
 def write_log(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
               stream: str, attempt: int, text: str) -> None:
     storage.write_text(_paths.log_file(flow, run_id, step, task_id, stream, attempt), text)
@@ -131,53 +134,6 @@ def read_log(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
         return storage.read_text(_paths.log_file(flow, run_id, step, task_id, stream, attempt))
     except MissingRecordError:
         return ""
-
-
-def mark_done(storage: Storage, flow: str, run_id: str, step: str, task_id: str, attempt: int) -> None:
-    storage.write_text(_paths.done_file(flow, run_id, step, task_id), _dump({"attempt": attempt}))
-
-
-def read_done(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> dict[str, Any] | None:
-    """The done marker, or None when the task is not done. A damaged marker (or one naming no
-    attempt) counts as not done: the task is run again rather than trusted."""
-    try:
-        done = load(storage, _paths.done_file(flow, run_id, step, task_id))
-    except MissingRecordError:
-        return None
-    return done if isinstance(done.get("attempt"), int) else None
-
-
-def attempts(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> list[int]:
-    """Attempt numbers that left a meta file, in order."""
-    found = []
-    for name in storage.list_dir(_paths.task_dir(flow, run_id, step, task_id)):
-        if name == "meta.json":
-            found.append(0)
-        elif name.startswith("meta.") and name.endswith(".json"):
-            middle = name[5:-5]
-            if middle.isdigit():
-                found.append(int(middle))
-    return sorted(found)
-
-
-def read_meta(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
-              attempt: int | None = None) -> dict[str, Any]:
-    """The record of one attempt; by default the done attempt, else the latest one."""
-    if attempt is None:
-        done = read_done(storage, flow, run_id, step, task_id)
-        if done is not None:
-            attempt = int(done["attempt"])
-        else:
-            tried = attempts(storage, flow, run_id, step, task_id)
-            if not tried:
-                raise MissingRecordError(f"task {flow}/{run_id}/{step}/{task_id} not found in {storage.url}")
-            attempt = tried[-1]
-    try:
-        return load(storage, _paths.meta_file(flow, run_id, step, task_id, attempt))
-    except DamagedRecordError:
-        raise
-    except MissingRecordError:
-        raise MissingRecordError(f"task {flow}/{run_id}/{step}/{task_id} not found in {storage.url}") from None
 
 
 def read_tags(storage: Storage, flow: str, run_id: str, fallback: list[str] | None = None) -> list[str]:

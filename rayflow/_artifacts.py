@@ -89,7 +89,10 @@ class DataArtifact:
 
     @property
     def size(self) -> int:
-        """Size of the stored value in bytes (the pickle, with any large buffers kept beside it)."""
+        """Size of the stored value in bytes (the pickle, with any large buffers kept beside it):
+        as recorded when the artifact was written, else (older records) from the blob itself."""
+        if self._size is None:
+            self._size = self.task.artifact_sizes.get(self.id)
         if self._size is None:
             self._payload()
         assert self._size is not None

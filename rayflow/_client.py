@@ -10,7 +10,14 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from rayflow.datastore import BlobStore, DamagedRecordError, MissingRecordError, records
+from rayflow.datastore import (
+    BlobStore,
+    DamagedRecordError,
+    MissingRecordError,
+    TaskRecord,
+    records,
+    taskrecords,
+)
 
 from . import _namespace as ns
 from ._artifacts import DataArtifact, MetaflowArtifacts, MetaflowData, TaskException, to_datetime
@@ -70,19 +77,20 @@ class Task:
     """One task. ``Task('Flow/run/step/task_id')`` checks at once that it exists (and that its run
     is in the current namespace); tasks listed by a ``Step`` read their record on first use."""
 
-    def __init__(self, pathspec: str, _meta: dict | None = None, _lazy: bool = False) -> None:
+    def __init__(self, pathspec: str, _meta: TaskRecord | None = None, _lazy: bool = False) -> None:
         self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "Task")
         self.pathspec = "/".join([self.flow_name, self.run_id, self.step_name, self.id])
         self._meta = _meta
-        self._done: dict | None | bool = False
         if not _lazy and _meta is None:
             Run(f"{self.flow_name}/{self.run_id}")
             self._load()
 
-    def _load(self) -> dict:
+    def _load(self) -> TaskRecord:
+        """The task's record (``datastore.taskrecords``): its finished attempt, else its latest."""
         if self._meta is None:
             try:
-                self._meta = records.read_meta(ns.storage(), self.flow_name, self.run_id, self.step_name, self.id)
+                self._meta = taskrecords.read_task(ns.storage(), self.flow_name, self.run_id,
+                                                   self.step_name, self.id)
             except DamagedRecordError as exc:
                 raise DamagedRecord(f"task {self.pathspec}: {exc}") from None
             except MissingRecordError:
@@ -91,7 +99,12 @@ class Task:
 
     @property
     def artifact_keys(self) -> dict[str, str]:
-        return dict(self._load().get("artifacts") or {})
+        return dict(self._load().artifacts)
+
+    @property
+    def artifact_sizes(self) -> dict[str, int]:
+        """Payload size of each artifact as recorded when it was written (format 2 records)."""
+        return dict(self._load().sizes)
 
     def __getitem__(self, name: str) -> DataArtifact:
         key = self.artifact_keys.get(name)
@@ -116,13 +129,21 @@ class Task:
 
     @property
     def finished(self) -> bool:
-        return records.read_done(ns.storage(), self.flow_name, self.run_id, self.step_name, self.id) is not None
+        """Whether the task's record says it finished (read afresh until it does: a finished
+        record never changes). A damaged or missing record is not finished."""
+        if self._meta is not None and self._meta.finished:
+            return True
+        self._meta = None
+        try:
+            return self._load().finished
+        except NotFound:
+            return False
 
     successful = finished
 
     @property
     def metadata(self) -> dict[str, Any]:
-        m = self._load()
+        m = self._load().to_json()
         keep = ("attempt", "node_id", "host", "pid", "ready_at", "started_at", "finished_at", "status",
                 "origin", "inputs", "frames")
         return {k: m.get(k) for k in keep if k in m}
@@ -141,40 +162,35 @@ class Task:
 
     @property
     def index(self) -> int | None:
-        frames = [f for f in self._load().get("frames") or [] if f[0] != "*"]  # "*": a loop iteration
+        frames = [f for f in self._load().frames if f[0] != "*"]  # "*": a loop iteration
         return frames[-1][1] if frames else None
 
     @property
     def exception(self) -> TaskException | None:
         """The exception of the task's last attempt (also when ``@catch`` caught it), or None."""
-        exc = self._load().get("exception")
+        exc = self._load().exception
         return TaskException(exc) if exc else None
 
     @property
     def current_attempt(self) -> int:
-        return int(self._load().get("attempt", 0))
+        return self._load().attempt
 
     @property
     def created_at(self) -> datetime | None:
-        return to_datetime(self._load().get("started_at"))
+        return to_datetime(self._load().started_at)
 
     @property
     def finished_at(self) -> datetime | None:
-        return to_datetime(self._load().get("finished_at"))
+        return to_datetime(self._load().finished_at)
 
     @property
     def origin_pathspec(self) -> str | None:
-        origin = self._load().get("origin")
+        origin = self._load().origin
         return origin.get("pathspec") if origin else None
 
     def _log(self, stream: str) -> str:
-        m = self._load()
-        origin = m.get("origin")
-        if origin:
-            flow, run_id, step, task_id = origin["pathspec"].split("/")
-            return records.read_log(ns.storage(), flow, run_id, step, task_id, stream, origin.get("attempt", 0))
-        return records.read_log(ns.storage(), self.flow_name, self.run_id, self.step_name, self.id,
-                                stream, int(m.get("attempt", 0)))
+        flow, run_id, step, task_id, attempt = self._load().logs_at
+        return records.read_log(ns.storage(), flow, run_id, step, task_id, stream, attempt)
 
     @property
     def stdout(self) -> str:

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from rayflow.datastore import MissingRecordError, Storage, records
+from rayflow.datastore import MissingRecordError, Storage, TaskRecord, records, taskrecords
 from rayflow.scheduler import decorators
 
 
@@ -165,29 +165,27 @@ def _retry_delay(plan: dict[str, Any], step: str, remote: bool) -> float:
         return 0.0
 
 
-def _attempt(meta: dict[str, Any], retry_delay: float) -> Attempt:
-    error = meta.get("exception")
+def _attempt(meta: TaskRecord, retry_delay: float) -> Attempt:
+    error = meta.exception
     text = None
     if error:
         text = f"{error.get('type', 'Error')}: {error.get('message', '')}" if isinstance(error, dict) else str(error)
-    attempt = int(meta.get("attempt", 0))
     return Attempt(
-        step=meta["step"], task_id=str(meta["task_id"]), attempt=attempt,
-        status="done" if meta.get("status", "done") == "done" else "failed",
-        ready_at=meta.get("ready_at"), started_at=meta.get("started_at"),
-        finished_at=meta.get("finished_at"), node_id=meta.get("node_id") or "",
-        host=meta.get("host") or "", pid=meta.get("pid"),
-        inputs=[(str(s), str(t)) for s, t in meta.get("inputs") or []],
-        cloned=bool(meta.get("origin") or meta.get("cloned") or meta.get("cached")),
-        error=text, retry_delay=retry_delay if attempt > 0 else 0.0)
+        step=meta.step, task_id=meta.task_id, attempt=meta.attempt,
+        status="done" if meta.status in ("done", "running") else "failed",
+        ready_at=meta.ready_at, started_at=meta.started_at,
+        finished_at=meta.finished_at, node_id=meta.node_id or "",
+        host=meta.host or "", pid=meta.pid,
+        inputs=[(str(s), str(t)) for s, t in meta.inputs],
+        cloned=meta.reused, error=text, retry_delay=retry_delay if meta.attempt > 0 else 0.0)
 
 
 def _task_attempts(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
                    delay: float) -> list[Attempt]:
     out = []
-    for number in records.attempts(storage, flow, run_id, step, task_id):
+    for number in taskrecords.attempts(storage, flow, run_id, step, task_id):
         try:
-            meta = records.read_meta(storage, flow, run_id, step, task_id, number)
+            meta = taskrecords.read_attempt(storage, flow, run_id, step, task_id, number, None)
         except (MissingRecordError, ValueError):
             continue
         out.append(_attempt(meta, delay))

@@ -6,7 +6,7 @@ flow's constants, its decorators, the parameters it reads (all of them when ``se
 step's plain attribute reads, ``rayflow._reads``), the content keys of every input artifact
 (artifacts are content-addressed, so this is cheap) and the foreach positions of the task and
 its inputs; or, instead of all that, a user-defined ``@cache(key=...)``. A hit clones
-the earlier task's record by reference, exactly as resume does. The index lives in the datastore
+the earlier task's record by reference, with resume's cloning function (``_clone``). The index lives in the datastore
 (``<Flow>/cache/<step>/<key>.json``), one whole file per key, so concurrent runs cannot corrupt
 it; an entry whose task or blobs are gone is a miss.
 """
@@ -19,17 +19,12 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from rayflow.datastore import (
-    BlobCorruptError,
-    BlobStore,
-    MissingRecordError,
-    Storage,
-    paths,
-    records,
-)
+from rayflow.datastore import BlobStore, Storage, TaskRecord, records, taskrecords
 
 from . import decorators
+from ._clone import clone_task
 from ._identity import TaskSpec
+from ._result import TaskResult
 from ._taskstate import TaskState
 from .decorators import CacheDecorator
 
@@ -46,7 +41,7 @@ class TaskCache:
         self.flow_cls = flow_cls
         self.blobs = BlobStore(storage, flow)
         self.keys: dict[tuple[str, str], str] = {}
-        self._metas: OrderedDict[tuple[str, str], dict] = OrderedDict()
+        self._metas: OrderedDict[tuple[str, str], TaskRecord] = OrderedDict()
         self._constants: str | None = None
         # Taken now, as the run starts: the workers import the flow's local modules as they are
         # now (``_codefiles.forget_local_modules``); the flow file's own digest is its loaded one.
@@ -62,11 +57,14 @@ class TaskCache:
         return self.mode == "all" or decorators.cache_policy(self.plan[step]) is not None
 
     # -- keys ------------------------------------------------------------------------------
-    def _input_meta(self, step: str, task_id: str) -> dict:
-        key = (step, task_id)
+    def _input_meta(self, spec: TaskSpec, i: int) -> TaskRecord:
+        step, task_id = key = tuple(spec.inputs[i])
         meta = self._metas.get(key)
         if meta is None:
-            meta = records.read_meta(self.storage, self.flow, self.run_id, step, task_id)
+            attempt = spec.input_attempts[i] if i < len(spec.input_attempts) else None
+            meta = (taskrecords.read_finished(self.storage, self.flow, self.run_id, step, task_id, attempt)
+                    if attempt is not None else None)
+            meta = meta or taskrecords.read_task(self.storage, self.flow, self.run_id, step, task_id)
             self._metas[key] = meta
             while len(self._metas) > 64:
                 self._metas.popitem(last=False)
@@ -80,9 +78,9 @@ class TaskCache:
         # Parameters travel in every task's artifact mapping; they are keyed above, by what the
         # step reads, so they are left out of the inputs here.
         # A join also sees each input's foreach position (``i.input``, ``i.index``).
-        inputs = [[sorted((k, v) for k, v in meta["artifacts"].items() if k not in self.param_keys),
-                   [list(f) for f in meta.get("frames") or []]]
-                  for meta in (self._input_meta(s, t) for s, t in spec.inputs)]
+        inputs = [[sorted((k, v) for k, v in meta.artifacts.items() if k not in self.param_keys),
+                   [list(f) for f in meta.frames]]
+                  for meta in (self._input_meta(spec, i) for i in range(len(spec.inputs)))]
         parts: dict[str, Any] = {
             "flow": self.flow, "step": spec.step, "code": node.get("code_hash", ""),
             "source": self.source,
@@ -120,7 +118,7 @@ class TaskCache:
             return None
         mapping = dict(self.param_keys)
         if spec.inputs and not self.plan[spec.step]["is_join"]:
-            mapping = dict(self._input_meta(*spec.inputs[0])["artifacts"])
+            mapping = dict(self._input_meta(spec, 0).artifacts)
         state = TaskState(self.blobs, f"{self.flow}/{self.run_id}/{spec.step}/{spec.task_id}", spec.step,
                           mapping, self.param_keys, list(spec.frames), self.plan[spec.step]["is_join"])
         flow = self.flow_cls.__new__(self.flow_cls)
@@ -128,7 +126,7 @@ class TaskCache:
         return str(key_fn(flow))
 
     # -- lookups ---------------------------------------------------------------------------
-    def lookup(self, spec: TaskSpec) -> dict | None:
+    def lookup(self, spec: TaskSpec) -> TaskResult | None:
         if not self.enabled(spec.step):
             return None
         key = self.key_for(spec)
@@ -139,37 +137,8 @@ class TaskCache:
         expire = (decorators.cache_policy(self.plan[spec.step]) or {}).get("expire_after")
         if expire is not None and time.time() - float(entry.get("created_at", 0)) > float(expire):
             return None
-        source_run, source_task = entry["run_id"], entry["task_id"]
-        done = records.read_done(self.storage, self.flow, source_run, spec.step, source_task)
-        if done is None:
-            return None
-        try:
-            meta = records.read_meta(self.storage, self.flow, source_run, spec.step, source_task,
-                                     int(done["attempt"]))
-        except MissingRecordError:
-            return None
-        needed = list(meta.get("artifacts", {}).values())
-        if meta.get("foreach"):
-            needed.append(meta["foreach"]["items"])
-        if not all(self.storage.exists(paths.blob_file(self.flow, k)) for k in needed):
-            return None
-        try:
-            keys = self.blobs.get(meta["foreach"]["items"]) if meta.get("foreach") else None
-        except (MissingRecordError, BlobCorruptError):
-            return None  # the foreach list was lost: run the task again
-        origin = meta.get("origin") or {"pathspec": f"{self.flow}/{source_run}/{spec.step}/{source_task}",
-                                        "attempt": meta["attempt"]}
-        now = time.time()
-        clone = dict(meta, run_id=self.run_id, task_id=spec.task_id, attempt=0, origin=origin,
-                     cached=True, cache_key=key, frames=[list(f) for f in spec.frames],
-                     inputs=[list(i) for i in spec.inputs], ready_at=now, started_at=now, finished_at=now)
-        records.write_meta(self.storage, clone)
-        records.mark_done(self.storage, self.flow, self.run_id, spec.step, spec.task_id, 0)
-        result: dict[str, Any] = {"ok": True, "cached": True, "next": list(meta.get("next") or []),
-                                  "foreach": None}
-        if keys is not None:
-            result["foreach"] = {"n": len(keys), "items": keys}
-        return result
+        return clone_task(self.storage, self.flow, entry["run_id"], entry["task_id"], spec, self.run_id,
+                          check_blobs=True, cache_key=key)
 
     def record(self, spec: TaskSpec) -> None:
         """After a task ran and succeeded: make it findable by later runs."""

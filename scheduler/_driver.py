@@ -11,17 +11,18 @@ import heapq
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import decorators
 from ._identity import TaskSpec
 from ._planner import Planner
+from ._result import TaskResult
 
 
 @dataclass
 class Outcome:
-    failures: list[tuple[TaskSpec, dict]] = field(default_factory=list)
+    failures: list[tuple[TaskSpec, TaskResult]] = field(default_factory=list)
     cancelled: list[TaskSpec] = field(default_factory=list)  # by --fail-fast or should_stop
     interrupted: bool = False
     finished: set[tuple[str, str]] = field(default_factory=set)
@@ -33,8 +34,8 @@ class Outcome:
 class Driver:
     def __init__(self, planner: Planner, executor: Any, progress: Any, window: int,
                  fail_fast: bool, retries: dict[str, tuple[int, float]],
-                 on_crash: Callable[[TaskSpec, dict], None] | None = None,
-                 cloner: Callable[[TaskSpec], dict | None] | None = None,
+                 on_crash: Callable[[TaskSpec, TaskResult], None] | None = None,
+                 cloner: Callable[[TaskSpec], TaskResult | None] | None = None,
                  should_stop: Callable[[], bool] | None = None, live: Any = None,
                  on_success: Callable[[TaskSpec], None] | None = None, interrupts: Any = None) -> None:
         self.planner = planner
@@ -93,11 +94,11 @@ class Driver:
                     self._show_output(spec, result)
                     was_cancelled = ref in cancelled
                     cancelled.discard(ref)
-                    if result.get("cancelled") or (was_cancelled and not result.get("ok")):
+                    if result.cancelled or (was_cancelled and not result.ok):
                         self.progress.finished(spec.step, False, cancelled=True)
                         self.outcome.cancelled.append(spec)
                         continue
-                    if result.get("ok"):
+                    if result.ok:
                         self.outcome.finished.add(spec.key)
                         self.outcome.executed.append(spec.key)
                         self.progress.finished(spec.step, True)
@@ -105,7 +106,7 @@ class Driver:
                             self.on_success(spec)
                         ready.extend(self.planner.on_done(spec, result))
                         continue
-                    if result.get("crashed") and self.on_crash is not None:
+                    if result.crashed and self.on_crash is not None:
                         self.on_crash(spec, result)
                     if not stopping and self._again(spec, result, ready, delayed):
                         continue
@@ -139,7 +140,7 @@ class Driver:
                 self._running[spec.step] += 1
             self.progress.submitted(spec.step)
 
-    def _again(self, spec: TaskSpec, result: dict, ready: deque[TaskSpec], delayed: list) -> bool:
+    def _again(self, spec: TaskSpec, result: TaskResult, ready: deque[TaskSpec], delayed: list) -> bool:
         """Schedule another attempt of a failed task, if its step's decorators give one."""
         times, delay = self.retries.get(spec.step, (0, 0.0))
         if spec.attempt < times:
@@ -149,16 +150,16 @@ class Driver:
                 f"[{spec.label()}] retrying (retry {spec.attempt + 1} of {times})"
                 + (f" in {delay:g} s" if delay else ""), err=True)
             self._counter += 1
-            retry = TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1)
+            retry = replace(spec, attempt=spec.attempt + 1, ready_at=time.time(), caught=None)
             heapq.heappush(delayed, (time.time() + delay, self._counter, retry))
             return True
-        if result.get("crashed") and self._catches(spec):
+        if result.crashed and self._catches(spec):
             # As Metaflow does: one more attempt that runs no user code and stores
             # what killed the worker in the @catch variable; the flow goes on.
             self._show_failure(spec, result)
             self.progress.retrying(spec.step)
-            ready.append(TaskSpec(spec.step, spec.frames, spec.inputs, spec.attempt + 1,
-                                  caught=result.get("error") or {}))
+            ready.append(replace(spec, attempt=spec.attempt + 1, ready_at=time.time(),
+                                 caught=result.error or {}))
             return True
         return False
 
@@ -212,18 +213,18 @@ class Driver:
         if result is None:
             return False
         self.outcome.finished.add(spec.key)
-        if result.get("cached"):
+        if result.cached:
             self.outcome.cached.append(spec.key)
         else:
             self.outcome.cloned.append(spec.key)
-        self.progress.finished(spec.step, True, cloned=True, cached=bool(result.get("cached")))
+        self.progress.finished(spec.step, True, cloned=True, cached=result.cached)
         ready.extend(self.planner.on_done(spec, result))
         return True
 
-    def _show_output(self, spec: TaskSpec, result: dict) -> None:
-        output = result.get("output") or {}
+    def _show_output(self, spec: TaskSpec, result: TaskResult) -> None:
+        output = result.output or {}
         if self.live is not None:
-            if output.get("stdout") or output.get("stderr") or result.get("crashed"):
+            if output.get("stdout") or output.get("stderr") or result.crashed:
                 self._printed_any = True
                 self._poll_live(final=True)  # this task's lines before anything said about it
             return
@@ -232,8 +233,8 @@ class Driver:
             if text:
                 self.progress.lines(spec.label(), stream, text.rstrip("\n").split("\n"))
 
-    def _show_failure(self, spec: TaskSpec, result: dict, retrying: bool = False) -> None:
-        err = result.get("error") or {}
+    def _show_failure(self, spec: TaskSpec, result: TaskResult, retrying: bool = False) -> None:
+        err = result.error or {}
         label = f"[{spec.label()}]"
         what = f"attempt {spec.attempt} failed" if retrying else "step failed"
         if err.get("internal"):

@@ -15,11 +15,12 @@ import ray
 from . import _crashes, decorators
 from ._errors import RayDied
 from ._identity import LOOP, TaskSpec
+from ._result import TaskResult
 from ._task import _storage, execute
 
 
 @ray.remote(max_retries=0)
-def _run_task(box: list, wire: dict, sink: Any = None) -> dict:
+def _run_task(box: list, wire: dict, sink: Any = None) -> TaskResult:
     return execute(box, wire, sink)
 
 
@@ -68,23 +69,21 @@ class RayExecutor:
         if what:
             raise RayDied(what)
 
-    def result(self, ref: Any) -> dict:
+    def result(self, ref: Any) -> TaskResult:
         spec = self._specs.pop(ref, None)
         try:
             return ray.get(ref)
         except ray.exceptions.TaskCancelledError:
-            return {"ok": False, "cancelled": True,
-                    "error": {"type": "Cancelled", "message": "cancelled", "traceback": "cancelled",
-                              "internal": True}}
+            return TaskResult.failure({"type": "Cancelled", "message": "cancelled",
+                                       "traceback": "cancelled", "internal": True}, cancelled=True)
         except ray.exceptions.RayTaskError as exc:
             # The task body itself failed before it could report (e.g. the flow's code does not
             # unpickle on that node): say what it was, not that a worker died.
             cause = exc.cause if isinstance(exc.cause, BaseException) else None
             text = f"{type(cause).__name__}: {cause}" if cause else _first_line(exc)
-            return {"ok": False, "crashed": True,
-                    "error": {"type": type(cause or exc).__name__,
-                              "message": f"the task could not run on its worker: {text}",
-                              "traceback": text, "internal": True}}
+            return TaskResult.failure({"type": type(cause or exc).__name__,
+                                       "message": f"the task could not run on its worker: {text}",
+                                       "traceback": text, "internal": True}, crashed=True)
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.LocalRayletDiedError,
                 ray.exceptions.ObjectLostError, ray.exceptions.OwnerDiedError) as exc:
@@ -92,9 +91,8 @@ class RayExecutor:
                 message = self._crash_message(spec)
             else:
                 message = f"the worker running the task died: {_first_line(exc)}"
-            return {"ok": False, "crashed": True,
-                    "error": {"type": type(exc).__name__, "message": message,
-                              "traceback": message, "internal": True}}
+            return TaskResult.failure({"type": type(exc).__name__, "message": message,
+                                       "traceback": message, "internal": True}, crashed=True)
 
     def _crash_message(self, spec: TaskSpec | None) -> str:
         """How the worker died, from the fault file it left; its traceback becomes the task's

@@ -41,7 +41,8 @@ class TaskSpec:
     attempt: int = 0
     ready_at: float = field(default_factory=time.time)
     caught: dict | None = None  # @catch after a worker died: the error the attempt stores
-
+    # The attempt of each input whose record is the input's (what the task reads, in one read).
+    input_attempts: tuple = ()
 
     @property
     def task_id(self) -> str:
@@ -57,7 +58,8 @@ class TaskSpec:
     def to_wire(self) -> dict:
         return {"step": self.step, "frames": [list(f) for f in self.frames],
                 "inputs": [list(i) for i in self.inputs], "attempt": self.attempt,
-                "ready_at": self.ready_at, "caught": self.caught}
+                "ready_at": self.ready_at, "caught": self.caught,
+                "input_attempts": list(self.input_attempts)}
 
 
 def new_run_id() -> str:

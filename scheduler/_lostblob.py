@@ -9,18 +9,15 @@ otherwise.
 
 from __future__ import annotations
 
-from typing import Any
-
-from rayflow.datastore import DatastoreError, Storage, records
+from rayflow.datastore import DatastoreError, Storage, TaskRecord, records, taskrecords
 
 from ._identity import LOOP, task_id_of
 
 _MAX_HOPS = 1000
 
 
-def _holds(meta: dict[str, Any], key: str) -> bool:
-    foreach = meta.get("foreach") or {}
-    return key in (meta.get("artifacts") or {}).values() or foreach.get("items") == key
+def _holds(meta: TaskRecord, key: str) -> bool:
+    return key in meta.artifacts.values() or (meta.foreach or {}).get("items") == key
 
 
 def producer(storage: Storage, flow: str, run_id: str, key: str, frames: list,
@@ -35,7 +32,7 @@ def producer(storage: Storage, flow: str, run_id: str, key: str, frames: list,
         holder = None
         for step, task_id in todo:
             try:
-                meta = records.read_meta(storage, flow, run_id, step, task_id)
+                meta = taskrecords.read_task(storage, flow, run_id, step, task_id)
             except DatastoreError:
                 continue
             if _holds(meta, key):
@@ -44,7 +41,7 @@ def producer(storage: Storage, flow: str, run_id: str, key: str, frames: list,
         if holder is None:
             return found
         found = holder[:2]
-        todo = [tuple(i) for i in holder[2].get("inputs") or []]
+        todo = [tuple(i) for i in holder[2].inputs]
     return found
 
 

@@ -2,27 +2,21 @@
 
 A task is cloned when its counterpart (same step, same task id) finished in the origin, its
 inputs in the new run are exactly the origin's inputs and were themselves cloned, and its step
-kept its shape. Cloning writes a new task record pointing at the same blobs: nothing is copied or
-recomputed, and a resume of a resume still finds everything that ever finished.
+kept its shape. Cloning (``_clone``) writes a new task record pointing at the same blobs: nothing
+is copied or recomputed, and a resume of a resume still finds everything that ever finished.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from rayflow.datastore import (
-    BlobCorruptError,
-    BlobStore,
-    MissingRecordError,
-    Storage,
-    open_storage,
-    records,
-)
+from rayflow.datastore import Storage, open_storage, records
 
+from ._clone import clone_task
 from ._errors import ResumeError
 from ._identity import TaskSpec
+from ._result import TaskResult
 
 
 def latest_run_id(storage: Storage, flow: str) -> str:
@@ -78,45 +72,19 @@ class Cloner:
         self.run_id = new_run_id
         self.rerun = rerun
         self.cloned: set[tuple[str, str]] = set()
-        self.blobs = BlobStore(storage, flow)
 
-    def __call__(self, spec: TaskSpec) -> dict | None:
+    def __call__(self, spec: TaskSpec) -> TaskResult | None:
         if spec.step in self.rerun:
             return None
         if any(tuple(i) not in self.cloned for i in spec.inputs):
             return None
-        done = records.read_done(self.storage, self.flow, self.origin, spec.step, spec.task_id)
-        if done is None:
-            return None
-        try:
-            meta = records.read_meta(self.storage, self.flow, self.origin, spec.step, spec.task_id,
-                                     int(done["attempt"]))
-            if [tuple(i) for i in meta["inputs"]] != [tuple(i) for i in spec.inputs]:
-                return None
-            if [tuple(f) for f in meta["frames"]] != [tuple(f) for f in spec.frames]:
-                return None
-            foreach = self._foreach(meta)
-        except (MissingRecordError, BlobCorruptError, KeyError, TypeError):
-            # A damaged or incomplete record (or a lost foreach list) is not a finished task:
-            # the task runs again, as if it had failed.
-            return None
-        origin = meta.get("origin") or {
-            "pathspec": f"{self.flow}/{self.origin}/{spec.step}/{spec.task_id}",
-            "attempt": meta["attempt"],
-        }
-        now = time.time()
-        clone = dict(meta, run_id=self.run_id, attempt=0, origin=origin, cloned=True,
-                     ready_at=now, started_at=now, finished_at=now)
-        records.write_meta(self.storage, clone)
-        records.mark_done(self.storage, self.flow, self.run_id, spec.step, spec.task_id, 0)
-        self.cloned.add(spec.key)
-        return {"ok": True, "next": list(meta.get("next") or []), "foreach": foreach}
-
-    def _foreach(self, meta: dict[str, Any]) -> dict[str, Any] | None:
-        if not meta.get("foreach"):
-            return None
-        keys = self.blobs.get(meta["foreach"]["items"])
-        return {"n": len(keys), "items": keys}
+        # A damaged or unfinished record (or a lost foreach list) is not a finished task: the
+        # task runs again, as if it had failed.
+        result = clone_task(self.storage, self.flow, self.origin, spec.task_id, spec, self.run_id,
+                            same_position=True)
+        if result is not None:
+            self.cloned.add(spec.key)
+        return result
 
 
 def prepare_resume(datastore: str, flow: str, plan: dict[str, Any], origin_run_id: str | None,

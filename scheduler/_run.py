@@ -29,9 +29,11 @@ from rayflow.datastore import (
 )
 
 from . import decorators
+from ._crashrecord import record_crash
 from ._errors import Interrupted, RayDied
 from ._heartbeat import Heartbeat
 from ._identity import TaskSpec, new_run_id, username
+from ._result import TaskResult
 from ._signals import Interrupts
 
 
@@ -125,7 +127,7 @@ def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str,
              max_workers: int | None = None, fail_fast: bool = False, cluster: str | None = None,
              flow_file: str | None = None, quiet: bool = False, out: TextIO | None = None,
              origin_run_id: str | None = None,
-             cloner_factory: Callable[[Storage, str], Callable[[TaskSpec], dict | None]] | None = None,
+             cloner_factory: Callable[[Storage, str], Callable[[TaskSpec], TaskResult | None]] | None = None,
              extra: dict[str, Any] | None = None, run_id_file: str | None = None,
              runtime_env: dict[str, Any] | None = None, trial: Any = None,
              on_started: Callable[[str], None] | None = None,
@@ -237,32 +239,15 @@ def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str,
         window = max_workers if max_workers else min(256, max(16, 8 * cpus))
         planner = Planner(plan)
 
-        def on_crash(spec: TaskSpec, result: dict) -> None:
-            meta = {"flow": flow, "run_id": run_id, "step": spec.step, "task_id": spec.task_id,
-                    "attempt": spec.attempt, "status": "failed", "frames": [list(f) for f in spec.frames],
-                    "inputs": [list(i) for i in spec.inputs], "artifacts": {},
-                    "ready_at": spec.ready_at, "started_at": None, "finished_at": time.time(),
-                    "exception": result["error"]}
-            try:
-                path = paths.meta_file(flow, run_id, spec.step, spec.task_id, spec.attempt)
-                if storage.exists(path):
-                    try:
-                        previous = json.loads(storage.read_text(path))
-                    except ValueError:  # a damaged record of the attempt: replaced by this one
-                        previous = {}
-                    if previous.get("exception"):
-                        result["error"] = previous["exception"]
-                        return
-                records.write_meta(storage, meta)
-            except OSError:
-                pass
+        def on_crash(spec: TaskSpec, result: TaskResult) -> None:
+            record_crash(storage, flow, run_id, spec, result)
 
         resume_cloner = cloner_factory(storage, run_id) if cloner_factory else None
         from ._cache import TaskCache
 
         cache_index = TaskCache(storage, flow, run_id, plan, param_keys, cache, flow_cls)
 
-        def cloner(spec: TaskSpec) -> dict | None:
+        def cloner(spec: TaskSpec) -> TaskResult | None:
             if resume_cloner is not None:
                 found = resume_cloner(spec)
                 if found is not None:
@@ -296,7 +281,7 @@ def _run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str,
                       tags=records.read_tags(storage, flow, run_id, record["tags"]))
         records.write_run(storage, flow, run_id, record)
         return RunResult(flow, run_id, "interrupted" if outcome.interrupted else status, storage.url,
-                         failures=[(s.label(), r.get("error") or {}) for s, r in outcome.failures],
+                         failures=[(s.label(), r.error or {}) for s, r in outcome.failures],
                          executed=outcome.executed, cloned=outcome.cloned, cached=outcome.cached,
                          seconds=time.time() - started_at, ray_seconds=ray_seconds,
                          ray_joined=bool(resolve_address(cluster)),

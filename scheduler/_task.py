@@ -1,7 +1,8 @@
 """The code that runs inside one Ray task: load inputs, run the user's step, checkpoint it.
 
-Order of writes: blobs, logs, meta, and ``DONE`` last, so a task killed at any moment is either
-complete or not done. The task returns only a small dict to the driver.
+Order of writes: blobs and logs, then the task record (``datastore.taskrecords``) last, marked
+finished: a task killed at any moment is either complete or not done. The task returns only a
+small ``TaskResult`` to the driver.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import socket
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import cloudpickle
@@ -20,23 +23,30 @@ from rayflow.datastore import (
     BlobCorruptError,
     BlobMissingError,
     BlobStore,
+    DatastoreError,
+    Packed,
     Storage,
+    TaskRecord,
     UserFacingError,
     open_storage,
     pack,
     records,
+    run_all,
+    taskrecords,
 )
 
 from . import _crashes, decorators
 from ._capture import Capture
 from ._errors import ForeachError, StepTimeout, TransitionError, WorkerDied
 from ._identity import task_id_of
+from ._result import Fanout, TaskResult
 from ._taskstate import Inputs, InputView, TaskState
 from ._tracebacks import _internal_dirs, located, qualified_name, user_traceback
 
 _RUNS: OrderedDict[str, tuple[dict, type]] = OrderedDict()
 _STORES: dict[str, Storage] = {}
 _OUTPUT_TAIL = 64 * 1024
+_HOLD_BYTES = 64 * 1024 * 1024  # pending blobs held before they are written at once
 
 
 def _storage(url: str) -> Storage:
@@ -79,7 +89,7 @@ def _node_id() -> str:
         return ""
 
 
-def execute(box: list, wire: dict, sink: Any = None) -> dict:
+def execute(box: list, wire: dict, sink: Any = None) -> TaskResult:
     """Run one attempt of one task; never raises for user errors (they go in the result)."""
     ctx, flow_cls = _run_context(box)
     return TaskRun(ctx, flow_cls, wire, sink).run()
@@ -92,6 +102,8 @@ class TaskRun:
         self.step = wire["step"]
         self.frames = [tuple(f) for f in wire["frames"]]
         self.inputs = [tuple(i) for i in wire["inputs"]]
+        # The attempt of each input that finished, as the driver knows it: read directly.
+        self.input_attempts = list(wire.get("input_attempts") or [None] * len(self.inputs))
         self.attempt = int(wire["attempt"])
         self.ready_at = wire.get("ready_at")
         self.caught = wire.get("caught")  # @catch after the worker died: store this, run nothing
@@ -103,9 +115,12 @@ class TaskRun:
         self.pathspec = f"{ctx['flow']}/{ctx['run_id']}/{self.step}/{self.task_id}"
         self.sink = sink
         self.started = time.time()
+        self._record_fields: dict[str, Any] = {}
+        self._sizes: dict[str, int] = {}  # payload size of each artifact, as written
+        self._pending: dict[str, Packed] = {}  # blobs to write (at once) before the record
 
     # -- main ------------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self) -> TaskResult:
         forwarder = self._live_sink()
         capture = Capture(forwarder, fds=True)
         _crashes.arm(self.ctx, self.step, self.task_id, self.attempt,
@@ -128,7 +143,7 @@ class TaskRun:
         if forwarder is not None:
             forwarder.close()
 
-    def _run(self, capture: Capture) -> dict:
+    def _run(self, capture: Capture) -> TaskResult:
         error: dict | None = None
         caught = False
         state: TaskState | None = None
@@ -151,7 +166,7 @@ class TaskRun:
             finally:
                 if flow is not None:
                     flow._rf_exit()
-        result: dict[str, Any] = {}
+        result = TaskResult(ok=True, attempt=self.attempt)
         if error is None or caught:
             try:
                 result = self._finish(state, flow, caught)
@@ -159,13 +174,27 @@ class TaskRun:
                 error, caught = self._describe(exc), False
         if error is not None and not caught:
             self._write_records(capture, {}, error, status="failed")
-            return {"ok": False, "error": error, "output": self._tail(capture)}
-        meta_extra = result.pop("_meta")
-        self._write_records(capture, meta_extra, error if caught else None, status="done")
-        records.mark_done(self.storage, self.ctx["flow"], self.ctx["run_id"], self.step, self.task_id,
-                          self.attempt)
-        result.update(ok=True, output=self._tail(capture), caught=caught)
+            return TaskResult.failure(error, output=self._tail(capture))
+        try:
+            self._write_records(capture, self._record_fields, error if caught else None, status="done")
+        except (OSError, DatastoreError) as exc:  # a blob or log that could not be stored
+            error = self._describe(exc)
+            self._write_records(capture, {}, error, status="failed")
+            return TaskResult.failure(error, output=self._tail(capture))
+        result.output, result.caught = self._tail(capture), caught
         return result
+
+    def _input(self, i: int) -> TaskRecord:
+        """The record of input ``i``: its finished attempt, read directly when the driver named it."""
+        step, task_id = self.inputs[i]
+        ctx = self.ctx
+        attempt = self.input_attempts[i] if i < len(self.input_attempts) else None
+        if attempt is not None:
+            found = taskrecords.read_finished(self.storage, ctx["flow"], ctx["run_id"], step, task_id,
+                                              int(attempt))
+            if found is not None:
+                return found
+        return taskrecords.read_task(self.storage, ctx["flow"], ctx["run_id"], step, task_id)
 
     # -- steps of run() ----------------------------------------------------------------------
     def _bind(self) -> tuple[TaskState, Any]:
@@ -175,14 +204,15 @@ class TaskRun:
         views: list[InputView] = []
         if is_join:
             mapping = dict(params)
-            for step, task_id in self.inputs:
-                meta = records.read_meta(self.storage, ctx["flow"], ctx["run_id"], step, task_id)
+            # One read per input, by the attempt the driver named; at once on an object store.
+            metas = run_all(self.storage, [partial(self._input, i) for i in range(len(self.inputs))])
+            for (step, task_id), meta in zip(self.inputs, metas):
                 views.append(InputView(self.blobs, f"{ctx['flow']}/{ctx['run_id']}/{step}/{task_id}",
-                                       step, meta["artifacts"], [tuple(f) for f in meta["frames"]]))
+                                       step, meta.artifacts, [tuple(f) for f in meta.frames]))
         elif self.inputs:
-            step, task_id = self.inputs[0]
-            meta = records.read_meta(self.storage, ctx["flow"], ctx["run_id"], step, task_id)
-            mapping = dict(meta["artifacts"])
+            first = self._input(0)
+            mapping = dict(first.artifacts)
+            self._sizes = {k: v for k, v in first.sizes.items() if k in mapping}
         else:
             mapping = dict(params)
         state = TaskState(self.blobs, self.pathspec, self.step, mapping, params, self.frames, is_join)
@@ -226,7 +256,7 @@ class TaskRun:
         state.transition = None
         return True
 
-    def _finish(self, state: TaskState | None, flow: Any, caught: bool) -> dict:
+    def _finish(self, state: TaskState | None, flow: Any, caught: bool) -> TaskResult:
         assert state is not None
         node = self.node
         transition = state.transition
@@ -247,35 +277,38 @@ class TaskRun:
             )
         decorators.after_step(node, self.decorator_classes, flow, caught)
         mapping = self._persist(state, flow)
-        meta: dict[str, Any] = {"artifacts": mapping}
-        out: dict[str, Any] = {"next": list(node["out"]), "foreach": None}
+        meta: dict[str, Any] = {"artifacts": mapping,
+                                "sizes": {k: v for k, v in self._sizes.items() if mapping.get(k)}}
+        out = TaskResult(ok=True, next=list(node["out"]), attempt=self.attempt)
         if transition and transition["foreach"] and not caught:
-            out["foreach"] = self._expand_foreach(flow, transition["foreach"])
-            meta["foreach"] = {"var": transition["foreach"], "n": out["foreach"]["n"],
-                               "items": out["foreach"]["items_blob"]}
+            keys, items_blob = self._expand_foreach(flow, transition["foreach"])
+            out.foreach = Fanout(len(keys), keys)
+            meta["foreach"] = {"var": transition["foreach"], "n": len(keys), "items": items_blob}
         elif transition and transition["condition"]:
-            out["next"] = [self._choose(flow, transition)]
-            meta["switch"] = out["next"][0]
-        meta["next"] = out["next"]
-        out["_meta"] = meta
+            out.next = [self._choose(flow, transition)]
+            meta["switch"] = out.next[0]
+        meta["next"] = out.next
+        self._record_fields = meta
         return out
 
     def _persist(self, state: TaskState, flow: Any) -> dict[str, str]:
         mapping = dict(state.mapping)
         if self.node["type"] == "start":
             for name, packed in type(flow)._rf_flow_constants():
-                mapping[name] = self.blobs.put_packed(packed)
+                mapping[name] = self._put(packed)
+                self._sizes[name] = packed.size
         for name, value in list(flow.__dict__.items()):
             if name == "_rf" or name.startswith("__"):
                 continue
             packed = pack(f"{name}' of step '{self.step}", value)
             key = packed.key
             if state.loaded.get(name) != key:
-                self.blobs.put_packed(packed)
+                self._put(packed)
             mapping[name] = key
+            self._sizes[name] = packed.size
         return mapping
 
-    def _expand_foreach(self, flow: Any, var: str) -> dict:
+    def _expand_foreach(self, flow: Any, var: str) -> tuple[list[str], str]:
         try:
             value = getattr(flow, var)
         except AttributeError:
@@ -292,9 +325,17 @@ class TaskRun:
                                f"more than --max-num-splits {limit}")
         if not items:
             raise ForeachError(f"step '{self.step}': foreach over '{var}' produced zero splits")
-        keys = [self.blobs.put(f"{var}[{i}]' of step '{self.step}", item) for i, item in enumerate(items)]
-        items_blob = self.blobs.put(f"{var}", keys)
-        return {"n": len(keys), "items": keys, "items_blob": items_blob}
+        keys = [self._put(pack(f"{var}[{i}]' of step '{self.step}", item)) for i, item in enumerate(items)]
+        return keys, self._put(pack(var, keys))
+
+    def _put(self, packed: Packed) -> str:
+        """Remember a blob to store with the task's other files (``_write_records``), all at
+        once; large ones are stored as soon as they add up, so they are not all held in memory."""
+        self._pending.setdefault(packed.key, packed)
+        if sum(p.size for p in self._pending.values()) >= _HOLD_BYTES:
+            run_all(self.storage, [partial(self.blobs.put_packed, p) for p in self._pending.values()])
+            self._pending.clear()
+        return packed.key
 
     def _choose(self, flow: Any, transition: dict) -> str:
         var = transition["condition"]
@@ -317,20 +358,21 @@ class TaskRun:
         if error is not None and status == "failed" and error.get("traceback"):
             # As in Metaflow, a failed task's stderr ends with its traceback (@catch prints its own).
             stderr += ("" if not stderr or stderr.endswith("\n") else "\n") + error["traceback"] + "\n"
+        jobs: list[Callable[[], Any]] = []
+        if status == taskrecords.DONE:  # a failed record points at no blob
+            jobs += [partial(self.blobs.put_packed, packed) for packed in self._pending.values()]
         for stream, text in (("stdout", capture.stdout), ("stderr", stderr)):
             if text:
-                records.write_log(self.storage, ctx["flow"], ctx["run_id"], self.step, self.task_id,
-                                  stream, self.attempt, text)
-        meta = {
-            "flow": ctx["flow"], "run_id": ctx["run_id"], "step": self.step, "task_id": self.task_id,
-            "attempt": self.attempt, "status": status, "frames": [list(f) for f in self.frames],
-            "inputs": [list(i) for i in self.inputs], "artifacts": {},
-            "ready_at": self.ready_at, "started_at": self.started, "finished_at": time.time(),
-            "node_id": _node_id(), "host": socket.gethostname(), "pid": os.getpid(),
-            "exception": error,
-        }
-        meta.update(extra)
-        records.write_meta(self.storage, meta)
+                jobs.append(partial(records.write_log, self.storage, ctx["flow"], ctx["run_id"], self.step,
+                                    self.task_id, stream, self.attempt, text))
+        run_all(self.storage, jobs)  # at once on an object store; every one ended before the record
+        record = TaskRecord(
+            flow=ctx["flow"], run_id=ctx["run_id"], step=self.step, task_id=self.task_id,
+            attempt=self.attempt, status=status, finished=status == taskrecords.DONE,
+            frames=[list(f) for f in self.frames], inputs=[list(i) for i in self.inputs],
+            ready_at=self.ready_at, started_at=self.started, finished_at=time.time(),
+            node_id=_node_id(), host=socket.gethostname(), pid=os.getpid(), exception=error, **extra)
+        taskrecords.write(self.storage, record)  # last: a finished record makes the task done
 
     def _describe(self, exc: BaseException) -> dict:
         user_error = isinstance(exc, UserFacingError)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from rayflow.datastore import BlobStore, default_url, open_storage, records
+from rayflow.datastore import BlobStore, default_url, open_storage, records, taskrecords
 from rayflow.scheduler import SchedulerError
 
 from ._space import SpaceError, as_distributions
@@ -267,8 +267,7 @@ class Sweep:
         tasks = records.list_tasks(storage, flow, run_id, step)
         if not tasks:
             raise SweepError(f"objective {self.objective}: the run has no step '{step}'")
-        meta = records.read_meta(storage, flow, run_id, step, tasks[0])
-        key = (meta.get("artifacts") or {}).get(name)
+        key = taskrecords.read_task(storage, flow, run_id, step, tasks[0]).artifacts.get(name)
         if key is None:
             raise SweepError(f"objective {self.objective}: step '{step}' has no artifact '{name}'")
         value = BlobStore(storage, flow).get(key)

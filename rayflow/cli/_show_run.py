@@ -12,8 +12,7 @@ from ._reading import duration, human_size, params_text, print_table, short, whe
 def _task_state(task: Any) -> str:
     if task.finished:
         return "cloned" if task.origin_pathspec else "done"
-    status = task._load().get("status")
-    return "failed" if status == "failed" or task.exception else "running"
+    return "failed" if task._load().failed else "running"
 
 
 def _readable(tasks: list) -> tuple[list, list]:

@@ -1,6 +1,6 @@
 """The run page's live part: every task's state, per-step counts, and what is still to come.
 
-Task records are read through ``rayflow.datastore.records``. A task with a done marker never
+Task records are read through ``rayflow.datastore.taskrecords``. A finished task's record never
 changes again, so its record is cached (``DoneCache``): while a run is polled every second or
 two, only the tasks that are not done yet are read again.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from rayflow import _namespace as ns
 from rayflow._client import Run
-from rayflow.datastore import MissingRecordError, records
+from rayflow.datastore import MissingRecordError, TaskRecord, records, taskrecords
 from rayflow.scheduler import decorators
 
 from ._model import parallel_map
@@ -33,13 +33,13 @@ class DoneCache:
 
     def __init__(self, limit: int = 200_000) -> None:
         self.limit = limit
-        self._data: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._data: dict[tuple[str, ...], TaskRecord] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
+    def get(self, key: tuple[str, ...]) -> TaskRecord | None:
         return self._data.get(key)
 
-    def put(self, key: tuple[str, ...], meta: dict[str, Any]) -> None:
+    def put(self, key: tuple[str, ...], meta: TaskRecord) -> None:
         with self._lock:
             if len(self._data) >= self.limit:
                 self._data.clear()
@@ -50,35 +50,35 @@ class DoneCache:
 class TaskRow:
     step: str
     id: str
-    meta: dict[str, Any]
+    meta: TaskRecord
     done: bool
     state: str = "running"
 
     @property
     def attempt(self) -> int:
-        return int(self.meta.get("attempt", 0) or 0)
+        return self.meta.attempt
 
     @property
     def started_at(self) -> float | None:
-        return self.meta.get("started_at")
+        return self.meta.started_at
 
     @property
     def finished_at(self) -> float | None:
-        return self.meta.get("finished_at")
+        return self.meta.finished_at
 
     @property
     def ready_at(self) -> float | None:
-        return self.meta.get("ready_at")
+        return self.meta.ready_at
 
     @property
     def node(self) -> str:
-        host = self.meta.get("host") or ""
-        node_id = (self.meta.get("node_id") or "")[:8]
+        host = self.meta.host or ""
+        node_id = (self.meta.node_id or "")[:8]
         return " ".join(p for p in (host, node_id) if p) or "-"
 
     @property
     def exception(self) -> str:
-        exc = self.meta.get("exception")
+        exc = self.meta.exception
         if isinstance(exc, dict):
             return f"{exc.get('type', '')}: {exc.get('message', '')}"
         return str(exc) if exc else ""
@@ -119,14 +119,14 @@ class RunView:
         return total
 
 
-def _state(meta: dict[str, Any], done: bool, retries_left: bool) -> str:
+def _state(meta: TaskRecord, done: bool, retries_left: bool) -> str:
     if done:
-        if meta.get("cached"):
+        if meta.cached:
             return "cached"
-        if meta.get("origin") or meta.get("cloned"):
+        if meta.origin or meta.cloned:
             return "cloned"
         return "done"
-    if meta.get("status") == "failed" or meta.get("exception"):
+    if meta.status == "failed" or meta.exception:
         return "running" if retries_left else "failed"
     return "running"
 
@@ -136,21 +136,17 @@ def _read_task(flow: str, run_id: str, step: str, task_id: str, cache: DoneCache
     meta = cache.get(key)
     if meta is not None:
         return TaskRow(step, task_id, meta, True)
-    storage = ns.storage()
-    done = records.read_done(storage, flow, run_id, step, task_id)
     try:
-        if done is not None:
-            meta = records.read_meta(storage, flow, run_id, step, task_id, int(done["attempt"]))
-            cache.put(key, meta)
-        else:
-            meta = records.read_meta(storage, flow, run_id, step, task_id)
+        meta = taskrecords.read_task(ns.storage(), flow, run_id, step, task_id)
     except (MissingRecordError, ValueError):
         return None  # an attempt in flight that left no record yet
-    return TaskRow(step, task_id, meta, done is not None)
+    if meta.finished:
+        cache.put(key, meta)
+    return TaskRow(step, task_id, meta, meta.finished)
 
 
 def _frames(task: TaskRow) -> tuple[tuple[Any, ...], ...]:
-    return tuple(tuple(f) for f in task.meta.get("frames") or [])
+    return tuple(tuple(f) for f in task.meta.frames)
 
 
 def _due(plan: dict[str, Any], by_step: dict[str, list[TaskRow]]) -> dict[str, int]:
@@ -165,9 +161,9 @@ def _due(plan: dict[str, Any], by_step: dict[str, list[TaskRow]]) -> dict[str, i
             due[name] = 1
             continue
         done = [t for p in preds[name] for t in by_step.get(p, []) if t.done
-                and name in (t.meta.get("next") or [])]
+                and name in t.meta.next]
         if not node.get("is_join"):
-            due[name] = sum(int((t.meta.get("foreach") or {}).get("n", 1)) for t in done)
+            due[name] = sum(int((t.meta.foreach or {}).get("n", 1)) for t in done)
             continue
         split = plan.get(node.get("closes") or "", {})
         groups: dict[tuple, set] = defaultdict(set)

@@ -1,7 +1,7 @@
 """The task page: artifacts with a safe preview, and the logs and exception of every attempt.
 
 Artifacts are read through the client (``Task``/``DataArtifact``); attempts' records and logs
-through ``rayflow.datastore.records``. A preview never shows more than a few KB: containers are
+through ``rayflow.datastore.taskrecords``. A preview never shows more than a few KB: containers are
 shortened with ``reprlib`` before they become text, arrays and frames show their shape first.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from rayflow import _namespace as ns
 from rayflow._client import NotFound, Task
-from rayflow.datastore import InvalidNameError, MissingRecordError, paths, records
+from rayflow.datastore import InvalidNameError, MissingRecordError, paths, records, taskrecords
 
 from ._model import check_run
 
@@ -118,17 +118,13 @@ def _cut(text: str) -> str:
 def attempts_of(task: Task) -> list[Attempt]:
     """Every attempt of the task, oldest first; a cloned task shows its origin's attempt."""
     storage = ns.storage()
-    origin = task._load().get("origin")
-    if origin:
-        flow, run_id, step, task_id = origin["pathspec"].split("/")
-        numbers = [int(origin.get("attempt", 0))]
-    else:
-        flow, run_id, step, task_id = task.flow_name, task.run_id, task.step_name, task.id
-        numbers = records.attempts(storage, flow, run_id, step, task_id)
+    record = task._load()
+    flow, run_id, step, task_id, attempt = record.logs_at
+    numbers = [attempt] if record.origin else taskrecords.attempts(storage, flow, run_id, step, task_id)
     out = []
     for n in numbers:
         try:
-            meta = records.read_meta(storage, flow, run_id, step, task_id, n)
+            meta = taskrecords.read_attempt(storage, flow, run_id, step, task_id, n, None).to_json()
         except (MissingRecordError, ValueError):
             meta = {}
         out.append(Attempt(n, meta,
@@ -159,11 +155,11 @@ def get_task(flow: str, run_id: str, step: str, task_id: str) -> Task:
 
 def task_page(flow: str, run_id: str, step: str, task_id: str) -> TaskPage:
     task = get_task(flow, run_id, step, task_id)
-    meta = task._load()
     done = task.finished
+    record = task._load()
     if done:
-        state = "cached" if meta.get("cached") else ("cloned" if meta.get("origin") else "done")
+        state = "cached" if record.cached else ("cloned" if record.origin else "done")
     else:
-        state = "failed" if meta.get("status") == "failed" or meta.get("exception") else "running"
-    return TaskPage(task, meta, done, state, artifact_rows(task) if done or meta.get("artifacts") else [],
-                    attempts_of(task))
+        state = "failed" if record.failed else "running"
+    return TaskPage(task, record.to_json(), done, state,
+                    artifact_rows(task) if done or record.artifacts else [], attempts_of(task))

@@ -1,5 +1,6 @@
 """The ``rayflow`` command line, in-process with click's CliRunner and as real processes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -305,7 +306,8 @@ def _assert_hello_run(proc, cwd):
     assert os.path.isdir(runs)
     (run_id,) = os.listdir(runs)
     assert any(line.startswith(f"run HelloFlow/{run_id} successful") for line in lines)
-    assert os.path.exists(os.path.join(runs, run_id, "end", "0", "DONE"))
+    with open(os.path.join(runs, run_id, "end", "0", "meta.json")) as f:
+        assert json.load(f)["finished"] is True
 
 
 @pytest.mark.timeout(120)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from rayflow import FlowSpec, Parameter, Runner, cache, current, step
-from rayflow.datastore import open_storage, paths, records
+from rayflow.datastore import open_storage, paths, taskrecords
 
 
 def _log(folder: str) -> None:
@@ -63,8 +63,8 @@ def test_second_run_executes_no_cached_step(run_flow, folder_path):
     join = again.run["join"].task
     assert join.data.total == 14
     assert join.origin_pathspec == f"CachedFlow/{first.run_id}/join/0"
-    meta = records.read_meta(open_storage(again.datastore), "CachedFlow", again.run_id, "join", "0")
-    assert meta["cached"] is True
+    meta = taskrecords.read_task(open_storage(again.datastore), "CachedFlow", again.run_id, "join", "0")
+    assert meta.cached is True and meta.finished
 
 
 def test_a_parameter_the_step_reads_invalidates_only_that_step(run_flow, folder_path):

@@ -75,10 +75,10 @@ def s3_reader(s3, monkeypatch):
 
 
 def _split_metas(url: str, flow: str, run_id: str) -> list[dict]:
-    from rayflow.datastore import open_storage, records
+    from rayflow.datastore import open_storage, records, taskrecords
 
     storage = open_storage(url)
-    return [records.read_meta(storage, flow, run_id, "square", task_id)
+    return [taskrecords.read_task(storage, flow, run_id, "square", task_id).to_json()
             for task_id in records.list_tasks(storage, flow, run_id, "square")]
 
 

@@ -56,11 +56,11 @@ def doomed_cluster(s3):
 
 
 def _done_splits(url: str, run_id: str) -> set[str]:
-    from rayflow.datastore import open_storage, records
+    from rayflow.datastore import open_storage, records, taskrecords
 
     storage = open_storage(url)
     return {t for t in records.list_tasks(storage, "SlowFlow", run_id, "work")
-            if records.read_done(storage, "SlowFlow", run_id, "work", t) is not None}
+            if taskrecords.is_done(storage, "SlowFlow", run_id, "work", t)}
 
 
 def test_killing_a_worker_node_mid_run_loses_no_finished_task(

@@ -15,9 +15,11 @@ from rayflow.datastore import (
     BlobStore,
     DamagedRecordError,
     MissingRecordError,
+    TaskRecord,
     _blobs,
     paths,
     records,
+    taskrecords,
 )
 
 FLOW = "RepairFlow"
@@ -91,8 +93,10 @@ def test_a_damaged_record_is_named_and_counts_as_missing(storage):
     with pytest.raises(DamagedRecordError, match=r"RepairFlow/runs/r1/run.json is damaged") as info:
         records.read_run(storage, FLOW, "r1")
     assert isinstance(info.value, MissingRecordError)
-    storage.write_atomic(paths.done_file(FLOW, "r1", "a", "0"), b"\x00\x01")
-    assert records.read_done(storage, FLOW, "r1", "a", "0") is None
+    storage.write_atomic(paths.done_file(FLOW, "r1", "a", "0"), b"\x00\x01")  # format 1's marker
+    storage.write_atomic(paths.meta_file(FLOW, "r1", "a", "0"), b'{"flow": "RepairFlow", "run_id": "r1", '
+                         b'"step": "a", "task_id": "0", "status": "done"}')
+    assert taskrecords.read_finished(storage, FLOW, "r1", "a", "0") is None
 
 
 def test_a_write_of_a_large_blob_removes_stale_temp_files_of_its_key(tmp_path):
@@ -122,9 +126,8 @@ def test_gc_collects_only_blobs_no_record_references_on_every_backend(storage):
     items_list = blobs.put("items", [item])
     records.write_run(storage, FLOW, "r1", {"run_id": "r1", "status": "failed",
                                             "parameter_keys": {"alpha": kept}})
-    records.write_meta(storage, {"flow": FLOW, "run_id": "r1", "step": "start", "task_id": "0",
-                                 "attempt": 0, "artifacts": {},
-                                 "foreach": {"var": "xs", "n": 1, "items": items_list}})
+    taskrecords.write(storage, TaskRecord(flow=FLOW, run_id="r1", step="start", task_id="0",
+                                          foreach={"var": "xs", "n": 1, "items": items_list}))
     assert gc.collect(storage, min_age=3600).garbage == []  # all too young
     found = gc.collect(storage, min_age=0, now=time.time() + 5)
     assert [g.path for g in found.garbage] == [paths.blob_file(FLOW, orphan)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rayflow import Runner
-from rayflow.datastore import open_storage, paths, records
+from rayflow.datastore import open_storage, paths, records, taskrecords
 
 from .conftest import executions, touch
 from .flows import CatchFlow, CatchNothingFlow, RetryFlow, SplitsFlow, TimeoutFlow
@@ -17,8 +17,8 @@ def test_retry_runs_again_and_keeps_every_attempt(run_flow, datastore, folder):
     assert task.data.attempt_seen == 1
     assert task.current_attempt == 1
     storage = open_storage(datastore)
-    first = records.read_meta(storage, "RetryFlow", out.run_id, "flaky", "0", attempt=0)
-    assert first["status"] == "failed" and first["exception"]["type"] == "ValueError"
+    first = taskrecords.read_attempt(storage, "RetryFlow", out.run_id, "flaky", "0", 0)
+    assert first.status == "failed" and first.exception["type"] == "ValueError"
     assert records.read_log(storage, "RetryFlow", out.run_id, "flaky", "0", "stdout", 0) == "attempt 0\n"
     assert task.stdout == "attempt 1\n"
 
@@ -63,8 +63,8 @@ def test_timeout_kills_a_step_that_ignores_it(run_flow, datastore, folder):
     label, error = out.failures[0]
     assert label == "slow/0"
     assert "worker was killed" in error["message"]
-    meta = records.read_meta(open_storage(datastore), "TimeoutFlow", out.run_id, "slow", "0")
-    assert meta["status"] == "failed" and "timed out" in meta["exception"]["message"]
+    meta = taskrecords.read_task(open_storage(datastore), "TimeoutFlow", out.run_id, "slow", "0")
+    assert meta.status == "failed" and "timed out" in meta.exception["message"]
 
 
 def test_with_retry_applies_to_every_step(run_flow, datastore, folder):

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from rayflow import Runner
-from rayflow.datastore import open_storage, paths, records
+from rayflow.datastore import open_storage, records, taskrecords
 
 from .conftest import executions
 from .drivers import Driver, executed, wait_until
@@ -76,7 +76,7 @@ def _cleanup(proc: subprocess.Popen) -> None:
 
 
 def _settled_done_splits(datastore: str, run_id: str) -> list[int]:
-    """DONE markers once no orphaned worker is still finishing a split."""
+    """Finished splits once no orphaned worker is still finishing one."""
     previous, stable_since = None, time.time()
     while time.time() - stable_since < 2.0:
         now = _done_splits(datastore, run_id)
@@ -88,7 +88,7 @@ def _settled_done_splits(datastore: str, run_id: str) -> list[int]:
 
 def _done_splits(datastore: str, run_id: str) -> list[int]:
     storage = open_storage(datastore)
-    return [i for i in range(12) if storage.exists(paths.done_file("SplitsFlow", run_id, "work", str(i)))]
+    return [i for i in range(12) if taskrecords.is_done(storage, "SplitsFlow", run_id, "work", str(i))]
 
 
 @pytest.mark.timeout(240)

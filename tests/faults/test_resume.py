@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from rayflow import Runner
-from rayflow.datastore import BlobCorruptError, open_storage, paths
+from rayflow.datastore import BlobCorruptError, open_storage, paths, taskrecords
 
 from .conftest import executions, touch, untouch
 from .flows import LinearThree, SplitsFlow
@@ -77,7 +77,7 @@ def test_resume_after_a_worker_is_killed_with_sigkill(run_flow, datastore, folde
     assert [label for label, _ in first.failures] == ["work/2"]
     assert "died" in first.failures[0][1]["message"]
     storage = open_storage(datastore)
-    done = [t for t in range(5) if storage.exists(paths.done_file("SplitsFlow", first.run_id, "work", str(t)))]
+    done = [t for t in range(5) if taskrecords.is_done(storage, "SplitsFlow", first.run_id, "work", str(t))]
     assert done == [0, 1, 3, 4]
     untouch(folder, "kill-2")
     second = Runner(SplitsFlow, datastore=datastore).resume()

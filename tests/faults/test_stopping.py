@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from rayflow import FlowSpec, current, retry, step
 from rayflow.cli import cli
-from rayflow.datastore import open_storage, records
+from rayflow.datastore import open_storage, taskrecords
 
 FAIL_FAST = """
 import time
@@ -55,14 +55,14 @@ def test_fail_fast_counts_one_failure_and_calls_the_rest_cancelled(ray_session, 
     (run_id,) = os.listdir(f"{ds}/StopFlow/runs")
     storage = open_storage(ds)
     unfinished = [i for i in range(1, 8)
-                  if not storage.exists(f"StopFlow/runs/{run_id}/work/{i}/DONE")]
+                  if not taskrecords.is_done(storage, "StopFlow", run_id, "work", str(i))]
     assert int(summary.group(1)) == len(unfinished) > 0
     for i in unfinished:  # a task that had started records that it was cancelled
         try:
-            meta = records.read_meta(storage, "StopFlow", run_id, "work", str(i), attempt=0)
+            meta = taskrecords.read_attempt(storage, "StopFlow", run_id, "work", str(i), 0)
         except Exception:  # noqa: BLE001 - cancelled before it started: no record at all
             continue
-        assert meta["exception"]["type"] == "Cancelled", meta["exception"]
+        assert meta.exception["type"] == "Cancelled", meta.exception
 
 
 class RetryAtOnceFlow(FlowSpec):
@@ -86,10 +86,10 @@ def test_local_retry_does_not_wait_minutes_between_retries(run_flow, datastore, 
     out = run_flow(RetryAtOnceFlow)
     assert out.successful
     storage = open_storage(datastore)
-    first = records.read_meta(storage, "RetryAtOnceFlow", out.run_id, "flaky", "0", attempt=0)
-    second = records.read_meta(storage, "RetryAtOnceFlow", out.run_id, "flaky", "0", attempt=1)
+    first = taskrecords.read_attempt(storage, "RetryAtOnceFlow", out.run_id, "flaky", "0", 0)
+    second = taskrecords.read_attempt(storage, "RetryAtOnceFlow", out.run_id, "flaky", "0", 1)
     # the default delay is 120 s; a local run does not wait it
-    assert second["started_at"] - first["finished_at"] < 60
+    assert second.started_at - first.finished_at < 60
     err = capsys.readouterr().err
     assert "[flaky/0] retrying (retry 1 of 1)" in err.splitlines(), err
 

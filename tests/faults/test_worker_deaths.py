@@ -11,7 +11,7 @@ import sys
 import tempfile
 
 from rayflow import FlowSpec, catch, step
-from rayflow.datastore import open_storage, records
+from rayflow.datastore import open_storage, records, taskrecords
 
 CRASHING = """
 import ctypes
@@ -61,8 +61,8 @@ def test_a_segfault_is_named_and_its_traceback_kept_without_rays_paragraph(write
     stderr = records.read_log(storage, "CrashFlow", run_id, "start", "0", "stderr", 0)
     assert "Fatal Python error: Segmentation fault" in stderr
     assert f'File "{path}", line 15 in start' in stderr
-    meta = records.read_meta(storage, "CrashFlow", run_id, "start", "0", attempt=0)
-    assert "killed by SIGSEGV" in meta["exception"]["message"]
+    meta = taskrecords.read_attempt(storage, "CrashFlow", run_id, "start", "0", 0)
+    assert "killed by SIGSEGV" in meta.exception["message"]
 
 
 def test_os_exit_in_a_step_says_the_exit_code_and_keeps_the_output(ray_session, write_flow, tmp_path):
@@ -80,8 +80,8 @@ def test_os_exit_in_a_step_says_the_exit_code_and_keeps_the_output(ray_session, 
     (run_id,) = os.listdir(os.path.join(ds, "CrashFlow", "runs"))
     storage = open_storage(ds)
     assert records.read_log(storage, "CrashFlow", run_id, "start", "0", "stdout", 0) == "about to go\n"
-    meta = records.read_meta(storage, "CrashFlow", run_id, "start", "0", attempt=0)
-    assert meta["status"] == "failed" and meta["exception"]["type"] == "WorkerExit"
+    meta = taskrecords.read_attempt(storage, "CrashFlow", run_id, "start", "0", 0)
+    assert meta.status == "failed" and meta.exception["type"] == "WorkerExit"
 
 
 class CatchDeadWorkerFlow(FlowSpec):

@@ -62,3 +62,40 @@ def test_a_subclass_overrides_a_step_of_its_base_flow(run_flow):
     assert out.run.data.summary == ("base", "child middle")
     assert out.run.id == out.run_id
     assert out.pathspec == f"ChildFlow/{out.run_id}"
+
+
+class SizesFlow(FlowSpec):
+    @step
+    def start(self):
+        self.small = "x" * 10
+        self.big = bytes(range(256)) * 4096  # 1 MB, kept beside the pickle
+        self.next(self.middle)
+
+    @step
+    def middle(self):
+        self.added = [1, 2, 3]  # small and big are inherited, never read here
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_artifact_sizes_are_recorded_when_written_so_no_blob_is_read_to_learn_them(run_flow, datastore):
+    import os
+
+    from rayflow import Task
+    from rayflow.datastore import BlobStore, open_storage, paths
+
+    out = run_flow(SizesFlow)
+    assert out.successful
+    storage = open_storage(datastore)
+    blobs = BlobStore(storage, "SizesFlow")
+    expected = {}
+    for name in ("small", "big", "added"):
+        key = out.run["end"].task[name].sha
+        expected[name] = blobs.get_payload(key).nbytes
+        os.remove(os.path.join(datastore, paths.blob_file("SizesFlow", key)))  # no blob left to read
+    task = Task(f"SizesFlow/{out.run_id}/end/0")
+    assert {name: task[name].size for name in expected} == expected
+    assert expected["big"] > 1_000_000

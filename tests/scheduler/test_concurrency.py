@@ -12,7 +12,7 @@ import pytest
 
 from rayflow import FlowSpec, concurrency, step
 from rayflow._errors import DecoratorError
-from rayflow.datastore import open_storage, records
+from rayflow.datastore import open_storage, records, taskrecords
 
 
 class LimitedFlow(FlowSpec):
@@ -75,8 +75,8 @@ def _most_at_once(datastore: str, run_id: str, step: str) -> int:
     storage = open_storage(datastore)
     spans = []
     for task_id in records.list_tasks(storage, "LimitedFlow", run_id, step):
-        meta = records.read_meta(storage, "LimitedFlow", run_id, step, task_id)
-        spans.append((meta["started_at"], meta["finished_at"]))
+        meta = taskrecords.read_task(storage, "LimitedFlow", run_id, step, task_id)
+        spans.append((meta.started_at, meta.finished_at))
     assert len(spans) == 4
     # The most running at one moment: some task's start is such a moment.
     return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)

@@ -1,4 +1,4 @@
-"""What a run leaves in the datastore: readable records, DONE markers, blobs stored once."""
+"""What a run leaves in the datastore: readable records marked finished, blobs stored once."""
 
 import json
 import os
@@ -57,7 +57,7 @@ def test_run_json_records_status_parameters_user_and_tags(ray_session, datastore
     assert "user:tester" in out.run.system_tags
 
 
-def test_every_task_has_meta_and_done_and_its_logs(run_flow, datastore):
+def test_every_task_has_a_finished_record_and_its_logs(run_flow, datastore):
     out = run_flow(LayoutFlow)
     assert out.successful
     run_dir = os.path.join(datastore, "LayoutFlow", "runs", out.run_id)
@@ -65,7 +65,10 @@ def test_every_task_has_meta_and_done_and_its_logs(run_flow, datastore):
     tasks = [("start", "0"), ("work", "0"), ("work", "1"), ("join", "0"), ("end", "0")]
     for step_name, task_id in tasks:
         assert f"{step_name}/{task_id}/meta.json" in files
-        assert f"{step_name}/{task_id}/DONE" in files
+        assert f"{step_name}/{task_id}/DONE" not in files  # format 2: the record is the done mark
+        with open(os.path.join(run_dir, step_name, task_id, "meta.json")) as f:
+            record = json.load(f)
+        assert record["format"] == 2 and record["finished"] is True and record["status"] == "done"
     assert {f.split("/")[0] for f in files if "/" in f} == {"start", "work", "join", "end"}
     meta = json.loads(open(os.path.join(run_dir, "work", "1", "meta.json")).read())
     assert meta["step"] == "work" and meta["task_id"] == "1"

@@ -13,7 +13,7 @@ from rayflow import FlowSpec, current, step
 from rayflow._decorators import make_decorator
 from rayflow._graph import build_graph
 from rayflow.cli._show_cmd import render_graph
-from rayflow.datastore import open_storage, records
+from rayflow.datastore import open_storage, taskrecords
 from rayflow.scheduler import ClusterError
 from rayflow.scheduler._cluster import check_resources
 from rayflow.scheduler.decorators import REGISTRY, StepDecorator, TaskInfo, cache_key_options
@@ -68,8 +68,8 @@ def test_a_decorator_defined_in_one_class_is_applied_by_driver_and_worker(run_fl
     assert out.successful
     assert out.run["start"].task.data.seen == "hello:start:1"  # wraps_step, on the retry
     assert out.run["end"].task.data.outside is None  # only around its own step
-    first = records.read_meta(open_storage(datastore), "StampFlow", out.run_id, "start", "0", attempt=0)
-    assert first["status"] == "failed" and first["exception"]["type"] == "ValueError"
+    first = taskrecords.read_attempt(open_storage(datastore), "StampFlow", out.run_id, "start", "0", 0)
+    assert first.status == "failed" and first.exception["type"] == "ValueError"
 
 
 def test_a_new_decorator_is_shown_and_its_cache_relevance_is_its_own():

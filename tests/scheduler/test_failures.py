@@ -1,5 +1,6 @@
 """A failing task stops only what depends on it; everything else is checkpointed."""
 
+import json
 import os
 
 import pytest
@@ -46,10 +47,10 @@ def test_one_failed_split_fails_the_run_but_keeps_the_other_splits(run_flow, dat
     assert "split three is broken" in error["message"]
     assert "split three is broken" in error["traceback"]
     for i in range(8):
-        done = os.path.exists(os.path.join(_task_dir(datastore, "OneBadSplitFlow", out.run_id, "work", str(i)), "DONE"))
-        assert done == (i != 3), i
-    # the failed task left a record of its exception, but no DONE marker
-    assert os.path.exists(os.path.join(_task_dir(datastore, "OneBadSplitFlow", out.run_id, "work", "3"), "meta.json"))
+        record = _record(_task_dir(datastore, "OneBadSplitFlow", out.run_id, "work", str(i)))
+        assert record["finished"] == (i != 3), i
+    # the failed task left a record of its exception, not marked finished
+    assert _record(_task_dir(datastore, "OneBadSplitFlow", out.run_id, "work", "3"))["exception"]
     assert not os.path.exists(_task_dir(datastore, "OneBadSplitFlow", out.run_id, "join"))
     assert not os.path.exists(_task_dir(datastore, "OneBadSplitFlow", out.run_id, "end"))
     run = out.run
@@ -87,9 +88,24 @@ class FailFastFlow(FlowSpec):
         pass
 
 
+def _record(task_dir: str) -> dict:
+    """The task's meta.json as stored (``finished`` is the done mark of format 2)."""
+    with open(os.path.join(task_dir, "meta.json")) as f:
+        record = json.load(f)
+    record.setdefault("finished", False)
+    return record
+
+
 def _done_splits(ds, run_id):
     base = _task_dir(ds, "FailFastFlow", run_id, "work")
-    return [t for t in os.listdir(base) if os.path.exists(os.path.join(base, t, "DONE"))] if os.path.isdir(base) else []
+    return [t for t in os.listdir(base) if any(
+        _record_of(os.path.join(base, t), name).get("finished") for name in os.listdir(os.path.join(base, t))
+        if name.startswith("meta"))] if os.path.isdir(base) else []
+
+
+def _record_of(task_dir: str, name: str) -> dict:
+    with open(os.path.join(task_dir, name)) as f:
+        return json.load(f)
 
 
 def test_fail_fast_stops_scheduling_after_the_first_failure(run_flow, datastore):
@@ -131,7 +147,7 @@ def test_an_unpicklable_artifact_fails_its_task_naming_artifact_and_step(run_flo
     message = out.failures[0][1]["message"]
     assert "'lock'" in message
     assert "'start'" in message
-    assert not os.path.exists(os.path.join(_task_dir(datastore, "UnpicklableFlow", out.run_id, "start", "0"), "DONE"))
+    assert not _record(_task_dir(datastore, "UnpicklableFlow", out.run_id, "start", "0"))["finished"]
     assert "end" not in out.run
 
 
