@@ -7,6 +7,7 @@ from rayflow import FlowSpec, step
 from rayflow._graph import build_graph
 from rayflow.scheduler._identity import TaskSpec
 from rayflow.scheduler._planner import Planner
+from rayflow.scheduler._result import TaskResult
 
 
 class NestedFlow(FlowSpec):
@@ -52,10 +53,10 @@ def test_the_ready_set_joins_branches_with_a_plan_built_without_lint():
     frame = ("start", 0, 1, "key0")
     left = TaskSpec("left", (frame,), (("fan", "0"),))
     right = TaskSpec("right", (frame,), (("fan", "0"),))
-    assert planner.on_done(left, {"next": ["inner_join"]}) == []
-    ready = planner.on_done(right, {"next": ["inner_join"]})
+    assert planner.on_done(left, TaskResult(ok=True, next=["inner_join"])) == []
+    ready = planner.on_done(right, TaskResult(ok=True, next=["inner_join"]))
     assert [(s.step, s.frames, s.inputs) for s in ready] == [
         ("inner_join", (frame,), ((left.step, left.task_id), (right.step, right.task_id)))]
     inner = ready[0]
-    ready = planner.on_done(inner, {"next": ["outer_join"]})
+    ready = planner.on_done(inner, TaskResult(ok=True, next=["outer_join"]))
     assert [(s.step, s.frames) for s in ready] == [("outer_join", ())]
