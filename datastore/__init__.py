@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from . import _gc as gc
+from . import _listing as listing
 from . import _paths as paths
 from . import _records as records
 from ._blobs import BlobStore, Packed, content_key, pack, pickle_value, unpickle
@@ -45,6 +46,7 @@ __all__ = [
     "effective_status",
     "gc",
     "heartbeat_interval",
+    "listing",
     "open_storage",
     "pack",
     "paths",

@@ -10,11 +10,14 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from rayflow.datastore import BlobStore, DamagedRecordError, MissingRecordError, records
+from rayflow.datastore import BlobStore, DamagedRecordError, MissingRecordError, listing, records
 
 from . import _namespace as ns
 from ._artifacts import DataArtifact, MetaflowArtifacts, MetaflowData, TaskException, to_datetime
 from ._errors import RayflowError
+
+TASK_BATCH = 2000
+"""Task records read per batch by ``Step.tasks`` (bounds the requests and memory of one batch)."""
 
 
 class NotFound(RayflowError):
@@ -70,11 +73,12 @@ class Task:
     """One task. ``Task('Flow/run/step/task_id')`` checks at once that it exists (and that its run
     is in the current namespace); tasks listed by a ``Step`` read their record on first use."""
 
-    def __init__(self, pathspec: str, _meta: dict | None = None, _lazy: bool = False) -> None:
+    def __init__(self, pathspec: str, _meta: dict | None = None, _lazy: bool = False,
+                 _done: dict | None | bool = False) -> None:
         self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "Task")
         self.pathspec = "/".join([self.flow_name, self.run_id, self.step_name, self.id])
         self._meta = _meta
-        self._done: dict | None | bool = False
+        self._done = _done  # the done marker read with the record by a listing; False: not read
         if not _lazy and _meta is None:
             Run(f"{self.flow_name}/{self.run_id}")
             self._load()
@@ -116,6 +120,8 @@ class Task:
 
     @property
     def finished(self) -> bool:
+        if self._done is not False:
+            return self._done is not None
         return records.read_done(ns.storage(), self.flow_name, self.run_id, self.step_name, self.id) is not None
 
     successful = finished
@@ -200,8 +206,21 @@ class Step:
                 raise NotFound(f"step {self.pathspec} not found in {ns.get_metadata()}")
 
     def tasks(self) -> list[Task]:
-        ids = records.list_tasks(ns.storage(), self.flow_name, self.run_id, self.id)
-        return [Task(f"{self.pathspec}/{t}", _lazy=True) for t in ids]
+        """Every task with its record, read in batches (a few round trips per batch, not one
+        per task); a task whose record is damaged or not written yet reads it on first use."""
+        storage = ns.storage()
+        ids = records.list_tasks(storage, self.flow_name, self.run_id, self.id)
+        out = []
+        for start in range(0, len(ids), TASK_BATCH):
+            chunk = ids[start:start + TASK_BATCH]
+            found = listing.read_tasks(storage, self.flow_name, self.run_id, self.id, chunk)
+            for t in chunk:
+                rec = found.get(t)
+                if isinstance(rec, listing.TaskRecord):
+                    out.append(Task(f"{self.pathspec}/{t}", _meta=rec.meta, _lazy=True, _done=rec.done))
+                else:
+                    out.append(Task(f"{self.pathspec}/{t}", _lazy=True))
+        return out
 
     def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks())
@@ -216,10 +235,10 @@ class Step:
 
     @property
     def task(self) -> Task:
-        tasks = self.tasks()
-        if not tasks:
+        ids = records.list_tasks(ns.storage(), self.flow_name, self.run_id, self.id)
+        if not ids:
             raise NotFound(f"step {self.pathspec} has no tasks")
-        return tasks[0]
+        return Task(f"{self.pathspec}/{ids[0]}", _lazy=True)
 
     @property
     def finished_at(self) -> datetime | None:
@@ -396,13 +415,15 @@ class Flow:
     def runs(self, *tags: str) -> list[Run]:
         """Runs in the current namespace, newest first, having every tag in ``tags``."""
         out = []
-        for run_id in reversed(records.list_runs(ns.storage(), self.id)):
-            try:
-                record = _read_run(self.id, run_id)
-            except DamagedRecordError as exc:
-                _warn(f"run {self.id}/{run_id} skipped: {exc}")
+        storage = ns.storage()
+        run_ids = list(reversed(records.list_runs(storage, self.id)))
+        found = listing.read_runs(storage, self.id, run_ids)  # a few round trips, not one per run
+        for run_id in run_ids:
+            record = found.get(run_id)
+            if isinstance(record, DamagedRecordError):
+                _warn(f"run {self.id}/{run_id} skipped: {record}")
                 continue
-            except MissingRecordError:
+            if record is None:
                 continue
             if not _in_namespace(record):
                 continue

@@ -10,7 +10,8 @@ Two ways to run it:
 
 - In this process: ``with LatencyProxy(("127.0.0.1", port), 0.02) as proxy: proxy.url`` — an
   asyncio loop in a daemon thread; ``peak_in_flight`` counts how many requests were waiting for
-  their answer at the same time (the tests' view of concurrency).
+  their answer at the same time (the tests' view of concurrency), ``requests`` how many were
+  sent (counted at the TCP level: bytes sent after an answer began start a new request).
 - In its own process (benchmarks, so the proxy never waits for the measured process's GIL):
   ``with ProxyProcess(upstream_url, 0.02) as proxy: proxy.url``, or by hand
   ``python tests/latency_proxy.py http://127.0.0.1:8333 --latency 0.02`` (prints its URL).
@@ -61,6 +62,7 @@ class LatencyProxy:
         self.max_seconds = max_seconds
         self.port = 0
         self.connections = 0
+        self.requests = 0
         self.in_flight = 0
         self.peak_in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -95,6 +97,7 @@ class LatencyProxy:
 
     def reset_counts(self) -> None:
         self.connections = 0
+        self.requests = 0
         self.peak_in_flight = self.in_flight
 
     def __enter__(self) -> LatencyProxy:
@@ -153,7 +156,7 @@ class LatencyProxy:
                 for pump in pumps:
                     pump.cancel()
                 await asyncio.gather(*pumps, return_exceptions=True)
-        except OSError:
+        except (OSError, asyncio.CancelledError):  # a closed side, or stop(): end quietly
             pass
         finally:
             if waiting[0]:
@@ -168,6 +171,7 @@ class LatencyProxy:
         while data := await reader.read(CHUNK):
             if not waiting[0]:
                 waiting[0] = True
+                self.requests += 1
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             writer.write(data)

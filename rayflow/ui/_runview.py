@@ -1,8 +1,8 @@
 """The run page's live part: every task's state, per-step counts, and what is still to come.
 
-Task records are read through ``rayflow.datastore.records``. A task with a done marker never
-changes again, so its record is cached (``DoneCache``): while a run is polled every second or
-two, only the tasks that are not done yet are read again.
+Task records are read a step at a time in one batch (``rayflow.datastore.listing``). A task with
+a done marker never changes again, so its record is cached (``DoneCache``): while a run is polled
+every second or two, only the tasks that are not done yet are read again.
 
 While a run is running, tasks that are queued or running have no record yet. Their number is
 derived the way the scheduler's planner derives it: every done task names the steps it leads to
@@ -20,7 +20,7 @@ from typing import Any
 
 from rayflow import _namespace as ns
 from rayflow._client import Run
-from rayflow.datastore import MissingRecordError, records
+from rayflow.datastore import listing, records
 
 from ._model import parallel_map
 
@@ -130,22 +130,25 @@ def _state(meta: dict[str, Any], done: bool, retries_left: bool) -> str:
     return "running"
 
 
-def _read_task(flow: str, run_id: str, step: str, task_id: str, cache: DoneCache) -> TaskRow | None:
-    key = (flow, run_id, step, task_id)
-    meta = cache.get(key)
-    if meta is not None:
-        return TaskRow(step, task_id, meta, True)
+def _read_step(flow: str, run_id: str, step: str, cache: DoneCache) -> list[TaskRow]:
+    """The step's tasks: done ones from the cache, the others read in one batch. A task in
+    flight that left no record yet, or whose record is damaged, is left out."""
     storage = ns.storage()
-    done = records.read_done(storage, flow, run_id, step, task_id)
-    try:
-        if done is not None:
-            meta = records.read_meta(storage, flow, run_id, step, task_id, int(done["attempt"]))
-            cache.put(key, meta)
+    rows: dict[str, TaskRow] = {}
+    unread = []
+    task_ids = records.list_tasks(storage, flow, run_id, step)
+    for task_id in task_ids:
+        meta = cache.get((flow, run_id, step, task_id))
+        if meta is not None:
+            rows[task_id] = TaskRow(step, task_id, meta, True)
         else:
-            meta = records.read_meta(storage, flow, run_id, step, task_id)
-    except (MissingRecordError, ValueError):
-        return None  # an attempt in flight that left no record yet
-    return TaskRow(step, task_id, meta, done is not None)
+            unread.append(task_id)
+    for task_id, rec in listing.read_tasks(storage, flow, run_id, step, unread).items():
+        if isinstance(rec, listing.TaskRecord):
+            if rec.done is not None:
+                cache.put((flow, run_id, step, task_id), rec.meta)
+            rows[task_id] = TaskRow(step, task_id, rec.meta, rec.done is not None)
+    return [rows[t] for t in task_ids if t in rows]
 
 
 def _frames(task: TaskRow) -> tuple[tuple[Any, ...], ...]:
@@ -191,8 +194,7 @@ def run_view(run: Run, cache: DoneCache) -> RunView:
     present = records.list_steps(storage, flow, run_id)
     order = [s for s in plan if s in present] + sorted(set(present) - set(plan))
     order += [s for s in plan if s not in order]
-    wanted = [(s, t) for s in present for t in records.list_tasks(storage, flow, run_id, s)]
-    rows = [r for r in parallel_map(lambda st: _read_task(flow, run_id, st[0], st[1], cache), wanted) if r]
+    rows = [r for rows in parallel_map(lambda s: _read_step(flow, run_id, s, cache), present) for r in rows]
     running = record.get("status") == "running"
     by_step: dict[str, list[TaskRow]] = defaultdict(list)
     for row in rows:
