@@ -470,6 +470,37 @@ class FsspecStorage(Storage):
         probe = self._probe or _verify.probe_generic
         _verify.bounded(lambda: probe(self), self.url)
         self._verified = True
+        _no_continue_for_small_puts(self.fs)
+
+
+SMALL_PUT = 1 << 20
+"""PUTs smaller than this send their body at once, without ``Expect: 100-continue``."""
+
+
+def _no_continue_for_small_puts(fs: Any) -> None:
+    """botocore asks the server's leave before sending any PUT body (``Expect: 100-continue``),
+    which costs a whole round trip: a small record's PUT then takes two. For small bodies the
+    leave is not worth waiting for, so the header is dropped just before sending (it is not
+    signed). Only on S3 clients already made; a client made later keeps the default."""
+    client = getattr(fs, "_s3", None) or getattr(fs, "s3", None)
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is None:
+        return
+
+    def drop_expect(request: Any, **_: Any) -> None:
+        body = getattr(request, "body", None)
+        size = len(body) if isinstance(body, (bytes, bytearray, memoryview)) else None
+        if size is None and hasattr(body, "seek") and hasattr(body, "tell"):
+            try:
+                here = body.tell()
+                size = body.seek(0, os.SEEK_END) - here
+                body.seek(here)
+            except (OSError, ValueError):
+                size = None
+        if size is not None and size < SMALL_PUT:
+            request.headers.pop("Expect", None)
+
+    events.register("before-send.s3.PutObject", drop_expect, unique_id="rayflow-no-continue")
 
 
 def open_storage(url: str, verify: bool = False) -> Storage:
@@ -523,6 +554,9 @@ def _client_options(protocol: str) -> dict[str, Any]:
         # A fresh client: s3fs caches clients by arguments, not by the credentials in the
         # environment, so a cached client would ignore changed (or fixed) credentials.
         opts: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True,
+                                # one GET per read: above 1, s3fs asks each file's size first
+                                # (a HEAD), which doubles the latency of every record read
+                                "max_concurrency": 1,
                                 # batched reads and writes overlap up to this many requests
                                 "config_kwargs": {"max_pool_connections": MAX_CONNECTIONS}}
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")

@@ -151,6 +151,20 @@ def test_batched_reads_and_writes_on_a_slow_s3_overlap_their_requests(s3_slow_ur
     assert written_together >= 8 and read_together >= 8 and checked_together >= 8
 
 
+def test_a_small_file_on_s3_is_written_and_read_in_one_request_each(s3_slow_url, s3_slow_proxy):
+    storage = open_storage(s3_slow_url)
+    storage.write_atomic("first", b"1")  # the bucket check
+    s3_slow_proxy.reset_counts()
+    storage.write_atomic("record.json", b'{"attempt": 0}')
+    assert s3_slow_proxy.requests == 1  # no separate wait for "100 Continue"
+    s3_slow_proxy.reset_counts()
+    assert storage.read_bytes("record.json") == b'{"attempt": 0}'
+    assert s3_slow_proxy.requests == 1  # no HEAD before the GET
+    big = os.urandom(2 << 20)
+    storage.write_atomic("big.bin", big)
+    assert storage.read_bytes("big.bin") == big
+
+
 def test_readers_never_see_a_partial_file_while_it_is_overwritten(storage):
     big, small = b"A" * 400_000, b"B" * 50_000
     storage.write_atomic("hot", big)
