@@ -150,6 +150,7 @@ def bench_listing(url: str, runs: int, run_id: str, n: int) -> list[dict]:
     metadata(url)
     namespace(None)
     try:
+        Flow("ManyRunsFlow")  # the client's S3 connection and bucket check, not timed
         t0 = time.perf_counter()
         listed = Flow("ManyRunsFlow").runs()
         runs_s = time.perf_counter() - t0
