@@ -23,6 +23,7 @@ WORKLOADS = {
     "sweep": "Optuna sweep throughput: rayflow vs Ray Tune + OptunaSearch vs plain Optuna",
     "ui": "rayflow ui page times: a flow with 1,000 runs, a run with a 1,000-split foreach",
     "scaling": "CPU-bound splits on 1/2/3-node clusters; artifact MB/s on local disk vs s3://",
+    "objectstore": "s3:// behind a 20 ms proxy: foreach, resume, join, listing; vs Metaflow on the same S3",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from . import _gc as gc
+from . import _listing as listing
 from . import _paths as paths
 from . import _records as records
 from . import _settings as settings
@@ -51,6 +52,7 @@ __all__ = [
     "effective_status",
     "gc",
     "heartbeat_interval",
+    "listing",
     "open_storage",
     "pack",
     "paths",

@@ -23,7 +23,11 @@ def _dump(record: dict[str, Any]) -> str:
 def load(storage: Storage, path: str) -> dict[str, Any]:
     """The JSON object stored at ``path``; MissingRecordError if absent, DamagedRecordError
     (naming the file) if it is truncated, not JSON, or not an object."""
-    raw = storage.read_bytes(path)
+    return decode(storage, path, storage.read_bytes(path))
+
+
+def decode(storage: Storage, path: str, raw: bytes) -> dict[str, Any]:
+    """The JSON object in ``raw`` (the bytes of ``path``); DamagedRecordError naming the file."""
     try:
         record = json.loads(raw)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError

@@ -6,6 +6,10 @@ Invariants every backend keeps:
   single PUT).
 - Paths are relative to the backend's root and always use ``/``.
 - ``list_dir`` returns the names directly under a folder (files and folders), ``[]`` if absent.
+- The ``*_many`` helpers do what their one-file primitive does for many files at once, as
+  concurrent requests where the backend is remote (an object store pays its latency once per
+  batch, not once per file). They give no order among the files of one batch: a file that must
+  appear after others (a task's record) is written by a later call.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from . import _verify
@@ -27,6 +33,8 @@ from ._errors import DatastoreError, DatastoreURLError, MissingRecordError
 
 _TEMP = re.compile(r"\.tmp-[0-9a-f]{12}$")
 _ALIGNED_FROM = 1 << 20
+MAX_CONNECTIONS = 64
+"""Requests in flight at once per S3 client (botocore's default is 10)."""
 
 
 class FileStat(NamedTuple):
@@ -75,6 +83,26 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def delete(self, path: str) -> None:
         """Remove a file if it exists (temporary files; blobs only when found corrupt or by gc)."""
+
+    def read_many(self, paths: Iterable[str]) -> dict[str, bytes | None]:
+        """``read_bytes`` of every path: the bytes, or None for a file that does not exist.
+        Any other failure raises (a DatastoreError on remote backends)."""
+        out: dict[str, bytes | None] = {}
+        for path in paths:
+            try:
+                out[path] = self.read_bytes(path)
+            except MissingRecordError:
+                out[path] = None
+        return out
+
+    def write_many(self, files: dict[str, bytes]) -> None:
+        """``write_atomic`` of every file; each appears whole or not at all, in no given order."""
+        for path, data in files.items():
+            self.write_atomic(path, data)
+
+    def exists_many(self, paths: Iterable[str]) -> dict[str, bool]:
+        """``exists`` of every path (files and folders)."""
+        return {path: self.exists(path) for path in paths}
 
     def stat(self, path: str) -> FileStat | None:
         """Size and age of a file, None if it does not exist. Backends answer without reading
@@ -366,6 +394,43 @@ class FsspecStorage(Storage):
         with _verify.translated(self.url):
             return bool(self.fs.exists(self._abs(path)))
 
+    def read_many(self, paths: Iterable[str]) -> dict[str, bytes | None]:
+        """One ``cat`` of the whole list: concurrent requests on async file systems (s3fs)."""
+        wanted = list(dict.fromkeys(paths))
+        if len(wanted) < 2:
+            return super().read_many(wanted)
+        self._ready()
+        full = {self.fs._strip_protocol(self._abs(p)): p for p in wanted}
+        with _verify.translated(self.url):
+            got = self.fs.cat(list(full), on_error="return")
+        out: dict[str, bytes | None] = dict.fromkeys(wanted)
+        for key, value in got.items():
+            if isinstance(value, FileNotFoundError):
+                continue
+            if isinstance(value, BaseException):
+                with _verify.translated(self.url):
+                    raise value
+            out[full.get(key, key)] = value
+        return out
+
+    def write_many(self, files: dict[str, bytes]) -> None:
+        """One ``pipe`` of every file: concurrent PUTs on async file systems (s3fs)."""
+        if len(files) < 2:
+            return super().write_many(files)
+        self._ready()
+        with _verify.translated(self.url):
+            self.fs.pipe({self._abs(p): data for p, data in files.items()})
+
+    def exists_many(self, paths: Iterable[str]) -> dict[str, bool]:
+        """Concurrent ``exists`` calls (fsspec has no batched form; its requests overlap when
+        issued from several threads onto its event loop)."""
+        wanted = list(dict.fromkeys(paths))
+        if len(wanted) < 2:
+            return super().exists_many(wanted)
+        self._ready()
+        with ThreadPoolExecutor(max_workers=min(32, len(wanted))) as pool:
+            return dict(zip(wanted, pool.map(self.exists, wanted)))
+
     def stat(self, path: str) -> FileStat | None:
         try:
             info = self.fs.info(self._abs(path))
@@ -402,6 +467,37 @@ class FsspecStorage(Storage):
         probe = self._probe or _verify.probe_generic
         _verify.bounded(lambda: probe(self), self.url)
         self._verified = True
+        _no_continue_for_small_puts(self.fs)
+
+
+SMALL_PUT = 1 << 20
+"""PUTs smaller than this send their body at once, without ``Expect: 100-continue``."""
+
+
+def _no_continue_for_small_puts(fs: Any) -> None:
+    """botocore asks the server's leave before sending any PUT body (``Expect: 100-continue``),
+    which costs a whole round trip: a small record's PUT then takes two. For small bodies the
+    leave is not worth waiting for, so the header is dropped just before sending (it is not
+    signed). Only on S3 clients already made; a client made later keeps the default."""
+    client = getattr(fs, "_s3", None) or getattr(fs, "s3", None)
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is None:
+        return
+
+    def drop_expect(request: Any, **_: Any) -> None:
+        body = getattr(request, "body", None)
+        size = len(body) if isinstance(body, (bytes, bytearray, memoryview)) else None
+        if size is None and hasattr(body, "seek") and hasattr(body, "tell"):
+            try:
+                here = body.tell()
+                size = body.seek(0, os.SEEK_END) - here
+                body.seek(here)
+            except (OSError, ValueError):
+                size = None
+        if size is not None and size < SMALL_PUT:
+            request.headers.pop("Expect", None)
+
+    events.register("before-send.s3.PutObject", drop_expect, unique_id="rayflow-no-continue")
 
 
 def open_storage(url: str, verify: bool = False) -> Storage:
@@ -454,7 +550,12 @@ def _client_options(protocol: str) -> dict[str, Any]:
     if protocol in ("s3", "s3a"):
         # A fresh client: s3fs caches clients by arguments, not by the credentials in the
         # environment, so a cached client would ignore changed (or fixed) credentials.
-        opts: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True}
+        opts: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True,
+                                # one GET per read: above 1, s3fs asks each file's size first
+                                # (a HEAD), which doubles the latency of every record read
+                                "max_concurrency": 1,
+                                # batched reads and writes overlap up to this many requests
+                                "config_kwargs": {"max_pool_connections": MAX_CONNECTIONS}}
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
         if endpoint:
             opts["endpoint_url"] = endpoint

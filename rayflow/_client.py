@@ -15,6 +15,7 @@ from rayflow.datastore import (
     DamagedRecordError,
     MissingRecordError,
     TaskRecord,
+    listing,
     records,
     taskrecords,
 )
@@ -22,6 +23,9 @@ from rayflow.datastore import (
 from . import _namespace as ns
 from ._artifacts import DataArtifact, MetaflowArtifacts, MetaflowData, TaskException, to_datetime
 from ._errors import RayflowError
+
+TASK_BATCH = 2000
+"""Task records read per batch by ``Step.tasks`` (bounds the requests and memory of one batch)."""
 
 
 class NotFound(RayflowError):
@@ -216,8 +220,21 @@ class Step:
                 raise NotFound(f"step {self.pathspec} not found in {ns.get_metadata()}")
 
     def tasks(self) -> list[Task]:
-        ids = records.list_tasks(ns.storage(), self.flow_name, self.run_id, self.id)
-        return [Task(f"{self.pathspec}/{t}", _lazy=True) for t in ids]
+        """Every task with its record, read in batches (a few round trips per batch, not one
+        per task); a task whose record is damaged or not written yet reads it on first use."""
+        storage = ns.storage()
+        ids = records.list_tasks(storage, self.flow_name, self.run_id, self.id)
+        out = []
+        for start in range(0, len(ids), TASK_BATCH):
+            chunk = ids[start:start + TASK_BATCH]
+            found = listing.read_tasks(storage, self.flow_name, self.run_id, self.id, chunk)
+            for t in chunk:
+                rec = found.get(t)
+                if isinstance(rec, TaskRecord):
+                    out.append(Task(f"{self.pathspec}/{t}", _meta=rec, _lazy=True))
+                else:
+                    out.append(Task(f"{self.pathspec}/{t}", _lazy=True))
+        return out
 
     def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks())
@@ -232,10 +249,10 @@ class Step:
 
     @property
     def task(self) -> Task:
-        tasks = self.tasks()
-        if not tasks:
+        ids = records.list_tasks(ns.storage(), self.flow_name, self.run_id, self.id)
+        if not ids:
             raise NotFound(f"step {self.pathspec} has no tasks")
-        return tasks[0]
+        return Task(f"{self.pathspec}/{ids[0]}", _lazy=True)
 
     @property
     def finished_at(self) -> datetime | None:
@@ -412,13 +429,15 @@ class Flow:
     def runs(self, *tags: str) -> list[Run]:
         """Runs in the current namespace, newest first, having every tag in ``tags``."""
         out = []
-        for run_id in reversed(records.list_runs(ns.storage(), self.id)):
-            try:
-                record = _read_run(self.id, run_id)
-            except DamagedRecordError as exc:
-                _warn(f"run {self.id}/{run_id} skipped: {exc}")
+        storage = ns.storage()
+        run_ids = list(reversed(records.list_runs(storage, self.id)))
+        found = listing.read_runs(storage, self.id, run_ids)  # a few round trips, not one per run
+        for run_id in run_ids:
+            record = found.get(run_id)
+            if isinstance(record, DamagedRecordError):
+                _warn(f"run {self.id}/{run_id} skipped: {record}")
                 continue
-            except MissingRecordError:
+            if record is None:
                 continue
             if not _in_namespace(record):
                 continue

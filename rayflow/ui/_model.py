@@ -2,7 +2,8 @@
 
 Everything is read through the client API (``Run``, ``Task``, ``DataArtifact``) or
 ``rayflow.datastore.records``; nothing here knows the datastore's layout. Listing pages read only
-``run.json`` records, never artifacts, and read them in parallel on object stores.
+``run.json`` records, never artifacts, in batches (``datastore.listing``: concurrent requests on
+object stores).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rayflow.datastore import (
     InvalidNameError,
     LocalStorage,
     MissingRecordError,
+    listing,
     paths,
     records,
 )
@@ -168,7 +170,13 @@ def flow_runs(flow: str, tag: str | None = None, status: str | None = None) -> F
     if not run_ids:
         raise NotFound(f"no flow named {flow!r} in {ns.get_metadata()}")
     damaged: list[str] = []
-    rows = [r for r in parallel_map(lambda rid: _read_run(flow, rid, damaged), reversed(run_ids)) if r]
+    rows = []
+    found = listing.read_runs(ns.storage(), flow, list(reversed(run_ids)))  # a few round trips
+    for rid, record in found.items():
+        if isinstance(record, DamagedRecordError):
+            damaged.append(f"run {rid}: {record}")
+        elif record is not None:
+            rows.append(RunRow(flow, rid, record))
     statuses = sorted({r.status for r in rows})
     tags = sorted({t for r in rows for t in r.tags})
     shown = rows

@@ -1,8 +1,9 @@
 """The run page's live part: every task's state, per-step counts, and what is still to come.
 
-Task records are read through ``rayflow.datastore.taskrecords``. A finished task's record never
-changes again, so its record is cached (``DoneCache``): while a run is polled every second or
-two, only the tasks that are not done yet are read again.
+Task records are read a step at a time in one batch (``rayflow.datastore.listing``, which
+chooses records as ``taskrecords`` does). A finished task's record never changes again, so it is
+cached (``DoneCache``): while a run is polled every second or two, only the tasks that are not
+done yet are read again.
 
 While a run is running, tasks that are queued or running have no record yet. Their number is
 derived the way the scheduler's planner derives it: every done task names the steps it leads to
@@ -20,7 +21,7 @@ from typing import Any
 
 from rayflow import _namespace as ns
 from rayflow._client import Run
-from rayflow.datastore import MissingRecordError, TaskRecord, records, taskrecords
+from rayflow.datastore import TaskRecord, listing, records
 from rayflow.scheduler import decorators
 
 from ._model import parallel_map
@@ -131,18 +132,25 @@ def _state(meta: TaskRecord, done: bool, retries_left: bool) -> str:
     return "running"
 
 
-def _read_task(flow: str, run_id: str, step: str, task_id: str, cache: DoneCache) -> TaskRow | None:
-    key = (flow, run_id, step, task_id)
-    meta = cache.get(key)
-    if meta is not None:
-        return TaskRow(step, task_id, meta, True)
-    try:
-        meta = taskrecords.read_task(ns.storage(), flow, run_id, step, task_id)
-    except (MissingRecordError, ValueError):
-        return None  # an attempt in flight that left no record yet
-    if meta.finished:
-        cache.put(key, meta)
-    return TaskRow(step, task_id, meta, meta.finished)
+def _read_step(flow: str, run_id: str, step: str, cache: DoneCache) -> list[TaskRow]:
+    """The step's tasks: done ones from the cache, the others read in one batch. A task in
+    flight that left no record yet, or whose record is damaged, is left out."""
+    storage = ns.storage()
+    rows: dict[str, TaskRow] = {}
+    unread = []
+    task_ids = records.list_tasks(storage, flow, run_id, step)
+    for task_id in task_ids:
+        meta = cache.get((flow, run_id, step, task_id))
+        if meta is not None:
+            rows[task_id] = TaskRow(step, task_id, meta, True)
+        else:
+            unread.append(task_id)
+    for task_id, rec in listing.read_tasks(storage, flow, run_id, step, unread).items():
+        if isinstance(rec, TaskRecord):
+            if rec.finished:
+                cache.put((flow, run_id, step, task_id), rec)
+            rows[task_id] = TaskRow(step, task_id, rec, rec.finished)
+    return [rows[t] for t in task_ids if t in rows]
 
 
 def _frames(task: TaskRow) -> tuple[tuple[Any, ...], ...]:
@@ -188,8 +196,7 @@ def run_view(run: Run, cache: DoneCache) -> RunView:
     present = records.list_steps(storage, flow, run_id)
     order = [s for s in plan if s in present] + sorted(set(present) - set(plan))
     order += [s for s in plan if s not in order]
-    wanted = [(s, t) for s in present for t in records.list_tasks(storage, flow, run_id, s)]
-    rows = [r for r in parallel_map(lambda st: _read_task(flow, run_id, st[0], st[1], cache), wanted) if r]
+    rows = [r for rows in parallel_map(lambda s: _read_step(flow, run_id, s, cache), present) for r in rows]
     running = record.get("status") == "running"
     by_step: dict[str, list[TaskRow]] = defaultdict(list)
     for row in rows:

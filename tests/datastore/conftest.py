@@ -77,3 +77,20 @@ def storage(request, tmp_path) -> Storage:
     if request.param == "local":
         return open_storage(str(tmp_path / "ds"))
     return open_storage(request.getfixturevalue("s3_url"))
+
+
+@pytest.fixture(scope="session")
+def s3_slow_proxy(s3_server):
+    """The session's S3 server behind a proxy that delays each response by 20 ms (a real
+    region's latency), on 127.0.0.1; stopped at the end of the session."""
+    from tests.latency_proxy import LatencyProxy
+
+    with LatencyProxy(s3_server.endpoint_url, latency=0.020) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def s3_slow_url(s3_env, s3_bucket, s3_slow_proxy, monkeypatch) -> str:
+    """Like ``s3_url``, but every request of ``open_storage`` goes through the latency proxy."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_slow_proxy.url)
+    return f"s3://{s3_bucket}/t-{uuid.uuid4().hex[:16]}"

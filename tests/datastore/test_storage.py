@@ -108,6 +108,63 @@ def test_list_dir_shows_exactly_the_written_files_never_temporary_ones(storage):
     assert [storage.read_bytes(f"many/{n}") for n in names] == [n.encode() for n in names]
 
 
+def test_write_many_then_read_many_returns_each_file_and_none_for_missing_ones(storage):
+    files = {f"batch/{i}/meta.json": f"record {i}".encode() for i in range(30)}
+    files["batch/big"] = os.urandom(200_000)
+    files["batch/empty"] = b""
+    storage.write_many(files)
+    wanted = [*files, "batch/missing", "nowhere/x"]
+    got = storage.read_many(wanted)
+    assert list(got) == wanted
+    assert {p: got[p] for p in files} == files
+    assert got["batch/missing"] is None and got["nowhere/x"] is None
+    assert storage.read_many([]) == {}
+    assert storage.read_many(["batch/0/meta.json"]) == {"batch/0/meta.json": b"record 0"}
+
+
+def test_write_many_replaces_existing_files_whole(storage):
+    storage.write_many({"w/a": b"x" * 100_000, "w/b": b"old"})
+    storage.write_many({"w/a": b"new a", "w/b": b"new b"})
+    assert storage.read_many(["w/a", "w/b"]) == {"w/a": b"new a", "w/b": b"new b"}
+    assert storage.list_dir("w") == ["a", "b"]
+
+
+def test_exists_many_answers_for_files_and_folders(storage):
+    storage.write_many({"e/f": b"1", "e/sub/g": b"2"})
+    assert storage.exists_many(["e/f", "e/sub", "e/sub/g", "e/h", "x"]) == {
+        "e/f": True, "e/sub": True, "e/sub/g": True, "e/h": False, "x": False}
+
+
+def test_batched_reads_and_writes_on_a_slow_s3_overlap_their_requests(s3_slow_url, s3_slow_proxy):
+    storage = open_storage(s3_slow_url)
+    files = {f"overlap/{i}": str(i).encode() for i in range(40)}
+    storage.write_atomic("overlap/first", b"1")  # the bucket check and the connection are made
+    s3_slow_proxy.reset_counts()
+    storage.write_many(files)
+    written_together = s3_slow_proxy.peak_in_flight
+    s3_slow_proxy.reset_counts()
+    assert storage.read_many(list(files)) == files
+    read_together = s3_slow_proxy.peak_in_flight
+    s3_slow_proxy.reset_counts()
+    assert all(storage.exists_many(list(files)).values())
+    checked_together = s3_slow_proxy.peak_in_flight
+    assert written_together >= 8 and read_together >= 8 and checked_together >= 8
+
+
+def test_a_small_file_on_s3_is_written_and_read_in_one_request_each(s3_slow_url, s3_slow_proxy):
+    storage = open_storage(s3_slow_url)
+    storage.write_atomic("first", b"1")  # the bucket check
+    s3_slow_proxy.reset_counts()
+    storage.write_atomic("record.json", b'{"attempt": 0}')
+    assert s3_slow_proxy.requests == 1  # no separate wait for "100 Continue"
+    s3_slow_proxy.reset_counts()
+    assert storage.read_bytes("record.json") == b'{"attempt": 0}'
+    assert s3_slow_proxy.requests == 1  # no HEAD before the GET
+    big = os.urandom(2 << 20)
+    storage.write_atomic("big.bin", big)
+    assert storage.read_bytes("big.bin") == big
+
+
 def test_readers_never_see_a_partial_file_while_it_is_overwritten(storage):
     big, small = b"A" * 400_000, b"B" * 50_000
     storage.write_atomic("hot", big)
@@ -271,7 +328,8 @@ def test_local_read_buffer_of_a_large_file_is_a_private_writable_copy(tmp_path, 
 def _primitives(storage):
     return [lambda: storage.read_bytes("x"), lambda: storage.write_atomic("x", b"1"),
             lambda: storage.exists("x"), lambda: storage.list_dir(""),
-            lambda: storage.delete("x")]
+            lambda: storage.delete("x"), lambda: storage.read_many(["x", "y"]),
+            lambda: storage.write_many({"x": b"1", "y": b"2"}), lambda: storage.exists_many(["x", "y"])]
 
 
 def test_every_s3_primitive_without_credentials_fails_with_one_line(

@@ -1,0 +1,111 @@
+"""Many records at once, for listings: a flow's runs, a step's tasks.
+
+On an object store each read is a round trip of tens of milliseconds, so a listing that reads
+1,000 ``run.json`` files one after another takes most of a minute. Here every stage of a listing
+is one batch (``Storage.read_many``: concurrent requests on remote backends), so a listing costs
+a few round trips whatever its length: run records, then the heartbeats of those that say
+``running``; for tasks, format 1's done markers and the attempts of each task, then the records.
+
+Answers follow the one-record readers of ``_records`` exactly (same statuses, same attempt
+chosen, same damaged-record messages); only the number of round trips differs.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from . import _paths
+from ._errors import DamagedRecordError
+from ._liveness import effective_status, last_sign_of_life
+from ._records import decode, describe
+from ._storage import LocalStorage, Storage
+from ._taskrecord import TaskRecord, attempts
+
+Answer = dict[str, Any] | DamagedRecordError | None
+"""A record, the error naming a damaged one, or None when there is none (yet)."""
+
+
+def read_runs(storage: Storage, flow: str, run_ids: list[str],
+              now: float | None = None) -> dict[str, Answer]:
+    """``run.json`` of each run as readers show it (``records.with_effective_status``)."""
+    files = {rid: _paths.run_file(flow, rid) for rid in run_ids}
+    raw = storage.read_many(files.values())
+    out: dict[str, Answer] = {}
+    for rid, path in files.items():
+        data = raw.get(path)
+        if data is None:
+            out[rid] = None
+            continue
+        try:
+            out[rid] = decode(storage, path, data)
+        except DamagedRecordError as exc:
+            out[rid] = exc
+    running = [rid for rid, rec in out.items() if isinstance(rec, dict) and rec.get("status") == "running"]
+    beats = storage.read_many(_paths.heartbeat_file(flow, rid) for rid in running)
+    for rid in running:
+        record = out[rid]
+        assert isinstance(record, dict)
+        beat = _json_object(beats.get(_paths.heartbeat_file(flow, rid)))
+        status = effective_status(record, beat, now)
+        if status != record.get("status"):
+            out[rid] = dict(record, status=status, recorded_status=record.get("status"),
+                            last_heartbeat=last_sign_of_life(record, beat))
+    return out
+
+
+def _json_object(data: bytes | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data) if data is not None else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_tasks(storage: Storage, flow: str, run_id: str, step: str,
+               task_ids: list[str]) -> dict[str, TaskRecord | DamagedRecordError | None]:
+    """Each task's record as ``taskrecords.read_task`` chooses it: the finished attempt's, else
+    the latest attempt's (a task in flight); None for a task that left no record yet.
+
+    Three batches: format 1's ``DONE`` markers (absent in format 2), the listing of each task's
+    attempts where no marker names one, then the records."""
+    done_files = {t: _paths.done_file(flow, run_id, step, t) for t in task_ids}
+    raw_done = storage.read_many(done_files.values())
+    markers: dict[str, dict[str, Any] | None] = {}
+    for t, path in done_files.items():
+        marker = _json_object(raw_done.get(path))
+        # as taskrecords: a damaged marker, or one naming no attempt, is not done
+        markers[t] = marker if marker is not None and isinstance(marker.get("attempt"), int) else None
+    attempt = {t: int(m["attempt"]) for t, m in markers.items() if m is not None}
+    pending = [t for t in task_ids if t not in attempt]
+    for t, tried in zip(pending, _map(storage, lambda t: attempts(storage, flow, run_id, step, t), pending)):
+        if tried:
+            attempt[t] = tried[-1]
+    meta_files = {t: _paths.meta_file(flow, run_id, step, t, a) for t, a in attempt.items()}
+    raw_meta = storage.read_many(meta_files.values())
+    out: dict[str, TaskRecord | DamagedRecordError | None] = {}
+    for t in task_ids:
+        path = meta_files.get(t)
+        data = raw_meta.get(path) if path else None
+        if data is None:
+            out[t] = None
+            continue
+        try:
+            record = TaskRecord.from_json(decode(storage, path, data), describe(storage, path))
+        except DamagedRecordError as exc:
+            out[t] = exc
+            continue
+        if record.format < 2:
+            marker = markers[t]
+            record.finished = marker is not None and int(marker["attempt"]) == attempt[t]
+        out[t] = record
+    return out
+
+
+def _map(storage: Storage, fn: Any, items: list[str]) -> list[Any]:
+    """``map``, in threads when the backend is remote (fsspec's loop overlaps their requests)."""
+    if isinstance(storage, LocalStorage) or len(items) < 2:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(32, len(items))) as pool:
+        return list(pool.map(fn, items))
