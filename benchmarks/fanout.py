@@ -56,7 +56,7 @@ METAFLOW_FLOW = ("from metaflow import FlowSpec, Parameter, step\n\n\n"
 
 
 def _write_small_files(i: int, folder: str) -> int:
-    for name in ("meta.json", "stdout", "DONE"):
+    for name in ("stdout", "stderr", "meta.json"):  # a task's files; the record last
         path = os.path.join(folder, str(i), name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"

@@ -79,9 +79,9 @@ def _flow_file(folder: str, module: str, fail: bool = False) -> str:
 
 
 def _task_meta(url: str, flow: str, run_id: str, step: str, task_id: str) -> dict:
-    from rayflow.datastore import open_storage, records
+    from rayflow.datastore import open_storage, taskrecords
 
-    return records.read_meta(open_storage(url), flow, run_id, step, task_id)
+    return taskrecords.read_task(open_storage(url), flow, run_id, step, task_id).to_json()
 
 
 def bench_foreach(url: str, n: int) -> dict:
