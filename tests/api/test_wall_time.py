@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,29 +16,11 @@ import tempfile
 import pytest
 from click.testing import CliRunner
 
+from tests.processes import kill_ray_of
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HELLO = os.path.join(REPO, "examples", "hello.py")
 LINE = re.compile(r"^run HelloFlow/(\S+) successful in (\d+\.\d)s(?: \((.*)\))?$", re.M)
-
-
-def _kill_ray_of(ray_tmp: str) -> None:
-    """Anything still running with this private Ray temp dir (normally nothing) is killed."""
-    marker = ray_tmp.encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        if marker in cmdline or b"RAY_TMPDIR=" + marker in environ:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.mark.timeout(120)
@@ -54,7 +35,7 @@ def test_a_run_that_started_ray_reports_the_wall_time_waited_and_rays_start_up(t
         proc = subprocess.run([sys.executable, "-m", "rayflow.cli", "run", HELLO, "--datastore", datastore],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110)
     finally:
-        _kill_ray_of(ray_tmp)
+        kill_ray_of(ray_tmp)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     found = LINE.search(proc.stdout)
     assert found, proc.stdout

@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 
+from tests.processes import instance_processes, kill_ray_of
+
 FLOWS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flows.py")
 RAYFLOW = [sys.executable, "-m", "rayflow.cli"]
 
@@ -65,49 +67,8 @@ class Driver:
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=30)
-        for pid in instance_processes(self.ray_tmp):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_ray_of(self.ray_tmp)
         shutil.rmtree(self.ray_tmp, ignore_errors=True)
-
-
-def instance_processes(ray_tmp: str, exclude: int = 0) -> dict[int, str]:
-    marker = ray_tmp.encode()
-    found = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in (exclude, os.getpid()):
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmd = f.read()
-            with open(f"/proc/{name}/environ", "rb") as f:
-                env = f.read()
-            with open(f"/proc/{name}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != b"Z" and (marker in cmd or b"RAY_TMPDIR=" + marker + b"\0" in env
-                              or _has_file_in(int(name), ray_tmp)):
-            found[int(name)] = cmd.replace(b"\0", b" ").decode("utf-8", "replace").strip()
-    return found
-
-
-def _has_file_in(pid: int, folder: str) -> bool:
-    """Ray renames its processes (setproctitle), which can blank the environment /proc shows;
-    each still holds its log files in the instance's session folder."""
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(folder + "/"):
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def executed(folder: str) -> list[str]:

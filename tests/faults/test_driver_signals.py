@@ -17,6 +17,7 @@ import pytest
 
 from rayflow import Runner
 from rayflow.datastore import open_storage, records, taskrecords
+from tests.processes import kill_ray_of
 
 from .conftest import executions
 from .drivers import Driver, executed, wait_until
@@ -57,22 +58,7 @@ def _cleanup(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait(timeout=30)
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read()
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = f.read()
-        except OSError:
-            continue
-        marker = proc.ray_tmp.encode()  # type: ignore[attr-defined]
-        if marker in cmd or b"RAY_TMPDIR=" + marker in env:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    kill_ray_of(proc.ray_tmp)  # type: ignore[attr-defined]
 
 
 def _settled_done_splits(datastore: str, run_id: str) -> list[int]:

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from rayflow.datastore import effective_status
+from tests.processes import kill_ray_of
 
 FLOWS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "status_flows.py")
 
@@ -65,26 +66,6 @@ def _start_driver(datastore: str, folder: str, run_id_file: str, ray_tmp: str) -
         [sys.executable, "-m", "rayflow.cli", "run", f"{FLOWS}:HoldFlow", "--folder", folder,
          "--datastore", datastore, "--run-id-file", run_id_file],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
-
-
-def _kill_ray_of(ray_tmp: str) -> None:
-    """SIGKILL the processes (Ray's, the orphaned worker) that run with this private temp dir."""
-    marker = ray_tmp.encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        if marker in cmdline or b"RAY_TMPDIR=" + marker in environ:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _wait_for(path: str, proc: subprocess.Popen, limit: float = 120.0) -> None:
@@ -137,7 +118,7 @@ def test_a_run_whose_driver_was_sigkilled_reads_crashed_in_client_cli_and_ui_the
 
         os.kill(proc.pid, signal.SIGKILL)  # the driver only
         proc.wait(timeout=30)
-        _kill_ray_of(ray_tmp)
+        kill_ray_of(ray_tmp)
         deadline = time.time() + 30
         while Run(pathspec).status != "crashed":
             assert time.time() < deadline, f"still {Run(pathspec).status!r} 30 s after the driver died"
@@ -158,7 +139,7 @@ def test_a_run_whose_driver_was_sigkilled_reads_crashed_in_client_cli_and_ui_the
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
-        _kill_ray_of(ray_tmp)
+        kill_ray_of(ray_tmp)
 
     # `rayflow resume FILE` takes the latest run, the crashed one, and finishes it.
     os.remove(folder / "hold")
@@ -208,7 +189,7 @@ def test_the_runs_of_a_sigkilled_sweep_driver_read_crashed_in_the_client_sweep_s
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
-        _kill_ray_of(ray_tmp)
+        kill_ray_of(ray_tmp)
     deadline = time.time() + 30
     while [Run(p).status for p in runs] != ["crashed", "crashed"]:
         assert time.time() < deadline, [Run(p).status for p in runs]

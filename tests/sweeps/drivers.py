@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import optuna
 
+from tests.processes import kill_ray_of
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -76,19 +78,4 @@ def kill_group_and_ray(proc: subprocess.Popen | None, ray_tmp: str) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    marker = ray_tmp.encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        if marker in cmdline or b"RAY_TMPDIR=" + marker in environ:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    kill_ray_of(ray_tmp)
