@@ -52,12 +52,27 @@ def _check_tags(tags: Iterable[str]) -> list[str]:
     return out
 
 
+def _listed(tags: str | list[str] | tuple[str, ...]) -> list[str]:
+    """Metaflow's ``add_tag``/``remove_tag``/``replace_tag`` also take a list (deprecated form)."""
+    return list(tags) if isinstance(tags, (list, tuple)) else [tags]
+
+
 def _in_namespace(run_record: dict) -> bool:
     current = ns.get_namespace()
     if current is None:
         return True
     tags = set(run_record.get("tags", [])) | set(run_record.get("system_tags", []))
     return current in tags
+
+
+def _running_task_meta(pathspec: str) -> dict | None:
+    """What a running step reads of its own task (``Task(current.pathspec)``), before its record
+    exists: no artifacts yet, its attempt. ``None`` for any other task."""
+    from ._current import current
+
+    if current.pathspec != pathspec:
+        return None
+    return {"attempt": current.retry_count or 0, "status": "running", "artifacts": {}}
 
 
 def _read_run(flow: str, run_id: str) -> dict:
@@ -86,6 +101,9 @@ class Task:
             except DamagedRecordError as exc:
                 raise DamagedRecord(f"task {self.pathspec}: {exc}") from None
             except MissingRecordError:
+                running = _running_task_meta(self.pathspec)
+                if running is not None:
+                    return running  # not kept: the record is written when the task ends
                 raise NotFound(f"task {self.pathspec} not found in {ns.get_metadata()}") from None
         return self._meta
 
@@ -361,17 +379,38 @@ class Run:
         record = self._load()
         return {k: record[k] for k in keep if record.get(k) is not None}
 
-    def add_tag(self, tag: str) -> frozenset[str]:
-        return self.add_tags([tag])
+    def add_tag(self, tag: str | list[str]) -> frozenset[str]:
+        return self.add_tags(_listed(tag))
 
     def add_tags(self, tags: Iterable[str]) -> frozenset[str]:
-        """Add user tags to the run (stored in run.json); return the run's tags."""
-        new = records.update_run_tags(ns.storage(), self.flow_name, self.id, add=_check_tags(tags))
+        """Add user tags to the run (stored in run.json); return the run's tags. A tag that is
+        already one of the run's system tags is not added again (as in Metaflow)."""
+        system = self.system_tags
+        wanted = [t for t in _check_tags(tags) if t not in system]
+        new = records.update_run_tags(ns.storage(), self.flow_name, self.id, add=wanted)
         self._record = None
         return frozenset(new)
 
-    def remove_tag(self, tag: str) -> frozenset[str]:
-        return self.remove_tags([tag])
+    def remove_tag(self, tag: str | list[str]) -> frozenset[str]:
+        return self.remove_tags(_listed(tag))
+
+    def replace_tag(self, tag_to_remove: str | list[str], tag_to_add: str | list[str]) -> frozenset[str]:
+        return self.replace_tags(_listed(tag_to_remove), _listed(tag_to_add))
+
+    def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> frozenset[str]:
+        """Remove, then add, in one update of run.json; naming no tag at all is an error."""
+        remove, add = _check_tags(tags_to_remove), _check_tags(tags_to_add)
+        if not remove and not add:
+            raise RayflowError(f"replace_tags of run {self.pathspec}: name at least one tag to remove or add")
+        system = self.system_tags
+        bad = [t for t in remove if t in system and t not in self.user_tags]
+        if bad:
+            raise RayflowError(f"cannot remove system tag {bad[0]!r} of run {self.pathspec}")
+        records.update_run_tags(ns.storage(), self.flow_name, self.id, remove=remove)
+        new = records.update_run_tags(ns.storage(), self.flow_name, self.id,
+                                      add=[t for t in add if t not in system])
+        self._record = None
+        return frozenset(new)
 
     def remove_tags(self, tags: Iterable[str]) -> frozenset[str]:
         """Remove user tags (system tags such as ``user:NAME`` cannot be removed)."""

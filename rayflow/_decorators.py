@@ -21,6 +21,7 @@ _ATTR = "_rf_decorators"
 def step(func: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a FlowSpec method as a step."""
     func.is_step = True  # type: ignore[attr-defined]
+    func.name = func.__name__  # type: ignore[attr-defined]  # Metaflow's steps carry .name
     if not hasattr(func, _ATTR):
         setattr(func, _ATTR, [])
     return func

@@ -100,6 +100,21 @@ class FlowSpec:
                 "attributes and parameters are not modifiable in a step")
         object.__setattr__(self, name, value)
 
+    # --- the flow's shape (Metaflow's ``for step in flow`` and ``flow._graph``) ---------------
+    def __iter__(self) -> Any:
+        """The step functions, in the graph's order (each has ``.name``), as Metaflow's flow
+        object iterates; checks written for Metaflow walk a flow this way."""
+        cls = type(self)
+        return iter(getattr(cls, node.name) for node in self._graph)
+
+    @property
+    def _graph(self) -> Any:
+        """The flow's parsed graph (nodes with ``type``, ``in_funcs``, ``out_funcs``); parsed on
+        each use, not kept on the class (the class is shipped to workers by value)."""
+        from ._graph import build_graph
+
+        return build_graph(type(self))
+
     # --- misc -------------------------------------------------------------------------------
     @property
     def name(self) -> str:

@@ -41,6 +41,16 @@ class StepNode:
     escape: str | None = "the step's source is unknown"  # why it may read more (rayflow._reads)
 
     @property
+    def in_funcs(self) -> list[str]:
+        """Metaflow's name for the steps that lead here."""
+        return self.parents
+
+    @property
+    def out_funcs(self) -> list[str]:
+        """Metaflow's name for the steps this one goes to."""
+        return self.out
+
+    @property
     def type(self) -> str:
         if self.name == "end":
             return "end"

@@ -201,6 +201,18 @@ def flow_parameters(flow_cls: type) -> list[Parameter]:
     return list(seen.values())
 
 
+def env_value(name: str) -> str | None:
+    """A parameter not given on the command line may come from ``RAYFLOW_RUN_<NAME>`` or, as in
+    Metaflow, ``METAFLOW_RUN_<NAME>`` (upper case, ``-`` as ``_``)."""
+    import os
+
+    key = name.upper().replace("-", "_")
+    for prefix in ("RAYFLOW_RUN_", "METAFLOW_RUN_"):
+        if f"{prefix}{key}" in os.environ:
+            return os.environ[f"{prefix}{key}"]
+    return None
+
+
 def resolve_values(flow_cls: type, given: dict[str, Any]) -> dict[str, Any]:
     """Values for every parameter, keyed by attribute: given ones converted, defaults filled in.
 
@@ -221,6 +233,10 @@ def resolve_values(flow_cls: type, given: dict[str, Any]) -> dict[str, Any]:
         out[p.attr] = p.convert(raw)
     for p in params:
         if p.attr in out:
+            continue
+        from_env = env_value(p.name)
+        if from_env is not None:
+            out[p.attr] = p.convert(from_env)
             continue
         if p.required and p.default is None:
             raise ParameterError(f"missing required parameter --{p.name} for {flow_cls.__name__}")

@@ -17,6 +17,22 @@ class MergeArtifactsError(SchedulerError):
     pass
 
 
+class UnhandledInMergeArtifactsException(MergeArtifactsError):
+    """Inputs of a join disagree on an artifact the join did not set itself (Metaflow's name)."""
+
+    def __init__(self, msg: str, unhandled: list[str] | None = None) -> None:
+        super().__init__(msg)
+        self.artifact_names = list(unhandled or [])
+
+
+class MissingInMergeArtifactsException(MergeArtifactsError):
+    """An artifact named in ``include=`` is in no input of the join (Metaflow's name)."""
+
+    def __init__(self, msg: str, missing: list[str] | None = None) -> None:
+        super().__init__(msg)
+        self.artifact_names = list(missing or [])
+
+
 class TransitionError(SchedulerError):
     pass
 
