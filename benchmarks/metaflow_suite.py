@@ -273,7 +273,7 @@ def first_error_line(out: str, err: str) -> str:
     text = err + "\n" + out
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if "Traceback (most recent call last)" in err:
-        tb = err.split("Traceback (most recent call last)")[1].splitlines()
+        tb = err.split("Traceback (most recent call last)")[1].splitlines()[1:]
         exc = [ln for ln in tb if ln and not ln.startswith(" ") and ":" in ln]
         if exc:
             return exc[0].strip()[:300]

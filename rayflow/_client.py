@@ -85,13 +85,14 @@ class Task:
     """One task. ``Task('Flow/run/step/task_id')`` checks at once that it exists (and that its run
     is in the current namespace); tasks listed by a ``Step`` read their record on first use."""
 
-    def __init__(self, pathspec: str, _meta: dict | None = None, _lazy: bool = False) -> None:
+    def __init__(self, pathspec: str, _meta: dict | None = None, _lazy: bool = False,
+                 _namespace_check: bool = True) -> None:
         self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "Task")
         self.pathspec = "/".join([self.flow_name, self.run_id, self.step_name, self.id])
         self._meta = _meta
         self._done: dict | None | bool = False
         if not _lazy and _meta is None:
-            Run(f"{self.flow_name}/{self.run_id}")
+            Run(f"{self.flow_name}/{self.run_id}", _namespace_check=_namespace_check)
             self._load()
 
     def _load(self) -> dict:
@@ -147,7 +148,23 @@ class Task:
 
     @property
     def metadata_dict(self) -> dict[str, Any]:
-        return {k: "" if v is None else str(v) for k, v in self.metadata.items()}
+        """The metadata as strings, with Metaflow's resume keys: ``origin-run-id`` on every task
+        of a resumed run, ``origin-task-id`` on a task cloned from it."""
+        origin = self._load().get("origin")
+        source = self
+        if origin and origin.get("pathspec"):  # a cloned task: the facts of the computation
+            try:
+                source = Task(origin["pathspec"], _lazy=True)
+                source._load()
+            except NotFound:
+                source = self
+        out = {k: "" if v is None else str(v) for k, v in source.metadata.items() if k != "origin"}
+        origin_run = Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False)._load().get("origin_run_id")
+        if origin_run:
+            out["origin-run-id"] = str(origin_run)
+        if origin and origin.get("pathspec"):
+            out["origin-task-id"] = origin["pathspec"].rsplit("/", 1)[-1]
+        return out
 
     @property
     def parent(self) -> Step:
@@ -205,15 +222,52 @@ class Task:
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"
 
+    # --- Metaflow's names for the same facts (equality by pathspec, graph neighbours, logs) ----
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.pathspec == self.pathspec  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.pathspec)
+
+    @property
+    def path_components(self) -> list[str]:
+        return self.pathspec.split("/")
+
+    @property
+    def parent_task_pathspecs(self) -> list[str]:
+        from ._dag import parent_task_pathspecs
+
+        return parent_task_pathspecs(self)
+
+    @property
+    def parent_tasks(self) -> list[Task]:
+        return [Task(p, _lazy=True) for p in self.parent_task_pathspecs]
+
+    @property
+    def child_task_pathspecs(self) -> list[str]:
+        from ._dag import child_task_pathspecs
+
+        return child_task_pathspecs(self)
+
+    @property
+    def child_tasks(self) -> list[Task]:
+        return [Task(p, _lazy=True) for p in self.child_task_pathspecs]
+
+    def loglines(self, stream: str = "stdout") -> Iterator[tuple[datetime | None, str]]:
+        """``(timestamp, line)`` for each saved line; rayflow keeps no per-line times, so the
+        timestamp is the task's finish time."""
+        when = self.finished_at
+        return ((when, line) for line in self._log(stream).splitlines())
+
 
 class Step:
     """One step of a run; ``Step('Flow/run/step')`` checks at once that the step exists."""
 
-    def __init__(self, pathspec: str, _lazy: bool = False) -> None:
+    def __init__(self, pathspec: str, _lazy: bool = False, _namespace_check: bool = True) -> None:
         self.flow_name, self.run_id, self.id = _split(pathspec, 3, "Step")
         self.pathspec = "/".join([self.flow_name, self.run_id, self.id])
         if not _lazy:
-            run = Run(f"{self.flow_name}/{self.run_id}")
+            run = Run(f"{self.flow_name}/{self.run_id}", _namespace_check=_namespace_check)
             if self.id not in run:
                 raise NotFound(f"step {self.pathspec} not found in {ns.get_metadata()}")
 
@@ -251,12 +305,47 @@ class Step:
     def __repr__(self) -> str:
         return f"Step('{self.pathspec}')"
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.pathspec == self.pathspec  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.pathspec)
+
+    @property
+    def path_components(self) -> list[str]:
+        return self.pathspec.split("/")
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """The step of the run this one was resumed from (from its first task), as Metaflow."""
+        origin = self.task.origin_pathspec if self.tasks() else None
+        return origin.rsplit("/", 1)[0] if origin else None
+
+    def control_tasks(self) -> list[Task]:
+        """The control task of a @parallel step (node 0), as Metaflow's ``control_tasks()``."""
+        from ._dag import control_tasks
+
+        return control_tasks(self)
+
+    @property
+    def parent_steps(self) -> list[Step]:
+        from ._dag import parent_step_names
+
+        return [Step(f"{self.flow_name}/{self.run_id}/{n}", _lazy=True) for n in parent_step_names(self)]
+
+    @property
+    def child_steps(self) -> list[Step]:
+        from ._dag import child_step_names
+
+        return [Step(f"{self.flow_name}/{self.run_id}/{n}", _lazy=True) for n in child_step_names(self)]
+
 
 class Run:
-    def __init__(self, pathspec: str, _record: dict | None = None) -> None:
+    def __init__(self, pathspec: str, _record: dict | None = None, _namespace_check: bool = True) -> None:
         self.flow_name, self.id = _split(pathspec, 2, "Run")
         self.pathspec = f"{self.flow_name}/{self.id}"
         self._record = _record
+        self._namespace_check = _namespace_check
         if _record is None:
             self._load()
 
@@ -268,7 +357,7 @@ class Run:
                 raise DamagedRecord(f"run {self.pathspec}: {exc}") from None
             except MissingRecordError:
                 raise NotFound(f"run {self.pathspec} not found in {ns.get_metadata()}") from None
-            if not _in_namespace(self._record):
+            if self._namespace_check and not _in_namespace(self._record):
                 raise NotInNamespace(f"run {self.pathspec} is not in namespace {ns.get_namespace()!r} "
                                      "(use namespace(None) to see every run)")
         return self._record
@@ -425,9 +514,19 @@ class Run:
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.pathspec == self.pathspec  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.pathspec)
+
+    @property
+    def path_components(self) -> list[str]:
+        return self.pathspec.split("/")
+
 
 class Flow:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, _namespace_check: bool = True) -> None:
         self.id = self.pathspec = name
         if not records.list_runs(ns.storage(), name):
             raise NotFound(f"flow {name} not found in {ns.get_metadata()}")
@@ -467,3 +566,21 @@ class Flow:
 
     def __repr__(self) -> str:
         return f"Flow('{self.id}')"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.pathspec == self.pathspec  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.pathspec)
+
+    @property
+    def path_components(self) -> list[str]:
+        return [self.id]
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """Tags found on any of the flow's runs in the current namespace (as in Metaflow)."""
+        found: set[str] = set()
+        for run in self.runs():
+            found |= run.tags
+        return frozenset(found)

@@ -11,7 +11,7 @@ from typing import Any
 _FIELDS = (
     "flow_name", "run_id", "step_name", "task_id", "retry_count", "origin_run_id",
     "namespace", "username", "tags", "node_id", "trial", "parameter_names",
-    "project_name", "branch_name", "is_production", "project_flow_name",
+    "project_name", "branch_name", "is_production", "project_flow_name", "parallel",
 )
 
 

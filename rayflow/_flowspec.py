@@ -45,6 +45,12 @@ class FlowSpec:
 
         self.__dict__["_rf"] = state
         current._set(current_values, reporter)
+        if current_values.get("step_name"):
+            from ._parallel import parallel_info
+
+            info = parallel_info(self, current_values["step_name"])
+            if info is not None:
+                current._values["parallel"] = info
 
     def _rf_exit(self) -> None:
         from ._current import current
@@ -57,6 +63,13 @@ class FlowSpec:
         """Name the step(s) that follow this one; must be the step's last statement."""
         names: list[str] = []
         switch: dict[str, str] = {}
+        if num_parallel is not None:
+            from ._parallel import NODES_VAR
+
+            if not isinstance(num_parallel, int) or num_parallel < 1:
+                raise ValueError(f"num_parallel must be a positive int, got {num_parallel!r}")
+            object.__setattr__(self, NODES_VAR, list(range(num_parallel)))
+            foreach = NODES_VAR
         for target in steps:
             if isinstance(target, dict):
                 for value, func in target.items():

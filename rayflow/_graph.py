@@ -217,7 +217,9 @@ def _read_next(node: StepNode, call: ast.Call) -> None:
             else:
                 node.problems.append("condition= must be the artifact's name as a string literal")
         elif kw.arg == "num_parallel":
-            node.problems.append("num_parallel (@parallel) is not supported by rayflow")
+            from ._parallel import NODES_VAR
+
+            node.foreach = NODES_VAR  # a @parallel step runs as a foreach over its node indices
         else:
             node.problems.append(f"self.next() got an unknown keyword '{kw.arg}'")
     if not node.out and not node.problems:

@@ -299,11 +299,14 @@ class TaskRun:
 
     def _persist(self, state: TaskState, flow: Any) -> dict[str, str]:
         mapping = dict(state.mapping)
-        if self.node["type"] == "start":
+        # Flow constants are artifacts of start (of any shape, branching too) and of every join,
+        # where the inputs' artifacts are not carried over by themselves (as in Metaflow).
+        if self.step == "start" or self.node.get("is_join"):
             from rayflow._flowspec import packed_constants
 
             for name, packed in packed_constants(type(flow)):
-                mapping[name] = self.blobs.put_packed(packed)
+                if self.step == "start" or name not in mapping:
+                    mapping[name] = self.blobs.put_packed(packed)
         for name, value in list(flow.__dict__.items()):
             if name == "_rf" or name.startswith("__"):
                 continue
