@@ -430,6 +430,8 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--keep", action="store_true", help="keep the folders of failing pairs")
     p.add_argument("--pythonpath", default="", help="put this first on the flows' PYTHONPATH (e.g. a "
                    "snapshot of rayflow, so editing the checkout does not change a running suite)")
+    p.add_argument("--update", action="store_true", help="re-run only the chosen tests/graphs and "
+                   "replace their pairs in an earlier results/NAME.json (the rest is kept as it was)")
     p.add_argument("--name", default="metaflow_suite", help="results/NAME.json")
     a = p.parse_args(argv)
     core = core_dir(a.source)
@@ -466,6 +468,12 @@ def cli(argv: list[str]) -> int:
             outcomes = list(pool.map(one, pairs))
     finally:
         shutil.rmtree(stage_dir, ignore_errors=True)
+    path = os.path.join(RESULTS, f"{a.name}.json")
+    if a.update and os.path.exists(path):
+        done = {(o.test, o.graph) for o in outcomes}
+        kept = [Outcome(**{k: v for k, v in p.items() if k in Outcome.__dataclass_fields__})
+                for p in json.load(open(path))["pairs"] if (p["test"], p["graph"]) not in done]
+        outcomes = kept + outcomes
     rows = summarize(outcomes)
     table = print_table(rows)
     n_pass = sum(o.status == "pass" for o in outcomes)
@@ -476,7 +484,7 @@ def cli(argv: list[str]) -> int:
                f"on every graph: {classes_pass}/{classes_run}; {time.monotonic() - started:.0f} s")
     print("\n" + table + "\n\n" + summary)
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"{a.name}.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump({"summary": summary, "classes": rows,
                    "pairs": [o.__dict__ for o in outcomes]}, f, indent=1)
     with open(os.path.join(RESULTS, f"{a.name}.md"), "w") as f:

@@ -195,6 +195,7 @@ class TaskRun:
             "origin_run_id": ctx.get("origin_run_id"), "namespace": f"user:{ctx['user']}",
             "username": ctx["user"], "tags": list(ctx.get("tags", [])), "node_id": _node_id(),
             "trial": ctx.get("trial"), "parameter_names": list(ctx["params"]),
+            "_datastore": ctx["root"],  # the client inside the step reads this run's datastore
             **_project_fields(self.flow_cls, ctx["flow"], ctx["user"]),
         }, ctx.get("reporter"))
         return state, flow
