@@ -50,6 +50,25 @@ class Current:
         return collector
 
     @property
+    def task(self) -> Any:
+        """The running task as a client ``Task`` (Metaflow's ``current.task``); can be stored as
+        an artifact and read back in any namespace."""
+        if not self._values:
+            return None
+        from ._client import Task
+
+        return Task(self.pathspec, _lazy=True)
+
+    @property
+    def run(self) -> Any:
+        """The running run as a client ``Run`` (Metaflow's ``current.run``)."""
+        if not self._values:
+            return None
+        from ._client import Run
+
+        return Run(f"{self._values['flow_name']}/{self._values['run_id']}", _namespace_check=False)
+
+    @property
     def is_running_flow(self) -> bool:
         return bool(self._values)
 

@@ -31,6 +31,8 @@ class ParallelFlow(FlowSpec):
     @step
     def end(self):
         self.mine = Task(current.pathspec).pathspec
+        self.task_obj = current.task
+        self.run_obj = current.run
 
 
 def test_a_parallel_step_runs_num_parallel_tasks_that_know_their_node(run_flow):
@@ -66,6 +68,21 @@ def test_a_running_step_reads_its_own_task_through_the_client(run_flow):
     out = run_flow(ParallelFlow)
     end = Run(out.pathspec)["end"].task
     assert end.data.mine == end.pathspec
+
+
+def test_current_task_and_run_are_client_objects_readable_in_any_namespace(run_flow):
+    import rayflow
+    from rayflow import Run
+
+    out = run_flow(ParallelFlow)
+    end = Run(out.pathspec)["end"].task
+    rayflow.namespace("user:nobody")
+    try:
+        assert end.data.task_obj.pathspec == end.pathspec
+        assert end.data.run_obj.id == out.run_id
+        assert end.data.run_obj["join"].task.data.seen[0] == (0, 3, True)
+    finally:
+        rayflow.namespace(None)
 
 
 class ResumedFlow(FlowSpec):

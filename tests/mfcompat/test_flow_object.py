@@ -82,3 +82,31 @@ def test_a_parameter_not_given_comes_from_the_run_environment_variable(monkeypat
     monkeypatch.setenv(f"{prefix}SIZE", "7")
     assert resolve_values(ShapeFlow, {}) == {"size": 7, "no_default": "from env"}
     assert resolve_values(ShapeFlow, {"size": "3"})["size"] == 3
+
+
+def test_a_parameter_default_function_sees_the_project_in_current():
+    from rayflow import current, project
+    from rayflow._parameters import resolve_values
+
+    seen = {}
+
+    def default(ctx):
+        seen["project"] = current.project_name
+        seen["flow"] = ctx.flow_name
+        return "ok"
+
+    @project(name="proj")
+    class ProjectFlow(FlowSpec):
+        value = Parameter("value", default=default)
+
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    assert resolve_values(ProjectFlow, {}) == {"value": "ok"}
+    assert seen == {"project": "proj", "flow": "ProjectFlow"}
+    assert not current.is_running_flow
