@@ -271,7 +271,10 @@ class Step:
             if self.id not in run:
                 raise NotFound(f"step {self.pathspec} not found in {ns.get_metadata()}")
 
-    def tasks(self) -> list[Task]:
+    def tasks(self, *tags: str) -> list[Task]:
+        """The step's tasks; with ``tags``, none unless the run has every one of them."""
+        if tags and not set(tags) <= self.tags:
+            return []
         ids = records.list_tasks(ns.storage(), self.flow_name, self.run_id, self.id)
         return [Task(f"{self.pathspec}/{t}", _lazy=True) for t in ids]
 
@@ -321,6 +324,11 @@ class Step:
         origin = self.task.origin_pathspec if self.tasks() else None
         return origin.rsplit("/", 1)[0] if origin else None
 
+    @property
+    def tags(self) -> frozenset[str]:
+        """The run's tags (Metaflow's steps and tasks carry their run's tags)."""
+        return Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False).tags
+
     def control_tasks(self) -> list[Task]:
         """The control task of a @parallel step (node 0), as Metaflow's ``control_tasks()``."""
         from ._dag import control_tasks
@@ -366,7 +374,10 @@ class Run:
     def record(self) -> dict:
         return dict(self._load(refresh=True))
 
-    def steps(self) -> list[Step]:
+    def steps(self, *tags: str) -> list[Step]:
+        """The run's steps in plan order; with ``tags``, none unless the run has all of them."""
+        if tags and not set(tags) <= self.tags:
+            return []
         plan = self._load().get("plan") or {}
         present = set(records.list_steps(ns.storage(), self.flow_name, self.id))
         ordered = [s for s in plan if s in present] + sorted(present - set(plan))
@@ -579,8 +590,5 @@ class Flow:
 
     @property
     def tags(self) -> frozenset[str]:
-        """Tags found on any of the flow's runs in the current namespace (as in Metaflow)."""
-        found: set[str] = set()
-        for run in self.runs():
-            found |= run.tags
-        return frozenset(found)
+        """Empty: tags belong to runs, not to the flow (as Metaflow's ``Flow.tags``)."""
+        return frozenset()

@@ -170,3 +170,17 @@ def test_client_objects_compare_by_pathspec_and_skip_the_namespace_check_when_as
         assert len({task, run["start"].task}) == 1
     finally:
         rayflow.namespace(None)
+
+
+def test_steps_tasks_and_artifacts_carry_the_run_tags_and_filter_by_them(run_flow):
+    from rayflow import Flow, Run
+
+    out = run_flow(MergeFlow, runner_options={"tags": ["刺身 means sashimi"]})
+    run = Run(out.pathspec)
+    assert Flow("MergeFlow").tags == frozenset()  # tags belong to runs
+    assert [s.id for s in run.steps("刺身 means sashimi")] == [s.id for s in run.steps()]
+    assert run.steps("not_a_tag") == [] and run.steps("not_a_tag", "刺身 means sashimi") == []
+    join = run["join"]
+    assert "刺身 means sashimi" in join.tags and join.tasks("not_a_tag") == []
+    assert [t.id for t in join.tasks("刺身 means sashimi")] == [t.id for t in join]
+    assert all("刺身 means sashimi" in a.tags for a in join.task)
