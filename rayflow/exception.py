@@ -1,6 +1,7 @@
 """``rayflow.exception``: Metaflow's ``metaflow.exception`` names, so imports of them keep working.
 
-``MetaflowException`` is a base class user code subclasses (with a ``headline``); the client's
+``MetaflowException`` is a base class user code subclasses (with a ``headline``), and the base
+of the errors ``merge_artifacts`` and ``self.next`` raise in a step; the client's
 not-found errors are rayflow's own classes under Metaflow's names, so ``except
 MetaflowNotFound`` catches what rayflow's client raises.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from rayflow.scheduler import MergeArtifactsError
 from rayflow.scheduler._errors import (
+    MetaflowException,
     MissingInMergeArtifactsException,
     StepTimeout,
     UnhandledInMergeArtifactsException,
@@ -16,18 +18,6 @@ from rayflow.scheduler._errors import (
 
 from ._client import NotFound, NotInNamespace
 from ._errors import ParameterError, RayflowError
-
-
-class MetaflowException(Exception):
-    """Base class of errors raised by flows written for Metaflow; ``headline`` names the kind."""
-
-    headline = "Flow failed"
-
-    def __init__(self, msg: str = "", lineno: int | None = None, source_file: str | None = None) -> None:
-        self.message = msg
-        self.line_no = lineno
-        self.source_file = source_file
-        super().__init__(msg)
 
 
 class ExternalCommandFailed(MetaflowException):

@@ -7,7 +7,11 @@ from __future__ import annotations
 import pytest
 
 from rayflow import FlowSpec, Runner, Task, current, parallel, step
-from rayflow.exception import MissingInMergeArtifactsException, UnhandledInMergeArtifactsException
+from rayflow.exception import (
+    MetaflowException,
+    MissingInMergeArtifactsException,
+    UnhandledInMergeArtifactsException,
+)
 
 
 class ParallelFlow(FlowSpec):
@@ -140,11 +144,18 @@ class MergeFlow(FlowSpec):
             self.merge_artifacts(inputs, include=["nowhere"])
         except MissingInMergeArtifactsException as exc:
             self.missing = exc.artifact_names
+        try:
+            self.merge_artifacts(inputs, include=["x"], exclude=["y"])
+        except MetaflowException:
+            self.both_refused = True
         self.next(self.end)
 
     @step
     def end(self):
-        pass
+        try:
+            self.merge_artifacts([])
+        except MetaflowException as exc:
+            self.outside_join = exc.headline
 
 
 def test_merge_artifacts_raises_metaflows_exception_classes(run_flow):
@@ -153,6 +164,8 @@ def test_merge_artifacts_raises_metaflows_exception_classes(run_flow):
     out = run_flow(MergeFlow)
     join = Run(out.pathspec)["join"].task
     assert join.data.unhandled == ["x"] and join.data.missing == ["nowhere"]
+    assert join.data.both_refused
+    assert Run(out.pathspec)["end"].task.data.outside_join == "Unable to merge artifacts"
 
 
 def test_client_objects_compare_by_pathspec_and_skip_the_namespace_check_when_asked(run_flow):
