@@ -50,6 +50,13 @@ class Current:
         return collector
 
     @property
+    def tags(self) -> set[str] | None:
+        """The run's tags, as a set of its own each time (Metaflow's ``current.tags`` is a set)."""
+        if not self._values:
+            return None
+        return set(self._values.get("tags") or [])
+
+    @property
     def task(self) -> Any:
         """The running task as a client ``Task`` (Metaflow's ``current.task``); can be stored as
         an artifact and read back in any namespace."""

@@ -130,6 +130,13 @@ class FlowSpec:
 
     # --- misc -------------------------------------------------------------------------------
     @property
+    def _current_step(self) -> str | None:
+        """The running step's name (Metaflow's ``self._current_step``)."""
+        from ._current import current
+
+        return current.step_name
+
+    @property
     def name(self) -> str:
         """The flow's name, unless a step set ``self.name`` (an ordinary artifact then)."""
         return self.__dict__.get("name", type(self).__name__)

@@ -37,6 +37,9 @@ class ParallelFlow(FlowSpec):
         self.mine = Task(current.pathspec).pathspec
         self.task_obj = current.task
         self.run_obj = current.run
+        self.tag_set = current.tags
+        self.tag_set.add("added here")
+        self.step_seen = self._current_step
 
 
 def test_a_parallel_step_runs_num_parallel_tasks_that_know_their_node(run_flow):
@@ -72,6 +75,7 @@ def test_a_running_step_reads_its_own_task_through_the_client(run_flow):
     out = run_flow(ParallelFlow)
     end = Run(out.pathspec)["end"].task
     assert end.data.mine == end.pathspec
+    assert end.data.tag_set == {"added here"} and end.data.step_seen == "end"
 
 
 def test_current_task_and_run_are_client_objects_readable_in_any_namespace(run_flow):
