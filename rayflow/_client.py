@@ -172,7 +172,7 @@ class Task:
 
     @property
     def tags(self) -> frozenset[str]:
-        return Run(f"{self.flow_name}/{self.run_id}").tags
+        return Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False).tags
 
     @property
     def index(self) -> int | None:
@@ -303,7 +303,9 @@ class Step:
 
     @property
     def parent(self) -> Run:
-        return Run(f"{self.flow_name}/{self.run_id}")
+        """The step's run; reached from an object already in hand, so not checked against the
+        namespace again (as in Metaflow, where pickled objects are walked in any namespace)."""
+        return Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False)
 
     def __repr__(self) -> str:
         return f"Step('{self.pathspec}')"

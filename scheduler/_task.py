@@ -417,8 +417,9 @@ def _project_fields(flow_cls: type, flow: str, user: str) -> dict[str, Any]:
     project = getattr(flow_cls, "_rf_project", None)
     if not project:
         return {}
-    branch = f"user.{user}"
-    return {"project_name": project, "branch_name": branch, "is_production": False,
+    branch = getattr(flow_cls, "_rf_project_branch", None) or f"user.{user}"
+    production = bool(getattr(flow_cls, "_rf_project_production", False))
+    return {"project_name": project, "branch_name": branch, "is_production": production,
             "project_flow_name": f"{project}.{branch}.{flow}"}
 
 

@@ -89,6 +89,7 @@ def test_current_task_and_run_are_client_objects_readable_in_any_namespace(run_f
         assert end.data.task_obj.pathspec == end.pathspec
         assert end.data.run_obj.id == out.run_id
         assert end.data.run_obj["join"].task.data.seen[0] == (0, 3, True)
+        assert end.parent.parent.id == out.run_id and "user:nobody" not in end.tags
     finally:
         rayflow.namespace(None)
 

@@ -110,3 +110,37 @@ def test_a_parameter_default_function_sees_the_project_in_current():
     assert resolve_values(ProjectFlow, {}) == {"value": "ok"}
     assert seen == {"project": "proj", "flow": "ProjectFlow"}
     assert not current.is_running_flow
+
+
+@pytest.mark.parametrize("env, branch, production", [
+    ({"METAFLOW_BRANCH": "feature"}, "test.feature", False),
+    ({"METAFLOW_PRODUCTION": "True"}, "prod", True),
+    ({"METAFLOW_PRODUCTION": "True", "METAFLOW_BRANCH": "x"}, "prod.x", True),
+    ({}, "user.someone", False),
+])
+def test_project_branch_comes_from_metaflow_branch_and_production_when_the_flow_is_defined(
+        monkeypatch, env, branch, production):
+    from rayflow import project
+    from rayflow.scheduler._run import _system_tags
+    from rayflow.scheduler._task import _project_fields
+
+    monkeypatch.delenv("METAFLOW_BRANCH", raising=False)
+    monkeypatch.delenv("METAFLOW_PRODUCTION", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    @project(name="proj")
+    class Projected(FlowSpec):
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    monkeypatch.delenv("METAFLOW_BRANCH", raising=False)  # read once, when the flow is defined
+    fields = _project_fields(Projected, "Projected", "someone")
+    assert fields["branch_name"] == branch and fields["is_production"] is production
+    assert fields["project_flow_name"] == f"proj.{branch}.Projected"
+    assert f"project_branch:{branch}" in _system_tags(Projected, "someone")
