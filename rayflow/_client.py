@@ -159,7 +159,10 @@ class Task:
             except NotFound:
                 source = self
         out = {k: "" if v is None else str(v) for k, v in source.metadata.items() if k != "origin"}
-        origin_run = Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False)._load().get("origin_run_id")
+        record = Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False)._load()
+        if record.get("python"):
+            out["python_version"] = str(record["python"])
+        origin_run = record.get("origin_run_id")
         if origin_run:
             out["origin-run-id"] = str(origin_run)
         if origin and origin.get("pathspec"):

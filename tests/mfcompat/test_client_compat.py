@@ -118,6 +118,7 @@ def test_a_resumed_run_tells_origin_run_and_task_in_metadata_dict(run_flow, data
     cloned, rerun = run["start"].task.metadata_dict, run["end"].task.metadata_dict
     assert cloned["origin-run-id"] == rerun["origin-run-id"] == first.run_id
     assert cloned["origin-task-id"] == "0" and "origin-task-id" not in rerun
+    assert cloned["python_version"] == rerun["python_version"] != ""
     original = origin["start"].task.metadata_dict
     assert {k: v for k, v in cloned.items() if not k.startswith("origin-")} == original
     assert run["start"].origin_pathspec == f"ResumedFlow/{first.run_id}/start"
