@@ -46,10 +46,19 @@ def _split(pathspec: str, parts: int, kind: str) -> list[str]:
 def _check_tags(tags: Iterable[str]) -> list[str]:
     out = []
     for tag in tags:
-        if not isinstance(tag, str) or not tag.strip() or len(tag) > 512:
-            raise RayflowError(f"invalid tag {tag!r}: a tag is a non-empty string of at most 512 characters")
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > 512 or not _utf8(tag):
+            raise RayflowError(f"invalid tag {tag!r}: a tag is a non-empty UTF-8 string of at most 512 characters")
         out.append(tag)
     return out
+
+
+def _utf8(text: str) -> bool:
+    """False for a string holding undecodable bytes (``surrogateescape``, e.g. from argv)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _listed(tags: str | list[str] | tuple[str, ...]) -> list[str]:

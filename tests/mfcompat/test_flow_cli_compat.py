@@ -144,3 +144,10 @@ def test_tag_commands_take_run_id_and_list_flat_on_stderr(ran):
     assert some_system not in user_tags()
     assert cli("tag", "remove", "--run-id", run_id, "BBB", some_system).returncode != 0
     assert "BBB" in user_tags()
+    # tags that are empty, too long or not UTF-8 are refused
+    for bad in ("", "a" * 600):
+        assert cli("tag", "add", "--run-id", run_id, bad).returncode != 0
+    raw = subprocess.run([sys.executable, "flow.py", "tag", "add", "--run-id", run_id, b"\xff\xfe"],
+                         cwd=ran[2], capture_output=True, timeout=150)
+    assert raw.returncode != 0
+    assert user_tags() == {"刺身 means sashimi", "BBB", "DDD"}
