@@ -10,7 +10,17 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class ForeachFrame(NamedTuple):
+    """One enclosing foreach of a task, with Metaflow's field names."""
+
+    step: str
+    var: str | None
+    num_splits: int
+    index: int
+    value: Any
 
 
 class FlowSpec:
@@ -93,6 +103,17 @@ class FlowSpec:
     def foreach_stack(self) -> list[tuple[int, int, Any]]:
         """``(index, num_splits, value)`` for every enclosing foreach, outermost first."""
         return self._state("foreach_stack").foreach_stack()
+
+    @property
+    def _foreach_stack(self) -> list[ForeachFrame]:
+        """Metaflow's ``self._foreach_stack``: one ``ForeachFrame(step, var, num_splits, index,
+        value)`` per enclosing foreach, outermost first (``var`` names the split's list)."""
+        from ._graph import build_graph
+
+        state = self._state("_foreach_stack")
+        graph = build_graph(type(self))
+        return [ForeachFrame(frame[0], graph[frame[0]].foreach, num, index, value)
+                for frame, (index, num, value) in zip(state.frames, state.foreach_stack())]
 
     # --- joins ------------------------------------------------------------------------------
     def merge_artifacts(self, inputs: Any, include: list[str] | None = None,

@@ -203,3 +203,43 @@ def test_steps_tasks_and_artifacts_carry_the_run_tags_and_filter_by_them(run_flo
     assert "刺身 means sashimi" in join.tags and join.tasks("not_a_tag") == []
     assert [t.id for t in join.tasks("刺身 means sashimi")] == [t.id for t in join]
     assert all("刺身 means sashimi" in a.tags for a in join.task)
+
+
+class NestedForeachFlow(FlowSpec):
+    @step
+    def start(self):
+        self.xs = ["a", "b"]
+        self.next(self.outer, foreach="xs")
+
+    @step
+    def outer(self):
+        self.ys = [1, 2, 3]
+        self.next(self.inner, foreach="ys")
+
+    @step
+    def inner(self):
+        self.frames = [(f.step, f.var, f.num_splits, f.index, f.value) for f in self._foreach_stack]
+        self.next(self.inner_join)
+
+    @step
+    def inner_join(self, inputs):
+        self.frames = [i.frames for i in inputs]
+        self.next(self.outer_join)
+
+    @step
+    def outer_join(self, inputs):
+        self.frames = [f for i in inputs for f in i.frames]
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_foreach_stack_frames_name_the_split_its_list_and_the_item(run_flow):
+    from rayflow import Run
+
+    out = run_flow(NestedForeachFlow)
+    frames = Run(out.pathspec)["end"].task.data.frames
+    assert [("start", "xs", 2, 0, "a"), ("outer", "ys", 3, 2, 3)] in frames
+    assert len(frames) == 6
