@@ -39,6 +39,12 @@ class StepNode:
     code_hash: str = ""
     reads: set[str] = field(default_factory=set)   # attributes read through self or inputs
     escape: str | None = "the step's source is unknown"  # why it may read more (rayflow._reads)
+    is_parallel: bool = False  # decorated with @parallel
+
+    @property
+    def parallel_step(self) -> bool:
+        """Metaflow's flag for a step reached with ``num_parallel`` (a @parallel step)."""
+        return self.is_parallel
 
     @property
     def in_funcs(self) -> list[str]:
@@ -117,7 +123,9 @@ def build_graph(flow_cls: type) -> FlowGraph:
     nodes = {name: _parse_step(name, func, file, flow_cls)
              for name, func in step_functions(flow_cls).items()}
     nodes = dict(sorted(nodes.items(), key=lambda kv: kv[1].line))
+    functions = step_functions(flow_cls)
     for node in nodes.values():
+        node.is_parallel = bool(getattr(functions.get(node.name), "_rf_parallel", False))
         for target in node.out:
             if target in nodes:
                 nodes[target].parents.append(node.name)

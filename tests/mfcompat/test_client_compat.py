@@ -52,6 +52,8 @@ def test_a_parallel_step_runs_num_parallel_tasks_that_know_their_node(run_flow):
     assert run["join"].task.data.seen == [(0, 3, True), (1, 3, True), (2, 3, True)]
     assert [t.id for t in run["train"].control_tasks()] == [run["train"].task.id]
     assert run["start"].control_tasks() == []
+    graph = ParallelFlow(use_cli=False)._graph
+    assert graph["train"].parallel_step and not graph["join"].parallel_step
 
 
 def test_tasks_know_their_parents_and_children(run_flow):
