@@ -76,6 +76,7 @@ def make_dump(flow_cls: type) -> click.Command:
         root = ctx.find_root().obj or {}
         wanted = {n for n in include.split(",") if n}
         found: dict[str, dict[str, Any]] = {}
+        too_large: dict[str, dict[str, int]] = {}
         with reading(root.get("datastore")):
             for task in _tasks(flow_cls.__name__, pathspec):
                 values: dict[str, Any] = {}
@@ -84,6 +85,7 @@ def make_dump(flow_cls: type) -> click.Command:
                         continue
                     artifact = task[name]
                     if artifact.size > max_value_size:
+                        too_large.setdefault(task.pathspec, {})[name] = artifact.size
                         continue
                     values[name] = artifact.data
                 found[task.pathspec] = values
@@ -96,6 +98,8 @@ def make_dump(flow_cls: type) -> click.Command:
             for name, value in values.items():
                 text = repr(value)
                 click.echo(f"  {name} ({type(value).__name__}): {text if len(text) < 400 else text[:400] + '...'}")
+            for name, size in too_large.get(task_path, {}).items():
+                click.echo(f"  {name}: {size} bytes, over --max-value-size {max_value_size} (not shown)")
 
     return dump
 

@@ -104,6 +104,9 @@ def test_dump_file_pickles_every_task_of_a_step_and_honours_private_and_max_valu
     with open(where / "b.pkl", "rb") as f:
         (values,) = pickle.load(f).values()
     assert values["_hidden"] == "private" and values["big"] == "x" * 5000
+    shown = cli("dump", f"{run_id}/start/0")
+    assert shown.returncode == 0 and "mine (str)" in shown.stdout
+    assert "big: " in shown.stdout and "over --max-value-size 1000 (not shown)" in shown.stdout
     proc = cli("dump", "--include", "v", "--file", "c.pkl", f"{run_id}/a")
     with open(where / "c.pkl", "rb") as f:
         assert list(pickle.load(f).values()) == [{"v": 1}]
