@@ -14,6 +14,7 @@ from rayflow.datastore import BlobStore, DamagedRecordError, MissingRecordError,
 
 from . import _namespace as ns
 from ._artifacts import DataArtifact, MetaflowArtifacts, MetaflowData, TaskException, to_datetime
+from ._client_compat import FlowCompat, RunCompat, StepCompat, TaskCompat
 from ._errors import RayflowError
 
 
@@ -90,7 +91,7 @@ def _read_run(flow: str, run_id: str) -> dict:
     return records.with_effective_status(storage, flow, run_id, records.read_run(storage, flow, run_id))
 
 
-class Task:
+class Task(TaskCompat):
     """One task. ``Task('Flow/run/step/task_id')`` checks at once that it exists (and that its run
     is in the current namespace); tasks listed by a ``Step`` read their record on first use."""
 
@@ -234,45 +235,8 @@ class Task:
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"
 
-    # --- Metaflow's names for the same facts (equality by pathspec, graph neighbours, logs) ----
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.pathspec == self.pathspec  # type: ignore[attr-defined]
 
-    def __hash__(self) -> int:
-        return hash(self.pathspec)
-
-    @property
-    def path_components(self) -> list[str]:
-        return self.pathspec.split("/")
-
-    @property
-    def parent_task_pathspecs(self) -> list[str]:
-        from ._dag import parent_task_pathspecs
-
-        return parent_task_pathspecs(self)
-
-    @property
-    def parent_tasks(self) -> list[Task]:
-        return [Task(p, _lazy=True) for p in self.parent_task_pathspecs]
-
-    @property
-    def child_task_pathspecs(self) -> list[str]:
-        from ._dag import child_task_pathspecs
-
-        return child_task_pathspecs(self)
-
-    @property
-    def child_tasks(self) -> list[Task]:
-        return [Task(p, _lazy=True) for p in self.child_task_pathspecs]
-
-    def loglines(self, stream: str = "stdout") -> Iterator[tuple[datetime | None, str]]:
-        """``(timestamp, line)`` for each saved line; rayflow keeps no per-line times, so the
-        timestamp is the task's finish time."""
-        when = self.finished_at
-        return ((when, line) for line in self._log(stream).splitlines())
-
-
-class Step:
+class Step(StepCompat):
     """One step of a run; ``Step('Flow/run/step')`` checks at once that the step exists."""
 
     def __init__(self, pathspec: str, _lazy: bool = False, _namespace_check: bool = True) -> None:
@@ -322,47 +286,7 @@ class Step:
     def __repr__(self) -> str:
         return f"Step('{self.pathspec}')"
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.pathspec == self.pathspec  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self.pathspec)
-
-    @property
-    def path_components(self) -> list[str]:
-        return self.pathspec.split("/")
-
-    @property
-    def origin_pathspec(self) -> str | None:
-        """The step of the run this one was resumed from (from its first task), as Metaflow."""
-        origin = self.task.origin_pathspec if self.tasks() else None
-        return origin.rsplit("/", 1)[0] if origin else None
-
-    @property
-    def tags(self) -> frozenset[str]:
-        """The run's tags (Metaflow's steps and tasks carry their run's tags)."""
-        return Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False).tags
-
-    def control_tasks(self) -> list[Task]:
-        """The control task of a @parallel step (node 0), as Metaflow's ``control_tasks()``."""
-        from ._dag import control_tasks
-
-        return control_tasks(self)
-
-    @property
-    def parent_steps(self) -> list[Step]:
-        from ._dag import parent_step_names
-
-        return [Step(f"{self.flow_name}/{self.run_id}/{n}", _lazy=True) for n in parent_step_names(self)]
-
-    @property
-    def child_steps(self) -> list[Step]:
-        from ._dag import child_step_names
-
-        return [Step(f"{self.flow_name}/{self.run_id}/{n}", _lazy=True) for n in child_step_names(self)]
-
-
-class Run:
+class Run(RunCompat):
     def __init__(self, pathspec: str, _record: dict | None = None, _namespace_check: bool = True) -> None:
         self.flow_name, self.id = _split(pathspec, 2, "Run")
         self.pathspec = f"{self.flow_name}/{self.id}"
@@ -508,24 +432,6 @@ class Run:
     def remove_tag(self, tag: str | list[str]) -> frozenset[str]:
         return self.remove_tags(_listed(tag))
 
-    def replace_tag(self, tag_to_remove: str | list[str], tag_to_add: str | list[str]) -> frozenset[str]:
-        return self.replace_tags(_listed(tag_to_remove), _listed(tag_to_add))
-
-    def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> frozenset[str]:
-        """Remove, then add, in one update of run.json; naming no tag at all is an error."""
-        remove, add = _check_tags(tags_to_remove), _check_tags(tags_to_add)
-        if not remove and not add:
-            raise RayflowError(f"replace_tags of run {self.pathspec}: name at least one tag to remove or add")
-        system = self.system_tags
-        bad = [t for t in remove if t in system and t not in self.user_tags]
-        if bad:
-            raise RayflowError(f"cannot remove system tag {bad[0]!r} of run {self.pathspec}")
-        records.update_run_tags(ns.storage(), self.flow_name, self.id, remove=remove)
-        new = records.update_run_tags(ns.storage(), self.flow_name, self.id,
-                                      add=[t for t in add if t not in system])
-        self._record = None
-        return frozenset(new)
-
     def remove_tags(self, tags: Iterable[str]) -> frozenset[str]:
         """Remove user tags (system tags such as ``user:NAME`` cannot be removed)."""
         wanted = _check_tags(tags)
@@ -539,18 +445,7 @@ class Run:
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.pathspec == self.pathspec  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self.pathspec)
-
-    @property
-    def path_components(self) -> list[str]:
-        return self.pathspec.split("/")
-
-
-class Flow:
+class Flow(FlowCompat):
     def __init__(self, name: str, _namespace_check: bool = True) -> None:
         self.id = self.pathspec = name
         if not records.list_runs(ns.storage(), name):
@@ -591,18 +486,3 @@ class Flow:
 
     def __repr__(self) -> str:
         return f"Flow('{self.id}')"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.pathspec == self.pathspec  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self.pathspec)
-
-    @property
-    def path_components(self) -> list[str]:
-        return [self.id]
-
-    @property
-    def tags(self) -> frozenset[str]:
-        """Empty: tags belong to runs, not to the flow (as Metaflow's ``Flow.tags``)."""
-        return frozenset()
