@@ -40,6 +40,7 @@ from ._errors import (
 from ._flowspec import FlowSpec
 from ._helpers import parallel_imap_unordered, parallel_map, profile
 from ._namespace import default_namespace, get_metadata, get_namespace, metadata, namespace
+from ._parallel import parallel
 from ._parameters import IncludeFile, JSONType, Parameter
 from ._runner import Runner, RunOutcome
 
@@ -83,6 +84,7 @@ __all__ = [
     "kubernetes",
     "project",
     "pypi",
+    "parallel",
     "parallel_imap_unordered",
     "parallel_map",
     "profile",

@@ -102,6 +102,11 @@ class DataArtifact:
     def finished_at(self) -> datetime | None:
         return self.task.finished_at
 
+    @property
+    def tags(self) -> frozenset[str]:
+        """The tags of the artifact's run, as in Metaflow."""
+        return self.task.tags
+
     def __repr__(self) -> str:
         return f"DataArtifact('{self.pathspec}')"
 

@@ -22,6 +22,7 @@ from rayflow.datastore import (
 
 from . import _namespace as ns
 from ._artifacts import DataArtifact, MetaflowArtifacts, MetaflowData, TaskException, to_datetime
+from ._client_compat import FlowCompat, RunCompat, StepCompat, TaskCompat
 from ._errors import RayflowError
 
 TASK_BATCH = 2000
@@ -57,10 +58,24 @@ def _split(pathspec: str, parts: int, kind: str) -> list[str]:
 def _check_tags(tags: Iterable[str]) -> list[str]:
     out = []
     for tag in tags:
-        if not isinstance(tag, str) or not tag.strip() or len(tag) > 512:
-            raise RayflowError(f"invalid tag {tag!r}: a tag is a non-empty string of at most 512 characters")
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > 512 or not _utf8(tag):
+            raise RayflowError(f"invalid tag {tag!r}: a tag is a non-empty UTF-8 string of at most 512 characters")
         out.append(tag)
     return out
+
+
+def _utf8(text: str) -> bool:
+    """False for a string holding undecodable bytes (``surrogateescape``, e.g. from argv)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _listed(tags: str | list[str] | tuple[str, ...]) -> list[str]:
+    """Metaflow's ``add_tag``/``remove_tag``/``replace_tag`` also take a list (deprecated form)."""
+    return list(tags) if isinstance(tags, (list, tuple)) else [tags]
 
 
 def _in_namespace(run_record: dict) -> bool:
@@ -71,22 +86,33 @@ def _in_namespace(run_record: dict) -> bool:
     return current in tags
 
 
+def _running_task_meta(pathspec: str) -> dict | None:
+    """What a running step reads of its own task (``Task(current.pathspec)``), before its record
+    exists: no artifacts yet, its attempt. ``None`` for any other task."""
+    from ._current import current
+
+    if current.pathspec != pathspec:
+        return None
+    return {"attempt": current.retry_count or 0, "status": "running", "artifacts": {}}
+
+
 def _read_run(flow: str, run_id: str) -> dict:
     """run.json as readers show it: a run whose driver died reads ``crashed``, not ``running``."""
     storage = ns.storage()
     return records.with_effective_status(storage, flow, run_id, records.read_run(storage, flow, run_id))
 
 
-class Task:
+class Task(TaskCompat):
     """One task. ``Task('Flow/run/step/task_id')`` checks at once that it exists (and that its run
     is in the current namespace); tasks listed by a ``Step`` read their record on first use."""
 
-    def __init__(self, pathspec: str, _meta: TaskRecord | None = None, _lazy: bool = False) -> None:
+    def __init__(self, pathspec: str, _meta: TaskRecord | None = None, _lazy: bool = False,
+                 _namespace_check: bool = True) -> None:
         self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "Task")
         self.pathspec = "/".join([self.flow_name, self.run_id, self.step_name, self.id])
         self._meta = _meta
         if not _lazy and _meta is None:
-            Run(f"{self.flow_name}/{self.run_id}")
+            Run(f"{self.flow_name}/{self.run_id}", _namespace_check=_namespace_check)
             self._load()
 
     def _load(self) -> TaskRecord:
@@ -98,6 +124,9 @@ class Task:
             except DamagedRecordError as exc:
                 raise DamagedRecord(f"task {self.pathspec}: {exc}") from None
             except MissingRecordError:
+                running = _running_task_meta(self.pathspec)
+                if running is not None:
+                    return running  # not kept: the record is written when the task ends
                 raise NotFound(f"task {self.pathspec} not found in {ns.get_metadata()}") from None
         return self._meta
 
@@ -154,7 +183,26 @@ class Task:
 
     @property
     def metadata_dict(self) -> dict[str, Any]:
-        return {k: "" if v is None else str(v) for k, v in self.metadata.items()}
+        """The metadata as strings, with Metaflow's resume keys: ``origin-run-id`` on every task
+        of a resumed run, ``origin-task-id`` on a task cloned from it."""
+        origin = self._load().origin
+        source = self
+        if origin and origin.get("pathspec"):  # a cloned task: the facts of the computation
+            try:
+                source = Task(origin["pathspec"], _lazy=True)
+                source._load()
+            except NotFound:
+                source = self
+        out = {k: "" if v is None else str(v) for k, v in source.metadata.items() if k != "origin"}
+        record = Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False)._load()
+        if record.get("python"):
+            out["python_version"] = str(record["python"])
+        origin_run = record.get("origin_run_id")
+        if origin_run:
+            out["origin-run-id"] = str(origin_run)
+        if origin and origin.get("pathspec"):
+            out["origin-task-id"] = origin["pathspec"].rsplit("/", 1)[-1]
+        return out
 
     @property
     def parent(self) -> Step:
@@ -162,7 +210,7 @@ class Task:
 
     @property
     def tags(self) -> frozenset[str]:
-        return Run(f"{self.flow_name}/{self.run_id}").tags
+        return Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False).tags
 
     @property
     def index(self) -> int | None:
@@ -208,20 +256,23 @@ class Task:
         return f"Task('{self.pathspec}')"
 
 
-class Step:
+class Step(StepCompat):
     """One step of a run; ``Step('Flow/run/step')`` checks at once that the step exists."""
 
-    def __init__(self, pathspec: str, _lazy: bool = False) -> None:
+    def __init__(self, pathspec: str, _lazy: bool = False, _namespace_check: bool = True) -> None:
         self.flow_name, self.run_id, self.id = _split(pathspec, 3, "Step")
         self.pathspec = "/".join([self.flow_name, self.run_id, self.id])
         if not _lazy:
-            run = Run(f"{self.flow_name}/{self.run_id}")
+            run = Run(f"{self.flow_name}/{self.run_id}", _namespace_check=_namespace_check)
             if self.id not in run:
                 raise NotFound(f"step {self.pathspec} not found in {ns.get_metadata()}")
 
-    def tasks(self) -> list[Task]:
+    def tasks(self, *tags: str) -> list[Task]:
         """Every task with its record, read in batches (a few round trips per batch, not one
-        per task); a task whose record is damaged or not written yet reads it on first use."""
+        per task); a task whose record is damaged or not written yet reads it on first use.
+        With ``tags``, none unless the run has every one of them."""
+        if tags and not set(tags) <= self.tags:
+            return []
         storage = ns.storage()
         ids = records.list_tasks(storage, self.flow_name, self.run_id, self.id)
         out = []
@@ -261,17 +312,19 @@ class Step:
 
     @property
     def parent(self) -> Run:
-        return Run(f"{self.flow_name}/{self.run_id}")
+        """The step's run; reached from an object already in hand, so not checked against the
+        namespace again (as in Metaflow, where pickled objects are walked in any namespace)."""
+        return Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False)
 
     def __repr__(self) -> str:
         return f"Step('{self.pathspec}')"
 
-
-class Run:
-    def __init__(self, pathspec: str, _record: dict | None = None) -> None:
+class Run(RunCompat):
+    def __init__(self, pathspec: str, _record: dict | None = None, _namespace_check: bool = True) -> None:
         self.flow_name, self.id = _split(pathspec, 2, "Run")
         self.pathspec = f"{self.flow_name}/{self.id}"
         self._record = _record
+        self._namespace_check = _namespace_check
         if _record is None:
             self._load()
 
@@ -283,7 +336,7 @@ class Run:
                 raise DamagedRecord(f"run {self.pathspec}: {exc}") from None
             except MissingRecordError:
                 raise NotFound(f"run {self.pathspec} not found in {ns.get_metadata()}") from None
-            if not _in_namespace(self._record):
+            if self._namespace_check and not _in_namespace(self._record):
                 raise NotInNamespace(f"run {self.pathspec} is not in namespace {ns.get_namespace()!r} "
                                      "(use namespace(None) to see every run)")
         return self._record
@@ -292,7 +345,10 @@ class Run:
     def record(self) -> dict:
         return dict(self._load(refresh=True))
 
-    def steps(self) -> list[Step]:
+    def steps(self, *tags: str) -> list[Step]:
+        """The run's steps in plan order; with ``tags``, none unless the run has all of them."""
+        if tags and not set(tags) <= self.tags:
+            return []
         plan = self._load().get("plan") or {}
         present = set(records.list_steps(ns.storage(), self.flow_name, self.id))
         ordered = [s for s in plan if s in present] + sorted(present - set(plan))
@@ -394,17 +450,20 @@ class Run:
         record = self._load()
         return {k: record[k] for k in keep if record.get(k) is not None}
 
-    def add_tag(self, tag: str) -> frozenset[str]:
-        return self.add_tags([tag])
+    def add_tag(self, tag: str | list[str]) -> frozenset[str]:
+        return self.add_tags(_listed(tag))
 
     def add_tags(self, tags: Iterable[str]) -> frozenset[str]:
-        """Add user tags to the run (stored in run.json); return the run's tags."""
-        new = records.update_run_tags(ns.storage(), self.flow_name, self.id, add=_check_tags(tags))
+        """Add user tags to the run (stored in run.json); return the run's tags. A tag that is
+        already one of the run's system tags is not added again (as in Metaflow)."""
+        system = self.system_tags
+        wanted = [t for t in _check_tags(tags) if t not in system]
+        new = records.update_run_tags(ns.storage(), self.flow_name, self.id, add=wanted)
         self._record = None
         return frozenset(new)
 
-    def remove_tag(self, tag: str) -> frozenset[str]:
-        return self.remove_tags([tag])
+    def remove_tag(self, tag: str | list[str]) -> frozenset[str]:
+        return self.remove_tags(_listed(tag))
 
     def remove_tags(self, tags: Iterable[str]) -> frozenset[str]:
         """Remove user tags (system tags such as ``user:NAME`` cannot be removed)."""
@@ -419,9 +478,8 @@ class Run:
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"
 
-
-class Flow:
-    def __init__(self, name: str) -> None:
+class Flow(FlowCompat):
+    def __init__(self, name: str, _namespace_check: bool = True) -> None:
         self.id = self.pathspec = name
         if not records.list_runs(ns.storage(), name):
             raise NotFound(f"flow {name} not found in {ns.get_metadata()}")

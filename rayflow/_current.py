@@ -11,7 +11,7 @@ from typing import Any
 _FIELDS = (
     "flow_name", "run_id", "step_name", "task_id", "retry_count", "origin_run_id",
     "namespace", "username", "tags", "node_id", "trial", "parameter_names",
-    "project_name", "branch_name", "is_production", "project_flow_name",
+    "project_name", "branch_name", "is_production", "project_flow_name", "parallel",
 )
 
 
@@ -48,6 +48,32 @@ class Current:
             if self._values:
                 self._values["_card"] = collector
         return collector
+
+    @property
+    def tags(self) -> set[str] | None:
+        """The run's tags, as a set of its own each time (Metaflow's ``current.tags`` is a set)."""
+        if not self._values:
+            return None
+        return set(self._values.get("tags") or [])
+
+    @property
+    def task(self) -> Any:
+        """The running task as a client ``Task`` (Metaflow's ``current.task``); can be stored as
+        an artifact and read back in any namespace."""
+        if not self._values:
+            return None
+        from ._client import Task
+
+        return Task(self.pathspec, _lazy=True)
+
+    @property
+    def run(self) -> Any:
+        """The running run as a client ``Run`` (Metaflow's ``current.run``)."""
+        if not self._values:
+            return None
+        from ._client import Run
+
+        return Run(f"{self._values['flow_name']}/{self._values['run_id']}", _namespace_check=False)
 
     @property
     def is_running_flow(self) -> bool:

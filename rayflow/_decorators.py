@@ -35,6 +35,7 @@ _ATTR = "_rf_decorators"
 def step(func: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a FlowSpec method as a step."""
     func.is_step = True  # type: ignore[attr-defined]
+    func.name = func.__name__  # type: ignore[attr-defined]  # Metaflow's steps carry .name
     if not hasattr(func, _ATTR):
         setattr(func, _ATTR, [])
     return func
@@ -139,12 +140,23 @@ def _flow_ignored(name: str) -> Callable[..., Any]:
 def project(cls: Any = None, *, name: str | None = None, **attributes: Any) -> Any:
     """Metaflow's ``@project(name=...)``: runs get ``current.project_name``, ``branch_name``
     (``user.<username>``, Metaflow's default branch) and the tags ``project:NAME`` and
-    ``project_branch:BRANCH``. Deployment branches (``--production``) do not apply here."""
+    ``project_branch:BRANCH``. As in Metaflow, ``METAFLOW_BRANCH=X`` (set when the flow is
+    defined) makes the branch ``test.X``, and ``METAFLOW_PRODUCTION`` makes it ``prod`` (or
+    ``prod.X``) with ``current.is_production`` true."""
 
     def apply(c: Any) -> Any:
+        import os
+
         if not name or not isinstance(name, str):
             raise RayflowError(f"@project on flow '{c.__name__}' needs name='...'")
         c._rf_project = name
+        branch = os.environ.get("METAFLOW_BRANCH") or None
+        production = os.environ.get("METAFLOW_PRODUCTION", "").lower() in ("1", "true", "yes")
+        if production:
+            c._rf_project_branch = f"prod.{branch}" if branch else "prod"
+        elif branch:
+            c._rf_project_branch = f"test.{branch}"
+        c._rf_project_production = production
         return c
 
     if cls is not None and isinstance(cls, type):

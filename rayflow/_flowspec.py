@@ -10,7 +10,17 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class ForeachFrame(NamedTuple):
+    """One enclosing foreach of a task, with Metaflow's field names."""
+
+    step: str
+    var: str | None
+    num_splits: int
+    index: int
+    value: Any
 
 
 class FlowSpec:
@@ -45,6 +55,12 @@ class FlowSpec:
 
         self.__dict__["_rf"] = state
         current._set(current_values, reporter)
+        if current_values.get("step_name"):
+            from ._parallel import parallel_info
+
+            info = parallel_info(self, current_values["step_name"])
+            if info is not None:
+                current._values["parallel"] = info
 
     def _rf_exit(self) -> None:
         from ._current import current
@@ -64,6 +80,13 @@ class FlowSpec:
         """Name the step(s) that follow this one; must be the step's last statement."""
         names: list[str] = []
         switch: dict[str, str] = {}
+        if num_parallel is not None:
+            from ._parallel import NODES_VAR
+
+            if not isinstance(num_parallel, int) or num_parallel < 1:
+                raise ValueError(f"num_parallel must be a positive int, got {num_parallel!r}")
+            object.__setattr__(self, NODES_VAR, list(range(num_parallel)))
+            foreach = NODES_VAR
         for target in steps:
             if isinstance(target, dict):
                 for value, func in target.items():
@@ -88,6 +111,17 @@ class FlowSpec:
         """``(index, num_splits, value)`` for every enclosing foreach, outermost first."""
         return self._state("foreach_stack").foreach_stack()
 
+    @property
+    def _foreach_stack(self) -> list[ForeachFrame]:
+        """Metaflow's ``self._foreach_stack``: one ``ForeachFrame(step, var, num_splits, index,
+        value)`` per enclosing foreach, outermost first (``var`` names the split's list)."""
+        from ._graph import build_graph
+
+        state = self._state("_foreach_stack")
+        graph = build_graph(type(self))
+        return [ForeachFrame(frame[0], graph[frame[0]].foreach, num, index, value)
+                for frame, (index, num, value) in zip(state.frames, state.foreach_stack())]
+
     # --- joins ------------------------------------------------------------------------------
     def merge_artifacts(self, inputs: Any, include: list[str] | None = None,
                         exclude: list[str] | None = None) -> None:
@@ -107,7 +141,29 @@ class FlowSpec:
                 "attributes and parameters are not modifiable in a step")
         object.__setattr__(self, name, value)
 
+    # --- the flow's shape (Metaflow's ``for step in flow`` and ``flow._graph``) ---------------
+    def __iter__(self) -> Any:
+        """The step functions, in the graph's order (each has ``.name``), as Metaflow's flow
+        object iterates; checks written for Metaflow walk a flow this way."""
+        cls = type(self)
+        return iter(getattr(cls, node.name) for node in self._graph)
+
+    @property
+    def _graph(self) -> Any:
+        """The flow's parsed graph (nodes with ``type``, ``in_funcs``, ``out_funcs``); parsed on
+        each use, not kept on the class (the class is shipped to workers by value)."""
+        from ._graph import build_graph
+
+        return build_graph(type(self))
+
     # --- misc -------------------------------------------------------------------------------
+    @property
+    def _current_step(self) -> str | None:
+        """The running step's name (Metaflow's ``self._current_step``)."""
+        from ._current import current
+
+        return current.step_name
+
     @property
     def name(self) -> str:
         """The flow's name, unless a step set ``self.name`` (an ordinary artifact then)."""

@@ -39,6 +39,22 @@ class StepNode:
     code_hash: str = ""
     reads: set[str] = field(default_factory=set)   # attributes read through self or inputs
     escape: str | None = "the step's source is unknown"  # why it may read more (rayflow._reads)
+    is_parallel: bool = False  # decorated with @parallel
+
+    @property
+    def parallel_step(self) -> bool:
+        """Metaflow's flag for a step reached with ``num_parallel`` (a @parallel step)."""
+        return self.is_parallel
+
+    @property
+    def in_funcs(self) -> list[str]:
+        """Metaflow's name for the steps that lead here."""
+        return self.parents
+
+    @property
+    def out_funcs(self) -> list[str]:
+        """Metaflow's name for the steps this one goes to."""
+        return self.out
 
     @property
     def type(self) -> str:
@@ -107,7 +123,9 @@ def build_graph(flow_cls: type) -> FlowGraph:
     nodes = {name: _parse_step(name, func, file, flow_cls)
              for name, func in step_functions(flow_cls).items()}
     nodes = dict(sorted(nodes.items(), key=lambda kv: kv[1].line))
+    functions = step_functions(flow_cls)
     for node in nodes.values():
+        node.is_parallel = bool(getattr(functions.get(node.name), "_rf_parallel", False))
         for target in node.out:
             if target in nodes:
                 nodes[target].parents.append(node.name)
@@ -242,7 +260,9 @@ def _read_next(node: StepNode, call: ast.Call) -> None:
             else:
                 node.problems.append("condition= must be the artifact's name as a string literal")
         elif kw.arg == "num_parallel":
-            node.problems.append("num_parallel (@parallel) is not supported by rayflow")
+            from ._parallel import NODES_VAR
+
+            node.foreach = NODES_VAR  # a @parallel step runs as a foreach over its node indices
         else:
             node.problems.append(f"self.next() got an unknown keyword '{kw.arg}'")
     if not node.out and not node.problems:

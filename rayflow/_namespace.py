@@ -19,16 +19,20 @@ def metadata(url: str | None = None) -> str:
 
 
 def get_metadata() -> str:
-    from rayflow.datastore import default_url
-
-    url = _settings["datastore"] or default_url()
+    url = datastore_url()
     return f"local@{url}" if "://" not in url else url
 
 
 def datastore_url() -> str:
+    """The URL set by ``metadata()``, else (inside a running step) the run's own datastore, else
+    the default one."""
     from rayflow.datastore import default_url
 
-    return _settings["datastore"] or default_url()
+    if _settings["datastore"]:
+        return _settings["datastore"]
+    from ._current import current
+
+    return current.get("_datastore") or default_url()
 
 
 def storage() -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from ._errors import ParameterError
@@ -32,6 +34,26 @@ class ParameterContext(NamedTuple):
     configs: Any
 
 
+@contextmanager
+def _project_current(flow_cls: type | None) -> Iterator[None]:
+    """While a default function runs outside any step, ``current`` has the flow's @project
+    fields (``current.project_name``...), as Metaflow's default functions see them."""
+    from ._current import current
+
+    if flow_cls is None or current.is_running_flow or not getattr(flow_cls, "_rf_project", None):
+        yield
+        return
+    from rayflow.scheduler._identity import username
+    from rayflow.scheduler._task import _project_fields
+
+    current._set({"flow_name": flow_cls.__name__,
+                  **_project_fields(flow_cls, flow_cls.__name__, username())})
+    try:
+        yield
+    finally:
+        current._clear()
+
+
 class Parameter:
     """``alpha = Parameter('alpha', default=0.1, type=float, help=..., required=False)``.
 
@@ -58,6 +80,7 @@ class Parameter:
     def __set_name__(self, owner: type, attr: str) -> None:
         self.attr = attr
         self.flow_name = owner.__name__
+        self._owner = owner  # for @project's fields in current while a default function runs
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
@@ -95,17 +118,20 @@ class Parameter:
         except (TypeError, ValueError):
             wanted = []
         try:
-            if not wanted:
-                return fn()
-            from rayflow.scheduler._identity import username
-
-            ctx = ParameterContext(flow_name=getattr(self, "flow_name", None), user_name=username(),
-                                   parameter_name=self.name, logger=print, ds_type="local",
-                                   configs=None)
-            return fn(ctx)
+            with _project_current(getattr(self, "_owner", None)):
+                if not wanted:
+                    return fn()
+                return fn(self._context())
         except Exception as exc:  # noqa: BLE001 - the user's function: one clear line
             raise ParameterError(f"parameter --{self.name}: its default function failed: "
                                  f"{type(exc).__name__}: {exc}") from None
+
+    def _context(self) -> ParameterContext:
+        from rayflow.scheduler._identity import username
+
+        return ParameterContext(flow_name=getattr(self, "flow_name", None), user_name=username(),
+                                parameter_name=self.name, logger=print, ds_type="local",
+                                configs=None)
 
     def convert(self, raw: Any) -> Any:
         """Turn a CLI string (or a Python value from ``Runner``) into the parameter's value."""
@@ -201,6 +227,18 @@ def flow_parameters(flow_cls: type) -> list[Parameter]:
     return list(seen.values())
 
 
+def env_value(name: str) -> str | None:
+    """A parameter not given on the command line may come from ``RAYFLOW_RUN_<NAME>`` or, as in
+    Metaflow, ``METAFLOW_RUN_<NAME>`` (upper case, ``-`` as ``_``)."""
+    import os
+
+    key = name.upper().replace("-", "_")
+    for prefix in ("RAYFLOW_RUN_", "METAFLOW_RUN_"):
+        if f"{prefix}{key}" in os.environ:
+            return os.environ[f"{prefix}{key}"]
+    return None
+
+
 def resolve_values(flow_cls: type, given: dict[str, Any]) -> dict[str, Any]:
     """Values for every parameter, keyed by attribute: given ones converted, defaults filled in.
 
@@ -221,6 +259,10 @@ def resolve_values(flow_cls: type, given: dict[str, Any]) -> dict[str, Any]:
         out[p.attr] = p.convert(raw)
     for p in params:
         if p.attr in out:
+            continue
+        from_env = env_value(p.name)
+        if from_env is not None:
+            out[p.attr] = p.convert(from_env)
             continue
         if p.required and p.default is None:
             raise ParameterError(f"missing required parameter --{p.name} for {flow_cls.__name__}")

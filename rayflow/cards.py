@@ -86,3 +86,18 @@ class CardCollector:
 
     def __iter__(self):
         return iter(self.components)
+
+
+class CardNotPresentException(Exception):
+    """No card was stored for the task (rayflow stores no cards yet), as Metaflow names it."""
+
+    headline = "Card not found in datastore"
+
+
+def get_cards(task: Any, id: str | None = None, type: str | None = None,
+              follow_resumed: bool = True) -> list[Any]:
+    """Metaflow's ``get_cards``: rayflow renders and stores no cards, so there is never one to
+    return; raises ``CardNotPresentException`` naming the task."""
+    pathspec = task if isinstance(task, str) else getattr(task, "pathspec", str(task))
+    raise CardNotPresentException(f"{CardNotPresentException.headline}: task {pathspec} has no "
+                                  "cards (rayflow does not store cards)")

@@ -14,16 +14,47 @@ class SchedulerError(UserFacingError):
     """Base class of the scheduler's user-facing errors."""
 
 
-class MergeArtifactsError(SchedulerError):
-    pass
+class MetaflowException(Exception):
+    """Metaflow's base class of flow errors (``rayflow.exception.MetaflowException``), with a
+    ``headline``. It lives at this layer so that the errors a step can meet here (a bad
+    ``merge_artifacts``, a bad ``self.next``) are caught by ``except MetaflowException``, as
+    code written for Metaflow expects."""
+
+    headline = "Flow failed"
+
+    def __init__(self, msg: str = "", lineno: int | None = None, source_file: str | None = None) -> None:
+        self.message = msg
+        self.line_no = lineno
+        self.source_file = source_file
+        super().__init__(msg)
 
 
-class TransitionError(SchedulerError):
-    pass
+class MergeArtifactsError(SchedulerError, MetaflowException):
+    headline = "Unable to merge artifacts"
 
 
-class ForeachError(SchedulerError):
-    pass
+class UnhandledInMergeArtifactsException(MergeArtifactsError):
+    """Inputs of a join disagree on an artifact the join did not set itself (Metaflow's name)."""
+
+    def __init__(self, msg: str, unhandled: list[str] | None = None) -> None:
+        super().__init__(msg)
+        self.artifact_names = list(unhandled or [])
+
+
+class MissingInMergeArtifactsException(MergeArtifactsError):
+    """An artifact named in ``include=`` is in no input of the join (Metaflow's name)."""
+
+    def __init__(self, msg: str, missing: list[str] | None = None) -> None:
+        super().__init__(msg)
+        self.artifact_names = list(missing or [])
+
+
+class TransitionError(SchedulerError, MetaflowException):
+    headline = "Invalid self.next() transition"
+
+
+class ForeachError(SchedulerError, MetaflowException):
+    headline = "Invalid foreach"
 
 
 class ClusterError(SchedulerError):

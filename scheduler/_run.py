@@ -95,7 +95,8 @@ def _system_tags(flow_cls: type, user: str) -> list[str]:
     tags = [f"user:{user}", "runtime:dev", f"python_version:{platform.python_version()}"]
     project = getattr(flow_cls, "_rf_project", None)
     if project:
-        tags += [f"project:{project}", f"project_branch:user.{user}"]
+        branch = getattr(flow_cls, "_rf_project_branch", None) or f"user.{user}"
+        tags += [f"project:{project}", f"project_branch:{branch}"]
     return tags
 
 

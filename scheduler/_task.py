@@ -224,6 +224,7 @@ class TaskRun:
             "origin_run_id": ctx.get("origin_run_id"), "namespace": f"user:{ctx['user']}",
             "username": ctx["user"], "tags": list(ctx.get("tags", [])), "node_id": _node_id(),
             "trial": ctx.get("trial"), "parameter_names": list(ctx["params"]),
+            "_datastore": ctx["root"],  # the client inside the step reads this run's datastore
             **_project_fields(self.flow_cls, ctx["flow"], ctx["user"]),
         }, ctx.get("reporter"))
         return state, flow
@@ -293,10 +294,13 @@ class TaskRun:
 
     def _persist(self, state: TaskState, flow: Any) -> dict[str, str]:
         mapping = dict(state.mapping)
-        if self.node["type"] == "start":
+        # Flow constants are artifacts of start (of any shape, branching too) and of every join,
+        # where the inputs' artifacts are not carried over by themselves (as in Metaflow).
+        if self.step == "start" or self.node.get("is_join"):
             for name, packed in type(flow)._rf_flow_constants():
-                mapping[name] = self._put(packed)
-                self._sizes[name] = packed.size
+                if self.step == "start" or name not in mapping:
+                    mapping[name] = self._put(packed)
+                    self._sizes[name] = packed.size
         for name, value in list(flow.__dict__.items()):
             if name == "_rf" or name.startswith("__"):
                 continue
@@ -416,7 +420,8 @@ def _project_fields(flow_cls: type, flow: str, user: str) -> dict[str, Any]:
     project = getattr(flow_cls, "_rf_project", None)
     if not project:
         return {}
-    branch = f"user.{user}"
-    return {"project_name": project, "branch_name": branch, "is_production": False,
+    branch = getattr(flow_cls, "_rf_project_branch", None) or f"user.{user}"
+    production = bool(getattr(flow_cls, "_rf_project_production", False))
+    return {"project_name": project, "branch_name": branch, "is_production": production,
             "project_flow_name": f"{project}.{branch}.{flow}"}
 

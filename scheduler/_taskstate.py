@@ -11,7 +11,12 @@ from typing import Any
 
 from rayflow.datastore import BlobStore
 
-from ._errors import MergeArtifactsError, TransitionError
+from ._errors import (
+    MergeArtifactsError,
+    MissingInMergeArtifactsException,
+    TransitionError,
+    UnhandledInMergeArtifactsException,
+)
 from ._identity import foreach_frames
 
 
@@ -85,15 +90,15 @@ class TaskState:
                 if previous != key and name not in conflicts:
                     conflicts.append(name)
         if conflicts:
-            raise MergeArtifactsError(
+            raise UnhandledInMergeArtifactsException(
                 f"step '{self.step}' cannot merge artifacts with conflicting values: "
                 f"{', '.join(sorted(conflicts))}; set them explicitly (self.<name> = ...) before "
-                "calling merge_artifacts, or exclude them"
+                "calling merge_artifacts, or exclude them", sorted(conflicts)
             )
         missing = [n for n in include if n not in chosen and n not in flow.__dict__]
         if missing:
-            raise MergeArtifactsError(
-                f"step '{self.step}' cannot merge {', '.join(missing)}: not present in any input"
+            raise MissingInMergeArtifactsException(
+                f"step '{self.step}' cannot merge {', '.join(missing)}: not present in any input", missing
             )
         for name, key in chosen.items():
             self.mapping[name] = key

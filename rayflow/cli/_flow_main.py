@@ -11,10 +11,10 @@ import click
 
 from ._check_cmd import check_flow
 from ._common import handle_errors, process_started
-from ._logs_cmd import logs_command
+from ._flow_cmds import make_dump, make_logs, make_tag
 from ._resume_cmd import make_resume_command
 from ._run_cmd import make_run_command
-from ._show_cmd import show_command, show_flow
+from ._show_cmd import show_flow
 
 
 def flow_main(flow_cls: type) -> None:
@@ -36,10 +36,12 @@ def flow_main(flow_cls: type) -> None:
     @click.option("--environment", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
     @click.option("--datastore", "datastore_kind", default=None, hidden=True,
                   help="Accepted for Metaflow compatibility; use --datastore-root URL.")
+    @click.option("--event-logger", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
+    @click.option("--monitor", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
     @click.pass_context
     def group(ctx: click.Context, with_: tuple[str, ...], datastore_root: str | None, quiet: bool,
               pylint: bool, metadata: str | None, environment: str | None,
-              datastore_kind: str | None) -> None:
+              datastore_kind: str | None, event_logger: str | None, monitor: str | None) -> None:
         """Metaflow's top-level options are accepted so its commands lines keep working."""
         if environment and environment != "local":
             click.echo(f"note: --environment={environment} is ignored; steps run in this Python "
@@ -56,25 +58,9 @@ def flow_main(flow_cls: type) -> None:
         """Print the flow's graph."""
         show_flow(flow_cls)
 
-    @group.command("logs")
-    @click.argument("pathspec", metavar="RUN_ID/STEP[/TASK_ID]")
-    @click.option("--stdout", "only_stdout", is_flag=True, help="Only stdout.")
-    @click.option("--stderr", "only_stderr", is_flag=True, help="Only stderr.")
-    @click.pass_context
-    def logs(ctx: click.Context, pathspec: str, only_stdout: bool, only_stderr: bool) -> None:
-        """Print the saved output of a step's tasks or of one task (as `rayflow logs`)."""
-        ctx.invoke(logs_command, pathspec=f"{flow_cls.__name__}/{pathspec.strip('/')}",
-                   only_stdout=only_stdout, only_stderr=only_stderr,
-                   datastore=ctx.obj["datastore"])
-
-    @group.command("dump")
-    @click.argument("pathspec", metavar="RUN_ID/STEP/TASK_ID")
-    @click.pass_context
-    def dump(ctx: click.Context, pathspec: str) -> None:
-        """Print a task's artifacts with their types, sizes and values (as `rayflow show`)."""
-        ctx.invoke(show_command, target=f"{flow_cls.__name__}/{pathspec.strip('/')}", code=False,
-                   stats=False, datastore=ctx.obj["datastore"])
-
+    group.add_command(make_logs(flow_cls))
+    group.add_command(make_dump(flow_cls))
+    group.add_command(make_tag(flow_cls))
     group.add_command(make_run_command(flow_cls, flow_file))
     group.add_command(make_resume_command(flow_cls, flow_file))
     handle_errors(lambda: group.main(args=sys.argv[1:], prog_name=prog, standalone_mode=False), prog)
