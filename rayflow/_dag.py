@@ -30,7 +30,7 @@ def child_step_names(step: Step) -> list[str]:
 
 def parent_task_pathspecs(task: Task) -> list[str]:
     run = f"{task.flow_name}/{task.run_id}"
-    return [f"{run}/{step}/{task_id}" for step, task_id in task._load().get("inputs") or []]
+    return [f"{run}/{step}/{task_id}" for step, task_id in task._load().inputs or []]
 
 
 def child_task_pathspecs(task: Task) -> list[str]:
@@ -44,7 +44,7 @@ def child_task_pathspecs(task: Task) -> list[str]:
             tasks = Step(f"{run}/{name}", _lazy=True).tasks()
         except Exception:  # noqa: BLE001 - a step that never ran has no children to list
             continue
-        found += [t.pathspec for t in tasks if me in [list(i) for i in t._load().get("inputs") or []]]
+        found += [t.pathspec for t in tasks if me in [list(i) for i in t._load().inputs or []]]
     return found
 
 
