@@ -1,7 +1,8 @@
 """Debian's Chromium, driven by Playwright, clicking through ``rayflow ui``: home → flow → run →
 task, a comparison, a sweep, and a run page that updates itself while the run is running.
 
-Saves screenshots of the main pages as docs/ui-*.png.
+Saves screenshots of the main pages in the test's temp folder, or as docs/ui-*.png when
+``RAYFLOW_DOC_SHOTS=1`` (to refresh the README's pictures): a test run leaves the checkout alone.
 """
 
 from __future__ import annotations
@@ -26,17 +27,26 @@ def browser(chromium):
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, shots):
     context = browser.new_context(viewport={"width": 1360, "height": 900})
+    context.shots_folder = shots
     pg = context.new_page()
     pg.set_default_timeout(15_000)
     yield pg
     context.close()
 
 
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> str:
+    if os.environ.get("RAYFLOW_DOC_SHOTS") == "1":
+        os.makedirs(DOCS, exist_ok=True)
+        return DOCS
+    return str(tmp_path_factory.mktemp("shots"))
+
+
 def shot(page, name: str) -> None:
-    os.makedirs(DOCS, exist_ok=True)
-    page.screenshot(path=os.path.join(DOCS, f"ui-{name}.png"), full_page=True)
+    folder = page.context.shots_folder  # type: ignore[attr-defined]
+    page.screenshot(path=os.path.join(folder, f"ui-{name}.png"), full_page=True)
 
 
 def test_click_from_home_to_a_flow_a_run_and_a_task(page, server, filled):
