@@ -42,6 +42,7 @@ from ._identity import task_id_of
 from ._result import Fanout, TaskResult
 from ._taskstate import Inputs, InputView, TaskState
 from ._tracebacks import _internal_dirs, located, qualified_name, user_traceback
+from ._workdir import reenter_shipped_folder
 
 _RUNS: OrderedDict[str, tuple[dict, type]] = OrderedDict()
 _STORES: dict[str, Storage] = {}
@@ -91,6 +92,7 @@ def _node_id() -> str:
 
 def execute(box: list, wire: dict, sink: Any = None) -> TaskResult:
     """Run one attempt of one task; never raises for user errors (they go in the result)."""
+    reenter_shipped_folder()  # the step's relative paths are the shipped folder's
     ctx, flow_cls = _run_context(box)
     return TaskRun(ctx, flow_cls, wire, sink).run()
 

@@ -2,6 +2,13 @@
 ``ray start --address`` per worker node, each with explicit ports, small resources and a
 private temporary folder.
 
+Each node has its own temporary folder, as each machine of a real cluster has its own disk. A
+worker node given no ``--temp-dir`` takes the head's, so both nodes would share one session
+folder and so one ``runtime_resources/working_dir_files``: Ray unpacks the shipped folder
+there with overwrite, once per node, so the second node deletes and re-creates the folder the
+first node's workers are running in (their working directory becomes a deleted directory and
+``open("data.txt")`` fails in them). ``add_worker(share_temp_dir=True)`` builds that on purpose.
+
 Every node runs ``ray start --block`` in its own process session, so a node is killed (to
 simulate a node failure, or to stop it) by killing the processes of that session, and the
 whole cluster by that plus the processes whose command line names its private ``--temp-dir``. Nothing else on the
@@ -89,6 +96,7 @@ class RayCluster:
             self.env.update(FAST_HEALTH_CHECKS)
         self.port = 0
         self.nodes: list[Node] = []
+        self._node_dirs: list[str] = []
         self.startup_seconds = 0.0
 
     @property
@@ -117,10 +125,18 @@ class RayCluster:
         self.startup_seconds = time.monotonic() - t0
         return self
 
-    def add_worker(self) -> Node:
-        return self._start_node(head=False)
+    def add_worker(self, share_temp_dir: bool = False) -> Node:
+        """Start one more worker node; ``share_temp_dir`` gives it the head's temp folder (two
+        raylets in one session folder, which no real cluster has)."""
+        return self._start_node(head=False, share_temp_dir=share_temp_dir)
 
-    def _start_node(self, head: bool) -> Node:
+    @property
+    def temp_dirs(self) -> list[str]:
+        """Every node's temp folder: the head's, then ``<head's>-n<i>`` for worker node i (the
+        head's path is in each, so ``stop`` finds their processes by it)."""
+        return sorted(path for path in {self.temp_dir, *self._node_dirs} if os.path.isdir(path))
+
+    def _start_node(self, head: bool, share_temp_dir: bool = False) -> Node:
         # gcs, node manager, object manager, agent listen/grpc, runtime env agent, metrics,
         # ray client server (its default 10001 would clash between clusters), then a range of
         # 40 worker ports.
@@ -143,6 +159,10 @@ class RayCluster:
                      "--include-dashboard=false", f"--ray-client-server-port={ports[7]}"]
         else:
             args += [f"--address={self.address}"]
+            if not share_temp_dir:
+                node_dir = f"{self.temp_dir}-n{len(self.nodes)}"
+                self._node_dirs.append(node_dir)
+                args += [f"--temp-dir={node_dir}"]
         log = os.path.join(self.logs, f"node{len(self.nodes)}.log")
         with open(log, "wb") as out:
             proc = subprocess.Popen(args, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
@@ -174,12 +194,14 @@ class RayCluster:
         raise ClusterStartError(f"only {self._registered()} of {count} ray nodes registered")
 
     def _registered(self) -> int:
-        session = os.path.join(self.temp_dir, "session_latest", "logs")
-        try:
-            names = os.listdir(session)
-        except OSError:
-            return 0
-        return sum(1 for n in names if n.startswith("raylet") and n.endswith(".out"))
+        count = 0
+        for temp_dir in self.temp_dirs:
+            try:
+                names = os.listdir(os.path.join(temp_dir, "session_latest", "logs"))
+            except OSError:
+                continue
+            count += sum(1 for n in names if n.startswith("raylet") and n.endswith(".out"))
+        return count
 
     def stop(self) -> None:
         """Kill every node (test data: no graceful drain), then whatever still names our
@@ -191,7 +213,9 @@ class RayCluster:
                 os.kill(pid, signal.SIGKILL)
         self.nodes = []
         atexit.unregister(self.stop)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        for temp_dir in [self.temp_dir, *self._node_dirs]:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        self._node_dirs = []
         shutil.rmtree(self.logs, ignore_errors=True)
 
     def __enter__(self) -> RayCluster:
