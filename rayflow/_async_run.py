@@ -1,7 +1,7 @@
 """``Runner.async_run``: a run in a background thread of this process, to start and then poll.
 
 The graph is linted and the parameters resolved in the caller's thread, so a bad flow or value
-raises at once. The run itself is ``run_flow`` in a thread: it reuses Ray when this process has
+raises at once. The run itself is ``launch`` of ``Runner.request`` in a thread: it reuses Ray when this process has
 already initialised it (a test session, a notebook that called ``ray.init``), else it starts Ray
 (or joins ``cluster``) from the thread and shuts it down at the end, exactly as ``Runner.run``.
 """
@@ -9,11 +9,12 @@ already initialised it (a test session, a notebook that called ``ray.init``), el
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._lineage import lineage
-from ._parameters import resolve_values
 from ._runner import Runner, RunOutcome
+
+if TYPE_CHECKING:
+    from rayflow.scheduler import RunRequest
 
 
 class AsyncRun:
@@ -25,20 +26,19 @@ class AsyncRun:
     from starting (e.g. an unusable datastore); ``run`` is the client ``Run``.
     """
 
-    def __init__(self, runner: Runner, plan: dict[str, Any], values: dict[str, Any]) -> None:
+    def __init__(self, runner: Runner, request: RunRequest) -> None:
         self._runner = runner
         self._started = threading.Event()
         self._run_id: str | None = None
         self._outcome: RunOutcome | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._body, args=(plan, values),
+        request.on_started = self._on_started
+        self._thread = threading.Thread(target=self._body, args=(request,),
                                         name="rayflow-async-run", daemon=True)
 
     @classmethod
     def start(cls, runner: Runner, params: dict[str, Any]) -> AsyncRun:
-        plan = runner.plan()
-        values = resolve_values(runner.flow_cls, params)
-        handle = cls(runner, plan, values)
+        handle = cls(runner, runner.request(params))
         handle._thread.start()
         return handle
 
@@ -46,15 +46,11 @@ class AsyncRun:
         self._run_id = run_id
         self._started.set()
 
-    def _body(self, plan: dict[str, Any], values: dict[str, Any]) -> None:
-        from rayflow.scheduler import run_flow
+    def _body(self, request: RunRequest) -> None:
+        from rayflow.scheduler import launch
 
-        r = self._runner
         try:
-            result = run_flow(r.flow_cls, plan, values, datastore=r.datastore, flow_file=r.flow_file,
-                              on_started=self._on_started, **r.options,
-                              extra=lineage(r.flow_cls, r.flow_file, r.datastore))
-            self._outcome = RunOutcome(result, r.datastore)
+            self._outcome = RunOutcome(launch(request), self._runner.datastore)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller by wait()
             self._error = exc
         finally:

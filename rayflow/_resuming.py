@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rayflow.datastore import BlobStore, open_storage
 
 from ._errors import ParameterError, ResumeError
-from ._lineage import lineage
+from ._launching import new_request
 from ._parameters import flow_parameters
 from ._prepare import plan_for
+
+if TYPE_CHECKING:
+    from rayflow.scheduler import RunRequest
 
 
 def resume_run(flow_cls: type, flow_file: str | None, *, datastore: str,
                origin_run_id: str | None = None, step: str | None = None,
                given_params: dict[str, Any] | None = None, with_: tuple[str, ...] = (),
-               notify: Callable[[str], None] | None = None, **run_options: Any) -> Any:
-    from rayflow.scheduler import run_flow
-    from rayflow.scheduler._resume import cloner_factory, prepare_resume
+               notify: Callable[[str], None] | None = None, **fields: Any) -> Any:
+    """Launch the resume; ``fields`` are ``RunRequest`` fields (cache, max_num_splits, tags...)."""
+    from rayflow.scheduler import launch
+
+    return launch(resume_request(flow_cls, flow_file, datastore=datastore, origin_run_id=origin_run_id,
+                                 step=step, given_params=given_params, with_=with_, notify=notify,
+                                 **fields))
+
+
+def resume_request(flow_cls: type, flow_file: str | None, *, datastore: str,
+                   origin_run_id: str | None = None, step: str | None = None,
+                   given_params: dict[str, Any] | None = None, with_: tuple[str, ...] = (),
+                   notify: Callable[[str], None] | None = None, **fields: Any) -> RunRequest:
+    """The request that resumes the origin run (default: the flow's latest): its parameters,
+    the steps to re-run; a different value for a parameter is refused."""
+    from rayflow.scheduler._resume import prepare_resume
 
     _, plan = plan_for(flow_cls, with_)
     flow = flow_cls.__name__
@@ -50,7 +66,5 @@ def resume_run(flow_cls: type, flow_file: str | None, *, datastore: str,
     say(f"resuming {flow}/{origin}" + (f", re-running '{step}' and what follows" if step else ""))
     for note in notes:
         say(f"  note: {note}")
-    run_options["extra"] = {**lineage(flow_cls, flow_file, datastore), **(run_options.get("extra") or {})}
-    return run_flow(flow_cls, plan, values, datastore=datastore, flow_file=flow_file,
-                    origin_run_id=origin, cloner_factory=cloner_factory(flow, origin, rerun),
-                    param_keys=keys, **run_options)
+    return new_request(flow_cls, flow_file, plan, values, datastore, origin_run_id=origin,
+                       rerun=set(rerun), param_keys=keys, **fields)

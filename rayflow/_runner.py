@@ -10,11 +10,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ._errors import LintError
-from ._lineage import lineage
 from ._parameters import resolve_values
 from ._prepare import plan_for
 
 if TYPE_CHECKING:
+    from rayflow.scheduler import RunRequest
+
     from ._async_run import AsyncRun
 
 
@@ -62,6 +63,7 @@ class Runner:
         """``cache``: None honours @cache, True caches every step, False ignores every cache.
         ``shared_datastore``: a local-path datastore that every node of ``cluster`` mounts."""
         from rayflow.datastore import default_url
+        from rayflow.scheduler import cache_mode
 
         if isinstance(flow, str):
             from ._loader import load_flow
@@ -72,23 +74,26 @@ class Runner:
         self.datastore = datastore or default_url()
         self.options = {"quiet": quiet, "cluster": cluster, "max_workers": max_workers,
                         "tags": tuple(tags), "fail_fast": fail_fast,
-                        "shared_datastore": shared_datastore,
-                        "cache": "auto" if cache is None else ("all" if cache else "off")}
+                        "shared_datastore": shared_datastore, "cache": cache_mode(cache)}
         self.with_ = tuple(with_)
 
     def plan(self) -> dict[str, Any]:
         _, plan = plan_for(self.flow_cls, self.with_)
         return plan
 
-    def run(self, **params: Any) -> RunOutcome:
-        from rayflow.scheduler import run_flow
+    def request(self, params: dict[str, Any], **fields: Any) -> RunRequest:
+        """The request for a run of this runner's flow with ``params`` (resolved here, so a bad
+        value raises in the caller's thread)."""
+        from ._launching import new_request
 
-        plan = self.plan()
         values = resolve_values(self.flow_cls, params)
-        result = run_flow(self.flow_cls, plan, values, datastore=self.datastore,
-                          flow_file=self.flow_file, **self.options,
-                          extra=lineage(self.flow_cls, self.flow_file, self.datastore))
-        return RunOutcome(result, self.datastore)
+        return new_request(self.flow_cls, self.flow_file, self.plan(), values, self.datastore,
+                           **self.options, **fields)
+
+    def run(self, **params: Any) -> RunOutcome:
+        from rayflow.scheduler import launch
+
+        return RunOutcome(launch(self.request(params)), self.datastore)
 
     def async_run(self, **params: Any) -> AsyncRun:
         """Start a run in a background thread and return at once (notebooks: start, then poll)."""

@@ -1,6 +1,6 @@
 """rayflow.scheduler: turns a flow's graph into Ray tasks and drives them to the end.
 
-One public entry, ``run_flow``; the loop (``Driver``), the ready-set (``Planner``), the Ray seam
+One public entry, ``launch(RunRequest(...))`` (``run_flow`` is its keyword form); the loop (``Driver``), the ready-set (``Planner``), the Ray seam
 (``RayExecutor``) and the task body (``execute``) are each their own module.
 """
 
@@ -17,6 +17,8 @@ from ._errors import (
     TransitionError,
 )
 from ._identity import TaskSpec, new_run_id, task_id_of, username
+from ._launch import launch
+from ._request import RunRequest, cache_mode
 from ._run import RunResult, run_flow
 
 __all__ = [
@@ -25,11 +27,14 @@ __all__ = [
     "ForeachError",
     "MergeArtifactsError",
     "ResumeError",
+    "RunRequest",
     "RunResult",
     "SchedulerError",
     "StepTimeout",
     "TaskSpec",
     "TransitionError",
+    "cache_mode",
+    "launch",
     "new_run_id",
     "run_flow",
     "task_id_of",

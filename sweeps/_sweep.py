@@ -105,6 +105,7 @@ class Sweep:
         self.fixed_values = resolve_values(self.flow_cls, {k: v for k, v in self.fixed.items()})
         self._fixed_given = fixed_names
         self.cluster = cluster
+        self._code_facts: dict[str, Any] | None = None
         _, self.plan = plan_for(self.flow_cls)
         if sampler == "grid" and not callable(space):
             sampler = optuna.samplers.GridSampler({k: list(_grid_values(v)) for k, v in space.items()})
@@ -223,8 +224,9 @@ class Sweep:
         """One trial's flow run, in a pool thread: (status, objective value, failure reason)."""
         import io
 
+        from rayflow._launching import new_request
         from rayflow._parameters import resolve_values
-        from rayflow.scheduler import run_flow
+        from rayflow.scheduler import launch
 
         from ._broker import make_reporter
 
@@ -233,13 +235,13 @@ class Sweep:
             events.put(("run_id", number, run_id))
         else:
             values = resolve_values(self.flow_cls, {**self.fixed, **params})
-            result = run_flow(
-                self.flow_cls, self.plan, values, datastore=self.datastore, flow_file=self.flow_file,
+            result = launch(new_request(
+                self.flow_cls, self.flow_file, self.plan, values, self.datastore, facts=self.code_facts(),
                 cluster=self.cluster, tags=(f"study:{self.study_name}", f"trial:{number}"), quiet=True,
                 out=io.StringIO(), trial={"study": self.study_name, "number": number, "params": params},
                 reporter=make_reporter(broker, number), should_stop=lambda: slot.stop,
                 on_started=lambda run_id: events.put(("run_id", number, run_id)),
-            )
+            ))
             if result.status != "successful":
                 reason = "; ".join(f"{label}: {err.get('message', '')}" for label, err in result.failures[:3])
                 return result.status, None, reason or result.status
@@ -248,6 +250,15 @@ class Sweep:
             return "successful", self._objective_value(run_id), ""
         except SweepError as exc:
             return "failed", None, str(exc)
+
+    def code_facts(self) -> dict[str, Any]:
+        """The code and git facts every trial's run.json records, as a CLI run's does; found
+        once per sweep (trials run the same source)."""
+        if self._code_facts is None:
+            from rayflow._lineage import lineage
+
+            self._code_facts = lineage(self.flow_cls, self.flow_file, self.datastore)
+        return self._code_facts
 
     def _earlier_success(self, pathspec: str | None) -> str | None:
         flow, _, run_id = (pathspec or "").partition("/")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .._launching import cli_fields
 from .._resuming import resume_run
 from ._common import datastore_url, run_options
 from ._run_cmd import FlowCommand, _split, report, with_group_options
@@ -35,10 +36,7 @@ def make_resume_command(flow_cls: type | None = None, flow_file: str | None = No
             cls, path, datastore=datastore_url(opts.get("datastore")),
             origin_run_id=opts.get("origin_run_id"), step=opts.get("step"),
             given_params=opts["params"], with_=tuple(opts.get("with_") or ()),
-            notify=None if quiet else click.echo, tags=tuple(opts.get("tags") or ()),
-            max_workers=opts.get("max_workers"), cluster=opts.get("cluster"), quiet=quiet,
-            run_id_file=opts.get("run_id_file"),
-            shared_datastore=bool(opts.get("shared_datastore")),
+            notify=None if quiet else click.echo, **cli_fields(opts),
         )
         if not quiet:
             click.echo(f"cloned {len(result.cloned)} task(s), ran {len(result.executed)}")

@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from .._errors import RunFailed
-from .._lineage import lineage
 from .._loader import load_flow
 from .._parameters import resolve_values
 from .._prepare import plan_for
@@ -21,24 +20,18 @@ from ._common import datastore_url, display_path, parameter_options, run_options
 def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> None:
     """Lint, resolve parameters, run; exit 0 on success, 1 on failure, 130 when interrupted
     (Ctrl-C), 143 when terminated (SIGTERM)."""
-    from rayflow.scheduler import run_flow
+    from rayflow.scheduler import launch
+
+    from .._launching import cli_fields, new_request
 
     started = opts.get("started") or time.time()
     _, plan = plan_for(flow_cls, tuple(opts.get("with_") or ()))
     given = {k: v for k, v in opts.get("params", {}).items() if v is not None}
     values = resolve_values(flow_cls, given)
     url = datastore_url(opts.get("datastore"))
-    quiet = bool(opts.get("quiet"))
-    if not quiet:
+    if not opts.get("quiet"):
         click.echo(f"rayflow: running {flow_cls.__name__} (datastore: {display_path(url) if '://' not in url else url})")
-    result = run_flow(
-        flow_cls, plan, values, datastore=url, tags=tuple(opts.get("tags") or ()),
-        max_workers=opts.get("max_workers"), fail_fast=bool(opts.get("fail_fast")),
-        cluster=opts.get("cluster"), flow_file=flow_file, quiet=quiet,
-        shared_datastore=bool(opts.get("shared_datastore")),
-        cache=cache_mode(opts.get("cache")), max_num_splits=opts.get("max_num_splits"),
-        run_id_file=opts.get("run_id_file"), extra=lineage(flow_cls, flow_file, url),
-    )
+    result = launch(new_request(flow_cls, flow_file, plan, values, url, **cli_fields(opts)))
     report(result, flow_file, started)
 
 
@@ -54,11 +47,6 @@ def with_group_options(ctx: click.Context, opts: dict[str, Any]) -> dict[str, An
     if root.get("started"):
         opts["started"] = root["started"]
     return opts
-
-
-def cache_mode(flag: bool | None) -> str:
-    """``--cache`` caches every step, ``--no-cache`` none, neither: the steps marked @cache."""
-    return "auto" if flag is None else ("all" if flag else "off")
 
 
 def wall_time(result: Any, started: float | None) -> str:
