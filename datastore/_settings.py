@@ -19,6 +19,7 @@ MAX_SHIP_MB = "RAYFLOW_MAX_SHIP_MB"  # the size limit of the flow folder shipped
 HEARTBEAT_SECONDS = "RAYFLOW_HEARTBEAT_SECONDS"  # a driver's interval between heartbeats
 HEARTBEAT_STALE_SECONDS = "RAYFLOW_HEARTBEAT_STALE_SECONDS"  # a reader's limit before "crashed"
 USER = "RAYFLOW_USER"  # the user runs are recorded under (then METAFLOW_USER, then the OS's)
+RUN_PARAMETER = "RAYFLOW_RUN_"  # RAYFLOW_RUN_<NAME>: a parameter not given on the command line
 
 
 def _text(name: str) -> str:
@@ -72,4 +73,14 @@ def user() -> str | None:
         value = os.environ.get(name)
         if value:
             return value
+    return None
+
+
+def run_parameter(name: str) -> str | None:
+    """The value of parameter ``name`` from ``RAYFLOW_RUN_<NAME>`` or, as in Metaflow,
+    ``METAFLOW_RUN_<NAME>`` (upper case, ``-`` as ``_``); None when neither is set."""
+    key = name.upper().replace("-", "_")
+    for prefix in (RUN_PARAMETER, "METAFLOW_RUN_"):
+        if f"{prefix}{key}" in os.environ:
+            return os.environ[f"{prefix}{key}"]
     return None

@@ -230,13 +230,9 @@ def flow_parameters(flow_cls: type) -> list[Parameter]:
 def env_value(name: str) -> str | None:
     """A parameter not given on the command line may come from ``RAYFLOW_RUN_<NAME>`` or, as in
     Metaflow, ``METAFLOW_RUN_<NAME>`` (upper case, ``-`` as ``_``)."""
-    import os
+    from rayflow.datastore import settings
 
-    key = name.upper().replace("-", "_")
-    for prefix in ("RAYFLOW_RUN_", "METAFLOW_RUN_"):
-        if f"{prefix}{key}" in os.environ:
-            return os.environ[f"{prefix}{key}"]
-    return None
+    return settings.run_parameter(name)
 
 
 def resolve_values(flow_cls: type, given: dict[str, Any]) -> dict[str, Any]:
