@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rayflow.datastore import BlobStore, open_storage
+from rayflow.datastore import BlobCorruptError, BlobMissingError, BlobStore, open_storage
 
 from ._errors import ParameterError, ResumeError
 from ._launching import new_request
@@ -14,6 +14,16 @@ from ._prepare import plan_for
 
 if TYPE_CHECKING:
     from rayflow.scheduler import RunRequest
+
+
+def _origin_value(blobs: BlobStore, flow: str, origin: str, attr: str, key: str) -> Any:
+    """A parameter value of the origin run; a damaged or missing blob names the parameter."""
+    try:
+        return blobs.get(key)
+    except (BlobCorruptError, BlobMissingError) as exc:
+        raise ResumeError(f"parameter '{attr}' of run {flow}/{origin} cannot be read ({exc}); "
+                          "resume another run with --origin-run-id, or start a new run "
+                          "(it rewrites the value)") from None
 
 
 def resume_run(flow_cls: type, flow_file: str | None, *, datastore: str,
@@ -43,7 +53,7 @@ def resume_request(flow_cls: type, flow_file: str | None, *, datastore: str,
     storage = open_storage(datastore)
     blobs = BlobStore(storage, flow)
     keys = dict(record.get("parameter_keys") or {})
-    values = {attr: blobs.get(key) for attr, key in keys.items()}
+    values = {attr: _origin_value(blobs, flow, origin, attr, key) for attr, key in keys.items()}
     params = {p.attr: p for p in flow_parameters(flow_cls)}
     by_name = {**{p.name: p for p in params.values()}, **params}
     for name, raw in (given_params or {}).items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rayflow.datastore import Storage, open_storage, records
+from rayflow.datastore import DamagedRecordError, Storage, open_storage, records
 
 from ._clone import clone_task
 from ._errors import ResumeError
@@ -19,11 +19,20 @@ from ._identity import TaskSpec
 from ._result import TaskResult
 
 
-def latest_run_id(storage: Storage, flow: str) -> str:
+def latest_run(storage: Storage, flow: str) -> tuple[str, dict[str, Any], list[str]]:
+    """The newest run whose run.json can be read, its record, and a note per damaged run.json
+    passed over: a damaged record is treated as missing (a run that left no record is no origin)."""
     runs = records.list_runs(storage, flow)
-    if not runs:
-        raise ResumeError(f"no run of {flow} found in {storage.url} to resume")
-    return runs[-1]
+    skipped: list[str] = []
+    for run_id in reversed(runs):
+        try:
+            return run_id, records.read_run(storage, flow, run_id), skipped
+        except DamagedRecordError as exc:
+            skipped.append(f"run {flow}/{run_id} passed over: {exc}")
+    if skipped:
+        raise ResumeError(f"no run of {flow} in {storage.url} has a readable run.json to resume "
+                          f"({'; '.join(skipped)})")
+    raise ResumeError(f"no run of {flow} found in {storage.url} to resume")
 
 
 def downstream(plan: dict[str, dict[str, Any]], step: str) -> set[str]:
@@ -91,9 +100,13 @@ def prepare_resume(datastore: str, flow: str, plan: dict[str, Any], origin_run_i
                    step: str | None) -> tuple[dict, set[str], list[str]]:
     """Find the origin run and what must run again; raise ResumeError when it cannot be done."""
     storage = open_storage(datastore)
-    origin_run_id = origin_run_id or latest_run_id(storage, flow)
-    record = records.read_run(storage, flow, origin_run_id)
+    skipped: list[str] = []
+    if origin_run_id is None:
+        origin_run_id, record, skipped = latest_run(storage, flow)
+    else:
+        record = records.read_run(storage, flow, origin_run_id)
     rerun, notes = shape_changes(record.get("plan") or {}, plan)
+    notes[:0] = skipped
     status = records.with_effective_status(storage, flow, origin_run_id, record).get("status")
     if status == "crashed":
         notes.insert(0, "the origin run crashed (its driver stopped without recording an end); "

@@ -2,9 +2,13 @@
 
 Each line is prefixed with ``[step/task_id]`` as it was when the run printed it live; stderr
 lines go to stderr. For a cloned task (resume) the log of the run that computed it is shown.
+A retried task shows every attempt, oldest first, each labelled ``[step/task_id attempt N]``: the
+output of the attempts that failed is what explains the retry.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -14,6 +18,24 @@ from ._reading import datastore_option, reading
 def _emit(label: str, text: str, err: bool) -> None:
     for line in text.splitlines():
         click.echo(f"[{label}] {line}", err=err)
+
+
+def _attempt_logs(task: Any, streams: list[str]) -> list[tuple[str, str, str]]:
+    """(label, stream, text) of every attempt of the task that left a log, oldest first."""
+    from .. import _namespace as ns
+    from ..datastore import records, taskrecords
+
+    storage = ns.storage()
+    record = task._load()
+    flow, run_id, step, task_id, last = record.logs_at
+    numbers = [last] if record.origin else taskrecords.attempts(storage, flow, run_id, step, task_id)
+    base = f"{task.step_name}/{task.id}"
+    out = []
+    for n in numbers or [last]:
+        label = base if len(numbers) <= 1 else f"{base} attempt {n}"
+        for stream in streams:
+            out.append((label, stream, records.read_log(storage, flow, run_id, step, task_id, stream, n)))
+    return out
 
 
 @click.command("logs")
@@ -38,9 +60,7 @@ def logs_command(pathspec: str, only_stdout: bool, only_stderr: bool, datastore:
             raise NotFound(f"logs need a step or task pathspec (Flow/run_id/step[/task_id]), got {pathspec!r}")
         printed = False
         for task in tasks:
-            label = f"{task.step_name}/{task.id}"
-            for stream in streams:
-                text = getattr(task, stream)
+            for label, stream, text in _attempt_logs(task, streams):
                 if text:
                     printed = True
                     _emit(label, text, err=stream == "stderr")

@@ -7,8 +7,12 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+import pytest
+
 from rayflow import Runner
-from rayflow.datastore import BlobStore, open_storage, paths
+from rayflow._errors import ResumeError
+from rayflow._resuming import resume_run
+from rayflow.datastore import BlobStore, open_storage, paths, records
 
 from .conftest import executions, touch, untouch
 from .damage_flows import BlobsFlow
@@ -97,3 +101,43 @@ def test_resume_runs_again_a_split_whose_meta_json_is_damaged(run_flow, datastor
     assert sorted(second.executed) == [("end", "0"), ("join", "0"), ("work", "2")]
     assert Counter(executions(folder))["work/2/0"] == 2
     assert second.run.data.total == sum(i * i for i in range(4))
+
+
+def test_resume_without_origin_passes_over_a_latest_run_whose_run_json_is_damaged(
+        run_flow, datastore, folder):
+    touch(folder, "fail-1")
+    failed = run_flow(SplitsFlow, folder=folder, n=3)
+    assert failed.status == "failed"
+    untouch(folder, "fail-1")
+    later = run_flow(SplitsFlow, folder=folder, n=3)
+    assert later.successful
+    with open(os.path.join(datastore, paths.run_file("SplitsFlow", later.run_id)), "w"):
+        pass  # emptied: the latest run's record is unreadable
+
+    notes: list[str] = []
+    resumed = resume_run(SplitsFlow, None, datastore=datastore, notify=notes.append)
+    assert resumed.successful, resumed.failures
+    assert records.read_run(open_storage(datastore), "SplitsFlow", resumed.run_id)["origin_run_id"] == failed.run_id
+    assert sorted(resumed.executed) == [("end", "0"), ("join", "0"), ("work", "1")]
+    assert any(f"run SplitsFlow/{later.run_id} passed over" in note and "run.json" in note
+               for note in notes)
+
+
+def test_resume_of_a_run_whose_parameter_blob_is_corrupt_names_the_parameter(run_flow, datastore, folder):
+    first = run_flow(SplitsFlow, folder=folder, n=3)
+    assert first.successful
+    storage = open_storage(datastore)
+    key = records.read_run(storage, "SplitsFlow", first.run_id)["parameter_keys"]["n"]
+    with open(os.path.join(datastore, paths.blob_file("SplitsFlow", key)), "wb") as f:
+        f.write(b"junk")
+
+    with pytest.raises(ResumeError) as caught:
+        Runner(SplitsFlow, datastore=datastore).resume(origin_run_id=first.run_id)
+    message = str(caught.value)
+    assert f"parameter 'n' of run SplitsFlow/{first.run_id} cannot be read" in message
+    assert "is corrupt" in message and "\n" not in message
+
+    again = run_flow(SplitsFlow, folder=folder, n=3)  # the same value: its blob is written again
+    assert again.successful
+    resumed = Runner(SplitsFlow, datastore=datastore).resume(origin_run_id=first.run_id)
+    assert resumed.successful and resumed.executed == []
