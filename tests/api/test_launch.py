@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from rayflow.cli import cli
 from rayflow.datastore import open_storage, records
-from rayflow.scheduler._resume import latest_run_id
+from rayflow.scheduler._resume import latest_run
 
 FLOW = '''
 import os
@@ -59,7 +59,7 @@ def _first_run(write_flow, tmp_path) -> tuple[str, str, str]:
 
 def _latest(ds: str) -> dict:
     storage = open_storage(ds)
-    run_id = latest_run_id(storage, "ResumeFlagsFlow")
+    run_id, _, _ = latest_run(storage, "ResumeFlagsFlow")
     return records.read_run(storage, "ResumeFlagsFlow", run_id)
 
 
