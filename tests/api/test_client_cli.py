@@ -372,6 +372,9 @@ def test_tag_add_and_remove_are_reflected_in_run_tags(client):
     refused = invoke("tag", "remove", spec, f"user:{client['me']}", "--datastore", client["ds"])
     assert refused.exit_code == 1 and refused.stderr.startswith("error: cannot remove system tag")
     assert f"user:{client['me']}" in Run(spec).system_tags
+    again = invoke("tag", "add", spec, f"user:{client['me']}", "--datastore", client["ds"])
+    assert again.exit_code == 0 and "is already a system tag" in again.stderr
+    assert Run(spec).user_tags == frozenset({"keep"})
     Run(spec).remove_tag("keep")
     assert Run(spec).user_tags == frozenset()
 
