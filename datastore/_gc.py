@@ -110,7 +110,8 @@ class _Flow:
         for run_dir in running:
             for folder, files in _folders(self.storage, run_dir):
                 if any(_old(self.storage, f"{folder}/{n}", self.cutoff) is None for n in files):
-                    raise _Unsure(f"run {run_dir.rsplit('/', 1)[-1]} is running")
+                    raise _Unsure(f"run {run_dir.rsplit('/', 1)[-1]} is recorded as running and wrote "
+                                  f"files less than --min-age ago (running or crashed)")
         blobs = BlobStore(self.storage, self.flow)
         for key in lists:
             try:

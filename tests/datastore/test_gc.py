@@ -144,7 +144,7 @@ def test_gc_keeps_every_blob_of_a_flow_with_a_running_run(gc_run, datastore):
         json.dump(record, f)
 
     result = _gc(datastore)  # the orphan is 2 h old, but the run wrote its run.json just now
-    assert f"GcFlow: every blob kept: run {gc_run.run_id} is running" in result.stderr
+    assert f"GcFlow: every blob kept: run {gc_run.run_id} is recorded as running" in result.stderr
     assert storage.exists(paths.blob_file("GcFlow", orphan))
 
 
