@@ -12,16 +12,14 @@ chosen, same damaged-record messages); only the number of round trips differs.
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import _paths
 from ._errors import DamagedRecordError
-from ._liveness import effective_status, last_sign_of_life
-from ._records import decode, describe
+from ._records import decode, describe, json_object, shown_with
 from ._storage import LocalStorage, Storage
-from ._taskrecord import TaskRecord, attempts
+from ._taskrecord import TaskRecord, attempts, valid_done_marker, with_done_marker
 
 Answer = dict[str, Any] | DamagedRecordError | None
 """A record, the error naming a damaged one, or None when there is none (yet)."""
@@ -47,20 +45,8 @@ def read_runs(storage: Storage, flow: str, run_ids: list[str],
     for rid in running:
         record = out[rid]
         assert isinstance(record, dict)
-        beat = _json_object(beats.get(_paths.heartbeat_file(flow, rid)))
-        status = effective_status(record, beat, now)
-        if status != record.get("status"):
-            out[rid] = dict(record, status=status, recorded_status=record.get("status"),
-                            last_heartbeat=last_sign_of_life(record, beat))
+        out[rid] = shown_with(record, json_object(beats.get(_paths.heartbeat_file(flow, rid))), now)
     return out
-
-
-def _json_object(data: bytes | None) -> dict[str, Any] | None:
-    try:
-        value = json.loads(data) if data is not None else None
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def read_tasks(storage: Storage, flow: str, run_id: str, step: str,
@@ -74,9 +60,7 @@ def read_tasks(storage: Storage, flow: str, run_id: str, step: str,
     raw_done = storage.read_many(done_files.values())
     markers: dict[str, dict[str, Any] | None] = {}
     for t, path in done_files.items():
-        marker = _json_object(raw_done.get(path))
-        # as taskrecords: a damaged marker, or one naming no attempt, is not done
-        markers[t] = marker if marker is not None and isinstance(marker.get("attempt"), int) else None
+        markers[t] = valid_done_marker(json_object(raw_done.get(path)))
     attempt = {t: int(m["attempt"]) for t, m in markers.items() if m is not None}
     pending = [t for t in task_ids if t not in attempt]
     for t, tried in zip(pending, _map(storage, lambda t: attempts(storage, flow, run_id, step, t), pending)):
@@ -96,10 +80,7 @@ def read_tasks(storage: Storage, flow: str, run_id: str, step: str,
         except DamagedRecordError as exc:
             out[t] = exc
             continue
-        if record.format < 2:
-            marker = markers[t]
-            record.finished = marker is not None and int(marker["attempt"]) == attempt[t]
-        out[t] = record
+        out[t] = with_done_marker(record, attempt[t], markers[t])
     return out
 
 

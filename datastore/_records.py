@@ -80,10 +80,19 @@ def write_heartbeat(storage: Storage, flow: str, run_id: str, beat: dict[str, An
 def read_heartbeat(storage: Storage, flow: str, run_id: str) -> dict[str, Any] | None:
     """The run's latest heartbeat, or None when there is none (or it cannot be read)."""
     try:
-        beat = json.loads(storage.read_text(_paths.heartbeat_file(flow, run_id)))
-    except (MissingRecordError, ValueError, OSError):
+        return json_object(storage.read_bytes(_paths.heartbeat_file(flow, run_id)))
+    except (MissingRecordError, OSError):
         return None
-    return beat if isinstance(beat, dict) else None
+
+
+def json_object(data: bytes | None) -> dict[str, Any] | None:
+    """The JSON object in ``data``; None for no data, bytes that are not JSON, or another value.
+    For small files whose damage only means "not there" (heartbeats, format 1's done markers)."""
+    try:
+        value = json.loads(data) if data is not None else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def with_effective_status(storage: Storage, flow: str, run_id: str, record: dict[str, Any],
@@ -94,7 +103,13 @@ def with_effective_status(storage: Storage, flow: str, run_id: str, record: dict
     and ``last_heartbeat`` (when the driver was last seen alive)."""
     if record.get("status") != "running":
         return record
-    beat = read_heartbeat(storage, flow, run_id)
+    return shown_with(record, read_heartbeat(storage, flow, run_id), now)
+
+
+def shown_with(record: dict[str, Any], beat: dict[str, Any] | None,
+               now: float | None = None) -> dict[str, Any]:
+    """``record`` as readers show it, given its heartbeat (already read): the one place that
+    turns a run whose driver stopped beating into ``crashed``."""
     status = effective_status(record, beat, now)
     if status == record.get("status"):
         return record

@@ -165,21 +165,31 @@ def read_attempt(storage: Storage, flow: str, run_id: str, step: str, task_id: s
         raise
     except MissingRecordError:
         raise _missing(storage, flow, run_id, step, task_id) from None
+    if record.format < 2 and done_marker is False:
+        done_marker = _read_done_marker(storage, flow, run_id, step, task_id)
+    return with_done_marker(record, attempt, done_marker or None)
+
+
+def with_done_marker(record: TaskRecord, attempt: int, marker: dict[str, Any] | None) -> TaskRecord:
+    """A format-1 record is finished only when the ``DONE`` marker names its attempt; a format-2
+    record says so itself and is returned as it is."""
     if record.format < 2:
-        if done_marker is False:
-            done_marker = _read_done_marker(storage, flow, run_id, step, task_id)
-        record.finished = done_marker is not None and int(done_marker["attempt"]) == attempt
+        record.finished = marker is not None and int(marker["attempt"]) == attempt
     return record
+
+
+def valid_done_marker(done: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Format 1's ``DONE`` content if it names an attempt; a damaged one is not done."""
+    return done if done is not None and isinstance(done.get("attempt"), int) else None
 
 
 def _read_done_marker(storage: Storage, flow: str, run_id: str, step: str,
                       task_id: str) -> dict[str, Any] | None:
-    """Format 1's ``DONE`` file, or None. A damaged one (or one naming no attempt) is not done."""
+    """Format 1's ``DONE`` file, or None. One naming no attempt is not done."""
     try:
-        done = _load(storage, _paths.done_file(flow, run_id, step, task_id))
+        return valid_done_marker(_load(storage, _paths.done_file(flow, run_id, step, task_id)))
     except MissingRecordError:
         return None
-    return done if isinstance(done.get("attempt"), int) else None
 
 
 def _attempt_numbers(names: list[str]) -> list[int]:

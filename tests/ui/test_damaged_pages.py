@@ -27,13 +27,13 @@ def test_a_damaged_run_json_is_named_on_the_flow_page_and_its_run_page_is_an_err
 
     saved = dict(ns._settings)
     try:
-        _check_pages(TestClient(create_app(url), raise_server_exceptions=False), record, good, bad)
+        assert_damaged_run_pages(TestClient(create_app(url), raise_server_exceptions=False), record, good, bad)
     finally:  # create_app points this process's client at ``url``
         ns._settings.clear()
         ns._settings.update(saved)
 
 
-def _check_pages(client: TestClient, record: str, good: str, bad: str) -> None:
+def assert_damaged_run_pages(client: TestClient, record: str, good: str, bad: str) -> None:
     flow = client.get("/flows/FanFlow")
     assert flow.status_code == 200
     assert f'data-run="{good}"' in flow.text and f'data-run="{bad}"' not in flow.text
