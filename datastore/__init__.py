@@ -25,9 +25,11 @@ from ._errors import (
     MissingRecordError,
     UserFacingError,
 )
+from ._fsspec import FsspecStorage
 from ._liveness import CRASHED, effective_status, heartbeat_interval
+from ._local import LocalStorage
 from ._parallel import run_all
-from ._storage import FileStat, FsspecStorage, LocalStorage, Storage, open_storage
+from ._storage import FileStat, Storage, open_storage
 from ._taskrecord import TaskRecord
 
 __all__ = [

@@ -17,8 +17,9 @@ from typing import Any
 
 from . import _paths
 from ._errors import DamagedRecordError
+from ._local import LocalStorage
 from ._records import decode, describe, json_object, shown_with
-from ._storage import LocalStorage, Storage
+from ._storage import Storage
 from ._taskrecord import TaskRecord, attempts, valid_done_marker, with_done_marker
 
 Answer = dict[str, Any] | DamagedRecordError | None

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ._storage import LocalStorage, Storage
+from ._local import LocalStorage
+from ._storage import Storage
 
 MAX_THREADS = 16
 

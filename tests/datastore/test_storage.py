@@ -313,9 +313,9 @@ def test_list_flows_skips_root_entries_that_are_not_flows(storage):
 
 @pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "read"])
 def test_local_read_buffer_of_a_large_file_is_a_private_writable_copy(tmp_path, monkeypatch, mapped):
-    from rayflow.datastore import _storage
+    from rayflow.datastore import _local
 
-    monkeypatch.setattr(_storage, "_many_files_allowed", lambda: mapped)
+    monkeypatch.setattr(_local, "_many_files_allowed", lambda: mapped)
     storage = LocalStorage(str(tmp_path))
     data = os.urandom(3 << 20)
     storage.write_atomic("big", data)
