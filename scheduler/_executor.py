@@ -16,7 +16,8 @@ from . import _crashes, decorators
 from ._errors import RayDied
 from ._identity import LOOP, TaskSpec
 from ._result import TaskResult
-from ._task import _storage, execute
+from ._task import execute
+from ._worker import _storage
 
 
 @ray.remote(max_retries=0)

@@ -3,91 +3,33 @@
 Order of writes: blobs and logs, then the task record (``datastore.taskrecords``) last, marked
 finished: a task killed at any moment is either complete or not done. The task returns only a
 small ``TaskResult`` to the driver.
+
+``TaskRun`` is one attempt's life (bind its inputs, call the step, catch or describe its error);
+what the step leaves is ``_stepoutputs``, what the task writes and reports is ``_taskwrites``,
+what a worker keeps between tasks is ``_worker``.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
-import sys
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import cloudpickle
-
-from rayflow.datastore import (
-    BlobCorruptError,
-    BlobMissingError,
-    BlobStore,
-    DatastoreError,
-    Packed,
-    Storage,
-    TaskRecord,
-    UserFacingError,
-    open_storage,
-    pack,
-    records,
-    run_all,
-    taskrecords,
-)
+from rayflow.datastore import BlobStore, DatastoreError, Packed, TaskRecord, run_all, taskrecords
 
 from . import _crashes, decorators
 from ._capture import Capture
-from ._errors import ForeachError, StepTimeout, TransitionError, WorkerDied
+from ._errors import StepTimeout, WorkerDied
 from ._identity import task_id_of
-from ._result import Fanout, TaskResult
+from ._result import TaskResult
+from ._stepoutputs import StepOutputs
 from ._taskstate import Inputs, InputView, TaskState
-from ._tracebacks import _internal_dirs, located, qualified_name, user_traceback
+from ._taskwrites import TaskWrites
+from ._tracebacks import _internal_dirs
 from ._workdir import reenter_shipped_folder
-
-_RUNS: OrderedDict[str, tuple[dict, type]] = OrderedDict()
-_STORES: dict[str, Storage] = {}
-_OUTPUT_TAIL = 64 * 1024
-_HOLD_BYTES = 64 * 1024 * 1024  # pending blobs held before they are written at once
-
-
-def _storage(url: str) -> Storage:
-    store = _STORES.get(url)
-    if store is None:
-        store = _STORES[url] = open_storage(url)
-    return store
-
-
-def _run_context(box: list) -> tuple[dict, type]:
-    """Fetch and unpickle the run's context and flow class once per worker, not once per task."""
-    run_key, ctx_ref, class_ref = box
-    hit = _RUNS.get(run_key)
-    if hit is not None:
-        return hit
-    import ray
-
-    from ._codefiles import forget_local_modules, restore
-
-    ctx = ray.get(ctx_ref)
-    if ctx.get("flow_dir"):
-        if ctx["flow_dir"] not in sys.path:
-            sys.path.insert(0, ctx["flow_dir"])
-        forget_local_modules(ctx["flow_dir"])  # a new run: its local modules as they are now
-    flow_cls = cloudpickle.loads(ray.get(class_ref))
-
-    restore(flow_cls, ctx.get("code_files") or {})
-    _RUNS[run_key] = (ctx, flow_cls)
-    while len(_RUNS) > 16:
-        _RUNS.popitem(last=False)
-    return ctx, flow_cls
-
-
-def _node_id() -> str:
-    try:
-        import ray
-
-        return ray.get_runtime_context().get_node_id()
-    except Exception:  # noqa: BLE001 - outside Ray (tests of the body alone)
-        return ""
+from ._worker import _cancelled, _node_id, _run_context, _storage
 
 
 def execute(box: list, wire: dict, sink: Any = None) -> TaskResult:
@@ -97,7 +39,7 @@ def execute(box: list, wire: dict, sink: Any = None) -> TaskResult:
     return TaskRun(ctx, flow_cls, wire, sink).run()
 
 
-class TaskRun:
+class TaskRun(StepOutputs, TaskWrites):
     def __init__(self, ctx: dict, flow_cls: type, wire: dict, sink: Any) -> None:
         self.ctx = ctx
         self.flow_cls = flow_cls
@@ -259,163 +201,8 @@ class TaskRun:
         state.transition = None
         return True
 
-    def _finish(self, state: TaskState | None, flow: Any, caught: bool) -> TaskResult:
-        assert state is not None
-        node = self.node
-        transition = state.transition
-        if node["type"] == "end":
-            if transition is not None:
-                raise TransitionError("the end step must not call self.next()")
-        elif transition is None:
-            if not caught:
-                raise TransitionError(f"step '{self.step}' finished without calling self.next()")
-            transition = {"out": list(node["out"]), "foreach": node["foreach"],
-                          "condition": node["condition"], "switch": node["switch"]}
-        elif (sorted(transition["out"]) != sorted(node["out"])
-              or transition["foreach"] != node["foreach"]
-              or transition["condition"] != node["condition"]):
-            raise TransitionError(
-                f"step '{self.step}' called self.next({', '.join(transition['out'])}) but its source "
-                f"says self.next({', '.join(node['out'])}); transitions must match the static graph"
-            )
-        decorators.after_step(node, self.decorator_classes, flow, caught)
-        mapping = self._persist(state, flow)
-        meta: dict[str, Any] = {"artifacts": mapping,
-                                "sizes": {k: v for k, v in self._sizes.items() if mapping.get(k)}}
-        out = TaskResult(ok=True, next=list(node["out"]), attempt=self.attempt)
-        if transition and transition["foreach"] and not caught:
-            keys, items_blob = self._expand_foreach(flow, transition["foreach"])
-            out.foreach = Fanout(len(keys), keys)
-            meta["foreach"] = {"var": transition["foreach"], "n": len(keys), "items": items_blob}
-        elif transition and transition["condition"]:
-            out.next = [self._choose(flow, transition)]
-            meta["switch"] = out.next[0]
-        meta["next"] = out.next
-        self._record_fields = meta
-        return out
-
-    def _persist(self, state: TaskState, flow: Any) -> dict[str, str]:
-        mapping = dict(state.mapping)
-        # Flow constants are artifacts of start (of any shape, branching too) and of every join,
-        # where the inputs' artifacts are not carried over by themselves (as in Metaflow).
-        if self.step == "start" or self.node.get("is_join"):
-            for name, packed in type(flow)._rf_flow_constants():
-                if self.step == "start" or name not in mapping:
-                    mapping[name] = self._put(packed)
-                    self._sizes[name] = packed.size
-        for name, value in list(flow.__dict__.items()):
-            if name == "_rf" or name.startswith("__"):
-                continue
-            packed = pack(f"{name}' of step '{self.step}", value)
-            key = packed.key
-            if state.loaded.get(name) != key:
-                self._put(packed)
-            mapping[name] = key
-            self._sizes[name] = packed.size
-        return mapping
-
-    def _expand_foreach(self, flow: Any, var: str) -> tuple[list[str], str]:
-        try:
-            value = getattr(flow, var)
-        except AttributeError:
-            raise ForeachError(f"step '{self.step}': foreach artifact '{var}' does not exist") from None
-        if not hasattr(value, "__iter__"):
-            raise ForeachError(
-                f"step '{self.step}': foreach artifact '{var}' is not iterable "
-                f"(got {type(value).__name__})"
-            )
-        items = list(value)
-        limit = self.ctx.get("max_num_splits")
-        if limit and len(items) > limit:
-            raise ForeachError(f"step '{self.step}': foreach over '{var}' produced {len(items)} splits, "
-                               f"more than --max-num-splits {limit}")
-        if not items:
-            raise ForeachError(f"step '{self.step}': foreach over '{var}' produced zero splits")
-        keys = [self._put(pack(f"{var}[{i}]' of step '{self.step}", item)) for i, item in enumerate(items)]
-        return keys, self._put(pack(var, keys))
-
-    def _put(self, packed: Packed) -> str:
-        """Remember a blob to store with the task's other files (``_write_records``), all at
-        once; large ones are stored as soon as they add up, so they are not all held in memory."""
-        self._pending.setdefault(packed.key, packed)
-        if sum(p.size for p in self._pending.values()) >= _HOLD_BYTES:
-            run_all(self.storage, [partial(self.blobs.put_packed, p) for p in self._pending.values()])
-            self._pending.clear()
-        return packed.key
-
-    def _choose(self, flow: Any, transition: dict) -> str:
-        var = transition["condition"]
-        try:
-            value = getattr(flow, var)
-        except AttributeError:
-            raise TransitionError(f"step '{self.step}': condition artifact '{var}' does not exist") from None
-        target = transition["switch"].get(str(value))
-        if target is None:
-            cases = ", ".join(repr(k) for k in transition["switch"])
-            raise TransitionError(
-                f"step '{self.step}': condition '{var}' is {value!r}, which matches no case ({cases})"
-            )
-        return target
-
-    # -- records ---------------------------------------------------------------------------
-    def _write_records(self, capture: Capture, extra: dict, error: dict | None, status: str) -> None:
-        ctx = self.ctx
-        stderr = capture.stderr
-        if error is not None and status == "failed" and error.get("traceback"):
-            # As in Metaflow, a failed task's stderr ends with its traceback (@catch prints its own).
-            stderr += ("" if not stderr or stderr.endswith("\n") else "\n") + error["traceback"] + "\n"
-        jobs: list[Callable[[], Any]] = []
-        if status == taskrecords.DONE:  # a failed record points at no blob
-            jobs += [partial(self.blobs.put_packed, packed) for packed in self._pending.values()]
-        for stream, text in (("stdout", capture.stdout), ("stderr", stderr)):
-            if text:
-                jobs.append(partial(records.write_log, self.storage, ctx["flow"], ctx["run_id"], self.step,
-                                    self.task_id, stream, self.attempt, text))
-        run_all(self.storage, jobs)  # at once on an object store; every one ended before the record
-        record = TaskRecord(
-            flow=ctx["flow"], run_id=ctx["run_id"], step=self.step, task_id=self.task_id,
-            attempt=self.attempt, status=status, finished=status == taskrecords.DONE,
-            frames=[list(f) for f in self.frames], inputs=[list(i) for i in self.inputs],
-            ready_at=self.ready_at, started_at=self.started, finished_at=time.time(),
-            node_id=_node_id(), host=socket.gethostname(), pid=os.getpid(), exception=error, **extra)
-        taskrecords.write(self.storage, record)  # last: a finished record makes the task done
-
-    def _describe(self, exc: BaseException) -> dict:
-        user_error = isinstance(exc, UserFacingError)
-        text = user_traceback(exc) if not user_error else located(exc)
-        message = str(exc)
-        if isinstance(exc, (BlobCorruptError, BlobMissingError)) and exc.key:
-            from ._lostblob import hint
-
-            more = hint(self.storage, self.ctx["flow"], self.ctx["run_id"], exc.key,
-                        [list(f) for f in self.frames], self.inputs)
-            message, text = message + more, text + more
-        return {"type": type(exc).__name__, "qualified_type": qualified_name(exc),
-                "message": message, "traceback": text, "internal": user_error}
-
-    def _live_sink(self) -> Any:
-        if self.sink is None:
-            return None
-        from ._logsink import LineForwarder
-
-        return LineForwarder(self.sink, self.ctx["run_id"], f"{self.step}/{self.task_id}")
-
-    @staticmethod
-    def _tail(capture: Capture) -> dict:
-        return {"stdout": capture.stdout[-_OUTPUT_TAIL:], "stderr": capture.stderr[-_OUTPUT_TAIL:]}
-
 
 _CANCELLED = "cancelled: the run stopped (--fail-fast, or a pruned trial) before this task finished"
-
-
-def _cancelled() -> bool:
-    """Whether Ray cancelled this task (its KeyboardInterrupt is then not the user's)."""
-    try:
-        import ray
-
-        return bool(ray.get_runtime_context().is_canceled())
-    except Exception:  # noqa: BLE001 - outside Ray
-        return False
 
 
 def _project_fields(flow_cls: type, flow: str, user: str) -> dict[str, Any]:
