@@ -23,6 +23,7 @@ import faulthandler
 import os
 import re
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -37,6 +38,8 @@ _FATAL_LINE = re.compile(r"Fatal Python error: (.+)")
 def fault_dir() -> str:
     """The node's folder for fault files (in Ray's session folder, shared by the driver and the
     workers of one node); empty when Ray has no node here."""
+    if "ray" not in sys.modules:
+        return ""  # no Ray in this process (a task body run in the caller's): no node to ask
     try:
         from ray._private.worker import global_worker
 

@@ -1,8 +1,9 @@
-"""The driver loop: keep a bounded window of tasks in Ray, collect results, plan what is next.
+"""The driver loop: keep a bounded window of tasks running, collect results, plan what is next.
 
 The window is larger than the CPU count so workers never wait for the driver, yet bounded so a
-10,000-way foreach never floods Ray's queue. Failed tasks are retried here (not by Ray) so each
-attempt gets its own record and ``current.retry_count``.
+10,000-way foreach never floods the executor's queue. Failed tasks are retried here (not by the
+executor) so each attempt gets its own record and ``current.retry_count``. The loop talks to an
+``Executor`` (``_executor_api``): Ray in runs, an in-process one in unit tests.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import decorators
+from ._executor_api import Executor, Handle
 from ._identity import TaskSpec
 from ._planner import Planner
 from ._result import TaskResult
@@ -32,7 +34,7 @@ class Outcome:
 
 
 class Driver:
-    def __init__(self, planner: Planner, executor: Any, progress: Any, window: int,
+    def __init__(self, planner: Planner, executor: Executor, progress: Any, window: int,
                  fail_fast: bool, retries: dict[str, tuple[int, float]],
                  on_crash: Callable[[TaskSpec, TaskResult], None] | None = None,
                  cloner: Callable[[TaskSpec], TaskResult | None] | None = None,
@@ -49,21 +51,29 @@ class Driver:
         self.should_stop = should_stop
         self.live = live
         self.on_success = on_success
-        self.interrupts = interrupts  # _signals.Interrupts: Ctrl-C/SIGTERM polled between Ray calls
+        self.interrupts = interrupts  # _signals.Interrupts: Ctrl-C/SIGTERM polled between executor calls
         self._printed_any = False
         self._counter = 0  # orders retries due at the same moment
         self.outcome = Outcome()
-        # Per-step limits (``@concurrency``): tasks over the limit wait here, not in Ray.
+        # Per-step limits (``@concurrency``): tasks over the limit wait here, not in the executor.
         self.limits = {step: n for step, node in planner.plan.items()
                        if (n := decorators.max_running(node))}
         self._running: dict[str, int] = {step: 0 for step in self.limits}
         self._held: dict[str, deque[TaskSpec]] = {step: deque() for step in self.limits}
 
     def drive(self) -> Outcome:
+        """Run the plan to its end (or its failures) on the executor, started and stopped here."""
+        self.executor.start()
+        try:
+            return self._drive()
+        finally:
+            self.executor.stop()
+
+    def _drive(self) -> Outcome:
         ready: deque[TaskSpec] = deque(self.planner.initial())
         delayed: list[tuple[float, int, TaskSpec]] = []
-        inflight: dict[Any, TaskSpec] = {}
-        cancelled: set[Any] = set()  # refs this loop cancelled: their end is not a failure
+        inflight: dict[Handle, TaskSpec] = {}
+        cancelled: set[Handle] = set()  # handles this loop cancelled: their end is not a failure
         stopping = False
         try:
             while ready or inflight or delayed:
@@ -127,7 +137,7 @@ class Driver:
         self._poll_live(final=True)
         return self.outcome
 
-    def _submit(self, ready: deque[TaskSpec], inflight: dict[Any, TaskSpec], now: float) -> None:
+    def _submit(self, ready: deque[TaskSpec], inflight: dict[Handle, TaskSpec], now: float) -> None:
         """Hand ready tasks to the executor while the window has room (clones take none)."""
         while ready and len(inflight) < self.window:
             self._check_interrupt()
@@ -196,7 +206,7 @@ class Driver:
         return spec.caught is None and decorators.catches_crash(self.planner.plan[spec.step])
 
     def _check_interrupt(self) -> None:
-        """Stop here, between Ray calls, once a signal asked for it (never inside one)."""
+        """Stop here, between executor calls, once a signal asked for it (never inside one)."""
         if self.interrupts is not None and self.interrupts.requested:
             raise KeyboardInterrupt
 

@@ -1,7 +1,8 @@
-"""The seam between the driver loop and Ray: submit a task, wait for some, read a result.
+"""The Ray executor: the one production ``Executor`` (``_executor_api``) of the driver loop.
 
-Everything Ray-specific about running a task (resources, SPREAD for foreach splits, no silent
-Ray-level retries) lives here, so the driver loop stays a plain ready-set loop.
+Everything Ray-specific about running a task (the run's context in Ray's object store,
+resources, SPREAD for foreach splits, no silent Ray-level retries, what Ray's errors mean for a
+task) lives here, so the driver loop stays a plain ready-set loop.
 """
 
 from __future__ import annotations
@@ -31,12 +32,24 @@ class RayExecutor:
         self.plan = ctx["plan"]
         self.ctx = ctx
         self.ray_died = ray_died  # what of the local Ray instance died, if it did
-        self.box = [run_key, ray.put(ctx), ray.put(class_bytes)]
+        self.class_bytes = class_bytes
+        self.run_key = run_key
+        self.box: list[Any] | None = None  # [run_key, context ref, class ref] once started
         self.sink = sink
         self._options: dict[tuple[str, bool], Any] = {}
         self._specs: dict[Any, TaskSpec] = {}
         self._faults = _crashes.fault_dir()
         _crashes.quiet_worker_deaths()
+
+    def start(self) -> None:
+        """Put the run's context and flow class in Ray's object store once, for every task."""
+        self.box = [self.run_key, ray.put(self.ctx), ray.put(self.class_bytes)]
+
+    def stop(self) -> None:
+        """Drop this run's references (Ray frees the context once no task holds it)."""
+        self.box = None
+        self._specs.clear()
+        self._options.clear()
 
     def _remote(self, spec: TaskSpec) -> Any:
         last = spec.frames[-1] if spec.frames else None

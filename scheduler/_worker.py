@@ -49,13 +49,13 @@ def _run_context(box: list) -> tuple[dict, type]:
 
 
 def _node_id() -> str:
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return ""  # outside Ray (a task body run in the caller's process): asking would start Ray
     try:
-        import ray
-
         return ray.get_runtime_context().get_node_id()
-    except Exception:  # noqa: BLE001 - outside Ray (tests of the body alone)
+    except Exception:  # noqa: BLE001 - outside a worker
         return ""
-
 
 
 def _cancelled() -> bool:
