@@ -14,11 +14,12 @@ from ._run_cmd import FlowCommand, _split, report, with_group_options
 
 
 def resume_options() -> list[Any]:
-    keep = [o for o in run_options() if o.name not in ("fail_fast",)]
+    """Every option of ``rayflow run``, meaning the same (``_launching.cli_fields``), and which
+    run to resume from which step."""
     return [click.Argument(["step"], required=False, metavar="[STEP]"),
             click.Option(["--origin-run-id"], default=None, metavar="RUN_ID",
                          help="Run to resume (default: the flow's latest run)."),
-            *keep]
+            *run_options()]
 
 
 def make_resume_command(flow_cls: type | None = None, flow_file: str | None = None) -> click.Command:

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -136,6 +137,17 @@ def test_run_help_lists_the_flows_parameters_with_their_help(write_flow):
     assert "--beta TEXT" in out
     assert "the beta label" in out
     assert "--datastore" in out and "--fail-fast" in out
+
+
+def test_resume_takes_every_option_of_run():
+    from rayflow.cli._resume_cmd import make_resume_command
+    from rayflow.cli._run_cmd import make_run_command
+
+    def options(command):
+        return {tuple(p.opts) for p in command.params if isinstance(p, click.Option)}
+
+    missing = options(make_run_command()) - options(make_resume_command())
+    assert not missing, f"rayflow resume lacks {sorted(missing)}"
 
 
 def test_python_flow_file_help_lists_parameters(write_flow):

@@ -107,3 +107,54 @@ def test_progress_shows_a_retry_that_waits_as_waiting():
         progress.submitted("flaky")
         progress.finished("flaky", True)
     assert out.getvalue().splitlines()[-1] == "  flaky: 1/1 done"
+
+
+RESUME_FAIL_FAST = """
+import os
+import time
+
+from rayflow import FlowSpec, step
+
+BROKEN = {broken!r}
+
+
+class ResumeStopFlow(FlowSpec):
+    @step
+    def start(self):
+        if os.path.exists(BROKEN):
+            raise RuntimeError("start is broken")
+        self.items = list(range(8))
+        self.next(self.work, foreach="items")
+
+    @step
+    def work(self):
+        if self.input == 0:
+            time.sleep(0.5)
+            raise RuntimeError("split zero fails")
+        time.sleep(8)
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+
+
+def test_resume_takes_fail_fast_and_cancels_the_rest_at_the_first_failure(ray_session, write_flow,
+                                                                           tmp_path):
+    broken = tmp_path / "broken"
+    broken.write_text("")
+    path = write_flow(RESUME_FAIL_FAST.format(broken=str(broken)))
+    ds = str(tmp_path / "ds")
+    first = CliRunner().invoke(cli, ["run", path, "--datastore", ds])
+    assert first.exit_code == 1 and "start is broken" in first.output, first.output
+    broken.unlink()
+    result = CliRunner().invoke(cli, ["resume", path, "--fail-fast", "--datastore", ds])
+    assert result.exit_code == 1, result.output
+    assert result.output.count("step failed") == 1, result.output
+    summary = re.search(r"failed: 1 task\(s\) failed \(work/0\), (\d+) cancelled;", result.output)
+    assert summary and int(summary.group(1)) > 0, result.output
