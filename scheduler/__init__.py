@@ -1,7 +1,10 @@
 """rayflow.scheduler: turns a flow's graph into Ray tasks and drives them to the end.
 
-One public entry, ``launch(RunRequest(...))`` (``run_flow`` is its keyword form); the loop (``Driver``), the ready-set (``Planner``), the Ray seam
-(``RayExecutor``) and the task body (``execute``) are each their own module.
+One public entry, ``launch(RunRequest(...))`` (``run_flow`` is its keyword form); the loop
+(``_driver.Driver``), the ready-set (``_planner.Planner``), the executor interface the loop talks
+to (``_executor_api``) with its Ray implementation (``_executor.RayExecutor``) and an in-process
+one for unit tests (``_inprocess``), and the task body (``_task``, with ``_stepoutputs``,
+``_taskwrites``, ``_worker``) are each their own module.
 """
 
 from __future__ import annotations
