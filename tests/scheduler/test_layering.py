@@ -64,3 +64,12 @@ def test_scheduler_errors_are_user_errors_but_not_datastore_errors():
     for cls in (SchedulerError, ClusterError, DecoratorError):
         assert issubclass(cls, UserFacingError) and not issubclass(cls, DatastoreError)
     assert issubclass(DatastoreError, UserFacingError)
+
+
+def test_the_driver_loop_and_planner_know_nothing_of_ray():
+    # Ray is one executor (_executor.py) behind the interface the loop talks to (_executor_api.py)
+    loop = {os.path.join("scheduler", name) for name in
+            ("_driver.py", "_planner.py", "_executor_api.py", "_inprocess.py", "_result.py")}
+    wrong = [f"{path}:{line}: imports {module}" for path, tree in _sources("scheduler")
+             if path in loop for line, module in _imported(tree) if module.split(".")[0] == "ray"]
+    assert wrong == []
