@@ -23,10 +23,12 @@ from rayflow.scheduler.decorators import (
     EnvironmentDecorator,
     ResourcesDecorator,
     RetryDecorator,
+    SecretsDecorator,
     StepDecorator,
     TimeoutDecorator,
 )
 
+from ._configs import UNPACK, ConfigExpr
 from ._errors import RayflowError
 
 _ATTR = "_rf_decorators"
@@ -60,7 +62,10 @@ def make_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:
             decos = list(getattr(f, _ATTR, []))
             if any(d.name == cls.name for d in decos):
                 raise RayflowError(f"step '{f.__name__}' has @{cls.name} twice")
-            decos.append(cls(**attributes))
+            # ``**cfg`` (a Config) arrives as a marker key; the plan resolves it (_configuse)
+            unpacked = {k: v for k, v in attributes.items() if k.startswith(UNPACK)}
+            decos.append(cls(**{k: v for k, v in attributes.items() if k not in unpacked}))
+            decos[-1].attributes.update(unpacked)
             setattr(f, _ATTR, decos)
             return f
 
@@ -80,6 +85,7 @@ resources = make_decorator(ResourcesDecorator)
 environment = make_decorator(EnvironmentDecorator)
 cache = make_decorator(CacheDecorator)
 concurrency = make_decorator(ConcurrencyDecorator)
+secrets = make_decorator(SecretsDecorator)
 
 DECORATORS = REGISTRY  # every registered class, a flow's own ones included
 
@@ -118,7 +124,6 @@ kubernetes = _ignored("kubernetes")
 batch = _ignored("batch")
 conda = _ignored("conda")
 pypi = _ignored("pypi")
-secrets = _ignored("secrets")
 
 
 def _flow_ignored(name: str) -> Callable[..., Any]:
@@ -147,9 +152,11 @@ def project(cls: Any = None, *, name: str | None = None, **attributes: Any) -> A
     def apply(c: Any) -> Any:
         import os
 
-        if not name or not isinstance(name, str):
+        if isinstance(name, ConfigExpr):  # read when the configs are (rayflow._configuse)
+            c._rf_deferred = {**(getattr(c, "_rf_deferred", None) or {}), "_rf_project": name}
+        elif not name or not isinstance(name, str):
             raise RayflowError(f"@project on flow '{c.__name__}' needs name='...'")
-        c._rf_project = name
+        c._rf_project = name if isinstance(name, str) else None
         branch = os.environ.get("METAFLOW_BRANCH") or None
         production = os.environ.get("METAFLOW_PRODUCTION", "").lower() in ("1", "true", "yes")
         if production:

@@ -14,7 +14,8 @@ from ._run_cmd import FlowCommand, _split, report, with_group_options
 
 
 def resume_options() -> list[Any]:
-    keep = [o for o in run_options() if o.name not in ("fail_fast",)]
+    # A resume reads the configs its origin run recorded; they cannot be given again.
+    keep = [o for o in run_options() if o.name not in ("fail_fast", "config_files", "config_values")]
     return [click.Argument(["step"], required=False, metavar="[STEP]"),
             click.Option(["--origin-run-id"], default=None, metavar="RUN_ID",
                          help="Run to resume (default: the flow's latest run)."),
