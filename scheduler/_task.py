@@ -267,7 +267,9 @@ class TaskRun:
             if transition is not None:
                 raise TransitionError("the end step must not call self.next()")
         elif transition is None:
-            if not caught:
+            # a @parallel step's worker task (node > 0) may end without it, as in Metaflow
+            if not caught and not (getattr(getattr(self.flow_cls, self.step, None), "_rf_parallel", False)
+                                   and flow.foreach_stack()[-1][0] != 0):
                 raise TransitionError(f"step '{self.step}' finished without calling self.next()")
             transition = {"out": list(node["out"]), "foreach": node["foreach"],
                           "condition": node["condition"], "switch": node["switch"]}
@@ -426,4 +428,3 @@ def _project_fields(flow_cls: type, flow: str, user: str) -> dict[str, Any]:
     production = bool(getattr(flow_cls, "_rf_project_production", False))
     return {"project_name": project, "branch_name": branch, "is_production": production,
             "project_flow_name": f"{project}.{branch}.{flow}"}
-
