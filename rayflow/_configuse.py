@@ -198,10 +198,11 @@ def recorded(flow_cls: type) -> dict[str, Any] | None:
 
 def resolve_plan(plan: dict[str, Any], flow_cls: type) -> None:
     """Evaluate the config reads in the plan's decorator options (and validate the result)."""
+    from rayflow.scheduler import DecoratorError
     from rayflow.scheduler.decorators import REGISTRY
 
     ns: dict[str, Any] | None = None
-    for node in plan.values():
+    for step, node in plan.items():
         decos = node.get("decorators") or {}
         for name, attrs in list(decos.items()):
             if not _has_expr(attrs):
@@ -209,7 +210,10 @@ def resolve_plan(plan: dict[str, Any], flow_cls: type) -> None:
             ns = namespace(flow_cls) if ns is None else ns
             resolved = resolve_options(attrs, ns)
             cls = REGISTRY.get(name)
-            decos[name] = dict(cls(**resolved).attributes) if cls is not None else resolved
+            try:
+                decos[name] = dict(cls(**resolved).attributes) if cls is not None else resolved
+            except DecoratorError as exc:
+                raise type(exc)(f"step '{step}', options read from its configs: {exc}") from None
 
 
 def resolve_options(attrs: dict[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,3 +247,19 @@ def _has_expr(value: Any) -> bool:
     if isinstance(value, (list, tuple, set)):
         return any(_has_expr(v) for v in value)
     return False
+
+
+def deferred(attrs: dict[str, Any]) -> bool:
+    """Whether decorator options read configs (``cfg.x``, ``**cfg``): checked when the plan is made."""
+    return _has_expr(attrs)
+
+
+def later(cls: type, attrs: dict[str, Any]) -> Any:
+    """A decorator whose options read configs: kept unchecked (its class checks the evaluated
+    options in ``resolve_plan``); names it does not accept are still refused at once."""
+    unknown = sorted(k for k in attrs if not k.startswith(UNPACK) and k not in cls.defaults)
+    if unknown:
+        cls(**{k: attrs[k] for k in unknown})  # raises the class's own one-line error
+    deco = cls.__new__(cls)
+    deco.attributes = {**cls.defaults, **attrs}
+    return deco

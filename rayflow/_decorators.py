@@ -28,7 +28,8 @@ from rayflow.scheduler.decorators import (
     TimeoutDecorator,
 )
 
-from ._configs import UNPACK, ConfigExpr
+from ._configs import ConfigExpr
+from ._configuse import deferred, later
 from ._errors import RayflowError
 
 _ATTR = "_rf_decorators"
@@ -62,10 +63,7 @@ def make_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:
             decos = list(getattr(f, _ATTR, []))
             if any(d.name == cls.name for d in decos):
                 raise RayflowError(f"step '{f.__name__}' has @{cls.name} twice")
-            # ``**cfg`` (a Config) arrives as a marker key; the plan resolves it (_configuse)
-            unpacked = {k: v for k, v in attributes.items() if k.startswith(UNPACK)}
-            decos.append(cls(**{k: v for k, v in attributes.items() if k not in unpacked}))
-            decos[-1].attributes.update(unpacked)
+            decos.append(cls(**attributes) if not deferred(attributes) else later(cls, attributes))
             setattr(f, _ATTR, decos)
             return f
 

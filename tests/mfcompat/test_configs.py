@@ -137,3 +137,47 @@ def test_flow_cli_reads_config_files_and_environment_values(write_flow, datastor
     run = Run(f"ConfiguredFlow/{open(os.path.join(where, 'rid')).read()}")
     seen = run["start"].task.data.seen
     assert (seen["A"], seen["project"], seen["count"], seen["derived"]) == ("file", "from_file", 2, 101)
+
+
+def test_rayflow_run_takes_the_config_options_too(write_flow):
+    path = write_flow(FLOW)
+    proc = subprocess.run([sys.executable, "-m", "rayflow.cli", "run", path, "--config-value", "given", "{}",
+                           "--config", "cfg", "nowhere.json"], cwd=os.path.dirname(path),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "config 'cfg': cannot read 'nowhere.json' (--config): No such file or directory" in proc.stderr
+    shown = subprocess.run([sys.executable, "-m", "rayflow.cli", "run", path, "--help"],
+                           capture_output=True, text=True, timeout=120)
+    assert "--config NAME FILE" in shown.stdout and "--config-value NAME JSON" in shown.stdout
+
+
+DECO_FLOW = """
+from rayflow import Config, FlowSpec, concurrency, retry, step
+
+
+class DecoFlow(FlowSpec):
+    cfg = Config("cfg", default_value={"n": 3, "r": {"times": 2}})
+
+    @concurrency(max=cfg.n)
+    @retry(**cfg.r)
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+
+
+def test_decorator_options_read_from_configs_are_checked_when_the_plan_is_made(write_flow):
+    from rayflow import Runner
+    from rayflow.scheduler import DecoratorError
+
+    path = write_flow(DECO_FLOW)
+    decorators = Runner(path).plan()["start"]["decorators"]
+    assert decorators["concurrency"] == {"max": 3} and decorators["retry"]["times"] == 2
+    bad = Runner(path, config_value={"cfg": {"n": 0, "r": {}}})
+    with pytest.raises(DecoratorError, match=r"step 'start', options read from its configs: "
+                                             r"@concurrency needs max=N"):
+        bad.plan()
