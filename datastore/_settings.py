@@ -20,6 +20,9 @@ HEARTBEAT_SECONDS = "RAYFLOW_HEARTBEAT_SECONDS"  # a driver's interval between h
 HEARTBEAT_STALE_SECONDS = "RAYFLOW_HEARTBEAT_STALE_SECONDS"  # a reader's limit before "crashed"
 USER = "RAYFLOW_USER"  # the user runs are recorded under (then METAFLOW_USER, then the OS's)
 RUN_PARAMETER = "RAYFLOW_RUN_"  # + a Parameter's name: its value when not on the command line
+DEFAULT_SECRETS = "RAYFLOW_DEFAULT_SECRETS_BACKEND_TYPE"  # @secrets("ID"): its provider type
+FLOW_CONFIG = "RAYFLOW_FLOW_CONFIG"  # JSON {config name: file} (then Metaflow's METAFLOW_FLOW_CONFIG)
+FLOW_CONFIG_VALUE = "RAYFLOW_FLOW_CONFIG_VALUE"  # JSON {config name: value} (or METAFLOW_...)
 
 
 def _text(name: str) -> str:
@@ -84,3 +87,19 @@ def run_parameter(name: str) -> str | None:
         if f"{prefix}{key}" in os.environ:
             return os.environ[f"{prefix}{key}"]
     return None
+
+
+def flow_config(values: bool) -> tuple[str, str] | None:
+    """``(variable, raw JSON text)`` of the Config files (``values`` False) or values given in the
+    environment: ``RAYFLOW_FLOW_CONFIG[_VALUE]``, else Metaflow's ``METAFLOW_FLOW_CONFIG[_VALUE]``;
+    None when neither is set. The caller parses it (and names the variable when it is not JSON)."""
+    ours = FLOW_CONFIG_VALUE if values else FLOW_CONFIG
+    for name in (ours, ours.replace("RAYFLOW_", "METAFLOW_", 1)):
+        if _text(name):
+            return name, _text(name)
+    return None
+
+
+def default_secrets_backend() -> str | None:
+    """The provider of a ``@secrets`` source given without one (``"ID"``), or None."""
+    return _text(DEFAULT_SECRETS) or _text("METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE") or None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ._async_run import AsyncRun
 from ._client import DataArtifact, Flow, MetaflowData, NotFound, NotInNamespace, Run, Step, Task
+from ._configs import Config, ConfigValue, config_expr
 from ._current import current
 from ._decorators import (
     batch,
@@ -31,6 +32,7 @@ from ._decorators import (
     trigger_on_finish,
 )
 from ._errors import (
+    ConfigError,
     FlowLoadError,
     LintError,
     MergeArtifactsError,
@@ -47,6 +49,10 @@ from ._runner import Runner, RunOutcome
 __version__ = "0.1.0"
 
 __all__ = [
+    "Config",
+    "ConfigError",
+    "ConfigValue",
+    "config_expr",
     "AsyncRun",
     "DataArtifact",
     "MetaflowData",

@@ -23,10 +23,13 @@ from rayflow.scheduler.decorators import (
     EnvironmentDecorator,
     ResourcesDecorator,
     RetryDecorator,
+    SecretsDecorator,
     StepDecorator,
     TimeoutDecorator,
 )
 
+from ._configs import ConfigExpr
+from ._configuse import deferred, later
 from ._errors import RayflowError
 
 _ATTR = "_rf_decorators"
@@ -60,7 +63,7 @@ def make_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:
             decos = list(getattr(f, _ATTR, []))
             if any(d.name == cls.name for d in decos):
                 raise RayflowError(f"step '{f.__name__}' has @{cls.name} twice")
-            decos.append(cls(**attributes))
+            decos.append(cls(**attributes) if not deferred(attributes) else later(cls, attributes))
             setattr(f, _ATTR, decos)
             return f
 
@@ -80,6 +83,7 @@ resources = make_decorator(ResourcesDecorator)
 environment = make_decorator(EnvironmentDecorator)
 cache = make_decorator(CacheDecorator)
 concurrency = make_decorator(ConcurrencyDecorator)
+secrets = make_decorator(SecretsDecorator)
 
 DECORATORS = REGISTRY  # every registered class, a flow's own ones included
 
@@ -118,7 +122,6 @@ kubernetes = _ignored("kubernetes")
 batch = _ignored("batch")
 conda = _ignored("conda")
 pypi = _ignored("pypi")
-secrets = _ignored("secrets")
 
 
 def _flow_ignored(name: str) -> Callable[..., Any]:
@@ -147,9 +150,11 @@ def project(cls: Any = None, *, name: str | None = None, **attributes: Any) -> A
     def apply(c: Any) -> Any:
         import os
 
-        if not name or not isinstance(name, str):
+        if isinstance(name, ConfigExpr):  # read when the configs are (rayflow._configuse)
+            c._rf_deferred = {**(getattr(c, "_rf_deferred", None) or {}), "_rf_project": name}
+        elif not name or not isinstance(name, str):
             raise RayflowError(f"@project on flow '{c.__name__}' needs name='...'")
-        c._rf_project = name
+        c._rf_project = name if isinstance(name, str) else None
         branch = os.environ.get("METAFLOW_BRANCH") or None
         production = os.environ.get("METAFLOW_PRODUCTION", "").lower() in ("1", "true", "yes")
         if production:

@@ -34,11 +34,16 @@ class ParameterError(RayflowError):
 
     exit_code = 2
 
+class ConfigError(RayflowError):
+    """A Config's value cannot be read or parsed, is missing, or a config expression fails."""
+
+    exit_code = 2
+
 class RunFailed(RayflowError):
     """A run ended with failed tasks; the failures were already shown."""
 
 __all__ = [
-    "ClusterError", "DecoratorError", "FlowLoadError", "ForeachError", "InvalidTransitionError",
+    "ClusterError", "ConfigError", "DecoratorError", "FlowLoadError", "ForeachError", "InvalidTransitionError",
     "LintError",
     "MergeArtifactsError", "ParameterError", "RayflowError", "ResumeError", "RunFailed",
     "SchedulerError", "USER_ERRORS",

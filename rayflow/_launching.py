@@ -12,6 +12,7 @@ from typing import Any
 
 from rayflow.scheduler import RunRequest, cache_mode
 
+from ._configuse import artifacts, recorded
 from ._lineage import lineage
 
 
@@ -21,6 +22,10 @@ def new_request(flow_cls: type, flow_file: str | None, plan: dict[str, Any], par
     computed ones, e.g. once for all trials of a sweep)."""
     facts = lineage(flow_cls, flow_file, datastore) if facts is None else facts
     extra = {**facts, **(fields.pop("extra", None) or {})}
+    configs = recorded(flow_cls)  # read by plan_for; kept so a resume sees the same values
+    if configs is not None:
+        extra["configs"] = configs
+        params = {**params, **artifacts(flow_cls)}
     return RunRequest(flow_cls, plan, params, datastore, flow_file=flow_file, extra=extra, **fields)
 
 

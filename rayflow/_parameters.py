@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
+from ._configs import ConfigExpr, ConfigValue
+from ._configuse import active_namespace
 from ._errors import ParameterError
 
 
@@ -99,7 +101,9 @@ class Parameter:
 
     def resolve_default(self) -> Any:
         default = self.default
-        if callable(default) and not isinstance(default, type):
+        if isinstance(default, ConfigExpr):  # ``default=cfg.x`` / ``config_expr("cfg.x")``
+            default = default.evaluate(active_namespace(getattr(self, "_owner", None)))
+        elif callable(default) and not isinstance(default, type):
             default = self._call_default(default)
         if default is None:
             return None
@@ -131,7 +135,7 @@ class Parameter:
 
         return ParameterContext(flow_name=getattr(self, "flow_name", None), user_name=username(),
                                 parameter_name=self.name, logger=print, ds_type="local",
-                                configs=None)
+                                configs=ConfigValue(active_namespace(getattr(self, "_owner", None))))
 
     def convert(self, raw: Any) -> Any:
         """Turn a CLI string (or a Python value from ``Runner``) into the parameter's value."""

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from rayflow.datastore import BlobCorruptError, BlobMissingError, BlobStore, open_storage
 
+from ._configs import flow_configs
+from ._configuse import ConfigInput
 from ._errors import ParameterError, ResumeError
 from ._launching import new_request
 from ._parameters import flow_parameters
@@ -24,6 +26,25 @@ def _origin_value(blobs: BlobStore, flow: str, origin: str, attr: str, key: str)
         raise ResumeError(f"parameter '{attr}' of run {flow}/{origin} cannot be read ({exc}); "
                           "resume another run with --origin-run-id, or start a new run "
                           "(it rewrites the value)") from None
+
+
+def _origin_configs(flow_cls: type, datastore: str, origin_run_id: str | None) -> ConfigInput | None:
+    """The Config values the origin run recorded: a resume sees the flow its origin saw."""
+    if not flow_configs(flow_cls):
+        return None
+    from rayflow.datastore import records
+    from rayflow.scheduler._resume import latest_run
+
+    storage = open_storage(datastore)
+    try:
+        if origin_run_id is None:
+            record = latest_run(storage, flow_cls.__name__)[1]
+        else:
+            record = records.read_run(storage, flow_cls.__name__, origin_run_id)
+    except Exception:  # noqa: BLE001 - prepare_resume names a missing or damaged origin run
+        return None
+    stored = record.get("configs")
+    return ConfigInput(stored=stored) if isinstance(stored, dict) else None
 
 
 def resume_run(flow_cls: type, flow_file: str | None, *, datastore: str,
@@ -46,8 +67,8 @@ def resume_request(flow_cls: type, flow_file: str | None, *, datastore: str,
     the steps to re-run; a different value for a parameter is refused."""
     from rayflow.scheduler._resume import prepare_resume
 
-    _, plan = plan_for(flow_cls, with_)
     flow = flow_cls.__name__
+    _, plan = plan_for(flow_cls, with_, _origin_configs(flow_cls, datastore, origin_run_id))
     record, rerun, notes = prepare_resume(datastore, flow, plan, origin_run_id, step)
     origin = record["run_id"]
     storage = open_storage(datastore)

@@ -6,9 +6,11 @@ itself, including a class defined in a notebook cell (cloudpickle ships it by va
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from ._configuse import ConfigInput
 from ._errors import LintError
 from ._parameters import resolve_values
 from ._prepare import plan_for
@@ -59,9 +61,12 @@ class Runner:
                  cluster: str | None = None, max_workers: int | None = None,
                  tags: tuple[str, ...] | list[str] = (), with_: tuple[str, ...] = (),
                  fail_fast: bool = False, cache: bool | None = None,
-                 shared_datastore: bool = False) -> None:
+                 shared_datastore: bool = False, config: Any = None, config_value: Any = None) -> None:
         """``cache``: None honours @cache, True caches every step, False ignores every cache.
-        ``shared_datastore``: a local-path datastore that every node of ``cluster`` mounts."""
+        ``shared_datastore``: a local-path datastore that every node of ``cluster`` mounts.
+        ``config`` / ``config_value``: the flow's Configs as ``--config NAME FILE`` /
+        ``--config-value NAME JSON`` give them: ``{name: file}`` / ``{name: value}`` (a dict
+        value or JSON text), or lists of ``(name, ...)`` pairs as Metaflow's Runner takes."""
         from rayflow.datastore import default_url
         from rayflow.scheduler import cache_mode
 
@@ -76,9 +81,12 @@ class Runner:
                         "tags": tuple(tags), "fail_fast": fail_fast,
                         "shared_datastore": shared_datastore, "cache": cache_mode(cache)}
         self.with_ = tuple(with_)
+        values = dict(config_value or {})
+        self.configs = ConfigInput(files={k: str(v) for k, v in dict(config or {}).items()},
+                                   values={k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()})
 
     def plan(self) -> dict[str, Any]:
-        _, plan = plan_for(self.flow_cls, self.with_)
+        _, plan = plan_for(self.flow_cls, self.with_, self.configs)
         return plan
 
     def request(self, params: dict[str, Any], **fields: Any) -> RunRequest:
@@ -86,8 +94,9 @@ class Runner:
         value raises in the caller's thread)."""
         from ._launching import new_request
 
+        plan = self.plan()  # reads the Configs first: a Parameter's default may use them
         values = resolve_values(self.flow_cls, params)
-        return new_request(self.flow_cls, self.flow_file, self.plan(), values, self.datastore,
+        return new_request(self.flow_cls, self.flow_file, plan, values, self.datastore,
                            **self.options, **fields)
 
     def run(self, **params: Any) -> RunOutcome:

@@ -32,7 +32,9 @@ class StepOutputs:
             if transition is not None:
                 raise TransitionError("the end step must not call self.next()")
         elif transition is None:
-            if not caught:
+            # a @parallel step's worker task (node > 0) may end without it, as in Metaflow
+            if not caught and not (getattr(getattr(self.flow_cls, self.step, None), "_rf_parallel", False)
+                                   and flow.foreach_stack()[-1][0] != 0):
                 raise TransitionError(f"step '{self.step}' finished without calling self.next()")
             transition = {"out": list(node["out"]), "foreach": node["foreach"],
                           "condition": node["condition"], "switch": node["switch"]}

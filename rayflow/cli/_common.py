@@ -37,7 +37,8 @@ class ParameterType(click.ParamType):
 
 
 RESERVED_OPTIONS = {"max_workers", "datastore", "tag", "run_id_file", "fail_fast", "with", "cluster",
-                    "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore"}
+                    "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore",
+                    "config", "config_value"}
 
 
 def parameter_options(flow_cls: type) -> list[click.Option]:
@@ -79,6 +80,17 @@ def run_options() -> list[click.Option]:
         click.Option(["--cache/--no-cache", "cache"], default=None,
                      help="--cache: cache every step across runs; --no-cache: ignore every cache."),
         click.Option(["--quiet", "-q"], is_flag=True, help="Print only errors and the result."),
+        *config_options(),
+    ]
+
+
+def config_options() -> list[click.Option]:
+    """Metaflow's ``--config NAME FILE`` and ``--config-value NAME JSON`` (repeatable)."""
+    return [
+        click.Option(["--config", "config_files"], type=(str, str), multiple=True, metavar="NAME FILE",
+                     help="Read the flow's Config NAME from FILE (repeatable)."),
+        click.Option(["--config-value", "config_values"], type=(str, str), multiple=True,
+                     metavar="NAME JSON", help="Give the flow's Config NAME as JSON text (repeatable)."),
     ]
 
 

@@ -38,15 +38,21 @@ def flow_main(flow_cls: type) -> None:
                   help="Accepted for Metaflow compatibility; use --datastore-root URL.")
     @click.option("--event-logger", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
     @click.option("--monitor", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
+    @click.option("--config", "config_files", type=(str, str), multiple=True, metavar="NAME FILE",
+                  help="Read the flow's Config NAME from FILE (as `run --config`).")
+    @click.option("--config-value", "config_values", type=(str, str), multiple=True, metavar="NAME JSON",
+                  help="Give the flow's Config NAME as JSON text (as `run --config-value`).")
     @click.pass_context
     def group(ctx: click.Context, with_: tuple[str, ...], datastore_root: str | None, quiet: bool,
               pylint: bool, metadata: str | None, environment: str | None,
-              datastore_kind: str | None, event_logger: str | None, monitor: str | None) -> None:
+              datastore_kind: str | None, event_logger: str | None, monitor: str | None,
+              config_files: tuple[tuple[str, str], ...], config_values: tuple[tuple[str, str], ...]) -> None:
         """Metaflow's top-level options are accepted so its commands lines keep working."""
         if environment and environment != "local":
             click.echo(f"note: --environment={environment} is ignored; steps run in this Python "
                        "environment on Ray", err=True)
-        ctx.obj = {"with_": with_, "datastore": datastore_root, "quiet": quiet, "started": started}
+        ctx.obj = {"with_": with_, "datastore": datastore_root, "quiet": quiet, "started": started,
+                   "config_files": config_files, "config_values": config_values}
 
     @group.command("check")
     def check() -> None:

@@ -15,11 +15,12 @@ from ._run_cmd import FlowCommand, _split, report, with_group_options
 
 def resume_options() -> list[Any]:
     """Every option of ``rayflow run``, meaning the same (``_launching.cli_fields``), and which
-    run to resume from which step."""
+    run to resume from which step; not the configs: a resume reads those its origin recorded."""
+    keep = [o for o in run_options() if o.name not in ("config_files", "config_values")]
     return [click.Argument(["step"], required=False, metavar="[STEP]"),
             click.Option(["--origin-run-id"], default=None, metavar="RUN_ID",
                          help="Run to resume (default: the flow's latest run)."),
-            *run_options()]
+            *keep]
 
 
 def make_resume_command(flow_cls: type | None = None, flow_file: str | None = None) -> click.Command:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from .._configuse import ConfigInput
 from .._errors import RunFailed
 from .._loader import load_flow
 from .._parameters import resolve_values
@@ -25,7 +26,8 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
     from .._launching import cli_fields, new_request
 
     started = opts.get("started") or time.time()
-    _, plan = plan_for(flow_cls, tuple(opts.get("with_") or ()))
+    configs = ConfigInput(dict(opts.get("config_files") or ()), dict(opts.get("config_values") or ()))
+    _, plan = plan_for(flow_cls, tuple(opts.get("with_") or ()), configs)
     given = {k: v for k, v in opts.get("params", {}).items() if v is not None}
     values = resolve_values(flow_cls, given)
     url = datastore_url(opts.get("datastore"))
@@ -46,6 +48,9 @@ def with_group_options(ctx: click.Context, opts: dict[str, Any]) -> dict[str, An
         opts["quiet"] = True
     if root.get("started"):
         opts["started"] = root["started"]
+    for key in ("config_files", "config_values"):  # ``python flow.py --config a a.json run``
+        if root.get(key):
+            opts[key] = tuple(root[key]) + tuple(opts.get(key) or ())
     return opts
 
 

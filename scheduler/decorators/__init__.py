@@ -26,11 +26,12 @@ from ._resources import ResourcesDecorator
 from ._environment import EnvironmentDecorator
 from ._cache import CacheDecorator
 from ._concurrency import ConcurrencyDecorator
+from ._secrets import SecretsDecorator, SecretsError
 # isort: on
 
 __all__ = [
     "REGISTRY", "CacheDecorator", "CatchDecorator", "ConcurrencyDecorator", "EnvironmentDecorator",
-    "ResourcesDecorator", "RetryDecorator", "StepDecorator", "TaskInfo", "TimeoutDecorator",
+    "ResourcesDecorator", "RetryDecorator", "SecretsDecorator", "SecretsError", "StepDecorator", "TaskInfo", "TimeoutDecorator",
     "after_step", "attached", "cache_key_options", "cache_policy", "catches_crash",
     "classes_for", "max_running", "on_failure", "ray_options", "retry_policy", "shipped_classes",
     "wraps_step",

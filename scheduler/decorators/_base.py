@@ -60,6 +60,11 @@ class StepDecorator:
 
     # -- hooks read by the driver ----------------------------------------------------------
     @classmethod
+    def check(cls, attrs: dict[str, Any], step: str) -> None:
+        """Raise a DecoratorError (one line naming ``step``) when the options cannot work; called
+        when the plan is made, before anything runs."""
+
+    @classmethod
     def ray_options(cls, attrs: dict[str, Any]) -> dict[str, Any]:
         """Ray task options for the step's tasks (``num_cpus``, ``num_gpus``, ``memory`` bytes)."""
         return {}
