@@ -18,9 +18,13 @@ TASK_BATCH = 2000
 class NotFound(RayflowError):
     """A flow, run, step, task or artifact that was asked for does not exist."""
 
+    metaflow_name = "metaflow.exception.MetaflowNotFound"
+
 
 class NotInNamespace(NotFound):
     """The object exists but not in the current namespace."""
+
+    metaflow_name = "metaflow.exception.MetaflowNamespaceMismatch"
 
 
 class DamagedRecord(NotFound):

@@ -18,6 +18,7 @@ from . import _namespace as ns
 from ._artifacts import DataArtifact, MetaflowArtifacts, MetaflowData, TaskException, to_datetime
 from ._client_common import DamagedRecord, NotFound, _running_task_meta, _split
 from ._client_compat import TaskCompat
+from ._client_metadata import Metadata, metadata_dict, task_metadata
 
 if TYPE_CHECKING:
     from ._client_step import Step
@@ -98,36 +99,21 @@ class Task(TaskCompat):
     successful = finished
 
     @property
-    def metadata(self) -> dict[str, Any]:
-        m = self._load().to_json()
-        keep = ("attempt", "node_id", "host", "pid", "ready_at", "started_at", "finished_at", "status",
-                "origin", "inputs", "frames")
-        return {k: m.get(k) for k in keep if k in m}
+    def record(self) -> dict[str, Any]:
+        """The task's record as stored (typed values: ``attempt``, ``host``, times in epoch s)."""
+        return self._load().to_json()
 
     @property
-    def metadata_dict(self) -> dict[str, Any]:
+    def metadata(self) -> list[Metadata]:
+        """Metaflow's list of ``Metadata`` records: one per attempt (``type == "attempt"``),
+        the record's facts, and a resumed run's origin (``_client_metadata``)."""
+        return task_metadata(self)
+
+    @property
+    def metadata_dict(self) -> dict[str, str]:
         """The metadata as strings, with Metaflow's resume keys: ``origin-run-id`` on every task
         of a resumed run, ``origin-task-id`` on a task cloned from it."""
-        origin = self._load().origin
-        source = self
-        if origin and origin.get("pathspec"):  # a cloned task: the facts of the computation
-            try:
-                source = Task(origin["pathspec"], _lazy=True)
-                source._load()
-            except NotFound:
-                source = self
-        from ._client_run import Run
-
-        out = {k: "" if v is None else str(v) for k, v in source.metadata.items() if k != "origin"}
-        record = Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False)._load()
-        if record.get("python"):
-            out["python_version"] = str(record["python"])
-        origin_run = record.get("origin_run_id")
-        if origin_run:
-            out["origin-run-id"] = str(origin_run)
-        if origin and origin.get("pathspec"):
-            out["origin-task-id"] = origin["pathspec"].rsplit("/", 1)[-1]
-        return out
+        return metadata_dict(self)
 
     @property
     def parent(self) -> Step:
@@ -148,9 +134,10 @@ class Task(TaskCompat):
 
     @property
     def exception(self) -> TaskException | None:
-        """The exception of the task's last attempt (also when ``@catch`` caught it), or None."""
-        exc = self._load().exception
-        return TaskException(exc) if exc else None
+        """The exception of a task whose last attempt failed, or None: also None when ``@catch``
+        handled it, as in Metaflow (the caught exception is the ``@catch`` variable's value)."""
+        record = self._load()
+        return TaskException(record.exception) if record.exception and not record.finished else None
 
     @property
     def current_attempt(self) -> int:
