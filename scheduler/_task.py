@@ -37,7 +37,7 @@ from rayflow.datastore import (
 
 from . import _crashes, decorators
 from ._capture import Capture
-from ._errors import ForeachError, StepTimeout, TransitionError, WorkerDied
+from ._errors import ForeachError, StepTimeout, TimeoutException, TransitionError, WorkerDied
 from ._identity import task_id_of
 from ._result import Fanout, TaskResult
 from ._taskstate import Inputs, InputView, TaskState
@@ -126,7 +126,7 @@ class TaskRun:
         forwarder = self._live_sink()
         capture = Capture(forwarder, fds=True)
         _crashes.arm(self.ctx, self.step, self.task_id, self.attempt,
-                     lambda code: self._last_words(capture, forwarder, code))
+                     lambda code: self._last_words(capture, forwarder, code), capture)
         try:
             return self._run(capture)
         finally:
@@ -245,7 +245,8 @@ class TaskRun:
 
     def _kill_self(self, message: str) -> None:
         """A decorator gives up on a stuck step: record the failure, then end the worker."""
-        error = {"type": "StepTimeout", "internal": True, "message": message, "traceback": message}
+        error = {"type": "TimeoutException", "qualified_type": TimeoutException.metaflow_name,
+                 "internal": True, "message": message, "traceback": message}
         try:
             self._write_records(Capture(), {}, error, status="failed")
         finally:
