@@ -66,7 +66,7 @@ def _rayflow(size_mb: int, folder: str) -> dict:
     start = run["start"].task
     consume = run["consume"].task
     assert consume.data.nbytes == size_mb * 10**6
-    write_s = start.metadata["finished_at"] - start.data.user_code_done_at
+    write_s = start.record["finished_at"] - start.data.user_code_done_at
     return {"write_s": write_s, "read_s": consume.data.read_s, "run_s": total}
 
 

@@ -12,7 +12,7 @@ from rayflow.scheduler import MergeArtifactsError
 from rayflow.scheduler._errors import (
     MetaflowException,
     MissingInMergeArtifactsException,
-    StepTimeout,
+    TimeoutException,
     UnhandledInMergeArtifactsException,
 )
 
@@ -22,6 +22,7 @@ from ._errors import ParameterError, RayflowError
 
 class ExternalCommandFailed(MetaflowException):
     headline = "External command failed"
+    metaflow_name = "metaflow.exception.ExternalCommandFailed"
 
 
 MetaflowNotFound = NotFound
@@ -29,7 +30,6 @@ MetaflowNamespaceMismatch = NotInNamespace
 MetaflowInternalError = RayflowError
 MetaflowDataMissing = NotFound
 CommandException = RayflowError
-TimeoutException = StepTimeout
 MergeArtifactsException = MergeArtifactsError
 ParameterFieldFailed = ParameterError
 

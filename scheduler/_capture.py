@@ -41,6 +41,7 @@ class _Tee(io.TextIOBase):
         self.parts: list[str] = []
         self._line = ""
         self._lock = threading.Lock()
+        self.spool: int | None = None  # a file descriptor each write also goes to (see spool_to)
 
     def writable(self) -> bool:
         return True
@@ -50,6 +51,11 @@ class _Tee(io.TextIOBase):
             text = str(text)
         with self._lock:
             self.parts.append(text)
+            if self.spool is not None:
+                try:
+                    os.write(self.spool, text.encode("utf-8", "replace"))
+                except OSError:
+                    self.spool = None
             if self.sink is not None:
                 buf = self._line + text
                 if "\n" in buf:
@@ -154,6 +160,35 @@ class Capture:
         self._pumps: list[_FdPump] = []
         self._born_before: set[int] = set()
         self.token = object()  # what a thread's owner entry holds (not the output itself)
+        self._spools: list[str] = []
+
+    def spool_to(self, prefix: str) -> None:
+        """Also write the output, as it comes, to ``prefix.stdout`` / ``prefix.stderr``: what a
+        worker killed by a signal printed is then still there for the driver to store (the
+        output kept in memory dies with the process). Removed when the capture ends normally."""
+        for tee in (self.out, self.err):
+            path = f"{prefix}.{tee.stream}"
+            try:
+                tee.spool = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+                self._spools.append(path)
+            except OSError:
+                tee.spool = None
+
+    def _close_spools(self) -> None:
+        for tee in (self.out, self.err):
+            with tee._lock:
+                fd, tee.spool = tee.spool, None
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        for path in self._spools:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        self._spools = []
 
     def __enter__(self) -> Capture:
         _flush_real_streams()
@@ -188,6 +223,7 @@ class Capture:
             pump.detach()
         self.out.close_line()
         self.err.close_line()
+        self._close_spools()
         assert self._saved is not None
         sys.stdout, sys.stderr = self._saved
 

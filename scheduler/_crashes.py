@@ -104,15 +104,19 @@ _LOCK = threading.Lock()
 
 
 def arm(ctx: dict, step: str, task_id: str, attempt: int,
-        last_words: Callable[[int], None]) -> None:
-    """Before a step runs: a fatal signal leaves the traceback in this task's fault file, and
-    ``os._exit`` calls ``last_words(code)`` first."""
+        last_words: Callable[[int], None], capture: Any = None) -> None:
+    """Before a step runs: a fatal signal leaves the traceback in this task's fault file, the
+    step's output is spooled beside it as it comes (``capture.spool_to``), and ``os._exit``
+    calls ``last_words(code)`` first."""
     with _LOCK:
         if not _WORKER:
             _WORKER.append(_Worker())
     worker = _WORKER[0]
     if worker.folder:
-        worker.name_after(fault_file(worker.folder, ctx["flow"], ctx["run_id"], step, task_id, attempt))
+        path = fault_file(worker.folder, ctx["flow"], ctx["run_id"], step, task_id, attempt)
+        worker.name_after(path)
+        if capture is not None:
+            capture.spool_to(path)
     worker.last_words = last_words
 
 
@@ -143,6 +147,35 @@ def collect(folder: str, flow: str, run_id: str, step: str, task_id: str,
     except OSError:
         return None
     return text
+
+
+def collect_output(folder: str, flow: str, run_id: str, step: str, task_id: str, attempt: int,
+                   fault_text: str | None) -> dict[str, str]:
+    """The logs of an attempt whose worker died, to store: what the step printed before (its
+    spool files, removed once read), then on stderr the fault's traceback and a line naming the
+    signal. Empty when nothing is known here (another node; an ``os._exit`` whose worker
+    stored its own logs and removed its spool)."""
+    if not folder:
+        return {}
+    base = fault_file(folder, flow, run_id, step, task_id, attempt)
+    logs: dict[str, str] = {}
+    for stream in ("stdout", "stderr"):
+        try:
+            with open(f"{base}.{stream}", errors="replace") as f:
+                logs[stream] = f.read()
+            os.unlink(f"{base}.{stream}")
+        except OSError:
+            pass
+    if fault_text and fault_text.strip():
+        said = logs.get("stderr", "")
+        found = _FATAL_LINE.search(fault_text)
+        tail = ""
+        if found:
+            what = found.group(1).strip()
+            sig = _FATAL.get(what)
+            tail = f"\nTask failed: the worker process was killed by {sig.name if sig else what} ({what.lower()}).\n"
+        logs["stderr"] = said + ("" if not said or said.endswith("\n") else "\n") + fault_text + tail
+    return {k: v for k, v in logs.items() if v}
 
 
 def describe(fault_text: str | None) -> str:

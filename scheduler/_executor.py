@@ -115,12 +115,13 @@ class RayExecutor:
             return _crashes.describe(None)
         flow, run_id = self.ctx["flow"], self.ctx["run_id"]
         text = _crashes.collect(self._faults, flow, run_id, spec.step, spec.task_id, spec.attempt)
-        if text and text.strip():
+        logs = _crashes.collect_output(self._faults, flow, run_id, spec.step, spec.task_id, spec.attempt, text)
+        for stream, log in logs.items():
             try:
                 from rayflow.datastore import records
 
                 records.write_log(_storage(self.ctx["root"]), flow, run_id, spec.step, spec.task_id,
-                                  "stderr", spec.attempt, text)
+                                  stream, spec.attempt, log)
             except OSError:
                 pass
         return _crashes.describe(text)

@@ -21,7 +21,7 @@ from rayflow.datastore import BlobStore, DatastoreError, Packed, TaskRecord, run
 
 from . import _crashes, decorators
 from ._capture import Capture
-from ._errors import StepTimeout, WorkerDied
+from ._errors import StepTimeout, TimeoutException, WorkerDied
 from ._identity import task_id_of
 from ._result import TaskResult
 from ._stepoutputs import StepOutputs
@@ -68,7 +68,7 @@ class TaskRun(StepOutputs, TaskWrites):
         forwarder = self._live_sink()
         capture = Capture(forwarder, fds=True)
         _crashes.arm(self.ctx, self.step, self.task_id, self.attempt,
-                     lambda code: self._last_words(capture, forwarder, code))
+                     lambda code: self._last_words(capture, forwarder, code), capture)
         try:
             return self._run(capture)
         finally:
@@ -187,7 +187,8 @@ class TaskRun(StepOutputs, TaskWrites):
 
     def _kill_self(self, message: str) -> None:
         """A decorator gives up on a stuck step: record the failure, then end the worker."""
-        error = {"type": "StepTimeout", "internal": True, "message": message, "traceback": message}
+        error = {"type": "TimeoutException", "qualified_type": TimeoutException.metaflow_name,
+                 "internal": True, "message": message, "traceback": message}
         try:
             self._write_records(Capture(), {}, error, status="failed")
         finally:

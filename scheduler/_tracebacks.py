@@ -9,7 +9,13 @@ import traceback
 
 
 def qualified_name(exc: BaseException) -> str:
+    """``module.Class`` of the exception; for the classes rayflow offers under Metaflow's names
+    (``metaflow_name`` in the class's own body), the name Metaflow reports, which is what code
+    written for Metaflow compares (``rayflow.X`` is the same path with ``rayflow`` first)."""
     cls = type(exc)
+    public = cls.__dict__.get("metaflow_name")
+    if isinstance(public, str):
+        return public
     return f"{cls.__module__}.{cls.__qualname__}"
 
 

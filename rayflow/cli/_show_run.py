@@ -95,7 +95,7 @@ def show_step(step: Any, skip: str | None = None) -> None:
     rows = []
     tasks, damaged = _readable([t for t in step.tasks() if t.id != skip])
     for task in tasks:
-        meta = task.metadata
+        meta = task.record
         rows.append([task.id, _task_state(task), meta.get("attempt", 0), when(task.created_at),
                      duration(task.created_at, task.finished_at), meta.get("host") or "-"])
     rows += [[task_id, "damaged", "-", "-", "-", "-"] for task_id in damaged]
@@ -109,7 +109,7 @@ def _type_name(value: Any) -> str:
 
 
 def show_task(task: Any) -> None:
-    meta = task.metadata
+    meta = task.record
     lines = [
         f"task      {task.pathspec}",
         f"state     {_task_state(task)}  (attempt {meta.get('attempt', 0)})",
@@ -118,9 +118,12 @@ def show_task(task: Any) -> None:
     ]
     if task.origin_pathspec:
         lines.append(f"cloned    from {task.origin_pathspec}")
-    exc = task.exception
-    if exc:
-        lines.append(f"exception {exc.type.removeprefix('builtins.')}: {exc.exception}")
+    if meta.get("exception"):  # also one @catch handled (then not ``task.exception``)
+        from .._artifacts import TaskException
+
+        exc = TaskException(meta["exception"])
+        label = "exception" if task.exception else "caught   "
+        lines.append(f"{label} {exc.type.removeprefix('builtins.')}: {exc.exception}")
     click.echo("\n".join(lines))
     rows = []
     for artifact in task:

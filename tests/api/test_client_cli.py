@@ -177,7 +177,7 @@ def test_task_keeps_logs_metadata_and_the_exception_of_a_failed_step(client):
     assert start.stdout == "starting alpha=1\n"
     assert start.stderr == "warming up\n"
     assert Task(f"ClientFlow/{client['first']}/square/1").stdout == "square 2 -> 4\n"
-    meta = start.metadata
+    meta = start.record
     assert meta["attempt"] == 0 and meta["host"] and meta["node_id"]
     assert meta["started_at"] <= meta["finished_at"]
     assert start.exception is None and start.finished

@@ -292,7 +292,7 @@ def test_a_sweep_runs_its_trials_on_the_cluster(cluster, s3_url, driver_env, flo
             task = run["start"].task
             assert task.data.loss == pytest.approx(trial.value)
             assert task.data.loss == pytest.approx((trial.params["x"] - 1.0) ** 2)
-            assert task.data.node and task.metadata["node_id"] == task.data.node
+            assert task.data.node and task.record["node_id"] == task.data.node
     finally:
         api.metadata(None)
         api.default_namespace()

@@ -106,7 +106,7 @@ def test_catch_on_a_step_whose_worker_died_stores_the_exit_code(run_flow):
     assert out.successful
     task = out.run["doomed"].task
     problem = task.data.problem
-    assert problem.type.endswith("WorkerDied")
+    assert problem.type == "metaflow.plugins.catch_decorator.FailureHandledByCatch"
     assert problem.exception == "the worker process exited with code 7 (os._exit in step 'doomed')"
     assert "exited with code 7" in repr(problem)
     assert task.current_attempt == 1  # the attempt that died, then the one @catch recorded
