@@ -21,7 +21,7 @@ WORKLOADS = {
     "ml_flow": "100 scikit-learn models in a foreach: rayflow vs Metaflow local",
     "cache": "a second, fully cached run of a flow (@cache / --cache)",
     "sweep": "Optuna sweep throughput: rayflow vs Ray Tune + OptunaSearch vs plain Optuna",
-    "ui": "rayflow ui page times: a flow with 1,000 runs, a run with a 1,000-split foreach",
+    "ui": "rayflow ui pages: a flow with 1,000 runs, a 10,000-task run, a live page's delta",
     "scaling": "CPU-bound splits on 1/2/3-node clusters; artifact MB/s on local disk vs s3://",
     "objectstore": "s3:// behind a 20 ms proxy: foreach, resume, join, listing; vs Metaflow on the same S3",
     "metaflow_suite": "Metaflow's test/core on rayflow (needs --source DIR: a Metaflow checkout)",

@@ -143,6 +143,39 @@ def task_timeline(tasks: Sequence[Any], now: float | None = None) -> str:
     return "".join(out) + f'<div class="legends">{legend}</div>'
 
 
+def step_spans(steps: Sequence[Any], now: float | None = None) -> str:
+    """One bar per step, from its first task's start to its last task's end, labelled with its
+    task counts: the timeline of a run too big to draw task by task."""
+    timed = [s for s in steps if s.start]
+    if not timed:
+        return '<p class="muted">No task has started yet.</p>'
+    t0 = min(s.start for s in timed)
+    t1 = max([(s.end or now or s.start) for s in timed] + ([now] if now else []))
+    span = max(t1 - t0, 1e-3)
+    width, left, label_w, top, row_h = 1000, 10, 150, 22, 22
+    plot_w = width - 2 * left - label_w
+    height = top + len(timed) * row_h + 10
+    out = [f'<svg class="timeline steps" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+           f'width="100%" role="img" aria-label="step timeline">']
+    for tick in _ticks(0, span, 8):
+        x = left + label_w + plot_w * tick / span
+        out.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 6}" stroke="#eee"/>'
+                   f'<text x="{x:.1f}" y="{top - 8}" class="tick">{tick:g}s</text>')
+    for i, s in enumerate(timed):
+        end = s.end or now or s.start
+        x = left + label_w + plot_w * (s.start - t0) / span
+        bw = max(plot_w * (end - s.start) / span, 2.0)
+        y = top + i * row_h
+        fill = "#c62828" if s.status == "failed" else PALETTE[i % len(PALETTE)]
+        counts = ", ".join(f"{n} {k}" for k, n in s.counts.items() if n)
+        out.append(f'<text x="{left}" y="{y + 14}" class="label">{escape(s.name)}</text>'
+                   f'<rect class="step-bar" data-step="{escape(s.name)}" x="{x:.1f}" y="{y}" '
+                   f'width="{bw:.1f}" height="{row_h - 6}" fill="{fill}"><title>{escape(s.name)}: '
+                   f'{escape(counts)}, {s.start - t0:.2f}s → {end - t0:.2f}s</title></rect>')
+    out.append("</svg>")
+    return "".join(out)
+
+
 def _ticks(lo: float, hi: float, n: int) -> list[float]:
     span = hi - lo
     if span <= 0:

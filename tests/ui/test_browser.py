@@ -135,6 +135,38 @@ def test_run_page_updates_itself_while_the_run_is_running(page, server, filled):
         expect(page.locator('#steps tr[data-step="nap"] .c-done')).to_have_text("3", timeout=30_000)
         expect(page.locator("#run-status")).to_have_text("successful", timeout=30_000)
         expect(page.locator('#steps tr[data-step="end"] .c-done')).to_have_text("1")
+        expect(page.locator('#tasks tr[data-task="end/0"]')).to_have_attribute("data-status", "done")
+        expect(page.locator('#tasks tbody[data-step-tasks="nap"] tr[data-task]')).to_have_count(3)
         assert page.evaluate("window.__sameDocument") == "yes"  # updated in place, never reloaded
     finally:
         handle.wait(120)
+
+
+def test_show_more_appends_the_next_tasks_of_a_big_step(page, tmp_path):
+    from playwright.sync_api import expect
+
+    from rayflow.datastore import open_storage
+
+    from .conftest import start_server, stop_server
+    from .synthetic import fan_run, run_id_at
+
+    url = str(tmp_path / "big")
+    run_id = run_id_at(1.7e9, 9)
+    fan_run(open_storage(url), "BigFlow", run_id, splits=250, done=250, status="successful")
+    srv = start_server(url)
+    try:
+        page.goto(f"{srv.url}/runs/BigFlow/{run_id}")
+        rows = page.locator('#tasks tbody[data-step-tasks="work"] tr[data-task]')
+        expect(rows).to_have_count(100)
+        more = page.locator('tr[data-more-step="work"]')
+        expect(more.locator(".more-count")).to_have_text("150")
+        page.evaluate("window.__sameDocument = 'yes'")
+        more.locator("a.more-link").click()
+        expect(rows).to_have_count(200)
+        expect(rows.nth(199)).to_have_attribute("data-task", "work/199")
+        more.locator("a.more-link").click()
+        expect(rows).to_have_count(250)
+        expect(more).to_be_hidden()
+        assert page.evaluate("window.__sameDocument") == "yes"
+    finally:
+        stop_server(srv)
