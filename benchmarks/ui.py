@@ -13,7 +13,9 @@ delta's size and the tasks it carries, against the page's.
 Targets (issue 15): the page of a 10,000-task run in <= 1 s; its live updates send only what
 changed; the runs of a flow with 1,000 runs in <= 3 s. ``--s3`` runs the same on SeaweedFS
 behind the 20 ms latency proxy (tests/s3_server.py, tests/latency_proxy.py; needs ``weed``).
-Run: ``python -m benchmarks ui [--runs 1000] [--splits 10000] [--s3]``.
+``--real`` makes the big run a real no-op foreach run by rayflow (its driver's own records; the
+live run then has one split). Run: ``python -m benchmarks ui [--runs 1000] [--splits 10000]
+[--s3] [--real]``.
 """
 
 from __future__ import annotations
@@ -168,21 +170,37 @@ def live_delta(client: object, url: str, live: str, splits: int) -> dict:
             "kb": round(len(r.content) / 1024, 1), "note": f"carries {carried}; the page is {len(page) // 1024} KB"}
 
 
-def measure(url: str, runs: int, splits: int) -> list[dict]:
+def real_run(url: str, splits: int) -> tuple[str, str, str]:
+    """A real no-op foreach of ``splits`` splits (``benchmarks.fanout.FanoutFlow``) on ``url``:
+    its records are the driver's own (``--real``). Returns (flow, run id, the foreach's step)."""
+    from benchmarks._common import start_ray
+    from benchmarks.fanout import FanoutFlow
+    from rayflow import Runner
+
+    start_ray()
+    t = time.perf_counter()
+    run = Runner(FanoutFlow, datastore=url).run(n=splits)
+    assert run.successful, run.failures
+    print(f"ran a real {splits}-split foreach in {time.perf_counter() - t:.1f}s", flush=True)
+    return "FanoutFlow", run.run_id, "split"
+
+
+def measure(url: str, runs: int, splits: int, real: bool = False) -> list[dict]:
     import httpx
 
     t = time.perf_counter()
-    wide, live = build(url, runs, splits)
+    wide_id, live = build(url, runs, 1 if real else splits)
     print(f"built {runs} runs + a {splits}-split run + a live one in {time.perf_counter() - t:.1f}s", flush=True)
+    flow, wide_id, step = real_run(url, splits) if real else ("WideFlow", wide_id, "work")
     pages = [("home", "/"), (f"flow page ({runs} runs)", "/flows/ManyRunsFlow"),
-             (f"run page ({splits + 3} tasks)", f"/runs/WideFlow/{wide}"),
-             ("show more (100 tasks)", f"/api/runs/WideFlow/{wide}/tasks?step=work&offset=100"),
-             ("run summary JSON", f"/api/runs/WideFlow/{wide}"),
-             ("task page", f"/runs/WideFlow/{wide}/work/7")]
+             (f"run page ({splits + 3} tasks)", f"/runs/{flow}/{wide_id}"),
+             ("show more (100 tasks)", f"/api/runs/{flow}/{wide_id}/tasks?step={step}&offset=100"),
+             ("run summary JSON", f"/api/runs/{flow}/{wide_id}"),
+             ("task page", f"/runs/{flow}/{wide_id}/{step}/7")]
     with serving(url) as base, httpx.Client(base_url=base, timeout=600) as client:
         rows = [time_page(client, name, path) for name, path in pages]
-        rows.append(time_page(client, "full timeline, every task (on demand)", f"/runs/WideFlow/{wide}/timeline", 1))
-        rows.append(live_delta(client, url, live, splits))
+        rows.append(time_page(client, "full timeline, every task (on demand)", f"/runs/{flow}/{wide_id}/timeline", 1))
+        rows.append(live_delta(client, url, live, 1 if real else splits))
     return rows
 
 
@@ -203,11 +221,11 @@ def main(args: argparse.Namespace | None = None) -> list[dict]:
     args = args or parse([])
     if args.s3:
         with s3_datastore(args.latency) as url:
-            rows = measure(url, args.runs, args.splits)
+            rows = measure(url, args.runs, args.splits, args.real)
         where = f"s3:// behind a {1000 * args.latency:.0f} ms proxy"
     else:
         with tempfile.TemporaryDirectory(prefix="rf-ui-bench-") as root:
-            rows = measure(root, args.runs, args.splits)
+            rows = measure(root, args.runs, args.splits, args.real)
         where = "local disk"
     print(f"\nrayflow ui on {where}")
     print(table(rows, ["page", "cold_s", "warm_median_s", "kb", "note"]))
@@ -220,6 +238,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--splits", type=int, default=10000)
     parser.add_argument("--s3", action="store_true", help="SeaweedFS behind the latency proxy")
+    parser.add_argument("--real", action="store_true",
+                        help="the big run is a real foreach run by rayflow (needs Ray), not written records")
     parser.add_argument("--latency", type=float, default=0.020, help="seconds per response (--s3)")
     return parser.parse_args(argv)
 

@@ -47,6 +47,10 @@ class Ui:
     def page(self, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(self.render(name, **ctx), status_code=status_code)
 
+    def from_string(self, source: str) -> Any:
+        """A template from source text (a route module's own page), with the app's filters."""
+        return self.env.from_string(source)
+
     def macro(self, name: str) -> Any:
         """A macro of ``templates/_rows.html`` (rows the live page also receives one by one)."""
         return getattr(self.env.get_template("_rows.html").module, name)

@@ -6,6 +6,7 @@ application is asked over HTTP through Starlette's test client."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -134,3 +135,20 @@ def test_flow_with_1000_runs_shows_100_a_page_newest_first(ui):
     failed = app.get("/flows/ManyFlow", params={"status": "failed", "tag": "batch:0"}).text
     assert re.findall(r'<tr data-run="([^"]+)"', failed) == ids[:250:10][::-1]
     assert 'id="runs-pager"' not in failed  # 25 runs fit on one page
+
+
+def test_flow_page_without_filters_reads_only_the_runs_it_shows(ui):
+    storage, client = ui
+    ids = [run_id_at(1.7e9 + i, i) for i in range(250)]
+    for i, run_id in enumerate(ids):
+        write_run(storage, "ManyFlow", run_id, "successful", 1.7e9 + i)
+    from rayflow.datastore import paths
+
+    with open(os.path.join(storage.root, paths.run_file("ManyFlow", ids[0])), "w") as f:
+        f.write("{not json")  # the oldest run's record, shown only on the last page
+    app = client()
+    assert "damaged" not in app.get("/flows/ManyFlow").text
+    last = app.get("/flows/ManyFlow", params={"offset": 200}).text
+    assert f"run {ids[0]}:" in last and "is damaged" in last
+    assert re.findall(r'<tr data-run="([^"]+)"', last) == ids[1:50][::-1]
+    assert "is damaged" in app.get("/flows/ManyFlow", params={"status": "successful"}).text

@@ -1,6 +1,7 @@
-"""The dashboard's routes, one module per idea; each module has ``routes(ui) -> list[Route]``.
+"""The dashboard's routes, one module per idea; each module has ``routes(ui) -> list[Route]``
+(``ui``: the app's ``_shared.Ui``).
 
-Adding a page is one new module here and its name in ``MODULES``.
+Adding a page is one new module and its name in ``MODULES`` (relative to ``rayflow.ui``).
 """
 
 from __future__ import annotations
@@ -8,11 +9,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-MODULES = ("_flows", "_runs", "_changes", "_tasks", "_sweeps")
+MODULES = (
+    "routes._flows",
+    "routes._runs",
+    "routes._changes",
+    "routes._tasks",
+    "routes._sweeps",
+)
 
 
 def all_routes(ui: Any) -> list[Any]:
     out: list[Any] = []
     for name in MODULES:
-        out += importlib.import_module(f"{__name__}.{name}").routes(ui)
+        out += importlib.import_module(f"rayflow.ui.{name}").routes(ui)
     return out

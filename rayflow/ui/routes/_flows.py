@@ -22,14 +22,13 @@ def routes(ui: Ui) -> list[Route]:
         return ui.page("home.html", flows=_model.home())
 
     def flow(request: Request) -> Response:
-        """Filters (tag, status) apply to every run; the table shows ``RUNS_PER_PAGE`` of them."""
+        """Filters (tag, status) apply to every run; the table shows ``RUNS_PER_PAGE`` of them
+        (``?offset=``)."""
         name = request.path_params["flow"]
         tag = request.query_params.get("tag") or None
         status = request.query_params.get("status") or None
-        data = _model.flow_runs(name, tag, status)
-        offset = min(_offset(request), max(0, len(data.runs) - 1))
-        return ui.page("flow.html", flow=data, tag=tag, status=status, offset=offset,
-                       rows=data.runs[offset:offset + RUNS_PER_PAGE], page_size=RUNS_PER_PAGE)
+        data = _model.flow_runs(name, tag, status, _offset(request), RUNS_PER_PAGE)
+        return ui.page("flow.html", flow=data, tag=tag, status=status, page_size=RUNS_PER_PAGE)
 
     def compare(request: Request) -> Response:
         name = request.path_params["flow"]
