@@ -181,3 +181,11 @@ def test_decorator_options_read_from_configs_are_checked_when_the_plan_is_made(w
     with pytest.raises(DecoratorError, match=r"step 'start', options read from its configs: "
                                              r"@concurrency needs max=N"):
         bad.plan()
+
+
+def test_resume_refuses_config_options_since_it_reads_the_origin_runs(write_flow):
+    path = write_flow(FLOW + "\nif __name__ == '__main__':\n    ConfiguredFlow()\n")
+    proc = _cli(os.path.dirname(path), "--config-value", "given", "{}", "resume")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "resume reads the configs its origin run recorded; --config and --config-value cannot " \
+           "be given to it" in proc.stderr
