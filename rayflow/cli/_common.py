@@ -37,8 +37,7 @@ class ParameterType(click.ParamType):
 
 
 RESERVED_OPTIONS = {"max_workers", "datastore", "tag", "run_id_file", "fail_fast", "with", "cluster",
-                    "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore",
-                    "config", "config_value"}
+                    "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore"}
 
 
 def parameter_options(flow_cls: type) -> list[click.Option]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .._errors import ConfigError
 from .._launching import cli_fields
 from .._resuming import resume_run
 from ._common import datastore_url, run_options
@@ -33,6 +34,9 @@ def make_resume_command(flow_cls: type | None = None, flow_file: str | None = No
         else:
             cls, path = flow_cls, flow_file
         opts = with_group_options(ctx, _split(kwargs, cls))
+        if opts.get("config_files") or opts.get("config_values"):  # ``python flow.py --config ...``
+            raise ConfigError("resume reads the configs its origin run recorded; --config and "
+                              "--config-value cannot be given to it")
         quiet = bool(opts.get("quiet"))
         result = resume_run(
             cls, path, datastore=datastore_url(opts.get("datastore")),

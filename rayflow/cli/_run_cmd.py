@@ -106,7 +106,7 @@ class FlowCommand(click.Command):
         if flow_cls is None:
             params.insert(0, click.Argument(["target"], required=False, metavar="FILE[:FlowClass]"))
         else:
-            params += parameter_options(flow_cls)
+            params = _with_parameters(params, flow_cls)
         super().__init__(name, callback=callback, params=params, **kwargs)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -116,9 +116,19 @@ class FlowCommand(click.Command):
             if args and not args[0].startswith("-") and not ctx.resilient_parsing:
                 flow_cls, path = load_flow(args[0])
                 ctx.meta["rayflow.flow"] = (flow_cls, path)
-                params += parameter_options(flow_cls)
+                params = _with_parameters(params, flow_cls)
             self.params = params
         return super().parse_args(ctx, args)
+
+
+def _with_parameters(options: list[Any], flow_cls: type) -> list[Any]:
+    """The command's options plus the flow's parameters; a parameter named like ``--config`` or
+    ``--config-value`` (common before Metaflow had Configs, which take those names only before
+    ``run`` on Metaflow's command line) keeps its name, and the Config option gives way to it
+    (``python flow.py --config NAME FILE run`` still gives a config)."""
+    params = parameter_options(flow_cls)
+    taken = {name for p in params for name in p.opts}
+    return [o for o in options if not (set(getattr(o, "opts", ())) & taken)] + params
 
 
 def _split(kwargs: dict[str, Any], flow_cls: type) -> dict[str, Any]:

@@ -181,3 +181,41 @@ def test_decorator_options_read_from_configs_are_checked_when_the_plan_is_made(w
     with pytest.raises(DecoratorError, match=r"step 'start', options read from its configs: "
                                              r"@concurrency needs max=N"):
         bad.plan()
+
+
+def test_resume_refuses_config_options_since_it_reads_the_origin_runs(write_flow):
+    path = write_flow(FLOW + "\nif __name__ == '__main__':\n    ConfiguredFlow()\n")
+    proc = _cli(os.path.dirname(path), "--config-value", "given", "{}", "resume")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "resume reads the configs its origin run recorded; --config and --config-value cannot " \
+           "be given to it" in proc.stderr
+
+
+def test_a_parameter_named_config_keeps_its_option_and_configs_go_before_run(write_flow):
+    path = write_flow("""
+        from rayflow import Config, FlowSpec, JSONType, Parameter, step
+
+        class OldFlow(FlowSpec):
+            config = Parameter("config", type=JSONType, default="{}")
+            cfg = Config("cfg", default_value={"a": 1})
+
+            @step
+            def start(self):
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+
+        if __name__ == "__main__":
+            OldFlow()
+    """)
+    where = os.path.dirname(path)
+    shown = _cli(where, "run", "--help")
+    assert shown.returncode == 0 and "--config NAME FILE" not in shown.stdout
+    assert "--config " in shown.stdout and "--config-value NAME JSON" in shown.stdout
+    top = _cli(where, "--help")
+    assert "--config NAME FILE" in top.stdout
+    proc = _cli(where, "--config-value", "cfg", "{nope", "run", "--config", '{"x": 1}')
+    assert proc.returncode != 0
+    assert "config 'cfg': the value from --config-value cannot be JSON" in proc.stderr
