@@ -37,8 +37,13 @@ class ParameterError(RayflowError):
 class RunFailed(RayflowError):
     """A run ended with failed tasks; the failures were already shown."""
 
+class CardNotPresentException(RayflowError):
+    """No card of the task matches (``card get``); the message starts as Metaflow's does."""
+
+    headline = "Card not found in datastore"
+
 __all__ = [
-    "ClusterError", "DecoratorError", "FlowLoadError", "ForeachError", "InvalidTransitionError",
+    "CardNotPresentException", "ClusterError", "DecoratorError", "FlowLoadError", "ForeachError", "InvalidTransitionError",
     "LintError",
     "MergeArtifactsError", "ParameterError", "RayflowError", "ResumeError", "RunFailed",
     "SchedulerError", "USER_ERRORS",

@@ -65,6 +65,11 @@ class FlowSpec:
     def _rf_exit(self) -> None:
         from ._current import current
 
+        collector = current._values.get("_card")
+        if collector is not None:  # kept for the step's cards, rendered after it (``@card``)
+            from .cards._decorator import COLLECTOR_ATTR
+
+            self.__dict__[COLLECTOR_ATTR] = collector
         current._clear()
 
     @classmethod

@@ -28,6 +28,7 @@ from rayflow.datastore import (
     Storage,
     TaskRecord,
     UserFacingError,
+    cards,
     open_storage,
     pack,
     records,
@@ -120,6 +121,7 @@ class TaskRun:
         self._record_fields: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}  # payload size of each artifact, as written
         self._pending: dict[str, Packed] = {}  # blobs to write (at once) before the record
+        self._cards: list[tuple[str, str]] = []  # (file name, HTML) of the task's cards
 
     # -- main ------------------------------------------------------------------------------
     def run(self) -> TaskResult:
@@ -239,9 +241,9 @@ class TaskRun:
             else:
                 method()
 
-    def _task_info(self) -> decorators.TaskInfo:
+    def _task_info(self, artifacts: dict[str, int] | None = None) -> decorators.TaskInfo:
         last = self.attempt + 1 >= self.ctx["max_attempts"].get(self.step, 1)
-        return decorators.TaskInfo(self.step, self.attempt, last, self._kill_self)
+        return decorators.TaskInfo(self.step, self.attempt, last, self._kill_self, self.pathspec, artifacts)
 
     def _kill_self(self, message: str) -> None:
         """A decorator gives up on a stuck step: record the failure, then end the worker."""
@@ -280,6 +282,8 @@ class TaskRun:
             )
         decorators.after_step(node, self.decorator_classes, flow, caught)
         mapping = self._persist(state, flow)
+        self._cards = decorators.task_cards(node, self.decorator_classes, flow, self._task_info(
+            {k: self._sizes.get(k, 0) for k in mapping}))
         meta: dict[str, Any] = {"artifacts": mapping,
                                 "sizes": {k: v for k, v in self._sizes.items() if mapping.get(k)}}
         out = TaskResult(ok=True, next=list(node["out"]), attempt=self.attempt)
@@ -367,6 +371,8 @@ class TaskRun:
         jobs: list[Callable[[], Any]] = []
         if status == taskrecords.DONE:  # a failed record points at no blob
             jobs += [partial(self.blobs.put_packed, packed) for packed in self._pending.values()]
+            jobs += [partial(cards.write_card, self.storage, ctx["flow"], ctx["run_id"], self.step,
+                             self.task_id, name, html) for name, html in self._cards]
         for stream, text in (("stdout", capture.stdout), ("stderr", stderr)):
             if text:
                 jobs.append(partial(records.write_log, self.storage, ctx["flow"], ctx["run_id"], self.step,

@@ -33,7 +33,7 @@ __all__ = [
     "ResourcesDecorator", "RetryDecorator", "StepDecorator", "TaskInfo", "TimeoutDecorator",
     "after_step", "attached", "cache_key_options", "cache_policy", "catches_crash",
     "classes_for", "max_running", "on_failure", "ray_options", "retry_policy", "shipped_classes",
-    "wraps_step",
+    "task_cards", "wraps_step",
 ]
 
 Classes = dict[str, type[StepDecorator]]
@@ -119,3 +119,7 @@ def on_failure(node: dict[str, Any], classes: Classes, task: TaskInfo, flow: Any
 def after_step(node: dict[str, Any], classes: Classes, flow: Any, caught: bool) -> None:
     for cls, attrs in attached(node, classes):
         cls.after_step(attrs, flow, caught)
+
+
+def task_cards(node: dict[str, Any], classes: Classes, flow: Any, task: TaskInfo) -> list[tuple[str, str]]:
+    return [card for cls, attrs in attached(node, classes) for card in cls.task_cards(attrs, flow, task)]
