@@ -54,6 +54,12 @@ class CardDecorator(StepDecorator):
         if twice:
             raise DecoratorError(f"@card: two cards of one step have the id {twice[0]!r}")
         self.attributes = {"cards": specs}
+        # The card types known now travel with the step function when the flow class is shipped
+        # by value (a flow run as a script, or from a notebook), which registers a custom type
+        # defined beside the flow on the worker too (a class rebuilt there registers itself).
+        from ._types import REGISTRY
+
+        self.card_classes = [REGISTRY[s["type"]] for s in specs if s["type"] in REGISTRY]
 
     def __repr__(self) -> str:
         shown = [f"type={s['type']!r}" + (f", id={s['id']!r}" if s["id"] else "")
@@ -69,6 +75,7 @@ class CardDecorator(StepDecorator):
         from ._render import render_cards
 
         try:
+            _register_shipped(flow, task.step)
             collector = flow.__dict__.get(COLLECTOR_ATTR) if flow is not None else None
             return render_cards(list(attrs.get("cards") or []), collector, flow, task.pathspec,
                                 task.attempt, dict(task.artifacts or {}))
@@ -76,3 +83,14 @@ class CardDecorator(StepDecorator):
             print(f"rayflow: the cards of {task.pathspec} were not rendered: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
             return []
+
+
+def _register_shipped(flow: Any, step: str) -> None:
+    """Register the card types that came with the step function (see ``card_classes``): a
+    class rebuilt by cloudpickle gets its ``type`` only after ``__init_subclass__`` ran."""
+    from ._types import REGISTRY
+
+    for deco in getattr(getattr(type(flow), step, None), "_rf_decorators", None) or []:
+        for cls in getattr(deco, "card_classes", None) or []:
+            if getattr(cls, "type", None):
+                REGISTRY[cls.type] = cls  # this run's class, also over an older one

@@ -116,7 +116,8 @@ def _render_one(cls: type[MetaflowCard], spec: dict[str, Any], components: list[
                        flow=task._flow)
             box["html"] = card.render(task)
         except BaseException as exc:  # noqa: BLE001 - a card's code may raise anything
-            box["error"] = (f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # from the card's code on
+            box["error"] = (f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(type(exc), exc, tb)))
 
     timeout = float(spec.get("timeout") or 45)
     worker = threading.Thread(target=work, name=f"rayflow-card-{spec['type']}", daemon=True)
