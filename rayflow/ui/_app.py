@@ -34,6 +34,7 @@ from rayflow._client import NotFound
 from rayflow.datastore import DatastoreError
 
 from . import _model, _runview, _sweeps, _taskview
+from ._cards import routes as card_routes
 from ._embed import timeline_html
 from ._format import FILTERS
 from ._svg import history_plot, step_graph
@@ -198,6 +199,7 @@ def create_app(datastore: str | None = None, token: str | None = None,
         Route("/sweeps/{study}", study),
         Mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static"),
     ]
+    routes[-1:-1] = card_routes(env)  # a task's cards (``@card``)
     app = Starlette(routes=routes, exception_handlers={
         NotFound: not_found, HTTPException: http_error,
         DatastoreError: datastore_error, Exception: server_error,

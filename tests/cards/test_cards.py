@@ -80,3 +80,24 @@ def test_get_cards_takes_a_pathspec_and_filters_by_type_and_id(cards_run):
     assert [c.id for c in get_cards(pathspec, type="blank")] == ["notes"]
     assert len(get_cards(pathspec, id="nope")) == 0
     assert get_cards(pathspec)[0].path.endswith(".html")
+
+
+def test_rayflow_ui_lists_a_tasks_cards_and_serves_each_sandboxed(cards_run):
+    from starlette.testclient import TestClient
+
+    from rayflow.ui import create_app
+
+    task = cards_run.run["start"].task
+    client = TestClient(create_app(cards_run.datastore), raise_server_exceptions=False)
+    base = f"/cards/{task.pathspec}"
+    task_page = client.get(f"/runs/{task.pathspec}")
+    assert task_page.status_code == 200 and f'href="{base}"' in task_page.text
+    page = client.get(base)
+    assert page.status_code == 200
+    assert page.text.count('<iframe sandbox="allow-scripts"') == 4
+    shout = next(c for c in get_cards(task) if c.type == "shout_card")
+    one = client.get(f"{base}/{shout.path.rsplit('/', 1)[1]}")
+    assert one.status_code == 200 and one.text == "<b>HELLO</b> hello True"
+    assert one.headers["content-security-policy"] == "sandbox allow-scripts"
+    assert client.get(f"{base}/00.default..0123456789abcdef.html").status_code == 404
+    assert "no cards" in client.get(f"/cards/{cards_run.run['join'].task.pathspec}").text
