@@ -122,6 +122,7 @@ class TaskRun:
         self._sizes: dict[str, int] = {}  # payload size of each artifact, as written
         self._pending: dict[str, Packed] = {}  # blobs to write (at once) before the record
         self._cards: list[tuple[str, str]] = []  # (file name, HTML) of the task's cards
+        self._outputs: dict[str, int] = {}  # artifact name -> size, once the step is persisted
 
     # -- main ------------------------------------------------------------------------------
     def run(self) -> TaskResult:
@@ -176,6 +177,10 @@ class TaskRun:
                 result = self._finish(state, flow, caught)
             except BaseException as exc:  # noqa: BLE001 - pickling, foreach and transition errors
                 error, caught = self._describe(exc), False
+            else:
+                with capture:  # what the cards print (an unknown type, a failed render) is the task's
+                    self._cards = decorators.task_cards(self.node, self.decorator_classes, flow,
+                                                        self._task_info(self._outputs))
         if error is not None and not caught:
             self._write_records(capture, {}, error, status="failed")
             return TaskResult.failure(error, output=self._tail(capture))
@@ -282,8 +287,7 @@ class TaskRun:
             )
         decorators.after_step(node, self.decorator_classes, flow, caught)
         mapping = self._persist(state, flow)
-        self._cards = decorators.task_cards(node, self.decorator_classes, flow, self._task_info(
-            {k: self._sizes.get(k, 0) for k in mapping}))
+        self._outputs = {k: self._sizes.get(k, 0) for k in mapping}
         meta: dict[str, Any] = {"artifacts": mapping,
                                 "sizes": {k: v for k, v in self._sizes.items() if mapping.get(k)}}
         out = TaskResult(ok=True, next=list(node["out"]), attempt=self.attempt)

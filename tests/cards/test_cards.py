@@ -32,6 +32,10 @@ def test_every_card_of_a_step_is_stored_in_decorator_order(cards_run):
     assert [(c.type, c.id) for c in cards] == [
         ("default", None), ("blank", "notes"), ("shout_card", None), ("broken_card", None)]
     assert len({c.hash for c in cards}) == 4
+    stderr = cards_run.run["start"].task.stderr  # what went wrong is in the task's own log
+    assert "@card(type='no_such_type') on step 'start': no such card type; no card stored" in stderr
+    assert "current.card: str is not a card component" in stderr
+    assert "@card(type='broken_card') of " in stderr and "ValueError: the card's own bug" in stderr
 
 
 def test_default_card_shows_the_tasks_facts_artifacts_and_appended_components(cards_run):
