@@ -71,7 +71,7 @@ def test_get_cards_of_a_missing_task_names_it(datastore):
     from rayflow.cards import get_cards
     from rayflow.exception import MetaflowNotFound
 
-    with pytest.raises(MetaflowNotFound, match="ShapeFlow/1/start/0"):
+    with pytest.raises(MetaflowNotFound, match="ShapeFlow/1 not found"):
         get_cards("ShapeFlow/1/start/0")
 
 
