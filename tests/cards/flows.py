@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from rayflow import FlowSpec, card, current, step
+from rayflow import FlowSpec, card, catch, current, step
 from rayflow.cards import Markdown, MetaflowCard, Table
 
 
@@ -53,9 +53,13 @@ class CardsFlow(FlowSpec):
         self.square = self.input ** 2
         self.next(self.join)
 
+    @catch(var="failure")
+    @card(type="taskspec_card")
     @step
     def join(self, inputs):
         self.total = sum(i.square for i in inputs)
+        if self.total > 0:
+            raise ValueError("caught by @catch")
         self.next(self.end)
 
     @card(type="slow_card", timeout=1, save_errors=False)
