@@ -41,7 +41,9 @@ TEST_HELPERS = ("assert_equals", "assert_equals_metadata", "assert_exception", "
 # Test-only hooks of Metaflow's extension mechanism (its test_org extension package), which
 # rayflow does not have; pairs using them are reported as "left out".
 EXTENSION_ONLY = ("test_step_decorator", "test_flow_decorator", "unbounded_test_foreach_internal",
-                  "metaflow_extensions")
+                  "metaflow_extensions",
+                  # card types defined only in that package (test_org's plugins/cards, card_via_extinit)
+                  "editable_import_test_card", "card_ext_init_a")
 _IMPORT = re.compile(r"^(\s*(?:from|import)\s+)metaflow(?=[\s.,]|$)", re.M)
 # Metaflow-internal modules the checkers import (not paths users import): mapped to rayflow's
 # public module for the same thing, or to a few lines this runner writes beside the checkers.

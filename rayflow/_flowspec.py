@@ -61,6 +61,13 @@ class FlowSpec:
             info = parallel_info(self, current_values["step_name"])
             if info is not None:
                 current._values["parallel"] = info
+            from .cards._decorator import step_card_specs
+
+            specs = step_card_specs(type(self), current_values["step_name"])
+            if specs:  # current.card knows the step's cards (current.card.get(type=...))
+                from .cards._collector import CardCollector
+
+                current._values["_card"] = CardCollector(specs)
 
     def _rf_exit(self) -> None:
         from ._current import current

@@ -57,9 +57,24 @@ class CardComponents:
 class CardCollector(CardComponents):
     """``current.card``: ``append``/``extend``/``clear`` the default card, ``['ID']`` another."""
 
-    def __init__(self) -> None:
+    def __init__(self, specs: list[dict[str, Any]] | None = None) -> None:
         super().__init__([])
         self._by_id: dict[str, list[Any]] = {}
+        self._specs = list(specs or [])  # the step's @card options, when known
+
+    def get(self, type: str | None = None, id: str | None = None) -> list[Any]:
+        """The components collected so far for the step's cards of this ``type`` and/or ``id``
+        (an empty list when the step has no such card)."""
+        if type is None and id is None:
+            return list(self._items)
+        from ._render import default_index
+
+        chosen = default_index(self._specs)
+        found: list[Any] = []
+        for index, spec in enumerate(self._specs):
+            if (type is None or spec["type"] == type) and (id is None or spec["id"] == id):
+                found += self.components_for(spec["id"], index == chosen)
+        return found
 
     def append(self, component: Any, id: str | None = None) -> None:
         if _accepted(component):

@@ -94,3 +94,11 @@ def _register_shipped(flow: Any, step: str) -> None:
         for cls in getattr(deco, "card_classes", None) or []:
             if getattr(cls, "type", None):
                 REGISTRY[cls.type] = cls  # this run's class, also over an older one
+
+
+def step_card_specs(flow_cls: type, step: str) -> list[dict[str, Any]]:
+    """The options of the step's ``@card`` decorators (for ``current.card``), [] without any."""
+    for deco in getattr(getattr(flow_cls, step, None), "_rf_decorators", None) or []:
+        if isinstance(deco, CardDecorator):
+            return list(deco.attributes["cards"])
+    return []

@@ -98,8 +98,10 @@ def render_cards(specs: list[dict[str, Any]], collector: CardCollector | None, f
             print(f"rayflow: @card(type={spec['type']!r}) on step '{task.step_name}': no such card type; "
                   "no card stored", file=sys.stderr)
             continue
+        # current.card.append goes to the default editable card only; current.card['id'] reaches
+        # the card with that id whatever its type (as in Metaflow)
         components = collector.components_for(spec.get("id"), index == chosen) if collector else []
-        html = _render_one(cls, spec, rendered(components) if cls.ALLOW_USER_COMPONENTS else [], task)
+        html = _render_one(cls, spec, rendered(components), task)
         if html is not None:
             digest = hashlib.sha256(f"{pathspec}\0{index}\0{html}".encode()).hexdigest()[:32]
             out.append((card_files.card_name(index, spec["type"], spec.get("id"), digest), html))

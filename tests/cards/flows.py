@@ -31,6 +31,15 @@ class SlowCard(MetaflowCard):
         return "too late"
 
 
+class JoinedCard(MetaflowCard):
+    """Not editable: reached only through its id."""
+
+    type = "joined_card"
+
+    def render(self, task):
+        return "|".join(self._components)
+
+
 class CardsFlow(FlowSpec):
     @card
     @card(type="blank", id="notes")
@@ -64,6 +73,11 @@ class CardsFlow(FlowSpec):
 
     @card(type="slow_card", timeout=1, save_errors=False)
     @card(type="slow_card", id="late", timeout=1)
+    @card(type="joined_card", id="j")
     @step
     def end(self):
-        pass
+        current.card["j"].append(Markdown("*one*"))
+        current.card["j"].extend([Markdown("two")])
+        current.card.append(Markdown("lost"))  # no editable card here: goes nowhere
+        self.seen = [len(current.card.get(type="joined_card")), len(current.card.get(type="nope")),
+                     len(current.card.get(id="j"))]

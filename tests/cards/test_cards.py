@@ -78,10 +78,18 @@ def test_a_task_whose_exception_catch_caught_still_gets_its_cards(cards_run):
 
 
 def test_a_card_past_its_timeout_is_an_error_card_or_nothing(cards_run):
-    cards = get_cards(cards_run.run["end"].task)
+    cards = get_cards(cards_run.run["end"].task, type="slow_card")
     assert [(c.type, c.id) for c in cards] == [("slow_card", "late")]  # save_errors=False: none
     assert "longer than the card&#x27;s timeout (1 s)" in cards[0].html
     assert "too late" not in cards[0].html
+
+
+def test_a_card_that_is_not_editable_still_gets_what_is_appended_under_its_id(cards_run):
+    task = cards_run.run["end"].task
+    (joined,) = get_cards(task, id="j")
+    assert joined.get() == '<div class="rf-markdown"><p><em>one</em></p></div>|<div class="rf-markdown"><p>two</p></div>'
+    assert all("lost" not in c.get() for c in get_cards(task))  # no editable card: append is lost
+    assert task.data.seen == [2, 0, 2]  # current.card.get(type=..., id=...)
 
 
 def test_get_cards_takes_a_pathspec_and_filters_by_type_and_id(cards_run):
