@@ -104,6 +104,10 @@ def get_cards(task: Any, id: str | None = None, type: str | None = None,
 
             raise NotFound(f"get_cards needs a task pathspec Flow/run_id/step/task_id, got {task!r}")
         task = Task(task.strip("/"), _namespace_check=False)
+    elif not isinstance(task, Task):
+        from .._errors import RayflowError
+
+        raise RayflowError(f"get_cards takes a Task or a task pathspec, not {task.__class__.__name__}")
     record = task._load()
     location = (record.flow, record.run_id, record.step, record.task_id)
     origin = None
