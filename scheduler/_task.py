@@ -178,9 +178,10 @@ class TaskRun:
             except BaseException as exc:  # noqa: BLE001 - pickling, foreach and transition errors
                 error, caught = self._describe(exc), False
             else:
-                with capture:  # what the cards print (an unknown type, a failed render) is the task's
-                    self._cards = decorators.task_cards(self.node, self.decorator_classes, flow,
-                                                        self._task_info(self._outputs))
+                if decorators.makes_cards(self.node, self.decorator_classes):
+                    with capture:  # what the cards print (an unknown type, a failed render) is the task's
+                        self._cards = decorators.task_cards(self.node, self.decorator_classes, flow,
+                                                            self._task_info(self._outputs))
         if error is not None and not caught:
             self._write_records(capture, {}, error, status="failed")
             return TaskResult.failure(error, output=self._tail(capture))
