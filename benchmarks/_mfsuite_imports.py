@@ -18,6 +18,7 @@ _IMPORT = re.compile(r"^(\s*(?:from|import)\s+)metaflow(?=[\s.,]|$)", re.M)
 # public module for the same thing, or to a few lines this runner writes beside the checkers.
 INTERNAL = {
     "metaflow.plugins.cards.exception": "rayflow.cards",
+    "metaflow.plugins.cards.card_modules.test_cards": "rayflow.cards._testcards",
     "metaflow.util": "metaflow_suite_compat",
     "metaflow.includefile": "metaflow_suite_compat",
 }

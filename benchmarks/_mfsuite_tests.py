@@ -12,7 +12,9 @@ from typing import Any
 # Test-only hooks of Metaflow's extension mechanism (its test_org extension package), which
 # rayflow does not have; pairs using them are reported as "left out".
 EXTENSION_ONLY = ("test_step_decorator", "test_flow_decorator", "unbounded_test_foreach_internal",
-                  "metaflow_extensions")
+                  "metaflow_extensions",
+                  # card types defined only in that package (test_org's plugins/cards, card_via_extinit)
+                  "editable_import_test_card", "card_ext_init_a")
 
 
 # --- reading the test classes --------------------------------------------------------------------

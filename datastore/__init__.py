@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from . import _cards as cards
 from . import _gc as gc
 from . import _listing as listing
 from . import _paths as paths
@@ -64,6 +65,7 @@ __all__ = [
     "run_all",
     "taskrecords",
     "TaskRecord",
+    "cards",
     "unpickle",
 ]
 

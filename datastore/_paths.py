@@ -114,3 +114,17 @@ def cache_file(flow: str, step: str, key: str) -> str:
     if not _KEY.fullmatch(key):
         raise InvalidNameError(f"invalid cache key {key!r}")
     return f"{flow_dir(flow)}/cache/{check_name('step', step)}/{key}.json"
+
+
+_CARD_NAME = re.compile(r"^[0-9]{2}\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*\.[0-9a-f]{8,64}\.html$")
+
+
+def cards_dir(flow: str, run_id: str, step: str, task_id: str) -> str:
+    """The task's cards (``@card``), one HTML file each, beside its record."""
+    return f"{task_dir(flow, run_id, step, task_id)}/cards"
+
+
+def card_file(flow: str, run_id: str, step: str, task_id: str, name: str) -> str:
+    if not _CARD_NAME.fullmatch(name):
+        raise InvalidNameError(f"invalid card file name {name!r}")
+    return f"{cards_dir(flow, run_id, step, task_id)}/{name}"

@@ -39,10 +39,11 @@ class Current:
 
     @property
     def card(self) -> Any:
-        """Components appended here are accepted and dropped (rayflow renders no cards)."""
+        """The step's card components (``rayflow.cards``): rendered into its ``@card`` cards
+        when the step ends."""
         collector = self._values.get("_card")
         if collector is None:
-            from .cards import CardCollector
+            from .cards._collector import CardCollector
 
             collector = CardCollector()
             if self._values:

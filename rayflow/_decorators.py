@@ -31,6 +31,7 @@ from rayflow.scheduler.decorators import (
 from ._configs import ConfigExpr
 from ._configuse import deferred, later
 from ._errors import RayflowError
+from .cards._decorator import CardDecorator
 
 _ATTR = "_rf_decorators"
 
@@ -117,7 +118,31 @@ def _ignored(name: str) -> Callable[..., Any]:
 
 
 IGNORED: dict[str, type[StepDecorator]] = {}
-card = _ignored("card")
+
+
+def card(func: Callable[..., Any] | None = None, **attributes: Any) -> Any:
+    """Metaflow's ``@card(type=, id=, options=, timeout=, save_errors=)``: render an HTML card
+    of the task once its step has ended (``rayflow.cards``). A step may have several."""
+
+    def apply(f: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(f):
+            raise RayflowError("@card must decorate a step method")
+        decos = list(getattr(f, _ATTR, []))
+        new = CardDecorator(**attributes)
+        for i, d in enumerate(decos):
+            if isinstance(d, CardDecorator):  # decorators apply bottom-up: the upper card first
+                decos[i] = new.joined(d)
+                break
+        else:
+            decos.append(new)
+        setattr(f, _ATTR, decos)
+        return f
+
+    if func is not None and callable(func):
+        return apply(func)
+    return apply
+
+
 kubernetes = _ignored("kubernetes")
 batch = _ignored("batch")
 conda = _ignored("conda")

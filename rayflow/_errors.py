@@ -42,8 +42,14 @@ class ConfigError(RayflowError):
 class RunFailed(RayflowError):
     """A run ended with failed tasks; the failures were already shown."""
 
+class CardNotPresentException(RayflowError):
+    """No card of the task matches (``card get``); the message starts as Metaflow's does."""
+
+    headline = "Card not found in datastore"
+
 __all__ = [
-    "ClusterError", "ConfigError", "DecoratorError", "FlowLoadError", "ForeachError", "InvalidTransitionError",
+    "CardNotPresentException", "ClusterError", "ConfigError", "DecoratorError", "FlowLoadError",
+    "ForeachError", "InvalidTransitionError",
     "LintError",
     "MergeArtifactsError", "ParameterError", "RayflowError", "ResumeError", "RunFailed",
     "SchedulerError", "USER_ERRORS",

@@ -61,10 +61,22 @@ class FlowSpec:
             info = parallel_info(self, current_values["step_name"])
             if info is not None:
                 current._values["parallel"] = info
+            from .cards._decorator import step_card_specs
+
+            specs = step_card_specs(type(self), current_values["step_name"])
+            if specs:  # current.card knows the step's cards (current.card.get(type=...))
+                from .cards._collector import CardCollector
+
+                current._values["_card"] = CardCollector(specs)
 
     def _rf_exit(self) -> None:
         from ._current import current
 
+        collector = current._values.get("_card")
+        if collector is not None:  # kept for the step's cards, rendered after it (``@card``)
+            from .cards._decorator import COLLECTOR_ATTR
+
+            self.__dict__[COLLECTOR_ATTR] = collector
         current._clear()
 
     @classmethod

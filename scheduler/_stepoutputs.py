@@ -47,6 +47,7 @@ class StepOutputs:
             )
         decorators.after_step(node, self.decorator_classes, flow, caught)
         mapping = self._persist(state, flow)
+        self._outputs = {k: self._sizes.get(k, 0) for k in mapping}
         meta: dict[str, Any] = {"artifacts": mapping,
                                 "sizes": {k: v for k, v in self._sizes.items() if mapping.get(k)}}
         out = TaskResult(ok=True, next=list(node["out"]), attempt=self.attempt)

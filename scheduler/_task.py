@@ -62,6 +62,8 @@ class TaskRun(StepOutputs, TaskWrites):
         self._record_fields: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}  # payload size of each artifact, as written
         self._pending: dict[str, Packed] = {}  # blobs to write (at once) before the record
+        self._cards: list[tuple[str, str]] = []  # (file name, HTML) of the task's cards
+        self._outputs: dict[str, int] = {}  # artifact name -> size, once the step is persisted
 
     # -- main ------------------------------------------------------------------------------
     def run(self) -> TaskResult:
@@ -116,6 +118,11 @@ class TaskRun(StepOutputs, TaskWrites):
                 result = self._finish(state, flow, caught)
             except BaseException as exc:  # noqa: BLE001 - pickling, foreach and transition errors
                 error, caught = self._describe(exc), False
+            else:
+                if decorators.makes_cards(self.node, self.decorator_classes):
+                    with capture:  # what the cards print (an unknown type, a failed render) is the task's
+                        self._cards = decorators.task_cards(self.node, self.decorator_classes, flow,
+                                                            self._task_info(self._outputs))
         if error is not None and not caught:
             self._write_records(capture, {}, error, status="failed")
             return TaskResult.failure(error, output=self._tail(capture))
@@ -181,9 +188,9 @@ class TaskRun(StepOutputs, TaskWrites):
             else:
                 method()
 
-    def _task_info(self) -> decorators.TaskInfo:
+    def _task_info(self, artifacts: dict[str, int] | None = None) -> decorators.TaskInfo:
         last = self.attempt + 1 >= self.ctx["max_attempts"].get(self.step, 1)
-        return decorators.TaskInfo(self.step, self.attempt, last, self._kill_self)
+        return decorators.TaskInfo(self.step, self.attempt, last, self._kill_self, self.pathspec, artifacts)
 
     def _kill_self(self, message: str) -> None:
         """A decorator gives up on a stuck step: record the failure, then end the worker."""

@@ -21,6 +21,7 @@ from rayflow.datastore import (
     BlobMissingError,
     TaskRecord,
     UserFacingError,
+    cards,
     records,
     run_all,
     taskrecords,
@@ -45,6 +46,8 @@ class TaskWrites:
         jobs: list[Callable[[], Any]] = []
         if status == taskrecords.DONE:  # a failed record points at no blob
             jobs += [partial(self.blobs.put_packed, packed) for packed in self._pending.values()]
+            jobs += [partial(cards.write_card, self.storage, ctx["flow"], ctx["run_id"], self.step,
+                             self.task_id, name, html) for name, html in self._cards]
         for stream, text in (("stdout", capture.stdout), ("stderr", stderr)):
             if text:
                 jobs.append(partial(records.write_log, self.storage, ctx["flow"], ctx["run_id"], self.step,

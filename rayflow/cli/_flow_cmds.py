@@ -72,7 +72,8 @@ def make_dump(flow_cls: type) -> click.Command:
     @click.pass_context
     def dump(ctx: click.Context, pathspec: str, private: bool, include: str, max_value_size: int,
              out_file: str | None) -> None:
-        """Print (or pickle into --file) the artifacts of a task or of every task of a step."""
+        """Print (or pickle into --file, keyed ``RUN_ID/STEP/TASK_ID``) the artifacts of a task
+        or of every task of a step."""
         root = ctx.find_root().obj or {}
         wanted = {n for n in include.split(",") if n}
         found: dict[str, dict[str, Any]] = {}
@@ -89,9 +90,10 @@ def make_dump(flow_cls: type) -> click.Command:
                         continue
                     values[name] = artifact.data
                 found[task.pathspec] = values
-        if out_file:
+        if out_file:  # keyed RUN_ID/STEP/TASK_ID, as Metaflow's dump --file is
+            keyed = {path.split("/", 1)[1]: values for path, values in found.items()}
             with open(out_file, "wb") as f:
-                pickle.dump(found, f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(keyed, f, protocol=pickle.HIGHEST_PROTOCOL)
             return
         for task_path, values in found.items():
             click.echo(f"{task_path}:")

@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from ._card_cmd import make_card
 from ._check_cmd import check_flow
 from ._common import handle_errors, process_started
 from ._flow_cmds import make_dump, make_logs, make_tag
@@ -67,6 +68,7 @@ def flow_main(flow_cls: type) -> None:
     group.add_command(make_logs(flow_cls))
     group.add_command(make_dump(flow_cls))
     group.add_command(make_tag(flow_cls))
+    group.add_command(make_card(flow_cls))
     group.add_command(make_run_command(flow_cls, flow_file))
     group.add_command(make_resume_command(flow_cls, flow_file))
     handle_errors(lambda: group.main(args=sys.argv[1:], prog_name=prog, standalone_mode=False), prog)

@@ -34,7 +34,7 @@ __all__ = [
     "ResourcesDecorator", "RetryDecorator", "SecretsDecorator", "SecretsError", "StepDecorator", "TaskInfo", "TimeoutDecorator",
     "after_step", "attached", "cache_key_options", "cache_policy", "catches_crash",
     "classes_for", "max_running", "on_failure", "ray_options", "retry_policy", "shipped_classes",
-    "wraps_step",
+    "makes_cards", "task_cards", "wraps_step",
 ]
 
 Classes = dict[str, type[StepDecorator]]
@@ -120,3 +120,13 @@ def on_failure(node: dict[str, Any], classes: Classes, task: TaskInfo, flow: Any
 def after_step(node: dict[str, Any], classes: Classes, flow: Any, caught: bool) -> None:
     for cls, attrs in attached(node, classes):
         cls.after_step(attrs, flow, caught)
+
+
+def makes_cards(node: dict[str, Any], classes: Classes) -> bool:
+    """Whether a decorator of the step renders cards (the task then captures what that prints)."""
+    return any(cls.task_cards.__func__ is not StepDecorator.task_cards.__func__  # type: ignore[attr-defined]
+               for cls, _ in attached(node, classes))
+
+
+def task_cards(node: dict[str, Any], classes: Classes, flow: Any, task: TaskInfo) -> list[tuple[str, str]]:
+    return [card for cls, attrs in attached(node, classes) for card in cls.task_cards(attrs, flow, task)]

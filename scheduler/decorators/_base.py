@@ -30,6 +30,8 @@ class TaskInfo:
     attempt: int
     last_attempt: bool  # no retry follows a failure of this attempt
     kill: Callable[[str], None]  # record this failure and end the worker at once (a stuck step)
+    pathspec: str = ""
+    artifacts: dict[str, int] | None = None  # name -> payload size, once the step's outputs are known
 
 
 class StepDecorator:
@@ -104,3 +106,9 @@ class StepDecorator:
     @classmethod
     def after_step(cls, attrs: dict[str, Any], flow: Any, caught: bool) -> None:
         """The step ended (``caught``: through ``on_failure``); before its artifacts are stored."""
+
+    @classmethod
+    def task_cards(cls, attrs: dict[str, Any], flow: Any, task: TaskInfo) -> list[tuple[str, str]]:
+        """Cards of a task that succeeded (or was caught), as (file name, HTML): stored beside
+        the task with its other files, before its record (``@card``). Must not raise."""
+        return []

@@ -67,10 +67,11 @@ def test_metaflow_module_paths_have_rayflow_counterparts():
     assert str(Mine("boom")) == "boom" and Mine.headline == "mine"
 
 
-def test_get_cards_says_no_card_is_stored():
-    from rayflow.cards import CardNotPresentException, get_cards
+def test_get_cards_of_a_missing_task_names_it(datastore):
+    from rayflow.cards import get_cards
+    from rayflow.exception import MetaflowNotFound
 
-    with pytest.raises(CardNotPresentException, match="ShapeFlow/1/start/0"):
+    with pytest.raises(MetaflowNotFound, match="ShapeFlow/1 not found"):
         get_cards("ShapeFlow/1/start/0")
 
 

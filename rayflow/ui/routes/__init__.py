@@ -15,6 +15,7 @@ MODULES = (
     "routes._changes",
     "routes._tasks",
     "routes._sweeps",
+    "_cards",
 )
 
 
