@@ -34,11 +34,15 @@ class ParameterError(RayflowError):
 
     exit_code = 2
 
+class DetachError(RayflowError):
+    """A detached run cannot be submitted, found or cancelled: the cluster's job server is
+    unreachable, refuses the token, runs other versions, or cannot see the datastore."""
+
 class RunFailed(RayflowError):
     """A run ended with failed tasks; the failures were already shown."""
 
 __all__ = [
-    "ClusterError", "DecoratorError", "FlowLoadError", "ForeachError", "InvalidTransitionError",
+    "ClusterError", "DecoratorError", "DetachError", "FlowLoadError", "ForeachError", "InvalidTransitionError",
     "LintError",
     "MergeArtifactsError", "ParameterError", "RayflowError", "ResumeError", "RunFailed",
     "SchedulerError", "USER_ERRORS",

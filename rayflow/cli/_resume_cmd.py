@@ -32,6 +32,12 @@ def make_resume_command(flow_cls: type | None = None, flow_file: str | None = No
             cls, path = flow_cls, flow_file
         opts = with_group_options(ctx, _split(kwargs, cls))
         quiet = bool(opts.get("quiet"))
+        if opts.get("detach"):
+            from .._detach import submit_resume, tell
+
+            tell(submit_resume(cls, path, datastore_url(opts.get("datastore")), opts,
+                               notify=None if quiet else click.echo))
+            return
         result = resume_run(
             cls, path, datastore=datastore_url(opts.get("datastore")),
             origin_run_id=opts.get("origin_run_id"), step=opts.get("step"),
