@@ -124,10 +124,6 @@ def entrypoint(spec: dict[str, Any]) -> str:
 def submit(flow_cls: type, flow_file: str | None, values: dict[str, Any], url: str,
            opts: dict[str, Any], resume: dict[str, Any] | None = None, out: Any = None) -> Submitted:
     """Check, then submit the run as a Ray job; ``resume`` holds the origin run and the step."""
-    from rayflow.scheduler import cache_mode, username
-
-    from ._lineage import lineage
-
     out = out or sys.stdout
     if not flow_file:
         raise DetachError("--detach needs a flow file: the job runs the flow from its folder")
@@ -137,26 +133,35 @@ def submit(flow_cls: type, flow_file: str | None, values: dict[str, Any], url: s
     flow = flow_cls.__name__
     run_id = _run_id(url, flow, opts.get("run_id"))
     submission = job_id(flow, run_id)
-    user = username()
-    runtime_env, file_name = _runtime_env(flow_file, url, user, out)
-    facts = lineage(flow_cls, flow_file, url)  # the code blob, from here: checks the datastore too
-    spec = {
-        "version": SPEC_VERSION, "flow_file": file_name, "flow_class": flow, "run_id": run_id,
-        "datastore": url, "params": _json_params(values), "with": list(opts.get("with_") or ()),
-        "fields": {"tags": list(opts.get("tags") or ()), "max_workers": opts.get("max_workers"),
-                   "fail_fast": bool(opts.get("fail_fast")), "max_num_splits": opts.get("max_num_splits"),
-                   "cache": cache_mode(opts.get("cache")),
-                   "shared_datastore": bool(opts.get("shared_datastore"))},
-        "resume": resume, "facts": facts, "versions": local_versions(),
-        "detached": {"cluster": server.url, "job_id": submission, "job_url": server.job_url(submission),
-                     "submitted_from": platform.node(), "submitted_at": time.time(),
-                     "flow_file": os.path.abspath(flow_file)},
-    }
-    again = _submit_job(server, submission, entrypoint(spec), runtime_env, f"{flow}/{run_id}")
+    pathspec = f"{flow}/{run_id}"
+    # A job of this id: an earlier submission of the same run id; nothing new is started.
+    again = server.job_state(submission) is not None or _submit_new(
+        server, submission, flow_cls, flow_file, url, run_id, values, opts, resume, out)
     if opts.get("run_id_file"):
         with open(opts["run_id_file"], "w") as f:
             f.write(run_id)
-    return Submitted(f"{flow}/{run_id}", submission, server.job_url(submission), server.url, url, again)
+    return Submitted(pathspec, submission, server.job_url(submission), server.url, url, again)
+
+
+def _submit_new(server: JobServer, submission: str, flow_cls: type, flow_file: str, url: str,
+                run_id: str, values: dict[str, Any], opts: dict[str, Any],
+                resume: dict[str, Any] | None, out: Any) -> bool:
+    """Ship and submit; True when the job appeared meanwhile (submitted by another call)."""
+    from rayflow.scheduler import username
+
+    from ._lineage import lineage
+
+    flow = flow_cls.__name__
+    if records.run_exists(open_storage(url), flow, run_id):
+        raise DetachError(f"run {flow}/{run_id} already exists in {url}; choose another --run-id")
+    user = username()
+    runtime_env, file_name = _runtime_env(flow_file, url, user, out)
+    facts = lineage(flow_cls, flow_file, url)  # the code blob, from here: checks the datastore too
+    detached = {"cluster": server.url, "job_id": submission, "job_url": server.job_url(submission),
+                "submitted_from": platform.node(), "submitted_at": time.time(),
+                "flow_file": os.path.abspath(flow_file)}
+    spec = run_spec(flow, file_name, run_id, url, values, opts, facts, detached, resume)
+    return _submit_job(server, submission, entrypoint(spec), runtime_env, f"{flow}/{run_id}")
 
 
 def submit_resume(flow_cls: type, flow_file: str | None, url: str, opts: dict[str, Any],
@@ -172,6 +177,23 @@ def submit_resume(flow_cls: type, flow_file: str | None, url: str, opts: dict[st
     return submit(flow_cls, flow_file, {}, url, opts, resume=resume)
 
 
+def run_spec(flow: str, file_name: str, run_id: str, url: str, values: dict[str, Any],
+             opts: dict[str, Any], facts: dict[str, Any], detached: dict[str, Any],
+             resume: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the detached driver needs to build the run's request on the cluster (JSON)."""
+    from rayflow.scheduler import cache_mode
+
+    return {
+        "version": SPEC_VERSION, "flow_file": file_name, "flow_class": flow, "run_id": run_id,
+        "datastore": url, "params": _json_params(values), "with": list(opts.get("with_") or ()),
+        "fields": {"tags": list(opts.get("tags") or ()), "max_workers": opts.get("max_workers"),
+                   "fail_fast": bool(opts.get("fail_fast")), "max_num_splits": opts.get("max_num_splits"),
+                   "cache": cache_mode(opts.get("cache")),
+                   "shared_datastore": bool(opts.get("shared_datastore"))},
+        "resume": resume, "facts": facts, "versions": local_versions(), "detached": detached,
+    }
+
+
 def _json_params(values: dict[str, Any]) -> dict[str, Any]:
     """Parameter values travel as JSON (they were resolved and checked here)."""
     try:
@@ -182,9 +204,7 @@ def _json_params(values: dict[str, Any]) -> dict[str, Any]:
 
 def _submit_job(server: JobServer, submission: str, command: str, runtime_env: dict[str, Any],
                 pathspec: str) -> bool:
-    """Submit; True when a job of this id existed already (nothing new was started)."""
-    if server.job_state(submission) is not None:
-        return True
+    """Submit; True when a job of this id appeared meanwhile (nothing new was started)."""
     client = server.client()
     try:
         client.submit_job(entrypoint=command, submission_id=submission, runtime_env=runtime_env,
@@ -210,5 +230,5 @@ def tell(done: Submitted, out: Any = None) -> None:
     print("\n".join(lines), file=out, flush=True)
 
 
-__all__ = ["Submitted", "check_datastore", "decode_spec", "encode_spec", "local_versions", "submit",
-           "submit_resume", "tell"]
+__all__ = ["Submitted", "check_datastore", "decode_spec", "encode_spec", "local_versions", "run_spec",
+           "submit", "submit_resume", "tell"]

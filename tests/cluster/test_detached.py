@@ -274,11 +274,30 @@ def test_a_local_datastore_is_refused_unless_shared(head, driver_env, gated, tmp
     assert not os.path.exists(os.path.join(store, "GatedFlow"))
 
 
-def test_other_versions_on_the_cluster_are_named_in_one_line():
-    from rayflow._detached_driver import version_problem
+def test_other_versions_on_the_cluster_fail_the_run_in_one_line_that_status_shows(
+    driver_env, gated, tmp_path
+):
+    """The job's driver compares its versions with the submitting machine's before it joins
+    Ray; run here by hand on a spec that says it was submitted from other versions."""
+    import subprocess
 
-    here = {"python": "3.11", "ray": "2.60.0", "rayflow": "0.1.0"}
-    assert version_problem(here, dict(here)) is None
-    line = version_problem({**here, "python": "3.12", "rayflow": "0.2.0"}, here)
-    assert line == ("the cluster runs Python 3.11 (submitted from 3.12), rayflow 0.1.0 (submitted "
-                    "from 0.2.0); install the same versions on the cluster and on the machine that submits")
+    from rayflow._detach import encode_spec, local_versions, run_spec
+
+    store, run_id = str(tmp_path / "store"), "20261130T120000.000-abcdef"
+    here = local_versions()
+    detached = {"cluster": "http://head:8265", "job_id": f"rayflow-GatedFlow-{run_id}",
+                "job_url": "http://head:8265/#/jobs/x", "flow_file": gated}
+    spec = run_spec("GatedFlow", "gated.py", run_id, store, {"gate": ""}, {}, {}, detached)
+    spec["versions"] = {**here, "python": "3.0", "rayflow": "0.0.1"}
+
+    proc = subprocess.run([sys.executable, "-m", "rayflow._detached_driver", encode_spec(spec)],
+                          cwd=os.path.dirname(gated), env=driver_env, capture_output=True, text=True,
+                          timeout=60)
+
+    expected = (f"the cluster runs Python {here['python']} (submitted from 3.0), rayflow "
+                f"{here['rayflow']} (submitted from 0.0.1); install the same versions on the "
+                "cluster and on the machine that submits")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"error: {expected}"]
+    status = rayflow("status", f"GatedFlow/{run_id}", "--datastore", store, env=driver_env)
+    assert f"status    failed: {expected}" in status.stdout
