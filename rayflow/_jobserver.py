@@ -96,9 +96,11 @@ class JobServer:
             raise DetachError(f"cannot reach {shown}: {_url_reason(exc.reason, self.url)}") from None
         except TimeoutError:
             raise DetachError(f"cannot reach {shown}: no answer within {PROBE_SECONDS:.0f} s") from None
-        except (http.client.HTTPException, ConnectionError, OSError) as exc:
-            raise DetachError(f"{shown} is not a Ray dashboard ({_first_line(exc)}); give the "
-                              "dashboard's port (ray start --dashboard-port, 8265 by default)") from None
+        except (http.client.HTTPException, ConnectionError, OSError):
+            port = urllib.parse.urlsplit(self.url).port
+            raise DetachError(f"{self.url} is not a Ray dashboard (no HTTP answer; is {port} the "
+                              "GCS port?); give the dashboard's port (ray start --dashboard-port, "
+                              "8265 by default)") from None
         try:
             return code, json.loads(body)
         except ValueError:
