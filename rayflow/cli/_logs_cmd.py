@@ -73,6 +73,7 @@ def _print_new(pathspec: str, streams: list[str], seen: dict[tuple[str, str], in
 
 
 FOLLOW_SECONDS = 1.0
+START_WAIT_SECONDS = 300.0  # a run that never appears (its job failed before it started)
 
 
 def _follow(pathspec: str, streams: list[str]) -> None:
@@ -83,14 +84,18 @@ def _follow(pathspec: str, streams: list[str]) -> None:
 
     run_pathspec = "/".join(pathspec.strip("/").split("/")[:2])
     seen: dict[tuple[str, str], int] = {}
-    waiting = False
+    waiting = 0.0
     while True:
         try:
             status = Run(run_pathspec).status
         except NotFound:
             if not waiting:
                 click.echo(f"waiting for run {run_pathspec} to start (Ctrl-C to stop)", err=True)
-                waiting = True
+                waiting = time.monotonic()
+            elif time.monotonic() - waiting > START_WAIT_SECONDS:
+                raise NotFound(f"run {run_pathspec} did not start within {START_WAIT_SECONDS:.0f} s "
+                               f"(a detached run: 'rayflow status {run_pathspec} --cluster URL' asks "
+                               "its Ray job)") from None
             time.sleep(FOLLOW_SECONDS)
             continue
         try:
