@@ -133,57 +133,48 @@ def _wait_for(api, pathspec: str, until, timeout: float = 150.0):
     raise AssertionError(f"{pathspec} did not get there in {timeout:.0f} s")
 
 
-def test_a_detached_run_finishes_after_the_submitting_process_is_gone(
-    head, s3_url, driver_env, gated, reader, tmp_path
-):
-    result = _submit(head, gated, s3_url, driver_env)
-
-    assert result.returncode == 0, result.stderr
-    run_id = _run_id(result)
-    job = f"rayflow-GatedFlow-{run_id}"
-    assert f"rayflow status GatedFlow/{run_id}" in result.stdout
-    assert f"{head.dashboard_url}/#/jobs/{job}" in result.stdout
-    run = _wait_for(reader, f"GatedFlow/{run_id}", lambda r: r.status != "running")
-    assert run.status == "successful"
-    assert run.data.total == 10
-    detached = run.record["detached"]
-    assert detached["cluster"] == head.dashboard_url and detached["job_id"] == job
-    assert detached["flow_file"] == gated
-
-    # The same run id again: the first submission is found, nothing runs twice.
-    again = _submit(head, gated, s3_url, driver_env, "--run-id", run_id)
-    assert again.returncode == 0, again.stderr
-    assert f"run GatedFlow/{run_id} was already submitted" in again.stdout
-
-    listed = rayflow("runs", "GatedFlow", "--datastore", s3_url, env=driver_env)
-    assert run_id in listed.stdout and "successful" in listed.stdout
-
-
-def test_status_and_logs_show_a_detached_run_while_it_runs(
+def test_a_detached_run_goes_on_without_its_submitter_and_is_followed_from_the_datastore(
     head, s3_url, driver_env, gated, reader, tmp_path
 ):
     gate = tmp_path / "gate"
     result = _submit(head, gated, s3_url, driver_env, "--gate", str(gate))
-    assert result.returncode == 0, result.stderr
-    pathspec = f"GatedFlow/{_run_id(result)}"
-    _wait_for(reader, pathspec, lambda r: "work" in r and r["work"].task is not None
-              and any(t.finished for t in r["work"].tasks()))
 
+    # The submitting process has exited (0) and printed how to follow the run.
+    assert result.returncode == 0, result.stderr
+    run_id = _run_id(result)
+    pathspec, job = f"GatedFlow/{run_id}", f"rayflow-GatedFlow-{run_id}"
+    assert f"rayflow status {pathspec}" in result.stdout
+    assert f"{head.dashboard_url}/#/jobs/{job}" in result.stdout
+
+    # While split 1 waits for its gate: status and logs, read from the datastore.
+    _wait_for(reader, pathspec, lambda r: "work" in r and any(t.finished for t in r["work"].tasks()))
     status = rayflow("status", pathspec, "--datastore", s3_url, env=driver_env)
     assert status.returncode == 0, status.stderr
     assert "status    running" in status.stdout
-    assert f"Ray job rayflow-{pathspec.replace('/', '-')} on {head.dashboard_url}" in status.stdout
+    assert f"Ray job {job} on {head.dashboard_url}" in status.stdout
     assert "ray job   RUNNING" in status.stdout
     work_row = next(line.split() for line in status.stdout.splitlines() if line.split()[:1] == ["work"])
     assert work_row[1:] == ["1", "0", "0"]  # split 0 done, split 1 still held by its gate
     logs = rayflow("logs", pathspec, "--datastore", s3_url, env=driver_env)
     assert "[work/0] split 0 done" in logs.stdout and "split 1" not in logs.stdout
 
+    # The same run id again: the first submission is found, nothing runs twice.
+    again = _submit(head, gated, s3_url, driver_env, "--run-id", run_id, "--gate", str(gate))
+    assert again.returncode == 0, again.stderr
+    assert f"run {pathspec} was already submitted" in again.stdout
+
     gate.write_text("open")
     followed = rayflow("logs", pathspec, "--datastore", s3_url, "--follow", env=driver_env)
     assert followed.returncode == 0, followed.stderr
     assert "[work/1] split 1 done" in followed.stdout and "[end/0] total 10" in followed.stdout
     assert f"run {pathspec} successful" in followed.stderr
+    run = reader.Run(pathspec)
+    assert run.status == "successful" and run.data.total == 10
+    detached = run.record["detached"]
+    assert detached["cluster"] == head.dashboard_url and detached["job_id"] == job
+    assert detached["flow_file"] == gated
+    listed = rayflow("runs", "GatedFlow", "--datastore", s3_url, env=driver_env)
+    assert run_id in listed.stdout and "successful" in listed.stdout
 
 
 def test_cancel_stops_the_job_and_records_the_run_cancelled(
