@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from rayflow.datastore import LocalStorage, open_storage, records, settings
+from rayflow.datastore import BlobStore, LocalStorage, open_storage, records, settings
 
 from ._errors import DetachError
 from ._jobserver import JobServer, job_id, job_server
 
 SPEC_VERSION = 1
+INLINE_SPEC_BYTES = 64 * 1024  # larger parameter values travel through the datastore
 
 
 def local_versions() -> dict[str, str | None]:
@@ -161,6 +162,9 @@ def _submit_new(server: JobServer, submission: str, flow_cls: type, flow_file: s
                 "submitted_from": platform.node(), "submitted_at": time.time(),
                 "flow_file": os.path.abspath(flow_file)}
     spec = run_spec(flow, file_name, run_id, url, values, opts, facts, detached, resume)
+    if len(encode_spec(spec)) > INLINE_SPEC_BYTES:  # one exec argument holds at most 128 KiB
+        blobs = BlobStore(open_storage(url), flow)
+        spec["params_key"] = blobs.put_bytes(json.dumps(spec.pop("params")).encode())
     return _submit_job(server, submission, entrypoint(spec), runtime_env, f"{flow}/{run_id}")
 
 

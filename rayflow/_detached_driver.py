@@ -15,13 +15,14 @@ interrupted run does, and is then recorded ``cancelled``.
 
 from __future__ import annotations
 
+import json
 import platform
 import signal
 import sys
 import time
 from typing import Any
 
-from rayflow.datastore import DatastoreError, open_storage, records
+from rayflow.datastore import BlobStore, DatastoreError, open_storage, records
 
 from ._detach import decode_spec, local_versions
 from ._errors import USER_ERRORS
@@ -46,7 +47,7 @@ def record_refused(spec: dict[str, Any], line: str) -> None:
     facts = dict(spec.get("facts") or {})
     record = {
         "flow": flow, "run_id": run_id, "status": "failed", "error": line, "user": facts.get("user"),
-        "tags": list(spec["fields"].get("tags") or ()), "system_tags": [], "parameters": spec["params"],
+        "tags": list(spec["fields"].get("tags") or ()), "system_tags": [], "parameters": spec.get("params", {}),
         "created_at": now, "finished_at": now, "origin_run_id": (spec.get("resume") or {}).get("origin_run_id"),
         "host": platform.node(), "detached": spec["detached"], "flow_file": spec["detached"]["flow_file"],
     }
@@ -90,6 +91,15 @@ def mark_cancelled(datastore: str, flow: str, run_id: str) -> None:
         records.write_run(storage, flow, run_id, record)
 
 
+def with_params(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with its parameter values, read from the datastore when they were too large to
+    travel in the job's command line."""
+    if "params_key" in spec:
+        blobs = BlobStore(open_storage(spec["datastore"]), spec["flow_class"])
+        spec = {**spec, "params": json.loads(blobs.get_bytes(spec["params_key"]))}
+    return spec
+
+
 def run(spec: dict[str, Any]) -> None:
     from rayflow.scheduler import launch
     from rayflow.scheduler._connect import connect, shutdown
@@ -100,6 +110,7 @@ def run(spec: dict[str, Any]) -> None:
     started = False
     try:
         if problem is None:
+            spec = with_params(spec)
             request = build_request(spec)
             # Join first, without a runtime_env: the job's own (the shipped folder, the S3
             # endpoint) is what the tasks inherit; launch then finds Ray initialised.

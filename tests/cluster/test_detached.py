@@ -26,10 +26,11 @@ GATED_FLOW = """
     import os
     import time
 
-    from rayflow import FlowSpec, Parameter, step
+    from rayflow import FlowSpec, IncludeFile, Parameter, step
 
 
     class GatedFlow(FlowSpec):
+        data = IncludeFile("data", default=None)
         gate = Parameter("gate", default="")
         fail_without = Parameter("fail_without", default="")
 
@@ -51,6 +52,7 @@ GATED_FLOW = """
         @step
         def join(self, inputs):
             self.total = sum(i.value for i in inputs)
+            self.data_size = len(self.data or "")
             self.next(self.end)
 
         @step
@@ -136,8 +138,9 @@ def _wait_for(api, pathspec: str, until, timeout: float = 150.0):
 def test_a_detached_run_goes_on_without_its_submitter_and_is_followed_from_the_datastore(
     head, s3_url, driver_env, gated, reader, tmp_path
 ):
-    gate = tmp_path / "gate"
-    result = _submit(head, gated, s3_url, driver_env, "--gate", str(gate))
+    gate, data = tmp_path / "gate", tmp_path / "data.txt"
+    data.write_text("x" * 200_000)  # too big for the job's command line: goes by the datastore
+    result = _submit(head, gated, s3_url, driver_env, "--gate", str(gate), "--data", str(data))
 
     # The submitting process has exited (0) and printed how to follow the run.
     assert result.returncode == 0, result.stderr
@@ -169,7 +172,7 @@ def test_a_detached_run_goes_on_without_its_submitter_and_is_followed_from_the_d
     assert "[work/1] split 1 done" in followed.stdout and "[end/0] total 10" in followed.stdout
     assert f"run {pathspec} successful" in followed.stderr
     run = reader.Run(pathspec)
-    assert run.status == "successful" and run.data.total == 10
+    assert run.status == "successful" and run.data.total == 10 and run.data.data_size == 200_000
     detached = run.record["detached"]
     assert detached["cluster"] == head.dashboard_url and detached["job_id"] == job
     assert detached["flow_file"] == gated
@@ -293,3 +296,17 @@ def test_other_versions_on_the_cluster_fail_the_run_in_one_line_that_status_show
     assert proc.stderr.strip().splitlines() == [f"error: {expected}"]
     status = rayflow("status", f"GatedFlow/{run_id}", "--datastore", store, env=driver_env)
     assert f"status    failed: {expected}" in status.stdout
+
+
+def test_another_ray_version_on_the_head_is_refused_before_submitting():
+    from rayflow._detach import check_versions, local_versions
+    from rayflow._errors import DetachError
+    from rayflow._jobserver import JobServer
+
+    server = JobServer("http://head:8265")
+    check_versions(server, {"ray_version": local_versions()["ray"]})
+    with pytest.raises(DetachError) as caught:
+        check_versions(server, {"ray_version": "2.0.0"})
+    assert str(caught.value) == (
+        f"the cluster at http://head:8265 runs Ray 2.0.0, this machine Ray {local_versions()['ray']}; "
+        "install the same Ray version on both (pip install 'ray[default]==2.0.0')")
