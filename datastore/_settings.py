@@ -19,6 +19,7 @@ MAX_SHIP_MB = "RAYFLOW_MAX_SHIP_MB"  # the size limit of the flow folder shipped
 HEARTBEAT_SECONDS = "RAYFLOW_HEARTBEAT_SECONDS"  # a driver's interval between heartbeats
 HEARTBEAT_STALE_SECONDS = "RAYFLOW_HEARTBEAT_STALE_SECONDS"  # a reader's limit before "crashed"
 USER = "RAYFLOW_USER"  # the user runs are recorded under (then METAFLOW_USER, then the OS's)
+CLUSTER_PYTHON = "RAYFLOW_CLUSTER_PYTHON"  # the interpreter a detached run's Ray job starts
 RUN_PARAMETER = "RAYFLOW_RUN_"  # + a Parameter's name: its value when not on the command line
 DEFAULT_SECRETS = "RAYFLOW_DEFAULT_SECRETS_BACKEND_TYPE"  # @secrets("ID"): its provider type
 FLOW_CONFIG = "RAYFLOW_FLOW_CONFIG"  # JSON {config name: file} (then Metaflow's METAFLOW_FLOW_CONFIG)
@@ -77,6 +78,20 @@ def user() -> str | None:
         if value:
             return value
     return None
+
+
+def cluster_python() -> str | None:
+    return _text(CLUSTER_PYTHON) or None
+
+
+def for_detached_driver(user_name: str) -> dict[str, str]:
+    """The settings a detached run's driver (a Ray job on the cluster) inherits from the machine
+    that submitted it: the user, and the ones that change how the run behaves when set."""
+    carried = {USER: user_name}
+    for name in (HEARTBEAT_SECONDS, HEARTBEAT_STALE_SECONDS, ALLOW_INFEASIBLE, MAX_SHIP_MB):
+        if _text(name):
+            carried[name] = _text(name)
+    return carried
 
 
 def run_parameter(name: str) -> str | None:

@@ -39,6 +39,11 @@ class ConfigError(RayflowError):
 
     exit_code = 2
 
+
+class DetachError(RayflowError):
+    """A detached run cannot be submitted, found or cancelled: the cluster's job server is
+    unreachable, refuses the token, runs other versions, or cannot see the datastore."""
+
 class RunFailed(RayflowError):
     """A run ended with failed tasks; the failures were already shown."""
 
@@ -48,9 +53,8 @@ class CardNotPresentException(RayflowError):
     headline = "Card not found in datastore"
 
 __all__ = [
-    "CardNotPresentException", "ClusterError", "ConfigError", "DecoratorError", "FlowLoadError",
-    "ForeachError", "InvalidTransitionError",
-    "LintError",
+    "CardNotPresentException", "ClusterError", "ConfigError", "DecoratorError", "DetachError",
+    "FlowLoadError", "ForeachError", "InvalidTransitionError", "LintError",
     "MergeArtifactsError", "ParameterError", "RayflowError", "ResumeError", "RunFailed",
     "SchedulerError", "USER_ERRORS",
 ]

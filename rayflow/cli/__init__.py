@@ -11,6 +11,7 @@ import click
 from ._check_cmd import check_command
 from ._common import handle_errors, process_started
 from ._compare_cmd import compare_command
+from ._detach_cmd import cancel_command, status_command
 from ._gc_cmd import gc_command
 from ._logs_cmd import logs_command
 from ._resume_cmd import make_resume_command
@@ -41,6 +42,8 @@ cli.add_command(compare_command)
 cli.add_command(ui_command)
 cli.add_command(timeline_command)
 cli.add_command(gc_command)
+cli.add_command(status_command)
+cli.add_command(cancel_command)
 
 
 def main(args: list[str] | None = None) -> None:

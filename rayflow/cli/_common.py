@@ -37,7 +37,8 @@ class ParameterType(click.ParamType):
 
 
 RESERVED_OPTIONS = {"max_workers", "datastore", "tag", "run_id_file", "fail_fast", "with", "cluster",
-                    "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore"}
+                    "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore",
+                    "detach", "run_id"}
 
 
 def parameter_options(flow_cls: type) -> list[click.Option]:
@@ -80,6 +81,7 @@ def run_options() -> list[click.Option]:
                      help="--cache: cache every step across runs; --no-cache: ignore every cache."),
         click.Option(["--quiet", "-q"], is_flag=True, help="Print only errors and the result."),
         *config_options(),
+        *detach_options(),
     ]
 
 
@@ -90,6 +92,18 @@ def config_options() -> list[click.Option]:
                      help="Read the flow's Config NAME from FILE (repeatable)."),
         click.Option(["--config-value", "config_values"], type=(str, str), multiple=True,
                      metavar="NAME JSON", help="Give the flow's Config NAME as JSON text (repeatable)."),
+    ]
+
+
+def detach_options() -> list[click.Option]:
+    """``--detach`` (the run's driver runs on the cluster as a Ray job) and ``--run-id``."""
+    return [
+        click.Option(["--detach"], is_flag=True,
+                     help="Submit the run to --cluster http://HEAD:8265 as a Ray job and return; "
+                          "it goes on without this machine (rayflow status/logs/cancel RUN)."),
+        click.Option(["--run-id"], default=None, metavar="RUN_ID",
+                     help="The new run's id (default: a fresh one); submitting a detached run "
+                          "with the same id again finds the first submission."),
     ]
 
 

@@ -38,6 +38,12 @@ def make_resume_command(flow_cls: type | None = None, flow_file: str | None = No
             raise ConfigError("resume reads the configs its origin run recorded; --config and "
                               "--config-value cannot be given to it")
         quiet = bool(opts.get("quiet"))
+        if opts.get("detach"):
+            from .._detach import submit_resume, tell
+
+            tell(submit_resume(cls, path, datastore_url(opts.get("datastore")), opts,
+                               notify=None if quiet else click.echo))
+            return
         result = resume_run(
             cls, path, datastore=datastore_url(opts.get("datastore")),
             origin_run_id=opts.get("origin_run_id"), step=opts.get("step"),

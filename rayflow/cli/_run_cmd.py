@@ -31,6 +31,11 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
     given = {k: v for k, v in opts.get("params", {}).items() if v is not None}
     values = resolve_values(flow_cls, given)
     url = datastore_url(opts.get("datastore"))
+    if opts.get("detach"):
+        from .._detach import submit, tell
+
+        tell(submit(flow_cls, flow_file, values, url, opts))
+        return
     if not opts.get("quiet"):
         click.echo(f"rayflow: running {flow_cls.__name__} (datastore: {display_path(url) if '://' not in url else url})")
     result = launch(new_request(flow_cls, flow_file, plan, values, url, **cli_fields(opts)))

@@ -80,7 +80,8 @@ class RayCluster:
     """A head node plus ``workers`` worker nodes, ``cpus`` CPUs each, on 127.0.0.1."""
 
     def __init__(self, workers: int = 1, cpus: int = 1, memory_mb: int = 512,
-                 object_store_mb: int = 80, fast_health_checks: bool = True) -> None:
+                 object_store_mb: int = 80, fast_health_checks: bool = True,
+                 dashboard: bool = False) -> None:
         self.workers = workers
         self.cpus = cpus
         self.memory = memory_mb * 1024 * 1024
@@ -95,6 +96,7 @@ class RayCluster:
         if fast_health_checks:
             self.env.update(FAST_HEALTH_CHECKS)
         self.port = 0
+        self.dashboard_port = free_ports(1)[0] if dashboard else 0  # the head's job server too
         self.nodes: list[Node] = []
         self._node_dirs: list[str] = []
         self.startup_seconds = 0.0
@@ -102,6 +104,11 @@ class RayCluster:
     @property
     def address(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        """The head's dashboard and job server (``RayCluster(dashboard=True)``)."""
+        return f"http://{HOST}:{self.dashboard_port}"
 
     @property
     def client_address(self) -> str:
@@ -156,7 +163,12 @@ class RayCluster:
         ]  # fmt: skip
         if head:
             args += ["--head", f"--port={ports[0]}", f"--temp-dir={self.temp_dir}",
-                     "--include-dashboard=false", f"--ray-client-server-port={ports[7]}"]
+                     f"--ray-client-server-port={ports[7]}"]
+            if self.dashboard_port:
+                args += ["--include-dashboard=true", f"--dashboard-port={self.dashboard_port}",
+                         f"--dashboard-host={HOST}"]
+            else:
+                args += ["--include-dashboard=false"]
         else:
             args += [f"--address={self.address}"]
             if not share_temp_dir:
