@@ -177,14 +177,15 @@ def read_tags(storage: Storage, flow: str, run_id: str, fallback: list[str] | No
 
 def update_run_tags(storage: Storage, flow: str, run_id: str, add: tuple[str, ...] | list[str] = (),
                     remove: tuple[str, ...] | list[str] = ()) -> list[str]:
-    """Remove, then add user tags of a run (system tags are never touched); return the tags now.
+    """Remove, then add user tags of a run (system tags are never touched); return the tags just
+    after this mutation (mutations stamped later by concurrent writers are not applied).
 
     Safe when many mutations happen at once: each is an object of its own that readers fold
     over run.json's tags (``_tags``); run.json is not rewritten.
     """
     record = _read_record(storage, flow, run_id)  # the run exists (and its record can be read)
-    _tags.record_mutation(storage, flow, run_id, add=add, remove=remove)
-    return _tags.current_tags(storage, flow, run_id, _tag_list(record))
+    mine = _tags.record_mutation(storage, flow, run_id, add=add, remove=remove)
+    return _tags.current_tags(storage, flow, run_id, _tag_list(record), upto=mine)
 
 
 def write_cache_entry(storage: Storage, flow: str, step: str, key: str, entry: dict[str, Any]) -> None:

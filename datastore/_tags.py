@@ -44,11 +44,12 @@ def event_name() -> str:
 
 
 def record_mutation(storage: Storage, flow: str, run_id: str, add: Iterable[str] = (),
-                    remove: Iterable[str] = ()) -> None:
-    """Store one mutation of the run's user tags as an object of its own."""
+                    remove: Iterable[str] = ()) -> str:
+    """Store one mutation of the run's user tags as an object of its own; return its name."""
     event = {"format": 1, "add": list(add), "remove": list(remove), "at": time.time()}
-    storage.write_atomic(_paths.tag_event_file(flow, run_id, event_name()),
-                         json.dumps(event).encode("utf-8"))
+    name = event_name()
+    storage.write_atomic(_paths.tag_event_file(flow, run_id, name), json.dumps(event).encode("utf-8"))
+    return name
 
 
 def decoded(data: bytes | None) -> dict[str, Any] | None:
@@ -90,6 +91,12 @@ def fold_read(storage: Storage, paths: list[str], base: Iterable[str]) -> list[s
     return fold(base, (decoded(raw.get(p)) for p in paths))
 
 
-def current_tags(storage: Storage, flow: str, run_id: str, base: Iterable[str]) -> list[str]:
-    """The run's user tags now: ``base`` (run.json's) with every mutation applied."""
-    return fold_read(storage, event_paths(storage, flow, run_id), base)
+def current_tags(storage: Storage, flow: str, run_id: str, base: Iterable[str],
+                 upto: str | None = None) -> list[str]:
+    """The run's user tags now: ``base`` (run.json's) with every mutation applied; with
+    ``upto`` (an event's name), as they were just after that mutation: what its writer made,
+    whatever concurrent writers stamped after it (Metaflow's client answers a mutation so)."""
+    paths = event_paths(storage, flow, run_id)
+    if upto is not None:
+        paths = [p for p in paths if p.rsplit("/", 1)[-1] <= upto]
+    return fold_read(storage, paths, base)

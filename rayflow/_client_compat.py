@@ -124,8 +124,8 @@ class RunCompat(_ByPathspec):
             raise RayflowError(f"cannot remove system tag {bad[0]!r} of run {me.pathspec}")
         new = records.update_run_tags(ns.storage(), me.flow_name, me.id, remove=remove,
                                       add=[t for t in add if t not in system])  # one mutation: remove, then add
-        me._record = None
-        return frozenset(new)
+        me._record, me._mutated = None, frozenset(new)
+        return me._mutated
 
 
 class FlowCompat(_ByPathspec):

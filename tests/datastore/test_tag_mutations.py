@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from rayflow.datastore import listing, open_storage, records
 
 FLOW, RUN = "TagFlow", "20261130T120000-abcd"
-WRITERS, ROUNDS = 8, 3
+WRITERS, ROUNDS = 8, 2
 
 
 def _mutate(storage, writer: int) -> None:
@@ -21,6 +21,9 @@ def _mutate(storage, writer: int) -> None:
         assert mine in tags  # a writer sees its own mutation at once
         tags = records.update_run_tags(storage, FLOW, RUN, remove=[f"tmp{writer}"])
         assert f"tmp{writer}" not in tags and mine in tags
+        # every writer the same tag: each sees what its own mutation made
+        assert "shared" in records.update_run_tags(storage, FLOW, RUN, add=["shared"])
+        assert "shared" not in records.update_run_tags(storage, FLOW, RUN, remove=["shared"])
 
 
 def _create(storage) -> None:
