@@ -15,7 +15,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import _paths
+from . import _paths, _tags
 from ._errors import DamagedRecordError
 from ._local import LocalStorage
 from ._records import decode, describe, json_object, shown_with
@@ -41,6 +41,7 @@ def read_runs(storage: Storage, flow: str, run_ids: list[str],
             out[rid] = decode(storage, path, data)
         except DamagedRecordError as exc:
             out[rid] = exc
+    _fold_tags(storage, flow, out)
     running = [rid for rid, rec in out.items() if isinstance(rec, dict) and rec.get("status") == "running"]
     beats = storage.read_many(_paths.heartbeat_file(flow, rid) for rid in running)
     for rid in running:
@@ -48,6 +49,21 @@ def read_runs(storage: Storage, flow: str, run_ids: list[str],
         assert isinstance(record, dict)
         out[rid] = shown_with(record, json_object(beats.get(_paths.heartbeat_file(flow, rid))), now)
     return out
+
+
+def _fold_tags(storage: Storage, flow: str, records: dict[str, Answer]) -> None:
+    """Each record's ``tags`` with the run's tag mutations applied, as ``records.read_run``
+    does: the runs' event folders listed in one batch, then the events of all runs read in one."""
+    found = [rid for rid, rec in records.items() if isinstance(rec, dict)]
+    listed = dict(zip(found, _map(storage, lambda rid: _tags.event_paths(storage, flow, rid), found)))
+    paths = [p for ps in listed.values() for p in ps]
+    raw = storage.read_many(paths) if paths else {}
+    for rid, ps in listed.items():
+        record = records[rid]
+        assert isinstance(record, dict)
+        base = record.get("tags")
+        base = [t for t in base if isinstance(t, str)] if isinstance(base, list) else []
+        record["tags"] = _tags.fold(base, (_tags.decoded(raw.get(p)) for p in ps))
 
 
 def read_tasks(storage: Storage, flow: str, run_id: str, step: str,

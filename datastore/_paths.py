@@ -3,6 +3,7 @@
 Keeping the layout in one module means the on-disk format can be read (and changed) in one place:
 
     <Flow>/runs/<run_id>/run.json | heartbeat.json
+    <Flow>/runs/<run_id>/tag-events/<time>-<random>.json   (one per tag mutation)
     <Flow>/runs/<run_id>/<step>/<task_id>/meta.json | stdout | stderr   (DONE: format 1 only)
     <Flow>/blobs/<k[:2]>/<k>
 
@@ -76,6 +77,18 @@ def heartbeat_file(flow: str, run_id: str) -> str:
     Its name is not an identifier, so it can never be a step's folder.
     """
     return f"{run_dir(flow, run_id)}/heartbeat.json"
+
+
+def tag_events_dir(flow: str, run_id: str) -> str:
+    """The run's tag mutations, one object each (``datastore._tags``); not an identifier, so it
+    can never be a step's folder."""
+    return f"{run_dir(flow, run_id)}/tag-events"
+
+
+def tag_event_file(flow: str, run_id: str, name: str) -> str:
+    if not re.fullmatch(r"[0-9]{20}-[0-9a-f]{12}\.json", name):
+        raise InvalidNameError(f"invalid tag event name {name!r}")
+    return f"{tag_events_dir(flow, run_id)}/{name}"
 
 
 def step_dir(flow: str, run_id: str, step: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import _paths
+from . import _paths, _tags
 from ._errors import DamagedRecordError, MissingRecordError
 from ._liveness import effective_status, last_sign_of_life
 from ._storage import Storage
@@ -61,12 +61,24 @@ def create_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any])
 
 
 def read_run(storage: Storage, flow: str, run_id: str) -> dict[str, Any]:
+    """run.json, with ``tags`` as they are now (the run's tag mutations applied: ``_tags``)."""
+    record = _read_record(storage, flow, run_id)
+    record["tags"] = _tags.current_tags(storage, flow, run_id, _tag_list(record))
+    return record
+
+
+def _read_record(storage: Storage, flow: str, run_id: str) -> dict[str, Any]:
     try:
         return load(storage, _paths.run_file(flow, run_id))
     except DamagedRecordError:
         raise
     except MissingRecordError:
         raise MissingRecordError(f"run {flow}/{run_id} not found in datastore {storage.url}") from None
+
+
+def _tag_list(record: dict[str, Any]) -> list[str]:
+    tags = record.get("tags")
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
 
 
 def run_exists(storage: Storage, flow: str, run_id: str) -> bool:
@@ -165,19 +177,15 @@ def read_tags(storage: Storage, flow: str, run_id: str, fallback: list[str] | No
 
 def update_run_tags(storage: Storage, flow: str, run_id: str, add: tuple[str, ...] | list[str] = (),
                     remove: tuple[str, ...] | list[str] = ()) -> list[str]:
-    """Add and remove user tags of a run (system tags are never touched); return the new tags.
+    """Remove, then add user tags of a run (system tags are never touched); return the tags just
+    after this mutation (mutations stamped later by concurrent writers are not applied).
 
-    A read-modify-write of run.json: the file is replaced atomically, but two concurrent tag
-    updates of the same run may lose one of them (run.json has a single writer per run otherwise).
+    Safe when many mutations happen at once: each is an object of its own that readers fold
+    over run.json's tags (``_tags``); run.json is not rewritten.
     """
-    record = read_run(storage, flow, run_id)
-    tags = [t for t in record.get("tags", []) if t not in set(remove)]
-    for tag in add:
-        if tag not in tags:
-            tags.append(tag)
-    record["tags"] = tags
-    write_run(storage, flow, run_id, record)
-    return tags
+    record = _read_record(storage, flow, run_id)  # the run exists (and its record can be read)
+    mine = _tags.record_mutation(storage, flow, run_id, add=add, remove=remove)
+    return _tags.current_tags(storage, flow, run_id, _tag_list(record), upto=mine)
 
 
 def write_cache_entry(storage: Storage, flow: str, step: str, key: str, entry: dict[str, Any]) -> None:

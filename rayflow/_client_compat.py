@@ -122,10 +122,10 @@ class RunCompat(_ByPathspec):
         bad = [t for t in remove if t in system and t not in me.user_tags]
         if bad:
             raise RayflowError(f"cannot remove system tag {bad[0]!r} of run {me.pathspec}")
-        records.update_run_tags(ns.storage(), me.flow_name, me.id, remove=remove)
-        new = records.update_run_tags(ns.storage(), me.flow_name, me.id, add=[t for t in add if t not in system])
-        me._record = None
-        return frozenset(new)
+        new = records.update_run_tags(ns.storage(), me.flow_name, me.id, remove=remove,
+                                      add=[t for t in add if t not in system])  # one mutation: remove, then add
+        me._record, me._mutated = None, frozenset(new)
+        return me._mutated
 
 
 class FlowCompat(_ByPathspec):

@@ -35,6 +35,7 @@ class Run(RunCompat):
         self.pathspec = f"{self.flow_name}/{self.id}"
         self._record = _record
         self._namespace_check = _namespace_check
+        self._mutated: frozenset[str] | None = None  # the user tags this object's last mutation made
         if _record is None:
             self._load()
 
@@ -120,6 +121,11 @@ class Run(RunCompat):
 
     @property
     def user_tags(self) -> frozenset[str]:
+        """The run's user tags, read afresh; after a tag mutation through this object, the tags
+        that mutation made (as Metaflow's Run keeps them: a concurrent writer's later change of
+        the same tag does not show until a new ``Run`` is made)."""
+        if self._mutated is not None:
+            return self._mutated
         return frozenset(self._load(refresh=True).get("tags", []))
 
     @property
@@ -171,8 +177,8 @@ class Run(RunCompat):
         system = self.system_tags
         wanted = [t for t in _check_tags(tags) if t not in system]
         new = records.update_run_tags(ns.storage(), self.flow_name, self.id, add=wanted)
-        self._record = None
-        return frozenset(new)
+        self._record, self._mutated = None, frozenset(new)
+        return self._mutated
 
     def remove_tag(self, tag: str | list[str]) -> frozenset[str]:
         return self.remove_tags(_listed(tag))
@@ -184,8 +190,8 @@ class Run(RunCompat):
         if system:
             raise RayflowError(f"cannot remove system tag {system[0]!r} of run {self.pathspec}")
         new = records.update_run_tags(ns.storage(), self.flow_name, self.id, remove=wanted)
-        self._record = None
-        return frozenset(new)
+        self._record, self._mutated = None, frozenset(new)
+        return self._mutated
 
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"
