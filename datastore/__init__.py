@@ -9,6 +9,7 @@ import os
 
 from . import _gc as gc
 from . import _listing as listing
+from . import _pages as pages
 from . import _paths as paths
 from . import _records as records
 from . import _settings as settings
@@ -57,6 +58,7 @@ __all__ = [
     "listing",
     "open_storage",
     "pack",
+    "pages",
     "paths",
     "pickle_value",
     "records",

@@ -4,6 +4,7 @@ Keeping the layout in one module means the on-disk format can be read (and chang
 
     <Flow>/runs/<run_id>/run.json | heartbeat.json
     <Flow>/runs/<run_id>/<step>/<task_id>/meta.json | stdout | stderr   (DONE: format 1 only)
+    <Flow>/runs/<run_id>/done-pages/<step>.<n>.json   (copies of finished records, ``_pages``)
     <Flow>/blobs/<k[:2]>/<k>
 
 Attempts after the first keep their own files (``meta.1.json``, ``stdout.1``...) so the logs and
@@ -76,6 +77,15 @@ def heartbeat_file(flow: str, run_id: str) -> str:
     Its name is not an identifier, so it can never be a step's folder.
     """
     return f"{run_dir(flow, run_id)}/heartbeat.json"
+
+
+def pages_dir(flow: str, run_id: str) -> str:
+    """Done pages of a run (``datastore._pages``). Not an identifier: never a step's folder."""
+    return f"{run_dir(flow, run_id)}/done-pages"
+
+
+def page_file(flow: str, run_id: str, step: str, number: int) -> str:
+    return f"{pages_dir(flow, run_id)}/{check_name('step', step)}.{int(number)}.json"
 
 
 def step_dir(flow: str, run_id: str, step: str) -> str:

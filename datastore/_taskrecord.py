@@ -150,6 +150,17 @@ def write(storage: Storage, record: TaskRecord) -> None:
     storage.write_text(path, _dump(record.to_json()))
 
 
+def write_many(storage: Storage, records: list[TaskRecord]) -> None:
+    """``write`` of many records at once (concurrent on object stores), each atomically. Only for
+    records that may appear in any order (clones: everything they point to already exists)."""
+    files = {}
+    for record in records:
+        record.format = FORMAT
+        path = _paths.meta_file(record.flow, record.run_id, record.step, record.task_id, record.attempt)
+        files[path] = _dump(record.to_json()).encode("utf-8")
+    storage.write_many(files)
+
+
 def _missing(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> MissingRecordError:
     return MissingRecordError(f"task {flow}/{run_id}/{step}/{task_id} not found in {storage.url}")
 

@@ -35,7 +35,7 @@ from rayflow.datastore import (
     taskrecords,
 )
 
-from . import _crashes, decorators
+from . import _crashes, _inputs, decorators
 from ._capture import Capture
 from ._errors import ForeachError, StepTimeout, TransitionError, WorkerDied
 from ._identity import task_id_of
@@ -178,22 +178,23 @@ class TaskRun:
             self._write_records(capture, {}, error, status="failed")
             return TaskResult.failure(error, output=self._tail(capture))
         try:
-            self._write_records(capture, self._record_fields, error if caught else None, status="done")
+            record = self._write_records(capture, self._record_fields, error if caught else None,
+                                         status="done")
         except (OSError, DatastoreError) as exc:  # a blob or log that could not be stored
             error = self._describe(exc)
             self._write_records(capture, {}, error, status="failed")
             return TaskResult.failure(error, output=self._tail(capture))
-        result.output, result.caught = self._tail(capture), caught
+        result.output, result.caught, result.record = self._tail(capture), caught, record.to_json()
         return result
 
     def _input(self, i: int) -> TaskRecord:
-        """The record of input ``i``: its finished attempt, read directly when the driver named it."""
+        """The record of input ``i``: its finished attempt, read directly when the driver named it
+        (and kept by the worker: the splits of one foreach all read their parent's record)."""
         step, task_id = self.inputs[i]
         ctx = self.ctx
         attempt = self.input_attempts[i] if i < len(self.input_attempts) else None
         if attempt is not None:
-            found = taskrecords.read_finished(self.storage, ctx["flow"], ctx["run_id"], step, task_id,
-                                              int(attempt))
+            found = _inputs.finished(self.storage, ctx["flow"], ctx["run_id"], step, task_id, int(attempt))
             if found is not None:
                 return found
         return taskrecords.read_task(self.storage, ctx["flow"], ctx["run_id"], step, task_id)
@@ -206,8 +207,10 @@ class TaskRun:
         views: list[InputView] = []
         if is_join:
             mapping = dict(params)
-            # One read per input, by the attempt the driver named; at once on an object store.
-            metas = run_all(self.storage, [partial(self._input, i) for i in range(len(self.inputs))])
+            # From the done pages where they hold the inputs, else one read per input (by the
+            # attempt the driver named), at once on an object store.
+            metas = _inputs.of_join(self.storage, ctx["flow"], ctx["run_id"], self.inputs,
+                                    self.input_attempts, self._input)
             for (step, task_id), meta in zip(self.inputs, metas):
                 views.append(InputView(self.blobs, f"{ctx['flow']}/{ctx['run_id']}/{step}/{task_id}",
                                        step, meta.artifacts, [tuple(f) for f in meta.frames]))
@@ -358,7 +361,7 @@ class TaskRun:
         return target
 
     # -- records ---------------------------------------------------------------------------
-    def _write_records(self, capture: Capture, extra: dict, error: dict | None, status: str) -> None:
+    def _write_records(self, capture: Capture, extra: dict, error: dict | None, status: str) -> TaskRecord:
         ctx = self.ctx
         stderr = capture.stderr
         if error is not None and status == "failed" and error.get("traceback"):
@@ -379,6 +382,7 @@ class TaskRun:
             ready_at=self.ready_at, started_at=self.started, finished_at=time.time(),
             node_id=_node_id(), host=socket.gethostname(), pid=os.getpid(), exception=error, **extra)
         taskrecords.write(self.storage, record)  # last: a finished record makes the task done
+        return record
 
     def _describe(self, exc: BaseException) -> dict:
         user_error = isinstance(exc, UserFacingError)
