@@ -29,7 +29,7 @@ from ._errors import (
 from ._fsspec import FsspecStorage
 from ._liveness import CRASHED, effective_status, heartbeat_interval
 from ._local import LocalStorage
-from ._parallel import run_all
+from ._parallel import concurrent, run_all
 from ._storage import FileStat, Storage, open_storage
 from ._taskrecord import TaskRecord
 
@@ -50,6 +50,7 @@ __all__ = [
     "UserFacingError",
     "Packed",
     "Storage",
+    "concurrent",
     "content_key",
     "default_url",
     "effective_status",

@@ -10,7 +10,8 @@ however many generations back.
 ``choose_clones`` and ``write_clones`` do the same for many tasks at once (resume, when thousands of tasks are ready
 together): the sources come from the origin's done pages (``datastore.pages``) or, for tasks the
 pages do not hold, from their records in a few concurrent batches, and every clone record is
-written in one concurrent batch. A clone counts as done only once that batch has returned.
+written in one batch (``_clonewrite``: by Ray tasks when large). A clone counts as done only
+once that batch has returned.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rayflow.datastore import (
     taskrecords,
 )
 
+from ._clonewrite import write_records
 from ._identity import TaskSpec
 from ._result import Fanout, TaskResult
 
@@ -101,7 +103,7 @@ def write_clones(storage: Storage, chosen: Chosen, run_id: str) -> dict[tuple[st
     """Write the clone record of every chosen task in one concurrent batch; their results once
     every record is written."""
     clones = [_clone_record(source, spec, run_id, None) for spec, source, _ in chosen]
-    taskrecords.write_many(storage, clones)
+    write_records(storage, clones)
     return {spec.key: _result(source, clone, k) for (spec, source, k), clone in zip(chosen, clones)}
 
 

@@ -112,3 +112,23 @@ def test_a_step_paged_in_many_small_pages_is_not_read_for_a_few_tasks(storage):
     assert len(storage.list_dir(paths.pages_dir("PageFlow", "r1"))) == 5
     assert pages.read_pages(storage, "PageFlow", "r1", "work", for_tasks=20)["work"] == {}
     assert len(pages.read_pages(storage, "PageFlow", "r1", "work")["work"]) == 100
+
+
+def test_a_large_batch_of_clone_records_is_written_by_ray_tasks(ray_session, tmp_path, monkeypatch):
+    """Thousands of clone records cost the writing process ~1.5 ms of CPU each on an object
+    store: a large batch is written by Ray tasks in chunks, not by the driver. (A local folder
+    stands in for the object store here: the session's Ray workers cannot see the test's S3.)"""
+    from rayflow.scheduler import _clonewrite
+
+    storage = open_storage(str(tmp_path / "ds"))
+    monkeypatch.setattr(_clonewrite, "SPREAD_FROM", 8)
+    monkeypatch.setattr(_clonewrite, "concurrent", lambda storage: True)
+    in_driver: list[int] = []
+    write_many = taskrecords.write_many
+    monkeypatch.setattr(taskrecords, "write_many",
+                        lambda storage, records: (in_driver.append(len(records)), write_many(storage, records)))
+    clones = [_record(str(i)) for i in range(30)]
+    _clonewrite.write_records(storage, clones)
+    assert in_driver == []
+    for i in range(30):
+        assert taskrecords.read_task(storage, "PageFlow", "r1", "work", str(i)).to_json() == clones[i].to_json()
