@@ -20,6 +20,7 @@ import hashlib
 import struct
 import time
 import zlib
+from functools import partial
 from typing import Any, NamedTuple
 
 import blake3
@@ -27,6 +28,7 @@ import cloudpickle
 
 from . import _paths
 from ._errors import ArtifactPickleError, BlobCorruptError, BlobMissingError, MissingRecordError
+from ._parallel import run_all
 from ._storage import Storage
 
 _SAMPLE = 1 << 20
@@ -220,6 +222,25 @@ class BlobStore:
         if size >= _SWEEP_FROM:
             remove_stale_temps(self.storage, path)
         return packed.key
+
+    def put_many(self, packed: list[Packed]) -> None:
+        """``put_packed`` of many blobs. The small ones are checked in one batch of reads and
+        the missing or damaged ones written in one batch of writes (each a round trip on an
+        object store, however many blobs: a foreach's item list is thousands of small blobs);
+        the large ones one by one."""
+        small, large = [], []
+        for p in packed:
+            size = sum(memoryview(chunk).nbytes for chunk in p.chunks)
+            (small if size <= _VERIFY_UP_TO else large).append(p)
+        if small:
+            files = {_paths.blob_file(self.flow, p.key): p for p in small}
+            stored = self.storage.read_many(files)
+            todo = {path: b"".join(bytes(memoryview(c)) for c in p.chunks) for path, p in files.items()
+                    if stored.get(path) is None or not _stored_matches(stored[path], p.key)}
+            self.storage.write_many(todo)
+            for p in small:
+                _SUSPECT.discard(p.key)
+        run_all(self.storage, [partial(self.put_packed, p) for p in large])
 
     def _intact(self, path: str, key: str, size: int) -> bool:
         """Small blobs (and keys seen damaged in this process) are read back and verified: for

@@ -342,7 +342,7 @@ class TaskRun:
         once; large ones are stored as soon as they add up, so they are not all held in memory."""
         self._pending.setdefault(packed.key, packed)
         if sum(p.size for p in self._pending.values()) >= _HOLD_BYTES:
-            run_all(self.storage, [partial(self.blobs.put_packed, p) for p in self._pending.values()])
+            self.blobs.put_many(list(self._pending.values()))
             self._pending.clear()
         return packed.key
 
@@ -369,7 +369,7 @@ class TaskRun:
             stderr += ("" if not stderr or stderr.endswith("\n") else "\n") + error["traceback"] + "\n"
         jobs: list[Callable[[], Any]] = []
         if status == taskrecords.DONE:  # a failed record points at no blob
-            jobs += [partial(self.blobs.put_packed, packed) for packed in self._pending.values()]
+            jobs.append(partial(self.blobs.put_many, list(self._pending.values())))
         for stream, text in (("stdout", capture.stdout), ("stderr", stderr)):
             if text:
                 jobs.append(partial(records.write_log, self.storage, ctx["flow"], ctx["run_id"], self.step,
