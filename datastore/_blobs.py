@@ -28,7 +28,7 @@ import cloudpickle
 
 from . import _paths
 from ._errors import ArtifactPickleError, BlobCorruptError, BlobMissingError, MissingRecordError
-from ._parallel import run_all
+from ._parallel import concurrent, run_all
 from ._storage import Storage
 
 _SAMPLE = 1 << 20
@@ -224,17 +224,19 @@ class BlobStore:
         return packed.key
 
     def put_many(self, packed: list[Packed]) -> None:
-        """``put_packed`` of many blobs. The small ones are checked in one batch of reads and
-        the missing or damaged ones written in one batch of writes (each a round trip on an
-        object store, however many blobs: a foreach's item list is thousands of small blobs);
-        the large ones one by one."""
+        """``put_packed`` of many blobs: the small ones in one batch of writes (a round trip on
+        an object store, however many blobs: a foreach's item list is thousands of small
+        blobs), the large ones one by one. On an object store a small blob is written without
+        reading what is there first: the write costs one request, as the read would, and it
+        replaces a missing or damaged copy alike (same key, same bytes). On a local disk the
+        small ones are read back first, in one batch, and only missing or damaged ones written."""
         small, large = [], []
         for p in packed:
             size = sum(memoryview(chunk).nbytes for chunk in p.chunks)
             (small if size <= _VERIFY_UP_TO else large).append(p)
         if small:
             files = {_paths.blob_file(self.flow, p.key): p for p in small}
-            stored = self.storage.read_many(files)
+            stored = {} if concurrent(self.storage) else self.storage.read_many(files)
             todo = {path: b"".join(bytes(memoryview(c)) for c in p.chunks) for path, p in files.items()
                     if stored.get(path) is None or not _stored_matches(stored[path], p.key)}
             self.storage.write_many(todo)
