@@ -61,6 +61,7 @@ def read_tasks(storage: Storage, flow: str, run_id: str, step: str, task_ids: li
     read by the caller), when many tasks are asked for. The others in three batches: format 1's
     ``DONE`` markers (absent in format 2), the listing of each task's attempts where no marker
     names one, then the records."""
+    given = held is not None  # the caller read every page of the step
     if held is None and len(task_ids) >= WORTH_IT:
         held = read_pages(storage, flow, run_id, step, len(task_ids))[step]
     out: dict[str, TaskRecord | DamagedRecordError | None] = {}
@@ -70,6 +71,10 @@ def read_tasks(storage: Storage, flow: str, run_id: str, step: str, task_ids: li
     rest = [t for t in task_ids if t not in out]
     if rest:
         out.update(_read_each(storage, flow, run_id, step, rest))
+    if not given and any(out.get(t) is None for t in rest):
+        # a task with no record file may be a paged clone: its page is its record
+        paged = read_pages(storage, flow, run_id, step)[step]
+        out.update({t: paged[t] for t in rest if out.get(t) is None and t in paged})
     return {t: out.get(t) for t in task_ids}
 
 

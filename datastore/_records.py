@@ -138,7 +138,12 @@ def list_steps(storage: Storage, flow: str, run_id: str) -> list[str]:
 
 
 def list_tasks(storage: Storage, flow: str, run_id: str, step: str) -> list[str]:
-    ids = storage.list_dir(_paths.step_dir(flow, run_id, step))
+    """The step's task ids: its task folders, and the paged clones of a large resume, which
+    have none (``_pages``)."""
+    from ._pages import paged_ids
+
+    ids = set(storage.list_dir(_paths.step_dir(flow, run_id, step)))
+    ids |= set(paged_ids(storage, flow, run_id, step))
     return sorted(ids, key=lambda t: tuple(int(p) for p in t.split(".") if p.isdigit()))
 
 

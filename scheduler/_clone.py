@@ -10,8 +10,9 @@ however many generations back.
 ``choose_clones`` and ``write_clones`` do the same for many tasks at once (resume, when thousands of tasks are ready
 together): the sources come from the origin's done pages (``datastore.pages``) or, for tasks the
 pages do not hold, from their records in a few concurrent batches, and every clone record is
-written in one batch (``_clonewrite``: by Ray tasks when large). A clone counts as done only
-once that batch has returned.
+written in one concurrent batch, or, for many clones on an object store, only in the run's done
+pages (a paged clone: readers follow, see ``datastore.pages``). A clone counts as done only once
+that batch has returned.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rayflow.datastore import (
     MissingRecordError,
     Storage,
     TaskRecord,
+    concurrent,
     listing,
     pages,
     paths,
@@ -32,7 +34,6 @@ from rayflow.datastore import (
     taskrecords,
 )
 
-from ._clonewrite import write_records
 from ._identity import TaskSpec
 from ._result import Fanout, TaskResult
 
@@ -99,12 +100,21 @@ def choose_clones(storage: Storage, flow: str, source_run: str, specs: list[Task
     return [(spec, source, k) for (spec, source), k in zip(chosen, keys) if k is not False]
 
 
-def write_clones(storage: Storage, chosen: Chosen, run_id: str) -> dict[tuple[str, str], TaskResult]:
-    """Write the clone record of every chosen task in one concurrent batch; their results once
-    every record is written."""
+def write_clones(storage: Storage, chosen: Chosen, run_id: str,
+                 writer: pages.PageWriter | None = None) -> dict[tuple[str, str], TaskResult]:
+    """Write the clone record of every chosen task in one batch; their results once every
+    record is written. Many clones on an object store are written only in the run's done pages
+    (``writer``), a request per 1,000 clones instead of one each: those results carry no
+    record for the pages, they are there already."""
     clones = [_clone_record(source, spec, run_id, None) for spec, source, _ in chosen]
-    write_records(storage, clones)
-    return {spec.key: _result(source, clone, k) for (spec, source, k), clone in zip(chosen, clones)}
+    paged = writer is not None and len(clones) >= pages.PAGED_CLONES_FROM and concurrent(storage)
+    if paged:
+        assert writer is not None
+        writer.write_now([clone.to_json() for clone in clones])
+    else:
+        taskrecords.write_many(storage, clones)
+    return {spec.key: _result(source, clone, k, with_record=not paged)
+            for (spec, source, k), clone in zip(chosen, clones)}
 
 
 def _same_position(source: TaskRecord, spec: TaskSpec) -> bool:
@@ -131,7 +141,8 @@ def _clone_record(source: TaskRecord, spec: TaskSpec, run_id: str, cache_key: st
                             started_at=now, finished_at=now)
 
 
-def _result(source: TaskRecord, clone: TaskRecord, keys: list[str] | None | bool) -> TaskResult:
+def _result(source: TaskRecord, clone: TaskRecord, keys: list[str] | None | bool,
+            with_record: bool = True) -> TaskResult:
     fanout = Fanout(len(keys), list(keys)) if isinstance(keys, list) else None
     return TaskResult(ok=True, next=list(source.next), attempt=0, cloned=not clone.cached,
-                      cached=clone.cached, foreach=fanout, record=clone.to_json())
+                      cached=clone.cached, foreach=fanout, record=clone.to_json() if with_record else None)

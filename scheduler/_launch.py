@@ -241,7 +241,8 @@ def _cloner(req: RunRequest, opened: _Opened, writer: pages.PageWriter) -> tuple
 
     resume = None
     if req.resuming:
-        resume = Cloner(opened.storage, req.flow, req.origin_run_id, opened.run_id, set(req.rerun or ()))
+        resume = Cloner(opened.storage, req.flow, req.origin_run_id, opened.run_id, set(req.rerun or ()),
+                        writer)
     cache = TaskCache(opened.storage, req.flow, opened.run_id, req.plan, opened.param_keys, req.cache,
                       req.flow_cls)
     return Cloners(resume, cache, writer), cache.record

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from rayflow.datastore import DamagedRecordError, Storage, open_storage, records
+from rayflow.datastore import DamagedRecordError, Storage, open_storage, pages, records
 
 from ._clone import choose_clones, clone_task, write_clones
 from ._errors import ResumeError
@@ -82,8 +82,9 @@ class Cloner:
     """
 
     def __init__(self, storage: Storage, flow: str, origin_run_id: str, new_run_id: str,
-                 rerun: set[str]) -> None:
+                 rerun: set[str], writer: pages.PageWriter | None = None) -> None:
         self.storage = storage
+        self.writer = writer  # the run's done pages: where many clones are written at once
         self.flow = flow
         self.origin = origin_run_id
         self.run_id = new_run_id
@@ -114,7 +115,7 @@ class Cloner:
             return False
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayflow-clone")
-        future = self._pool.submit(write_clones, self.storage, chosen, self.run_id)
+        future = self._pool.submit(write_clones, self.storage, chosen, self.run_id, self.writer)
         for key in taken:
             self._batched[key] = future
         rest = [s for s in ready if s.key not in taken]

@@ -114,21 +114,30 @@ def test_a_step_paged_in_many_small_pages_is_not_read_for_a_few_tasks(storage):
     assert len(pages.read_pages(storage, "PageFlow", "r1", "work")["work"]) == 100
 
 
-def test_a_large_batch_of_clone_records_is_written_by_ray_tasks(ray_session, tmp_path, monkeypatch):
-    """Thousands of clone records cost the writing process ~1.5 ms of CPU each on an object
-    store: a large batch is written by Ray tasks in chunks, not by the driver. (A local folder
-    stands in for the object store here: the session's Ray workers cannot see the test's S3.)"""
-    from rayflow.scheduler import _clonewrite
+def test_a_paged_clone_is_read_listed_and_kept_like_a_task_with_its_own_record(storage):
+    """The clones of a large resume on an object store have no record file: their page is their
+    record, and every reader follows it."""
+    from rayflow.datastore import BlobStore, gc, pack, records
 
-    storage = open_storage(str(tmp_path / "ds"))
-    monkeypatch.setattr(_clonewrite, "SPREAD_FROM", 8)
-    monkeypatch.setattr(_clonewrite, "concurrent", lambda storage: True)
-    in_driver: list[int] = []
-    write_many = taskrecords.write_many
-    monkeypatch.setattr(taskrecords, "write_many",
-                        lambda storage, records: (in_driver.append(len(records)), write_many(storage, records)))
-    clones = [_record(str(i)) for i in range(30)]
-    _clonewrite.write_records(storage, clones)
-    assert in_driver == []
-    for i in range(30):
-        assert taskrecords.read_task(storage, "PageFlow", "r1", "work", str(i)).to_json() == clones[i].to_json()
+    blobs = BlobStore(storage, "PageFlow")
+    keys = [blobs.put_packed(pack(f"square {i}", i * i)) for i in range(30)]
+    clones = [TaskRecord(flow="PageFlow", run_id="r1", step="work", task_id=str(i), status="done",
+                         finished=True, artifacts={"square": keys[i]}, origin={"pathspec": f"PageFlow/r0/work/{i}",
+                                                                                 "attempt": 0}, cloned=True)
+              for i in range(30)]
+    pages.PageWriter(storage, "PageFlow", "r1").write_now([c.to_json() for c in clones])
+    taskrecords.write(storage, _record("30"))  # a task that ran, with its own record
+    assert not storage.list_dir(paths.task_dir("PageFlow", "r1", "work", "5"))
+
+    got = taskrecords.read_task(storage, "PageFlow", "r1", "work", "5")
+    assert got.to_json() == clones[5].to_json()
+    assert taskrecords.read_finished(storage, "PageFlow", "r1", "work", "5", 0).origin == clones[5].origin
+    assert taskrecords.attempts(storage, "PageFlow", "r1", "work", "5") == [0]
+    assert records.list_tasks(storage, "PageFlow", "r1", "work") == [str(i) for i in range(31)]
+    few = listing.read_tasks(storage, "PageFlow", "r1", "work", ["2", "30"])
+    assert few["2"].artifacts == {"square": keys[2]} and few["30"].finished
+    many = listing.read_tasks(storage, "PageFlow", "r1", "work", [str(i) for i in range(31)])
+    assert all(r.finished for r in many.values())
+    # gc keeps the blobs a paged clone points at (its origin's records are gone here)
+    found = gc.collect(storage, min_age=0.0, now=10**10)
+    assert not any(g.kind == "unreferenced blob" for g in found.garbage)

@@ -92,3 +92,35 @@ def test_a_wide_resume_passes_over_a_damaged_origin_page(run_flow, datastore, fo
     assert second.successful
     assert sorted(second.executed) == [("end", "0"), ("join", "0"), ("work", "3")]
     assert len(second.cloned) == N
+
+
+def test_a_large_resume_on_an_object_store_pages_its_clones_and_readers_follow(
+        run_flow, datastore, folder, monkeypatch):
+    """On an object store, thousands of clone records would cost a request each before the
+    resume goes on: a large batch is written only in the run's done pages. (Here a local folder
+    plays the object store, and 8 clones count as many.)"""
+    from rayflow import Run
+    from rayflow.scheduler import _clone
+
+    origin = _failed_run(run_flow, folder)
+    monkeypatch.setattr(pages, "PAGED_CLONES_FROM", 8)
+    monkeypatch.setattr(_clone, "concurrent", lambda storage: True)
+    second = Runner(SplitsFlow, datastore=datastore).resume()
+    assert second.successful
+    assert sorted(second.executed) == [("end", "0"), ("join", "0"), ("work", "3")]
+    assert len(second.cloned) == N
+    new_work = os.path.join(datastore, paths.step_dir("SplitsFlow", second.run_id, "work"))
+    assert sorted(os.listdir(new_work)) == ["3"]  # the clones have no folder: their page is their record
+    run = Run(f"SplitsFlow/{second.run_id}")
+    assert run.data.total == sum(i * i for i in range(N))
+    tasks = list(run["work"])
+    assert sorted(int(t.id) for t in tasks) == list(range(N)) and all(t.finished for t in tasks)
+    assert run["work"]["5"].data.square == 25
+    assert run["work"]["5"].origin_pathspec == f"SplitsFlow/{origin}/work/5"
+
+    # a resume of that run (its join forced to run again) clones from its paged clones
+    third = Runner(SplitsFlow, datastore=datastore).resume(step="join")
+    assert third.successful
+    assert sorted(third.executed) == [("end", "0"), ("join", "0")]
+    assert len(third.cloned) == N + 1
+    assert third.run.data.total == sum(i * i for i in range(N))
