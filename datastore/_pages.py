@@ -43,7 +43,7 @@ PAGED_CLONES_FROM = 500
 only in pages."""
 
 _KEPT: OrderedDict[tuple[str, str], list[TaskRecord]] = OrderedDict()
-_KEEP_PAGES = 64
+_KEEP_PAGES = 32
 _lock = threading.Lock()
 
 
@@ -105,6 +105,12 @@ def _keep(url: str, path: str, records: list[TaskRecord]) -> None:
 def paged_record(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> TaskRecord | None:
     """A task's record from its step's pages (a paged clone has no other), None if none holds it."""
     return read_pages(storage, flow, run_id, step)[step].get(task_id)
+
+
+def paged_steps(storage: Storage, flow: str, run_id: str) -> list[str]:
+    """Steps that have pages."""
+    names = storage.list_dir(_paths.pages_dir(flow, run_id))
+    return sorted({step for step in map(_step_of, names) if step is not None})
 
 
 def paged_ids(storage: Storage, flow: str, run_id: str, step: str) -> list[str]:

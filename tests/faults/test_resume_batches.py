@@ -123,4 +123,7 @@ def test_a_large_resume_on_an_object_store_pages_its_clones_and_readers_follow(
     assert third.successful
     assert sorted(third.executed) == [("end", "0"), ("join", "0")]
     assert len(third.cloned) == N + 1
+    # every split of the third run is a paged clone: the step has no folder, and still is listed
+    assert not os.path.exists(os.path.join(datastore, paths.step_dir("SplitsFlow", third.run_id, "work")))
+    assert "work" in Run(f"SplitsFlow/{third.run_id}") and len(list(Run(f"SplitsFlow/{third.run_id}")["work"])) == N
     assert third.run.data.total == sum(i * i for i in range(N))
