@@ -10,6 +10,7 @@ import os
 from . import _cards as cards
 from . import _gc as gc
 from . import _listing as listing
+from . import _pages as pages
 from . import _paths as paths
 from . import _records as records
 from . import _settings as settings
@@ -29,7 +30,7 @@ from ._errors import (
 from ._fsspec import FsspecStorage
 from ._liveness import CRASHED, effective_status, heartbeat_interval
 from ._local import LocalStorage
-from ._parallel import run_all
+from ._parallel import concurrent, run_all
 from ._storage import FileStat, Storage, open_storage
 from ._taskrecord import TaskRecord
 
@@ -50,6 +51,7 @@ __all__ = [
     "UserFacingError",
     "Packed",
     "Storage",
+    "concurrent",
     "content_key",
     "default_url",
     "effective_status",
@@ -58,6 +60,7 @@ __all__ = [
     "listing",
     "open_storage",
     "pack",
+    "pages",
     "paths",
     "pickle_value",
     "records",

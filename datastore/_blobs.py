@@ -20,6 +20,7 @@ import hashlib
 import struct
 import time
 import zlib
+from functools import partial
 from typing import Any, NamedTuple
 
 import blake3
@@ -27,6 +28,7 @@ import cloudpickle
 
 from . import _paths
 from ._errors import ArtifactPickleError, BlobCorruptError, BlobMissingError, MissingRecordError
+from ._parallel import concurrent, run_all
 from ._storage import Storage
 
 _SAMPLE = 1 << 20
@@ -220,6 +222,27 @@ class BlobStore:
         if size >= _SWEEP_FROM:
             remove_stale_temps(self.storage, path)
         return packed.key
+
+    def put_many(self, packed: list[Packed]) -> None:
+        """``put_packed`` of many blobs: the small ones in one batch of writes (a round trip on
+        an object store, however many blobs: a foreach's item list is thousands of small
+        blobs), the large ones one by one. On an object store a small blob is written without
+        reading what is there first: the write costs one request, as the read would, and it
+        replaces a missing or damaged copy alike (same key, same bytes). On a local disk the
+        small ones are read back first, in one batch, and only missing or damaged ones written."""
+        small, large = [], []
+        for p in packed:
+            size = sum(memoryview(chunk).nbytes for chunk in p.chunks)
+            (small if size <= _VERIFY_UP_TO else large).append(p)
+        if small:
+            files = {_paths.blob_file(self.flow, p.key): p for p in small}
+            stored = {} if concurrent(self.storage) else self.storage.read_many(files)
+            todo = {path: b"".join(bytes(memoryview(c)) for c in p.chunks) for path, p in files.items()
+                    if stored.get(path) is None or not _stored_matches(stored[path], p.key)}
+            self.storage.write_many(todo)
+            for p in small:
+                _SUSPECT.discard(p.key)
+        run_all(self.storage, [partial(self.put_packed, p) for p in large])
 
     def _intact(self, path: str, key: str, size: int) -> bool:
         """Small blobs (and keys seen damaged in this process) are read back and verified: for

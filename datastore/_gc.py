@@ -97,14 +97,16 @@ class _Flow:
         running: list[str] = []
         for folder, files in _folders(self.storage, _paths.runs_dir(self.flow)):
             self.temps(folder)
+            paged = folder.endswith("/done-pages")  # pages hold the records of paged clones
             for name in files:
-                if name != "run.json" and not (name.startswith("meta") and name.endswith(".json")):
+                if not paged and name != "run.json" and not (name.startswith("meta") and name.endswith(".json")):
                     continue
                 record = self._record(f"{folder}/{name}")
                 keys |= {s for s in _strings(record) if _paths.is_key(s)}
-                items = (record.get("foreach") or {}).get("items")
-                if isinstance(items, str):
-                    lists.add(items)
+                for one in (record.get("records") or []) if paged else [record]:
+                    items = (one.get("foreach") or {}).get("items") if isinstance(one, dict) else None
+                    if isinstance(items, str):
+                        lists.add(items)
                 if name == "run.json" and record.get("status") == "running":
                     running.append(folder)
         for run_dir in running:

@@ -4,7 +4,8 @@ On an object store each read is a round trip of tens of milliseconds, so a listi
 1,000 ``run.json`` files one after another takes most of a minute. Here every stage of a listing
 is one batch (``Storage.read_many``: concurrent requests on remote backends), so a listing costs
 a few round trips whatever its length: run records, then the heartbeats of those that say
-``running``; for tasks, format 1's done markers and the attempts of each task, then the records.
+``running``; for tasks, the step's done pages (``_pages``), then for tasks they do not hold,
+format 1's done markers and the attempts of each task, then the records.
 
 Answers follow the one-record readers of ``_records`` exactly (same statuses, same attempt
 chosen, same damaged-record messages); only the number of round trips differs.
@@ -18,6 +19,7 @@ from typing import Any
 from . import _paths, _tags
 from ._errors import DamagedRecordError
 from ._local import LocalStorage
+from ._pages import WORTH_IT, read_pages
 from ._records import decode, describe, json_object, shown_with
 from ._storage import Storage
 from ._taskrecord import TaskRecord, attempts, valid_done_marker, with_done_marker
@@ -66,13 +68,34 @@ def _fold_tags(storage: Storage, flow: str, records: dict[str, Answer]) -> None:
         record["tags"] = _tags.fold(base, (_tags.decoded(raw.get(p)) for p in ps))
 
 
-def read_tasks(storage: Storage, flow: str, run_id: str, step: str,
-               task_ids: list[str]) -> dict[str, TaskRecord | DamagedRecordError | None]:
+def read_tasks(storage: Storage, flow: str, run_id: str, step: str, task_ids: list[str],
+               held: dict[str, TaskRecord] | None = None) -> dict[str, TaskRecord | DamagedRecordError | None]:
     """Each task's record as ``taskrecords.read_task`` chooses it: the finished attempt's, else
     the latest attempt's (a task in flight); None for a task that left no record yet.
 
-    Three batches: format 1's ``DONE`` markers (absent in format 2), the listing of each task's
-    attempts where no marker names one, then the records."""
+    Finished tasks come from the step's done pages (``_pages``; ``held``: those pages, already
+    read by the caller), when many tasks are asked for. The others in three batches: format 1's
+    ``DONE`` markers (absent in format 2), the listing of each task's attempts where no marker
+    names one, then the records."""
+    given = held is not None  # the caller read every page of the step
+    if held is None and len(task_ids) >= WORTH_IT:
+        held = read_pages(storage, flow, run_id, step, len(task_ids))[step]
+    out: dict[str, TaskRecord | DamagedRecordError | None] = {}
+    for t in task_ids:
+        if held and t in held:
+            out[t] = held[t]
+    rest = [t for t in task_ids if t not in out]
+    if rest:
+        out.update(_read_each(storage, flow, run_id, step, rest))
+    if not given and any(out.get(t) is None for t in rest):
+        # a task with no record file may be a paged clone: its page is its record
+        paged = read_pages(storage, flow, run_id, step)[step]
+        out.update({t: paged[t] for t in rest if out.get(t) is None and t in paged})
+    return {t: out.get(t) for t in task_ids}
+
+
+def _read_each(storage: Storage, flow: str, run_id: str, step: str,
+               task_ids: list[str]) -> dict[str, TaskRecord | DamagedRecordError | None]:
     done_files = {t: _paths.done_file(flow, run_id, step, t) for t in task_ids}
     raw_done = storage.read_many(done_files.values())
     markers: dict[str, dict[str, Any] | None] = {}

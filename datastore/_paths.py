@@ -5,6 +5,7 @@ Keeping the layout in one module means the on-disk format can be read (and chang
     <Flow>/runs/<run_id>/run.json | heartbeat.json
     <Flow>/runs/<run_id>/tag-events/<time>-<random>.json   (one per tag mutation)
     <Flow>/runs/<run_id>/<step>/<task_id>/meta.json | stdout | stderr   (DONE: format 1 only)
+    <Flow>/runs/<run_id>/done-pages/<step>.<n>.json   (copies of finished records, ``_pages``)
     <Flow>/blobs/<k[:2]>/<k>
 
 Attempts after the first keep their own files (``meta.1.json``, ``stdout.1``...) so the logs and
@@ -89,6 +90,15 @@ def tag_event_file(flow: str, run_id: str, name: str) -> str:
     if not re.fullmatch(r"[0-9]{20}-[0-9a-f]{12}\.json", name):
         raise InvalidNameError(f"invalid tag event name {name!r}")
     return f"{tag_events_dir(flow, run_id)}/{name}"
+
+
+def pages_dir(flow: str, run_id: str) -> str:
+    """Done pages of a run (``datastore._pages``). Not an identifier: never a step's folder."""
+    return f"{run_dir(flow, run_id)}/done-pages"
+
+
+def page_file(flow: str, run_id: str, step: str, number: int) -> str:
+    return f"{pages_dir(flow, run_id)}/{check_name('step', step)}.{int(number)}.json"
 
 
 def step_dir(flow: str, run_id: str, step: str) -> str:

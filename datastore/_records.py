@@ -145,12 +145,24 @@ def list_runs(storage: Storage, flow: str) -> list[str]:
 
 
 def list_steps(storage: Storage, flow: str, run_id: str) -> list[str]:
-    """Step folders of a run (run.json, heartbeat.json and other files are not identifiers)."""
-    return [n for n in storage.list_dir(_paths.run_dir(flow, run_id)) if _paths.is_name(n)]
+    """Step folders of a run (run.json, heartbeat.json and other files are not identifiers),
+    and steps whose tasks are all paged clones, which have no folder (``_pages``)."""
+    from ._pages import paged_steps
+
+    names = storage.list_dir(_paths.run_dir(flow, run_id))
+    steps = [n for n in names if _paths.is_name(n)]
+    if "done-pages" in names:
+        steps += [s for s in paged_steps(storage, flow, run_id) if s not in steps]
+    return steps
 
 
 def list_tasks(storage: Storage, flow: str, run_id: str, step: str) -> list[str]:
-    ids = storage.list_dir(_paths.step_dir(flow, run_id, step))
+    """The step's task ids: its task folders, and the paged clones of a large resume, which
+    have none (``_pages``)."""
+    from ._pages import paged_ids
+
+    ids = set(storage.list_dir(_paths.step_dir(flow, run_id, step)))
+    ids |= set(paged_ids(storage, flow, run_id, step))
     return sorted(ids, key=lambda t: tuple(int(p) for p in t.split(".") if p.isdigit()))
 
 

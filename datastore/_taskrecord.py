@@ -9,6 +9,9 @@ Format 1 (read, never written): no ``format`` key; a task is done only when its 
 exists, and that file names the attempt whose record counts. Datastores written before format 2
 keep working: readers of this module treat both alike.
 
+The clones of a large resume on an object store have no record file: their record is in their
+step's done pages (``_pages``), where every reader here finds it.
+
 Attempts after the first have their own record (``meta.1.json``...), so the exception of every
 attempt survives a retry. An attempt is retried only after it failed, so the latest record is
 the one that decides whether the task is done.
@@ -150,6 +153,17 @@ def write(storage: Storage, record: TaskRecord) -> None:
     storage.write_text(path, _dump(record.to_json()))
 
 
+def write_many(storage: Storage, records: list[TaskRecord]) -> None:
+    """``write`` of many records at once (concurrent on object stores), each atomically. Only for
+    records that may appear in any order (clones: everything they point to already exists)."""
+    files = {}
+    for record in records:
+        record.format = FORMAT
+        path = _paths.meta_file(record.flow, record.run_id, record.step, record.task_id, record.attempt)
+        files[path] = _dump(record.to_json()).encode("utf-8")
+    storage.write_many(files)
+
+
 def _missing(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> MissingRecordError:
     return MissingRecordError(f"task {flow}/{run_id}/{step}/{task_id} not found in {storage.url}")
 
@@ -164,6 +178,9 @@ def read_attempt(storage: Storage, flow: str, run_id: str, step: str, task_id: s
     except DamagedRecordError:
         raise
     except MissingRecordError:
+        paged = _paged(storage, flow, run_id, step, task_id) if attempt == 0 else None
+        if paged is not None:
+            return paged
         raise _missing(storage, flow, run_id, step, task_id) from None
     if record.format < 2 and done_marker is False:
         done_marker = _read_done_marker(storage, flow, run_id, step, task_id)
@@ -203,8 +220,18 @@ def _attempt_numbers(names: list[str]) -> list[int]:
 
 
 def attempts(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> list[int]:
-    """Attempt numbers that left a record, in order."""
-    return _attempt_numbers(storage.list_dir(_paths.task_dir(flow, run_id, step, task_id)))
+    """Attempt numbers that left a record, in order (a paged clone's: ``[0]``)."""
+    found = _attempt_numbers(storage.list_dir(_paths.task_dir(flow, run_id, step, task_id)))
+    if not found and _paged(storage, flow, run_id, step, task_id) is not None:
+        return [0]
+    return found
+
+
+def _paged(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> TaskRecord | None:
+    """The record of a task that has no record file: a paged clone (``_pages``), or None."""
+    from ._pages import paged_record
+
+    return paged_record(storage, flow, run_id, step, task_id)
 
 
 def read_task(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> TaskRecord:
@@ -217,6 +244,9 @@ def read_task(storage: Storage, flow: str, run_id: str, step: str, task_id: str)
             return read_attempt(storage, flow, run_id, step, task_id, int(marker["attempt"]), marker)
     tried = _attempt_numbers(names)
     if not tried:
+        paged = _paged(storage, flow, run_id, step, task_id)
+        if paged is not None:
+            return paged
         raise _missing(storage, flow, run_id, step, task_id)
     return read_attempt(storage, flow, run_id, step, task_id, tried[-1], None)
 

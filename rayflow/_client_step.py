@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rayflow.datastore import TaskRecord, listing, records
+from rayflow.datastore import TaskRecord, listing, pages, records
 
 from . import _namespace as ns
 from ._client_common import TASK_BATCH, NotFound, _split
@@ -38,10 +38,12 @@ class Step(StepCompat):
             return []
         storage = ns.storage()
         ids = records.list_tasks(storage, self.flow_name, self.run_id, self.id)
+        held = (pages.read_pages(storage, self.flow_name, self.run_id, self.id)[self.id]
+                if len(ids) >= pages.WORTH_IT else {})
         out = []
         for start in range(0, len(ids), TASK_BATCH):
             chunk = ids[start:start + TASK_BATCH]
-            found = listing.read_tasks(storage, self.flow_name, self.run_id, self.id, chunk)
+            found = listing.read_tasks(storage, self.flow_name, self.run_id, self.id, chunk, held)
             for t in chunk:
                 rec = found.get(t)
                 if isinstance(rec, TaskRecord):

@@ -219,6 +219,9 @@ class Driver:
     def _try_clone(self, spec: TaskSpec, ready: deque) -> bool:
         if self.cloner is None:
             return False
+        prepare = getattr(self.cloner, "prepare", None)
+        if prepare is not None and prepare(spec, ready):
+            return True  # cloned in a batch with the tasks waiting: back behind the ones that run
         result = self.cloner(spec)
         if result is None:
             return False

@@ -24,6 +24,7 @@ from rayflow.datastore import (
     Storage,
     heartbeat_interval,
     open_storage,
+    pages,
     records,
     settings,
 )
@@ -33,6 +34,7 @@ from ._crashrecord import record_crash
 from ._errors import Interrupted, RayDied
 from ._heartbeat import Heartbeat
 from ._identity import TaskSpec, username
+from ._paging import Cloners, PagedExecutor
 from ._request import RunRequest
 from ._result import TaskResult
 from ._run import (
@@ -181,12 +183,14 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
         from ._logsink import SinkReader
 
         live = SinkReader(opened.run_id)
-    executor = _executor(req, opened, {step: times + 1 for step, (times, _) in retries.items()}, live)
+    writer = pages.PageWriter(opened.storage, req.flow, opened.run_id)
+    executor = PagedExecutor(_executor(req, opened, {step: times + 1 for step, (times, _) in retries.items()},
+                                       live), writer, req.plan)
     cpus = cluster_cpus()
     record["cpus"] = cpus  # parallel efficiency (rayflow._stats) needs the CPU count
     record["cluster"] = resolve_address(req.cluster) or "local"
     window = req.max_workers if req.max_workers else min(256, max(16, 8 * cpus))
-    cloner, on_success = _cloner(req, opened)
+    cloner, on_success = _cloner(req, opened, writer)
 
     def on_crash(spec: TaskSpec, result: TaskResult) -> None:
         record_crash(opened.storage, req.flow, opened.run_id, spec, result)
@@ -204,6 +208,9 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
             raise RayDied(f"the local Ray instance died ({exc}); {kept} finished task(s) are "
                           f"checkpointed; resume with: rayflow resume{shown} --origin-run-id "
                           f"{opened.run_id}") from None
+        finally:
+            cloner.close()
+            writer.flush()
 
 
 def _executor(req: RunRequest, opened: _Opened, max_attempts: dict[str, int], live: Any) -> Any:
@@ -227,22 +234,18 @@ def _executor(req: RunRequest, opened: _Opened, max_attempts: dict[str, int], li
                        ray_died=local_ray_died)
 
 
-def _cloner(req: RunRequest, opened: _Opened) -> tuple[Any, Any]:
+def _cloner(req: RunRequest, opened: _Opened, writer: pages.PageWriter) -> tuple[Cloners, Any]:
     """(cloner, on_success): a resume's origin first, then the cross-run cache."""
     from ._cache import TaskCache
     from ._resume import Cloner
 
     resume = None
     if req.resuming:
-        resume = Cloner(opened.storage, req.flow, req.origin_run_id, opened.run_id, set(req.rerun or ()))
+        resume = Cloner(opened.storage, req.flow, req.origin_run_id, opened.run_id, set(req.rerun or ()),
+                        writer)
     cache = TaskCache(opened.storage, req.flow, opened.run_id, req.plan, opened.param_keys, req.cache,
                       req.flow_cls)
-
-    def cloner(spec: TaskSpec) -> TaskResult | None:
-        found = resume(spec) if resume is not None else None
-        return found if found is not None else cache.lookup(spec)
-
-    return cloner, cache.record
+    return Cloners(resume, cache, writer), cache.record
 
 
 def _finish(req: RunRequest, opened: _Opened, record: dict[str, Any], outcome: Any) -> RunResult:

@@ -32,6 +32,7 @@ class TaskResult:
     caught: bool = False  # @catch caught the step's exception; the flow goes on
     cloned: bool = False  # resume took it from the origin run
     cached: bool = False  # the cache took it from an earlier run
+    record: dict[str, Any] | None = None  # the finished record as stored, for the done pages
 
     @classmethod
     def failure(cls, error: dict[str, Any], *, crashed: bool = False, cancelled: bool = False,

@@ -8,12 +8,14 @@ is copied or recomputed, and a resume of a resume still finds everything that ev
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from rayflow.datastore import DamagedRecordError, Storage, open_storage, records
+from rayflow.datastore import DamagedRecordError, Storage, open_storage, pages, records
 
-from ._clone import clone_task
+from ._clone import choose_clones, clone_task, write_clones
 from ._errors import ResumeError
 from ._identity import TaskSpec
 from ._result import TaskResult
@@ -71,21 +73,68 @@ def shape_changes(origin_plan: dict[str, Any], plan: dict[str, Any]) -> tuple[se
 
 
 class Cloner:
-    """Called by the driver for every ready task; returns a result for a clone, else None."""
+    """Called by the driver for every ready task; returns a result for a clone, else None.
+
+    ``prepare`` clones at once every task waiting in the ready queue with the one asked about
+    (``_clone.clone_many``: one batch of reads, one of writes, in a thread), and puts the clones
+    behind the tasks that must run, so those start while the clone records are being written.
+    A batched task's result is handed out only once the whole batch is written.
+    """
 
     def __init__(self, storage: Storage, flow: str, origin_run_id: str, new_run_id: str,
-                 rerun: set[str]) -> None:
+                 rerun: set[str], writer: pages.PageWriter | None = None) -> None:
         self.storage = storage
+        self.writer = writer  # the run's done pages: where many clones are written at once
         self.flow = flow
         self.origin = origin_run_id
         self.run_id = new_run_id
         self.rerun = rerun
         self.cloned: set[tuple[str, str]] = set()
+        self._batched: dict[tuple[str, str], Future] = {}
+        self._refused: set[tuple[str, str]] = set()  # looked at in a batch: not cloneable
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _candidate(self, spec: TaskSpec) -> bool:
+        return (spec.attempt == 0 and spec.step not in self.rerun
+                and all(tuple(i) in self.cloned for i in spec.inputs))
+
+    def prepare(self, spec: TaskSpec, ready: deque[TaskSpec]) -> bool:
+        """Clone ``spec`` and every other candidate waiting in ``ready`` together: decide which
+        can be cloned (reads), start writing their records in a thread, and put them behind the
+        tasks that will run. True when ``spec`` went back into ``ready``."""
+        if spec.key in self._batched or spec.key in self._refused or not self._candidate(spec):
+            return False
+        batch = [spec] + [s for s in ready if s.key not in self._batched and s.key not in self._refused
+                          and self._candidate(s)]
+        if len(batch) < 2:
+            return False
+        chosen = choose_clones(self.storage, self.flow, self.origin, batch)
+        taken = {s.key for s, _, _ in chosen}
+        self._refused |= {s.key for s in batch if s.key not in taken}
+        if not chosen:
+            return False
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayflow-clone")
+        future = self._pool.submit(write_clones, self.storage, chosen, self.run_id, self.writer)
+        for key in taken:
+            self._batched[key] = future
+        rest = [s for s in ready if s.key not in taken]
+        # ``spec`` itself goes back only when tasks that run are waiting before it; else (and
+        # when it runs) the driver goes on with it now.
+        requeue = bool(rest) and spec.key in taken
+        clones = [s for s in batch[1:] if s.key in taken]
+        ready.clear()
+        ready.extend(rest + clones + ([spec] if requeue else []))
+        return requeue
 
     def __call__(self, spec: TaskSpec) -> TaskResult | None:
-        if spec.step in self.rerun:
-            return None
-        if any(tuple(i) not in self.cloned for i in spec.inputs):
+        future = self._batched.pop(spec.key, None)
+        if future is not None:
+            result = future.result().get(spec.key)
+            if result is not None:
+                self.cloned.add(spec.key)
+            return result
+        if spec.key in self._refused or not self._candidate(spec):
             return None
         # A damaged or unfinished record (or a lost foreach list) is not a finished task: the
         # task runs again, as if it had failed.
@@ -94,6 +143,10 @@ class Cloner:
         if result is not None:
             self.cloned.add(spec.key)
         return result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def prepare_resume(datastore: str, flow: str, plan: dict[str, Any], origin_run_id: str | None,

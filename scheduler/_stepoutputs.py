@@ -8,10 +8,9 @@ task's other files just before its record (``_taskwrites``), unless they add up 
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
-from rayflow.datastore import Packed, pack, run_all
+from rayflow.datastore import Packed, pack
 
 from . import decorators
 from ._errors import ForeachError, TransitionError
@@ -107,7 +106,7 @@ class StepOutputs:
         once; large ones are stored as soon as they add up, so they are not all held in memory."""
         self._pending.setdefault(packed.key, packed)
         if sum(p.size for p in self._pending.values()) >= _HOLD_BYTES:
-            run_all(self.storage, [partial(self.blobs.put_packed, p) for p in self._pending.values()])
+            self.blobs.put_many(list(self._pending.values()))
             self._pending.clear()
         return packed.key
 

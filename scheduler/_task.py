@@ -14,12 +14,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from functools import partial
 from typing import Any
 
-from rayflow.datastore import BlobStore, DatastoreError, Packed, TaskRecord, run_all, taskrecords
+from rayflow.datastore import BlobStore, DatastoreError, Packed, TaskRecord, taskrecords
 
-from . import _crashes, decorators
+from . import _crashes, _inputs, decorators
 from ._capture import Capture
 from ._errors import StepTimeout, TimeoutException, WorkerDied
 from ._identity import task_id_of
@@ -127,22 +126,23 @@ class TaskRun(StepOutputs, TaskWrites):
             self._write_records(capture, {}, error, status="failed")
             return TaskResult.failure(error, output=self._tail(capture))
         try:
-            self._write_records(capture, self._record_fields, error if caught else None, status="done")
+            record = self._write_records(capture, self._record_fields, error if caught else None,
+                                         status="done")
         except (OSError, DatastoreError) as exc:  # a blob or log that could not be stored
             error = self._describe(exc)
             self._write_records(capture, {}, error, status="failed")
             return TaskResult.failure(error, output=self._tail(capture))
-        result.output, result.caught = self._tail(capture), caught
+        result.output, result.caught, result.record = self._tail(capture), caught, record.to_json()
         return result
 
     def _input(self, i: int) -> TaskRecord:
-        """The record of input ``i``: its finished attempt, read directly when the driver named it."""
+        """The record of input ``i``: its finished attempt, read directly when the driver named it
+        (and kept by the worker: the splits of one foreach all read their parent's record)."""
         step, task_id = self.inputs[i]
         ctx = self.ctx
         attempt = self.input_attempts[i] if i < len(self.input_attempts) else None
         if attempt is not None:
-            found = taskrecords.read_finished(self.storage, ctx["flow"], ctx["run_id"], step, task_id,
-                                              int(attempt))
+            found = _inputs.finished(self.storage, ctx["flow"], ctx["run_id"], step, task_id, int(attempt))
             if found is not None:
                 return found
         return taskrecords.read_task(self.storage, ctx["flow"], ctx["run_id"], step, task_id)
@@ -155,8 +155,10 @@ class TaskRun(StepOutputs, TaskWrites):
         views: list[InputView] = []
         if is_join:
             mapping = dict(params)
-            # One read per input, by the attempt the driver named; at once on an object store.
-            metas = run_all(self.storage, [partial(self._input, i) for i in range(len(self.inputs))])
+            # From the done pages where they hold the inputs, else one read per input (by the
+            # attempt the driver named), at once on an object store.
+            metas = _inputs.of_join(self.storage, ctx["flow"], ctx["run_id"], self.inputs,
+                                    self.input_attempts, self._input)
             for (step, task_id), meta in zip(self.inputs, metas):
                 views.append(InputView(self.blobs, f"{ctx['flow']}/{ctx['run_id']}/{step}/{task_id}",
                                        step, meta.artifacts, [tuple(f) for f in meta.frames]))

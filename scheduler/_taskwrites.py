@@ -37,7 +37,7 @@ _OUTPUT_TAIL = 64 * 1024
 class TaskWrites:
     """``TaskRun``'s records and reports: see the module docstring."""
 
-    def _write_records(self, capture: Capture, extra: dict, error: dict | None, status: str) -> None:
+    def _write_records(self, capture: Capture, extra: dict, error: dict | None, status: str) -> TaskRecord:
         ctx = self.ctx
         stderr = capture.stderr
         if error is not None and status == "failed" and error.get("traceback"):
@@ -45,7 +45,7 @@ class TaskWrites:
             stderr += ("" if not stderr or stderr.endswith("\n") else "\n") + error["traceback"] + "\n"
         jobs: list[Callable[[], Any]] = []
         if status == taskrecords.DONE:  # a failed record points at no blob
-            jobs += [partial(self.blobs.put_packed, packed) for packed in self._pending.values()]
+            jobs.append(partial(self.blobs.put_many, list(self._pending.values())))
             jobs += [partial(cards.write_card, self.storage, ctx["flow"], ctx["run_id"], self.step,
                              self.task_id, name, html) for name, html in self._cards]
         for stream, text in (("stdout", capture.stdout), ("stderr", stderr)):
@@ -60,6 +60,7 @@ class TaskWrites:
             ready_at=self.ready_at, started_at=self.started, finished_at=time.time(),
             node_id=_node_id(), host=socket.gethostname(), pid=os.getpid(), exception=error, **extra)
         taskrecords.write(self.storage, record)  # last: a finished record makes the task done
+        return record
 
     def _describe(self, exc: BaseException) -> dict:
         user_error = isinstance(exc, UserFacingError)

@@ -254,3 +254,27 @@ def test_a_damaged_big_buffer_blob_is_reported_corrupt(blobs, storage, cut):
     storage.write_atomic(path, bytes(stored))
     with pytest.raises(BlobCorruptError, match=key[:12]):
         blobs.get(key)
+
+
+def test_many_small_blobs_are_put_together_and_a_damaged_copy_is_replaced(blobs, storage):
+    from rayflow.datastore import pack
+
+    packed = [pack(f"item {i}", f"value {i}") for i in range(40)]
+    blobs.put_packed(packed[3])
+    path = paths.blob_file(blobs.flow, packed[5].key)
+    storage.write_atomic(path, b"not the blob")  # a damaged copy already there
+    blobs.put_many(packed)
+    assert [blobs.get(p.key) for p in packed] == [f"value {i}" for i in range(40)]
+
+
+def test_a_foreach_list_on_a_slow_s3_is_stored_in_concurrent_batches(s3_slow_url, s3_slow_proxy):
+    from rayflow.datastore import open_storage, pack
+
+    store = BlobStore(open_storage(s3_slow_url), "BlobFlow")
+    store.storage.write_atomic("warm", b"x")
+    packed = [pack(f"item {i}", i) for i in range(200)]
+    s3_slow_proxy.reset_counts()
+    store.put_many(packed)
+    assert s3_slow_proxy.peak_in_flight >= 16  # one batch of writes
+    assert s3_slow_proxy.requests <= 200 + 2  # one write each, no read first
+    assert store.get(packed[150].key) == 150
