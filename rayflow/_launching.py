@@ -31,7 +31,7 @@ def cli_fields(opts: dict[str, Any]) -> dict[str, Any]:
         "fail_fast": bool(opts.get("fail_fast")), "cluster": opts.get("cluster"),
         "quiet": bool(opts.get("quiet")), "shared_datastore": bool(opts.get("shared_datastore")),
         "cache": cache_mode(opts.get("cache")), "max_num_splits": opts.get("max_num_splits"),
-        "run_id_file": opts.get("run_id_file"),
+        "run_id_file": opts.get("run_id_file"), "warm": not opts.get("no_warm"),
     }
 
 

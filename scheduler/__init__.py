@@ -20,6 +20,7 @@ from ._identity import TaskSpec, new_run_id, task_id_of, username
 from ._launch import launch
 from ._request import RunRequest, cache_mode
 from ._run import RunResult, run_flow
+from ._warm import stop_warm
 
 __all__ = [
     "ClusterError",
@@ -37,6 +38,7 @@ __all__ = [
     "launch",
     "new_run_id",
     "run_flow",
+    "stop_warm",
     "task_id_of",
     "username",
 ]

@@ -20,6 +20,7 @@ import re
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -131,36 +132,104 @@ def _explain(exc: BaseException) -> str:
 
 
 def connect(address: str | None = None, num_cpus: int | None = None,
-            runtime_env: dict[str, Any] | None = None) -> bool:
-    """Make sure Ray is initialised; return True if this call started it (and must stop it).
+            runtime_env: dict[str, Any] | None = None, warm: bool = False) -> bool:
+    """Make sure Ray is initialised; True when the caller shares this module's use of it and
+    must call ``shutdown(True)`` once at its end.
 
-    ``address`` (or ``RAYFLOW_CLUSTER``) joins that cluster; without one an embedded local
-    instance starts. Every failure is a ClusterError with one line naming the address.
+    Ray is owned once per process: the first caller starts it (or joins ``address``, or
+    ``RAYFLOW_CLUSTER``; ``warm``: connects to the warm local instance, see _warm), later
+    callers share it while it is up, and the last one to end shuts it down — so two runs of one
+    process (``AsyncRun``) never stop Ray under each other. Ray initialised by someone else (a
+    notebook's ``ray.init``, a test session) is used and never shut down (False). Every failure
+    is a ClusterError with one line naming the address.
     """
+    global _users
     address = resolve_address(address)
-    late = False
-    if address and _token_available() and not os.environ.get("RAY_AUTH_MODE"):
-        # Ray reads RAY_AUTH_MODE once, when it is imported: set it before that.
-        late = "ray" in sys.modules
-        os.environ["RAY_AUTH_MODE"] = "token"
-    import ray
+    with _owner:
+        if _users:
+            _users += 1
+            return True
+        late = False
+        if address and _token_available() and not os.environ.get("RAY_AUTH_MODE"):
+            # Ray reads RAY_AUTH_MODE once, when it is imported: set it before that.
+            late = "ray" in sys.modules
+            os.environ["RAY_AUTH_MODE"] = "token"
+        warm = warm and not address and settings.warm() and _may_use_token()
+        import ray
 
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR,
-                              "configure_logging": True}
-    if runtime_env:
-        kwargs["runtime_env"] = runtime_env
-    if address:
-        _join(ray, address, kwargs, late)
+        if ray.is_initialized():
+            return False
+        kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR,
+                                  "configure_logging": True}
+        if runtime_env:
+            kwargs["runtime_env"] = runtime_env
+        if address:
+            _join(ray, address, kwargs, late)
+        elif not (warm and _join_warm(ray, kwargs)):
+            os.environ.setdefault("RAY_TMPDIR", "/tmp/ray")
+            _start_local(ray, num_cpus, kwargs)
+        _users = 1
         return True
-    os.environ.setdefault("RAY_TMPDIR", "/tmp/ray")
-    _start_local(ray, num_cpus, kwargs)
-    return True
 
 
-# The watchdog of the embedded instance this process started (Ray itself is per-process state).
+def _may_use_token() -> bool:
+    """A warm instance takes token-authenticated connections: Ray must not have been imported
+    with another auth mode (it reads the variable once)."""
+    if os.environ.get("RAY_AUTH_MODE") in (None, ""):
+        if "ray" in sys.modules:
+            return False
+        os.environ["RAY_AUTH_MODE"] = "token"
+    return os.environ["RAY_AUTH_MODE"] == "token"
+
+
+def _join_warm(ray: Any, kwargs: dict[str, Any]) -> bool:
+    """Connect to the warm local instance (started if needed); False when none can be used
+    here (then the caller starts an embedded one). An instance that does not take the
+    connection is replaced once."""
+    global _lease
+    from . import _warm
+
+    for attempt in (1, 2):
+        try:
+            lease = _warm.acquire(ray.__version__)
+        except _warm.WarmUnavailable:
+            return False
+        changes = lease.env_changes()
+        options = dict(kwargs)
+        if changes:
+            env = dict(options.get("runtime_env") or {})
+            env["env_vars"] = {**changes, **(env.get("env_vars") or {})}
+            options["runtime_env"] = env
+        try:
+            ray.init(address=lease.address, **options)
+        except Exception as exc:  # noqa: BLE001 - a broken instance: replace it once
+            if ray.is_initialized():
+                ray.shutdown()
+            lease.release()
+            _warm.discard(lease)
+            if attempt == 2:
+                raise ClusterError(f"cannot use the warm local Ray instance: {_explain(exc)}") from None
+            continue
+        _lease = lease
+        return True
+    return False
+
+
+def warm_started() -> bool:
+    """This process's connection started the warm instance (the user is told so, once)."""
+    return _lease is not None and _lease.started
+
+
+def connected_warm() -> bool:
+    return _lease is not None
+
+
+# Ray is per-process state, so its owner is too: the lock, how many runs use the Ray this module
+# started or joined, the watchdog of an embedded instance, the lease on a warm one.
+_owner = threading.RLock()
+_users = 0
 _watchdog: Watchdog | None = None
+_lease: Any = None
 
 
 def _start_local(ray: Any, num_cpus: int | None, kwargs: dict[str, Any]) -> None:
@@ -301,15 +370,33 @@ def _held_stderr() -> Iterator[_Held]:
 
 
 def shutdown(started: bool) -> None:
-    """Disconnect (or stop the embedded instance) only if this process started it."""
-    global _watchdog
-    if started:
+    """End one use that ``connect`` returned True for; the last one disconnects (or stops the
+    embedded instance; a warm instance stays up for the next run)."""
+    global _watchdog, _users, _lease
+    if not started:
+        return
+    with _owner:
+        _users -= 1
+        if _users > 0:
+            return
+        _users = 0
         import ray
 
         ray.shutdown()
+        _session_ended()
         if _watchdog is not None:
             _watchdog.stop()
             _watchdog = None
+        if _lease is not None:
+            _lease.release()
+            _lease = None
+
+
+def _session_ended() -> None:
+    """Handles into the session just ended are dead: the live-log reader drops its actor."""
+    sink = sys.modules.get(f"{__package__}._logsink")
+    if sink is not None:
+        sink.SinkReader.forget()
 
 
 def cluster_cpus() -> int:

@@ -115,13 +115,14 @@ def _connect(req: RunRequest, storage: Storage, interrupts: Interrupts) -> tuple
             print(f"rayflow: note: {note}", file=sys.stderr)
     connecting = time.time()
     try:
-        started_ray = connect(req.cluster, runtime_env=runtime_env)
+        started_ray = connect(req.cluster, runtime_env=runtime_env, warm=req.warm)
     except SystemExit as exc:  # Ray's own SIGTERM handler while ray.init runs
         if exc.code == signal.SIGTERM:
             raise Interrupted(signal.SIGTERM) from None
         raise
-    ray_seconds = time.time() - connecting if started_ray else None
+    ray_seconds = time.time() - connecting if started_ray and not _warm_reused() else None
     interrupts.install()  # again: ray.init took SIGTERM over
+    _warm_note(req)
     interrupts.cancel_tasks = not started_ray  # else shutting Ray down ends the tasks
     try:
         shared = req.shared_datastore or settings.shared_datastore()
@@ -132,6 +133,23 @@ def _connect(req: RunRequest, storage: Storage, interrupts: Interrupts) -> tuple
         shutdown(started_ray)
         raise
     return started_ray, ray_seconds
+
+
+def _warm_reused() -> bool:
+    """Connected to a warm local Ray started by an earlier run (so there was no start-up)."""
+    from ._connect import connected_warm, warm_started
+
+    return connected_warm() and not warm_started()
+
+
+def _warm_note(req: RunRequest) -> None:
+    from ._connect import warm_started
+
+    if warm_started() and not req.quiet:
+        minutes = settings.warm_idle_seconds() / 60
+        print(f"rayflow: the local Ray stays up for the next runs (stops after {minutes:g} min "
+              "idle; 'rayflow shutdown' stops it now; --no-warm or RAYFLOW_WARM=0 turn this off)",
+              file=sys.stderr, flush=True)
 
 
 def _record(req: RunRequest, opened: _Opened, started_ray: bool) -> dict[str, Any]:

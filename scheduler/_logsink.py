@@ -28,16 +28,22 @@ class LogSink:
 
 
 class SinkReader:
-    """Driver side: non-blocking polls; lines of other runs are kept for their own readers."""
+    """Driver side: non-blocking polls; lines of other runs are kept for their own readers.
+
+    The actor belongs to the Ray job (the driver's connection) that created it: a reader made
+    after Ray was shut down and started again gets a new one, never a handle into the session
+    that ended (``forget`` is called when it ends; the job id is checked as well)."""
 
     _actor: Any = None
+    _job: str | None = None
     _lock = threading.Lock()
     _backlog: dict[str, list[tuple[str, str, list[str]]]] = {}
 
     def __init__(self, run_id: str) -> None:
+        job = ray.get_runtime_context().get_job_id()
         with SinkReader._lock:
-            if SinkReader._actor is None or not _alive(SinkReader._actor):
-                SinkReader._actor = LogSink.remote()
+            if SinkReader._actor is None or SinkReader._job != job:
+                SinkReader._actor, SinkReader._job = LogSink.remote(), job
         self.actor = SinkReader._actor
         self.run_id = run_id
         self._pending: Any = None
@@ -72,16 +78,16 @@ class SinkReader:
             for run_id, label, stream, lines in batch:
                 SinkReader._backlog.setdefault(run_id, []).append((label, stream, lines))
 
+    @classmethod
+    def forget(cls) -> None:
+        """The Ray session ended: its actor is gone with it."""
+        with cls._lock:
+            cls._actor, cls._job = None, None
+            cls._backlog.clear()
+
     def _take(self) -> list[tuple[str, str, list[str]]]:
         with SinkReader._lock:
             return SinkReader._backlog.pop(self.run_id, [])
-
-
-def _alive(actor: Any) -> bool:
-    try:
-        return ray.is_initialized() and actor is not None
-    except Exception:  # noqa: BLE001
-        return False
 
 
 class LineForwarder:

@@ -17,6 +17,7 @@ from ._resume_cmd import make_resume_command
 from ._run_cmd import make_run_command
 from ._runs_cmd import runs_command
 from ._show_cmd import show_command
+from ._shutdown_cmd import shutdown_command
 from ._sweep_cmd import make_sweep_command
 from ._tag_cmd import tag_group
 from ._timeline_cmd import timeline_command
@@ -41,6 +42,7 @@ cli.add_command(compare_command)
 cli.add_command(ui_command)
 cli.add_command(timeline_command)
 cli.add_command(gc_command)
+cli.add_command(shutdown_command)
 
 
 def main(args: list[str] | None = None) -> None:

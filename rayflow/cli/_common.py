@@ -37,7 +37,8 @@ class ParameterType(click.ParamType):
 
 
 RESERVED_OPTIONS = {"max_workers", "datastore", "tag", "run_id_file", "fail_fast", "with", "cluster",
-                    "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore"}
+                    "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore",
+                    "no_warm"}
 
 
 def parameter_options(flow_cls: type) -> list[click.Option]:
@@ -78,6 +79,9 @@ def run_options() -> list[click.Option]:
                      help="Fail a foreach that fans out wider than this (default: no limit)."),
         click.Option(["--cache/--no-cache", "cache"], default=None,
                      help="--cache: cache every step across runs; --no-cache: ignore every cache."),
+        click.Option(["--no-warm"], is_flag=True,
+                     help="Start a local Ray for this run only and stop it at the end (default: "
+                          "keep it warm for the next run; RAYFLOW_WARM=0 does the same)."),
         click.Option(["--quiet", "-q"], is_flag=True, help="Print only errors and the result."),
     ]
 
