@@ -21,7 +21,7 @@ import socket
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,9 +167,37 @@ def connect(address: str | None = None, num_cpus: int | None = None,
             _join(ray, address, kwargs, late)
         elif not (warm and _join_warm(ray, kwargs)):
             os.environ.setdefault("RAY_TMPDIR", "/tmp/ray")
-            _start_local(ray, num_cpus, kwargs)
+            _in_lasting_thread(lambda: _start_local(ray, num_cpus, kwargs))
         _users = 1
         return True
+
+
+def _in_lasting_thread(start: Callable[[], None]) -> None:
+    """Run ``start`` from a thread that lasts until ``shutdown``: Ray ties the head processes
+    it starts to the starting thread (PR_SET_PDEATHSIG fires when that thread ends), so a run in
+    a thread that ends (``AsyncRun``) would take Ray down under the runs sharing it."""
+    global _keeper
+    if threading.current_thread() is threading.main_thread():
+        start()
+        return
+    outcome: list[BaseException | None] = []
+    begun, keeper = threading.Event(), threading.Event()
+
+    def body() -> None:
+        try:
+            start()
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+            outcome.append(exc)
+        begun.set()
+        if outcome[0] is None:
+            keeper.wait()
+
+    threading.Thread(target=body, name="rayflow-ray-owner", daemon=True).start()
+    begun.wait()
+    if outcome[0] is not None:
+        raise outcome[0]
+    _keeper = keeper
 
 
 def _may_use_token() -> bool:
@@ -230,6 +258,7 @@ _owner = threading.RLock()
 _users = 0
 _watchdog: Watchdog | None = None
 _lease: Any = None
+_keeper: threading.Event | None = None  # ends the thread that started the embedded instance
 
 
 def _start_local(ray: Any, num_cpus: int | None, kwargs: dict[str, Any]) -> None:
@@ -372,7 +401,7 @@ def _held_stderr() -> Iterator[_Held]:
 def shutdown(started: bool) -> None:
     """End one use that ``connect`` returned True for; the last one disconnects (or stops the
     embedded instance; a warm instance stays up for the next run)."""
-    global _watchdog, _users, _lease
+    global _watchdog, _users, _lease, _keeper
     if not started:
         return
     with _owner:
@@ -390,6 +419,9 @@ def shutdown(started: bool) -> None:
         if _lease is not None:
             _lease.release()
             _lease = None
+        if _keeper is not None:
+            _keeper.set()
+            _keeper = None
 
 
 def _session_ended() -> None:

@@ -272,7 +272,7 @@ def _finish(req: RunRequest, opened: _Opened, record: dict[str, Any], outcome: A
     status = "successful" if ended and not outcome.failures else "failed"
     stopped = req.should_stop() if req.should_stop is not None else False
     if status == "failed" and stopped:  # "interrupted": the sweep driver got Ctrl-C
-        status = "failed" if stopped == "interrupted" else "pruned"
+        status = {"interrupted": "failed", "cancelled": "cancelled"}.get(str(stopped), "pruned")
     record.update(status=status, interrupted=outcome.interrupted or stopped == "interrupted",
                   finished_at=time.time(),
                   failed_tasks=[f"{s.step}/{s.task_id}" for s, _ in outcome.failures],
