@@ -78,12 +78,9 @@ def parse_address(address: str) -> Address:
 
 def _resolve_auto() -> Address:
     """``auto``: RAY_ADDRESS, else the cluster ``ray start`` recorded on this machine."""
-    try:
-        from ray._private.services import canonicalize_bootstrap_address
+    from ._ray_private import recorded_address
 
-        found = canonicalize_bootstrap_address("auto")
-    except Exception:  # noqa: BLE001 - Ray says "could not find any running Ray instance"
-        found = None
+    found = recorded_address()
     if not found:
         raise ClusterError("--cluster auto: no running Ray cluster found on this machine "
                            "(start one with 'ray start --head', or give host:port)")
@@ -329,23 +326,12 @@ def _preflight(addr: Address) -> None:
     it for many seconds and ends with a generic error."""
     try:
         import grpc
-        from ray._private.grpc_utils import init_grpc_channel
-        from ray.core.generated import (
-            gcs_service_pb2,
-            gcs_service_pb2_grpc,
-            ray_client_pb2,
-            ray_client_pb2_grpc,
-        )
     except ImportError:
         return  # ray.init reports what is missing
-    channel = init_grpc_channel(f"{addr.host}:{addr.port}", asynchronous=False)
+    from ._ray_private import ping
+
     try:
-        if addr.kind == "client":
-            ping = ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING)
-            ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(ping, timeout=_PROBE_SECONDS)
-        else:
-            gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
-                gcs_service_pb2.GetClusterIdRequest(), timeout=_PROBE_SECONDS)
+        ping(addr.host, addr.port, addr.kind == "client", _PROBE_SECONDS)
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
             raise ConnectionError(f"Unauthenticated: {exc.details()}") from None
@@ -354,8 +340,6 @@ def _preflight(addr: Address) -> None:
             raise ConnectionError(f"the {server} did not answer ({exc.code().name.lower()}); "
                                   f"is {addr.port} the right port?") from None
         # anything else (e.g. an older server without this RPC): let ray.init decide
-    finally:
-        channel.close()
 
 
 class _Held:
