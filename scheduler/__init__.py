@@ -6,6 +6,7 @@ One public entry, ``launch(RunRequest(...))`` (``run_flow`` is its keyword form)
 
 from __future__ import annotations
 
+from ._connect import linger_until_exit
 from ._errors import (
     ClusterError,
     DecoratorError,
@@ -36,6 +37,7 @@ __all__ = [
     "TransitionError",
     "cache_mode",
     "launch",
+    "linger_until_exit",
     "new_run_id",
     "run_flow",
     "stop_warm",

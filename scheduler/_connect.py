@@ -236,6 +236,9 @@ def _join_warm(ray: Any, kwargs: dict[str, Any]) -> bool:
                 raise ClusterError(f"cannot use the warm local Ray instance: {_explain(exc)}") from None
             continue
         _lease = lease
+        from ._prime import prime_worker
+
+        prime_worker()
         return True
     return False
 
@@ -256,6 +259,7 @@ _users = 0
 _watchdog: Watchdog | None = None
 _lease: Any = None
 _keeper: threading.Event | None = None  # ends the thread that started the embedded instance
+_linger = False  # see linger_until_exit
 
 
 def _start_local(ray: Any, num_cpus: int | None, kwargs: dict[str, Any]) -> None:
@@ -393,6 +397,8 @@ def shutdown(started: bool) -> None:
         if _users > 0:
             return
         _users = 0
+        if _lease is not None and _linger:
+            return  # left to exit_now: the process ends in a moment
         import ray
 
         ray.shutdown()
@@ -406,6 +412,27 @@ def shutdown(started: bool) -> None:
         if _keeper is not None:
             _keeper.set()
             _keeper = None
+
+
+def linger_until_exit() -> None:
+    """The calling process ends right after its run (the ``rayflow`` program): its connection to
+    a warm instance is left open at the run's end and ``exit_now`` ends the process without
+    disconnecting — Ray's disconnect costs ~0.4 s, and the instance ends the job of a driver
+    that is gone (as after a SIGKILL) anyway."""
+    global _linger
+    _linger = True
+
+
+def exit_now(code: int) -> None:
+    """End the process with ``code`` at once when a warm connection was left open for it (its
+    output flushed, its lease released); else return."""
+    if _lease is None or not _linger or _users:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    _lease.release()
+    os._exit(code)
 
 
 def _session_ended() -> None:

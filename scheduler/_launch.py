@@ -142,6 +142,12 @@ def _warm_reused() -> bool:
     return connected_warm() and not warm_started()
 
 
+def _warm_connected() -> bool:
+    from ._connect import connected_warm
+
+    return connected_warm()
+
+
 def _warm_note(req: RunRequest) -> None:
     from ._connect import warm_started
 
@@ -205,6 +211,10 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
     record["cluster"] = resolve_address(req.cluster) or "local"
     window = req.max_workers if req.max_workers else min(256, max(16, 8 * cpus))
     cloner, on_success = _cloner(req, opened)
+    if _warm_connected():
+        from ._prime import settle
+
+        settle()  # the worker primed at connect (_prime) is ready for the first task
 
     def on_crash(spec: TaskSpec, result: TaskResult) -> None:
         record_crash(opened.storage, req.flow, opened.run_id, spec, result)

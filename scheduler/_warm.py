@@ -202,7 +202,11 @@ def _start(folder: str, paths: dict[str, str], env: dict[str, Any]) -> dict[str,
     ports = [str(p) for p in _free_ports(len(_PORTS))]
     cmd = [sys.executable, "-c", "import sys; from ray.scripts.scripts import main; "
            "sys.argv[0] = 'ray'; sys.exit(main())", "start", "--head", "--temp-dir", temp_dir,
-           "--include-dashboard=false", "--disable-usage-stats", "--log-style", "record"]
+           "--include-dashboard=false", "--disable-usage-stats", "--log-style", "record",
+           # Less to start: no autoscaler monitor (one node), no log monitor (drivers take no
+           # worker logs: rayflow captures its own). (With ray[client], the Ray Client server
+           # starts whatever the flags say.)
+           "--no-monitor", "--include-log-monitor=false"]
     for flag, port in zip(_PORTS, ports):
         cmd += [flag, port]
     os.makedirs(temp_dir, mode=0o700)

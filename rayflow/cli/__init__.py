@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from ._check_cmd import check_command
-from ._common import handle_errors, process_started
+from ._common import end_program, handle_errors, process_started
 from ._compare_cmd import compare_command
 from ._gc_cmd import gc_command
 from ._logs_cmd import logs_command
@@ -46,9 +46,13 @@ cli.add_command(shutdown_command)
 
 
 def main(args: list[str] | None = None) -> None:
+    """The ``rayflow`` program (``args`` None: from ``sys.argv``; then a run on the warm local
+    Ray ends the process without Ray's slow disconnect, see ``end_program``)."""
     started = process_started()  # the wall time reported by run/resume counts from here
-    handle_errors(lambda: cli.main(args=args, prog_name="rayflow", standalone_mode=False,
-                                   obj={"started": started}), "rayflow")
+    program = args is None
+    end_program(program, lambda: handle_errors(
+        lambda: cli.main(args=args, prog_name="rayflow", standalone_mode=False,
+                         obj={"started": started, "program": program}), "rayflow"))
 
 
 __all__ = ["cli", "main"]

@@ -156,6 +156,23 @@ def handle_errors(invoke: Callable[[], Any], prog: str) -> None:
         _interrupted(exc)
 
 
+def end_program(program: bool, invoke: Callable[[], Any]) -> None:
+    """Run the command; a program whose run left its connection to the warm local Ray open
+    (``execute_run``) then exits at once with the command's code (scheduler._connect.exit_now)."""
+    code: Any = 0
+    try:
+        invoke()
+    except SystemExit as exc:
+        code = exc.code
+        if not program or not isinstance(code, (int, type(None))):
+            raise
+    connect = sys.modules.get("rayflow.scheduler._connect")
+    if program and connect is not None:
+        connect.exit_now(code or 0)
+    if code:
+        sys.exit(code)
+
+
 def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
     """Ctrl-C (or SIGTERM: scheduler.Interrupted) outside a recorded run: nothing was run."""
     code = getattr(exc, "exit_code", 130)

@@ -29,6 +29,10 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
     given = {k: v for k, v in opts.get("params", {}).items() if v is not None}
     values = resolve_values(flow_cls, given)
     url = datastore_url(opts.get("datastore"))
+    if opts.get("program"):  # the process ends after this run: see scheduler._connect.exit_now
+        from rayflow.scheduler import linger_until_exit
+
+        linger_until_exit()
     if not opts.get("quiet"):
         click.echo(f"rayflow: running {flow_cls.__name__} (datastore: {display_path(url) if '://' not in url else url})")
     result = launch(new_request(flow_cls, flow_file, plan, values, url, **cli_fields(opts)))
@@ -46,6 +50,8 @@ def with_group_options(ctx: click.Context, opts: dict[str, Any]) -> dict[str, An
         opts["quiet"] = True
     if root.get("started"):
         opts["started"] = root["started"]
+    if root.get("program"):
+        opts["program"] = True
     return opts
 
 
