@@ -105,7 +105,7 @@ def _open(req: RunRequest) -> _Opened:
 def _connect(req: RunRequest, storage: Storage, interrupts: Interrupts) -> tuple[bool, float | None]:
     """Start or join Ray and check the cluster against the plan; (started Ray, seconds it took)."""
     from ._cluster import check_cluster, cluster_runtime_env
-    from ._connect import connect, shutdown
+    from ._connect import connect, shared, shutdown
 
     runtime_env, shipped, notes = cluster_runtime_env(req.cluster, req.flow_file, storage, req.runtime_env)
     if not req.quiet:  # before joining: uploading the folder is what the user waits for
@@ -123,7 +123,8 @@ def _connect(req: RunRequest, storage: Storage, interrupts: Interrupts) -> tuple
     ray_seconds = time.time() - connecting if started_ray and not _warm_reused() else None
     interrupts.install()  # again: ray.init took SIGTERM over
     _warm_note(req)
-    interrupts.cancel_tasks = not started_ray  # else shutting Ray down ends the tasks
+    # Else shutting Ray down (or, on a warm Ray, the driver's exit) ends the tasks.
+    interrupts.cancel_tasks = not started_ray or shared()
     try:
         shared = req.shared_datastore or settings.shared_datastore()
         check_cluster(req.plan, storage.url, isinstance(storage, LocalStorage), shared)
