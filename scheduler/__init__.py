@@ -6,7 +6,7 @@ One public entry, ``launch(RunRequest(...))`` (``run_flow`` is its keyword form)
 
 from __future__ import annotations
 
-from ._connect import linger_until_exit
+from ._connect import linger_until_exit, prepare_warm
 from ._errors import (
     ClusterError,
     DecoratorError,
@@ -38,6 +38,7 @@ __all__ = [
     "cache_mode",
     "launch",
     "linger_until_exit",
+    "prepare_warm",
     "new_run_id",
     "run_flow",
     "stop_warm",

@@ -50,6 +50,9 @@ def connect(address: str | None = None, num_cpus: int | None = None,
             late = "ray" in sys.modules
             os.environ["RAY_AUTH_MODE"] = "token"
         warm = warm and not address and settings.warm() and _may_use_token()
+        if not warm and _early:
+            with contextlib.suppress(Exception):
+                _early_lease().release()
         import ray
 
         if ray.is_initialized():
@@ -114,7 +117,7 @@ def _join_warm(ray: Any, kwargs: dict[str, Any]) -> bool:
 
     for attempt in (1, 2):
         try:
-            lease = _warm.acquire(ray.__version__)
+            lease = _early_lease() or _warm.acquire(_warm.ray_version())
         except _warm.WarmUnavailable:
             return False
         changes = lease.env_changes()
@@ -141,6 +144,40 @@ def _join_warm(ray: Any, kwargs: dict[str, Any]) -> bool:
     return False
 
 
+def prepare_warm(cluster: str | None) -> None:
+    """A local run is coming (``rayflow run``): find or start the warm local Ray now, in a
+    thread, so that ``ray start`` runs while this process loads the flow, lints it and imports
+    Ray; ``connect(warm=True)`` takes the lease it got."""
+    if resolve_address(cluster) or not settings.warm() or _users or _early:
+        return
+    if not _may_use_token():
+        return
+    from . import _warm
+
+    holder: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            holder["lease"] = _warm.acquire(_warm.ray_version())
+        except BaseException as exc:  # noqa: BLE001 - raised by connect, in the caller's thread
+            holder["error"] = exc
+
+    thread = threading.Thread(target=body, name="rayflow-warm-start", daemon=True)
+    thread.start()
+    _early.append((thread, holder))
+
+
+def _early_lease() -> Any:
+    """The lease ``prepare_warm`` got (waiting for it), or None when it was not called."""
+    if not _early:
+        return None
+    thread, holder = _early.pop()
+    thread.join()
+    if "error" in holder:
+        raise holder["error"]
+    return holder["lease"]
+
+
 def shared() -> bool:
     """More than one run of this process uses the Ray this module owns (so one run's end does
     not shut it down, and an interrupted run must cancel its own tasks)."""
@@ -164,6 +201,7 @@ _watchdog: Watchdog | None = None
 _lease: Any = None
 _keeper: threading.Event | None = None  # ends the thread that started the embedded instance
 _linger = False  # see linger_until_exit
+_early: list[tuple[threading.Thread, dict[str, Any]]] = []  # see prepare_warm
 
 
 def _start_local(ray: Any, num_cpus: int | None, kwargs: dict[str, Any]) -> None:

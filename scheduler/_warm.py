@@ -67,6 +67,13 @@ def state_folder() -> str:
     return folder
 
 
+def ray_version() -> str:
+    """The installed Ray's version, without importing Ray (that takes a second)."""
+    from importlib.metadata import version
+
+    return version("ray")
+
+
 def environment(ray_version: str) -> dict[str, Any]:
     """What an instance must share with a driver to be reused by it."""
     here = os.path.dirname(os.path.abspath(__file__))

@@ -25,6 +25,10 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
     from .._launching import cli_fields, new_request
 
     started = opts.get("started") or time.time()
+    if not opts.get("no_warm"):
+        from rayflow.scheduler import prepare_warm
+
+        prepare_warm(opts.get("cluster"))  # ray start, if needed, while the flow is prepared
     _, plan = plan_for(flow_cls, tuple(opts.get("with_") or ()))
     given = {k: v for k, v in opts.get("params", {}).items() if v is not None}
     values = resolve_values(flow_cls, given)
