@@ -3,9 +3,10 @@ local Ray (the first run starts it, the next ones reuse it), beside ``--no-warm`
 and stopped per run) and Metaflow's local runtime on the same flow, in the same session.
 
 Every figure is a whole process, from its start to its exit, as a user at a shell waits for it.
-The second run is split from its own records: before the run is recorded (Python, imports,
-loading the flow, connecting to Ray), the run itself (run.json's created_at -> finished_at, with
-the first task's wait for a worker: ready_at -> started_at), and after (disconnect, exit). The
+The warm runs are split by their own records: before the run is recorded (Python, imports,
+loading the flow, connecting to Ray), from then until the first task starts (mostly the new
+job's first worker process starting), the tasks (first task's start -> run.json's finished_at),
+and after (exit). The
 imports are also timed alone. The warm instance lives in a private state folder and is stopped
 at the end. Run: ``python -m benchmarks warm [N]`` (N warm runs after the first, default 5).
 """
@@ -50,8 +51,8 @@ def _split(datastore: str, started: float, wall: float) -> dict:
     with open(os.path.join(runs, run_id, "start", "0", "meta.json")) as f:
         first = json.load(f)
     return {"before_run_s": record["created_at"] - started,
-            "run_s": record["finished_at"] - record["created_at"],
-            "first_worker_wait_s": first["started_at"] - first["ready_at"],
+            "to_first_task_s": first["started_at"] - record["created_at"],
+            "tasks_s": record["finished_at"] - first["started_at"],
             "after_run_s": started + wall - record["finished_at"]}
 
 
@@ -98,6 +99,13 @@ def main(warm_runs: int = 5) -> list[dict]:
                      "seconds": statistics.median(warm),
                      **{k: statistics.median(s[k] for s in splits) for k in splits[0]}})
         rows.append({"what": f"rayflow run, warm (best of {warm_runs})", "seconds": min(warm)})
+        quiet, qsplits = [], []
+        for _ in range(3):  # -q: no live output, so no log actor (a second worker) to start
+            wall, started, _ = _run(env, work, "-q")
+            quiet.append(wall)
+            qsplits.append(_split(datastore, started, wall))
+        rows.append({"what": "rayflow run -q, warm (median of 3)", "seconds": statistics.median(quiet),
+                     **{k: statistics.median(s[k] for s in qsplits) for k in qsplits[0]}})
     finally:
         subprocess.run([RAYFLOW, "shutdown"], env=env, capture_output=True, timeout=120)
         shutil.rmtree(folder, ignore_errors=True)
@@ -111,7 +119,7 @@ def main(warm_runs: int = 5) -> list[dict]:
     rows.append({"what": "python -c 'import rayflow.cli' alone", "seconds": _import_seconds("rayflow.cli")})
     rows.append({"what": "python -c 'import ray' alone", "seconds": _import_seconds("ray")})
     shutil.rmtree(work, ignore_errors=True)
-    print(table(rows, ["what", "seconds", "before_run_s", "first_worker_wait_s", "run_s", "after_run_s"]))
+    print(table(rows, ["what", "seconds", "before_run_s", "to_first_task_s", "tasks_s", "after_run_s"]))
     print(f"(1-minute load average at the start: {load:.1f} on {os.cpu_count()} CPUs)")
     save("warm", rows, {"load_average": load, "metaflow": metaflow_version()})
     return rows
