@@ -38,7 +38,7 @@ def connect(address: str | None = None, num_cpus: int | None = None,
     notebook's ``ray.init``, a test session) is used and never shut down (False). Every failure
     is a ClusterError with one line naming the address.
     """
-    global _users
+    global _users, _embedded
     address = resolve_address(address)
     with _owner:
         if _users:
@@ -66,6 +66,7 @@ def connect(address: str | None = None, num_cpus: int | None = None,
         elif not (warm and _join_warm(ray, kwargs)):
             os.environ.setdefault("RAY_TMPDIR", "/tmp/ray")
             _in_lasting_thread(lambda: _start_local(ray, num_cpus, kwargs))
+            _embedded = True
         _users = 1
         return True
 
@@ -178,6 +179,12 @@ def _early_lease() -> Any:
     return holder["lease"]
 
 
+def local_own() -> bool:
+    """The Ray in use is one this module started here (embedded) or the warm local instance:
+    every worker runs on this machine."""
+    return _users > 0 and (_lease is not None or _embedded)
+
+
 def shared() -> bool:
     """More than one run of this process uses the Ray this module owns (so one run's end does
     not shut it down, and an interrupted run must cancel its own tasks)."""
@@ -201,6 +208,7 @@ _watchdog: Watchdog | None = None
 _lease: Any = None
 _keeper: threading.Event | None = None  # ends the thread that started the embedded instance
 _linger = False  # see linger_until_exit
+_embedded = False  # this module started the (embedded) instance in use
 _early: list[tuple[threading.Thread, dict[str, Any]]] = []  # see prepare_warm
 
 
@@ -239,7 +247,7 @@ def local_ray_died() -> str | None:
 def shutdown(started: bool) -> None:
     """End one use that ``connect`` returned True for; the last one disconnects (or stops the
     embedded instance; a warm instance stays up for the next run)."""
-    global _watchdog, _users, _lease, _keeper
+    global _watchdog, _users, _lease, _keeper, _embedded
     if not started:
         return
     with _owner:
@@ -252,6 +260,7 @@ def shutdown(started: bool) -> None:
         import ray
 
         ray.shutdown()
+        _embedded = False
         _session_ended()
         if _watchdog is not None:
             _watchdog.stop()

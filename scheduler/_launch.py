@@ -203,9 +203,12 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
                for step, node in req.plan.items()}
     live = None
     if not req.quiet:
+        from ._connect import local_own
+        from ._livefiles import FileSinkReader
         from ._logsink import SinkReader
 
-        live = SinkReader(opened.run_id)
+        # Workers on this machine only: files, not an actor (which needs a worker of its own).
+        live = FileSinkReader(opened.run_id) if local_own() else SinkReader(opened.run_id)
     executor = _executor(req, opened, {step: times + 1 for step, (times, _) in retries.items()}, live)
     cpus = cluster_cpus()
     record["cpus"] = cpus  # parallel efficiency (rayflow._stats) needs the CPU count
@@ -233,6 +236,9 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
             raise RayDied(f"the local Ray instance died ({exc}); {kept} finished task(s) are "
                           f"checkpointed; resume with: rayflow resume{shown} --origin-run-id "
                           f"{opened.run_id}") from None
+        finally:
+            if hasattr(live, "close"):
+                live.close()  # the folder of a FileSinkReader
 
 
 def _executor(req: RunRequest, opened: _Opened, max_attempts: dict[str, int], live: Any) -> Any:

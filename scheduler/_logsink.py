@@ -2,7 +2,8 @@
 
 Lines travel fire-and-forget from the worker (batched every ~0.2 s), so printing never blocks a
 step; the complete logs are written to the datastore by the task itself, this is only the live
-view. One actor serves every run of a driver process (sweeps run many flows at once).
+view. One actor serves every run of a driver process (sweeps run many flows at once). A run on
+this machine's own Ray uses files instead of the actor (_livefiles).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import time
 from typing import Any
 
 import ray
+
+from ._livefiles import FileSink
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -121,6 +124,10 @@ class LineForwarder:
                 by_stream[-1][1].append(line)
             else:
                 by_stream.append((stream, [line]))
+        if isinstance(self.actor, FileSink):  # a run on this machine's own Ray (_livefiles)
+            if by_stream:
+                self.actor.append(self.run_id, self.label, by_stream)
+            return
         refs = []
         for stream, lines in by_stream:
             try:
