@@ -232,3 +232,28 @@ def test_an_idle_warm_instance_stops_itself(warm: Warm, tmp_path):
         time.sleep(1)
     assert warm.states() == [] and warm.processes(state) == []
     assert not _warmreaper.alive(state["reaper"]) and not os.path.exists(state["temp_dir"])
+
+
+def test_live_output_of_a_warm_run_comes_through_files_left_nowhere(warm: Warm, tmp_path):
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    flow = _flow(tmp_path, """
+        from rayflow import FlowSpec, step
+
+        class Chatty(FlowSpec):
+            @step
+            def start(self):
+                print("one line")
+                self.next(self.end)
+
+            @step
+            def end(self):
+                import sys
+                print("to stderr", file=sys.stderr)
+    """)
+    for _ in range(2):  # the run that starts the warm Ray, and one that reuses it
+        done = warm.run("run", flow, env={"TMPDIR": str(private_tmp)})
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "[start/0] one line" in done.stdout
+        assert "[end/0] to stderr" in done.stdout + done.stderr
+    assert [p.name for p in private_tmp.iterdir() if p.name.startswith("rayflow-live-")] == []
