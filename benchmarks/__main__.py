@@ -24,6 +24,7 @@ WORKLOADS = {
     "ui": "rayflow ui pages: a flow with 1,000 runs, a 10,000-task run, a live page's delta",
     "scaling": "CPU-bound splits on 1/2/3-node clusters; artifact MB/s on local disk vs s3://",
     "objectstore": "s3:// behind a 20 ms proxy: foreach, resume, join, listing; vs Metaflow on the same S3",
+    "warm": "the edit-run loop: 1st and 2nd `rayflow run examples/hello.py` (warm local Ray) vs Metaflow",
     "metaflow_suite": "Metaflow's test/core on rayflow (needs --source DIR: a Metaflow checkout)",
 }
 # Needs a Metaflow checkout (--source), so ``all`` leaves it out.

@@ -20,6 +20,9 @@ HEARTBEAT_SECONDS = "RAYFLOW_HEARTBEAT_SECONDS"  # a driver's interval between h
 HEARTBEAT_STALE_SECONDS = "RAYFLOW_HEARTBEAT_STALE_SECONDS"  # a reader's limit before "crashed"
 USER = "RAYFLOW_USER"  # the user runs are recorded under (then METAFLOW_USER, then the OS's)
 CLUSTER_PYTHON = "RAYFLOW_CLUSTER_PYTHON"  # the interpreter a detached run's Ray job starts
+WARM = "RAYFLOW_WARM"  # "0": a local run starts its own Ray and stops it (no warm instance)
+WARM_IDLE_MINUTES = "RAYFLOW_WARM_IDLE_MINUTES"  # a warm local Ray stops after this idle time
+WARM_DIR = "RAYFLOW_WARM_DIR"  # where the warm instance's state lives (tests use a private one)
 RUN_PARAMETER = "RAYFLOW_RUN_"  # + a Parameter's name: its value when not on the command line
 DEFAULT_SECRETS = "RAYFLOW_DEFAULT_SECRETS_BACKEND_TYPE"  # @secrets("ID"): its provider type
 FLOW_CONFIG = "RAYFLOW_FLOW_CONFIG"  # JSON {config name: file} (then Metaflow's METAFLOW_FLOW_CONFIG)
@@ -70,6 +73,23 @@ def heartbeat_seconds() -> float | None:
 
 def heartbeat_stale_seconds() -> float | None:
     return _positive_seconds(HEARTBEAT_STALE_SECONDS)
+
+
+def warm() -> bool:
+    """Local runs keep a warm Ray for the next one (on unless ``RAYFLOW_WARM=0``)."""
+    return _text(WARM) != "0"
+
+
+WARM_IDLE_DEFAULT_MINUTES = 15.0
+
+
+def warm_idle_seconds() -> float:
+    minutes = _positive_seconds(WARM_IDLE_MINUTES)
+    return 60.0 * (minutes if minutes is not None else WARM_IDLE_DEFAULT_MINUTES)
+
+
+def warm_dir() -> str | None:
+    return _text(WARM_DIR) or None
 
 
 def user() -> str | None:

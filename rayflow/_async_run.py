@@ -3,12 +3,14 @@
 The graph is linted and the parameters resolved in the caller's thread, so a bad flow or value
 raises at once. The run itself is ``launch`` of ``Runner.request`` in a thread: it reuses Ray when this process has
 already initialised it (a test session, a notebook that called ``ray.init``), else it starts Ray
-(or joins ``cluster``) from the thread and shuts it down at the end, exactly as ``Runner.run``.
+(or joins ``cluster``) from the thread; Ray is owned once per process (scheduler._connect), so
+several runs at once share the Ray the first one started, and the last one to end stops it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._runner import Runner, RunOutcome
@@ -22,7 +24,7 @@ class AsyncRun:
 
     ``run_id`` blocks until the run is recorded (moments after the start); ``status`` is
     ``running`` until the run ends, then the run's own status (``successful``, ``failed``,
-    ``interrupted``); ``wait()`` blocks until the end and re-raises an error that stopped the run
+    ``interrupted``, ``cancelled``); ``cancel()`` stops it; ``wait()`` blocks until the end and re-raises an error that stopped the run
     from starting (e.g. an unusable datastore); ``run`` is the client ``Run``.
     """
 
@@ -32,7 +34,9 @@ class AsyncRun:
         self._run_id: str | None = None
         self._outcome: RunOutcome | None = None
         self._error: BaseException | None = None
+        self._cancel = threading.Event()
         request.on_started = self._on_started
+        request.should_stop = self._stop_check(request.should_stop)
         self._thread = threading.Thread(target=self._body, args=(request,),
                                         name="rayflow-async-run", daemon=True)
 
@@ -41,6 +45,23 @@ class AsyncRun:
         handle = cls(runner, runner.request(params))
         handle._thread.start()
         return handle
+
+    def _stop_check(self, previous: Callable[[], Any] | None) -> Callable[[], Any]:
+        """The driver loop asks this between Ray calls (the request's own check still counts)."""
+
+        def should_stop() -> Any:
+            if self._cancel.is_set():
+                return "cancelled"
+            return previous() if previous is not None else False
+
+        return should_stop
+
+    def cancel(self) -> AsyncRun:
+        """Stop the run: nothing more is scheduled and its running tasks are cancelled; it ends
+        as ``cancelled`` (finished tasks stay checkpointed, so a resume goes on from them).
+        Returns at once; ``wait()`` for the end. A run that already ended keeps its status."""
+        self._cancel.set()
+        return self
 
     def _on_started(self, run_id: str) -> None:
         self._run_id = run_id

@@ -92,8 +92,9 @@ class Run(RunCompat):
 
     @property
     def status(self) -> str:
-        """``running``, ``successful``, ``failed``, ``pruned``, or ``crashed`` when the run's
-        driver stopped without recording an end (its heartbeat went stale)."""
+        """``running``, ``successful``, ``failed``, ``pruned``, ``cancelled`` (``AsyncRun.cancel``,
+        ``rayflow cancel``), or ``crashed`` when the run's driver stopped without recording an
+        end (its heartbeat went stale)."""
         return self._load(refresh=True).get("status", "unknown")
 
     @property

@@ -37,6 +37,7 @@ def cli_fields(opts: dict[str, Any]) -> dict[str, Any]:
         "quiet": bool(opts.get("quiet")), "shared_datastore": bool(opts.get("shared_datastore")),
         "cache": cache_mode(opts.get("cache")), "max_num_splits": opts.get("max_num_splits"),
         "run_id_file": opts.get("run_id_file"), "run_id": opts.get("run_id"),
+        "warm": not opts.get("no_warm"),
     }
 
 

@@ -9,6 +9,7 @@ one for unit tests (``_inprocess``), and the task body (``_task``, with ``_stepo
 
 from __future__ import annotations
 
+from ._connect import linger_until_exit, prepare_warm
 from ._errors import (
     ClusterError,
     DecoratorError,
@@ -23,6 +24,7 @@ from ._identity import TaskSpec, new_run_id, task_id_of, username
 from ._launch import launch
 from ._request import RunRequest, cache_mode
 from ._run import RunResult, run_flow
+from ._warm import stop_warm
 
 __all__ = [
     "ClusterError",
@@ -38,8 +40,11 @@ __all__ = [
     "TransitionError",
     "cache_mode",
     "launch",
+    "linger_until_exit",
+    "prepare_warm",
     "new_run_id",
     "run_flow",
+    "stop_warm",
     "task_id_of",
     "username",
 ]

@@ -40,12 +40,10 @@ def fault_dir() -> str:
     workers of one node); empty when Ray has no node here."""
     if "ray" not in sys.modules:
         return ""  # no Ray in this process (a task body run in the caller's): no node to ask
-    try:
-        from ray._private.worker import global_worker
+    from ._ray_private import session_dir
 
-        return os.path.join(global_worker.node.get_session_dir_path(), "rayflow-faults")
-    except Exception:  # noqa: BLE001 - not connected, or Ray's internals moved
-        return ""
+    folder = session_dir()
+    return os.path.join(folder, "rayflow-faults") if folder else ""
 
 
 def fault_file(folder: str, flow: str, run_id: str, step: str, task_id: str, attempt: int) -> str:
@@ -200,20 +198,12 @@ _RAYLET_GONE = "Raylet is terminated"  # the driver says it in one line (schedul
 def quiet_worker_deaths() -> None:
     """Keep Ray's raylet paragraph about a dead worker off the console (the driver says it in
     one line). Other messages of Ray's error channel are printed as before."""
-    try:
-        from ray._private import worker
-    except ImportError:
-        return
-    shown = worker.print_to_stdstream
-    if getattr(shown, "_rayflow_quiet", False):
-        return
+    from ._ray_private import filter_error_channel
 
-    def print_to_stdstream(data: Any, ignore_prefix: bool) -> None:
-        lines = data.get("lines") or []
-        if data.get("pid") == "raylet" and any(_QUIET in str(line) or _RAYLET_GONE in str(line)
-                                                for line in lines):
-            return
-        shown(data, ignore_prefix)
+    filter_error_channel(_raylet_paragraph)
 
-    print_to_stdstream._rayflow_quiet = True  # type: ignore[attr-defined]
-    worker.print_to_stdstream = print_to_stdstream
+
+def _raylet_paragraph(data: dict[str, Any]) -> bool:
+    lines = data.get("lines") or []
+    return data.get("pid") == "raylet" and any(_QUIET in str(line) or _RAYLET_GONE in str(line)
+                                               for line in lines)

@@ -107,7 +107,7 @@ def _open(req: RunRequest) -> _Opened:
 def _connect(req: RunRequest, storage: Storage, interrupts: Interrupts) -> tuple[bool, float | None]:
     """Start or join Ray and check the cluster against the plan; (started Ray, seconds it took)."""
     from ._cluster import check_cluster, cluster_runtime_env
-    from ._connect import connect, shutdown
+    from ._connect import connect, shared, shutdown
 
     runtime_env, shipped, notes = cluster_runtime_env(req.cluster, req.flow_file, storage, req.runtime_env)
     if not req.quiet:  # before joining: uploading the folder is what the user waits for
@@ -117,14 +117,16 @@ def _connect(req: RunRequest, storage: Storage, interrupts: Interrupts) -> tuple
             print(f"rayflow: note: {note}", file=sys.stderr)
     connecting = time.time()
     try:
-        started_ray = connect(req.cluster, runtime_env=runtime_env)
+        started_ray = connect(req.cluster, runtime_env=runtime_env, warm=req.warm)
     except SystemExit as exc:  # Ray's own SIGTERM handler while ray.init runs
         if exc.code == signal.SIGTERM:
             raise Interrupted(signal.SIGTERM) from None
         raise
-    ray_seconds = time.time() - connecting if started_ray else None
+    ray_seconds = time.time() - connecting if started_ray and not _warm_reused() else None
     interrupts.install()  # again: ray.init took SIGTERM over
-    interrupts.cancel_tasks = not started_ray  # else shutting Ray down ends the tasks
+    _warm_note(req)
+    # Else shutting Ray down (or, on a warm Ray, the driver's exit) ends the tasks.
+    interrupts.cancel_tasks = not started_ray or shared()
     try:
         shared = req.shared_datastore or settings.shared_datastore()
         check_cluster(req.plan, storage.url, isinstance(storage, LocalStorage), shared)
@@ -134,6 +136,29 @@ def _connect(req: RunRequest, storage: Storage, interrupts: Interrupts) -> tuple
         shutdown(started_ray)
         raise
     return started_ray, ray_seconds
+
+
+def _warm_reused() -> bool:
+    """Connected to a warm local Ray started by an earlier run (so there was no start-up)."""
+    from ._connect import connected_warm, warm_started
+
+    return connected_warm() and not warm_started()
+
+
+def _warm_connected() -> bool:
+    from ._connect import connected_warm
+
+    return connected_warm()
+
+
+def _warm_note(req: RunRequest) -> None:
+    from ._connect import warm_started
+
+    if warm_started() and not req.quiet:
+        minutes = settings.warm_idle_seconds() / 60
+        print(f"rayflow: the local Ray stays up for the next runs (stops after {minutes:g} min "
+              "idle; 'rayflow shutdown' stops it now; --no-warm or RAYFLOW_WARM=0 turn this off)",
+              file=sys.stderr, flush=True)
 
 
 def _record(req: RunRequest, opened: _Opened, started_ray: bool) -> dict[str, Any]:
@@ -180,9 +205,12 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
                for step, node in req.plan.items()}
     live = None
     if not req.quiet:
+        from ._connect import local_own
+        from ._livefiles import FileSinkReader
         from ._logsink import SinkReader
 
-        live = SinkReader(opened.run_id)
+        # Workers on this machine only: files, not an actor (which needs a worker of its own).
+        live = FileSinkReader(opened.run_id) if local_own() else SinkReader(opened.run_id)
     writer = pages.PageWriter(opened.storage, req.flow, opened.run_id)
     executor = PagedExecutor(_executor(req, opened, {step: times + 1 for step, (times, _) in retries.items()},
                                        live), writer, req.plan)
@@ -191,6 +219,10 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
     record["cluster"] = resolve_address(req.cluster) or "local"
     window = req.max_workers if req.max_workers else min(256, max(16, 8 * cpus))
     cloner, on_success = _cloner(req, opened, writer)
+    if _warm_connected():
+        from ._prime import settle
+
+        settle()  # the worker primed at connect (_prime) is ready for the first task
 
     def on_crash(spec: TaskSpec, result: TaskResult) -> None:
         record_crash(opened.storage, req.flow, opened.run_id, spec, result)
@@ -211,6 +243,8 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
         finally:
             cloner.close()
             writer.flush()
+            if hasattr(live, "close"):
+                live.close()  # the folder of a FileSinkReader
 
 
 def _executor(req: RunRequest, opened: _Opened, max_attempts: dict[str, int], live: Any) -> Any:
@@ -257,7 +291,7 @@ def _finish(req: RunRequest, opened: _Opened, record: dict[str, Any], outcome: A
     status = "successful" if ended and not outcome.failures else "failed"
     stopped = req.should_stop() if req.should_stop is not None else False
     if status == "failed" and stopped:  # "interrupted": the sweep driver got Ctrl-C
-        status = "failed" if stopped == "interrupted" else "pruned"
+        status = {"interrupted": "failed", "cancelled": "cancelled"}.get(str(stopped), "pruned")
     record.update(status=status, interrupted=outcome.interrupted or stopped == "interrupted",
                   finished_at=time.time(),
                   failed_tasks=[f"{s.step}/{s.task_id}" for s, _ in outcome.failures],

@@ -2,7 +2,8 @@
 
 Lines travel fire-and-forget from the worker (batched every ~0.2 s), so printing never blocks a
 step; the complete logs are written to the datastore by the task itself, this is only the live
-view. One actor serves every run of a driver process (sweeps run many flows at once).
+view. One actor serves every run of a driver process (sweeps run many flows at once). A run on
+this machine's own Ray uses files instead of the actor (_livefiles).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import time
 from typing import Any
 
 import ray
+
+from ._livefiles import FileSink
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -28,16 +31,22 @@ class LogSink:
 
 
 class SinkReader:
-    """Driver side: non-blocking polls; lines of other runs are kept for their own readers."""
+    """Driver side: non-blocking polls; lines of other runs are kept for their own readers.
+
+    The actor belongs to the Ray job (the driver's connection) that created it: a reader made
+    after Ray was shut down and started again gets a new one, never a handle into the session
+    that ended (``forget`` is called when it ends; the job id is checked as well)."""
 
     _actor: Any = None
+    _job: str | None = None
     _lock = threading.Lock()
     _backlog: dict[str, list[tuple[str, str, list[str]]]] = {}
 
     def __init__(self, run_id: str) -> None:
+        job = ray.get_runtime_context().get_job_id()
         with SinkReader._lock:
-            if SinkReader._actor is None or not _alive(SinkReader._actor):
-                SinkReader._actor = LogSink.remote()
+            if SinkReader._actor is None or SinkReader._job != job:
+                SinkReader._actor, SinkReader._job = LogSink.remote(), job
         self.actor = SinkReader._actor
         self.run_id = run_id
         self._pending: Any = None
@@ -72,16 +81,16 @@ class SinkReader:
             for run_id, label, stream, lines in batch:
                 SinkReader._backlog.setdefault(run_id, []).append((label, stream, lines))
 
+    @classmethod
+    def forget(cls) -> None:
+        """The Ray session ended: its actor is gone with it."""
+        with cls._lock:
+            cls._actor, cls._job = None, None
+            cls._backlog.clear()
+
     def _take(self) -> list[tuple[str, str, list[str]]]:
         with SinkReader._lock:
             return SinkReader._backlog.pop(self.run_id, [])
-
-
-def _alive(actor: Any) -> bool:
-    try:
-        return ray.is_initialized() and actor is not None
-    except Exception:  # noqa: BLE001
-        return False
 
 
 class LineForwarder:
@@ -115,6 +124,10 @@ class LineForwarder:
                 by_stream[-1][1].append(line)
             else:
                 by_stream.append((stream, [line]))
+        if isinstance(self.actor, FileSink):  # a run on this machine's own Ray (_livefiles)
+            if by_stream:
+                self.actor.append(self.run_id, self.label, by_stream)
+            return
         refs = []
         for stream, lines in by_stream:
             try:

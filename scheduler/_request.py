@@ -43,6 +43,7 @@ class RunRequest:
     fail_fast: bool = False
     max_num_splits: int | None = None
     quiet: bool = False
+    warm: bool = False  # a local run uses (or starts) the warm local Ray (scheduler._warm)
     out: TextIO | None = None
     run_id_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -228,13 +228,14 @@ class _IgnoreFiles:
             if name not in files:
                 continue
             try:
-                from ray._private.thirdparty.pathspec import PathSpec
+                from ._ray_private import gitignore_matcher
 
                 with open(os.path.join(root, name)) as f:
-                    spec = PathSpec.from_lines("gitwildmatch", f.readlines())
-            except (ImportError, OSError, ValueError):
+                    spec = gitignore_matcher(f.readlines())
+            except (OSError, ValueError):
                 continue
-            self.specs.setdefault(root, []).append(spec)
+            if spec is not None:
+                self.specs.setdefault(root, []).append(spec)
 
     def ignored(self, path: str) -> bool:
         if not self.specs:

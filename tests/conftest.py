@@ -10,6 +10,9 @@ import pytest
 
 os.environ.setdefault("RAY_TMPDIR", "/tmp/rft")
 os.environ.setdefault("RAYFLOW_USER", "tester")
+# No warm local Ray (scheduler/_warm.py) outlives the suite: every `rayflow run` a test starts
+# stops its own Ray. The tests of the warm instance turn it on for their own processes only.
+os.environ["RAYFLOW_WARM"] = "0"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

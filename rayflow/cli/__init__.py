@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from ._check_cmd import check_command
-from ._common import handle_errors, process_started
+from ._common import end_program, handle_errors, process_started
 from ._compare_cmd import compare_command
 from ._detach_cmd import cancel_command, status_command
 from ._gc_cmd import gc_command
@@ -18,6 +18,7 @@ from ._resume_cmd import make_resume_command
 from ._run_cmd import make_run_command
 from ._runs_cmd import runs_command
 from ._show_cmd import show_command
+from ._shutdown_cmd import shutdown_command
 from ._sweep_cmd import make_sweep_command
 from ._tag_cmd import tag_group
 from ._timeline_cmd import timeline_command
@@ -44,12 +45,17 @@ cli.add_command(timeline_command)
 cli.add_command(gc_command)
 cli.add_command(status_command)
 cli.add_command(cancel_command)
+cli.add_command(shutdown_command)
 
 
 def main(args: list[str] | None = None) -> None:
+    """The ``rayflow`` program (``args`` None: from ``sys.argv``; then a run on the warm local
+    Ray ends the process without Ray's slow disconnect, see ``end_program``)."""
     started = process_started()  # the wall time reported by run/resume counts from here
-    handle_errors(lambda: cli.main(args=args, prog_name="rayflow", standalone_mode=False,
-                                   obj={"started": started}), "rayflow")
+    program = args is None
+    end_program(program, lambda: handle_errors(
+        lambda: cli.main(args=args, prog_name="rayflow", standalone_mode=False,
+                         obj={"started": started, "program": program}), "rayflow"))
 
 
 __all__ = ["cli", "main"]

@@ -38,7 +38,7 @@ class ParameterType(click.ParamType):
 
 RESERVED_OPTIONS = {"max_workers", "datastore", "tag", "run_id_file", "fail_fast", "with", "cluster",
                     "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore",
-                    "detach", "run_id"}
+                    "detach", "run_id", "no_warm"}
 
 
 def parameter_options(flow_cls: type) -> list[click.Option]:
@@ -79,6 +79,9 @@ def run_options() -> list[click.Option]:
                      help="Fail a foreach that fans out wider than this (default: no limit)."),
         click.Option(["--cache/--no-cache", "cache"], default=None,
                      help="--cache: cache every step across runs; --no-cache: ignore every cache."),
+        click.Option(["--no-warm"], is_flag=True,
+                     help="Start a local Ray for this run only and stop it at the end (default: "
+                          "keep it warm for the next run; RAYFLOW_WARM=0 does the same)."),
         click.Option(["--quiet", "-q"], is_flag=True, help="Print only errors and the result."),
         *config_options(),
         *detach_options(),
@@ -175,6 +178,23 @@ def handle_errors(invoke: Callable[[], Any], prog: str) -> None:
         sys.exit(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt as exc:
         _interrupted(exc)
+
+
+def end_program(program: bool, invoke: Callable[[], Any]) -> None:
+    """Run the command; a program whose run left its connection to the warm local Ray open
+    (``execute_run``) then exits at once with the command's code (scheduler._connect.exit_now)."""
+    code: Any = 0
+    try:
+        invoke()
+    except SystemExit as exc:
+        code = exc.code
+        if not program or not isinstance(code, (int, type(None))):
+            raise
+    connect = sys.modules.get("rayflow.scheduler._connect")
+    if program and connect is not None:
+        connect.exit_now(code or 0)
+    if code:
+        sys.exit(code)
 
 
 def _interrupted(exc: KeyboardInterrupt) -> NoReturn:

@@ -26,6 +26,10 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
     from .._launching import cli_fields, new_request
 
     started = opts.get("started") or time.time()
+    if not opts.get("no_warm"):
+        from rayflow.scheduler import prepare_warm
+
+        prepare_warm(opts.get("cluster"))  # ray start, if needed, while the flow is prepared
     configs = ConfigInput(dict(opts.get("config_files") or ()), dict(opts.get("config_values") or ()))
     _, plan = plan_for(flow_cls, tuple(opts.get("with_") or ()), configs)
     given = {k: v for k, v in opts.get("params", {}).items() if v is not None}
@@ -36,6 +40,10 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
 
         tell(submit(flow_cls, flow_file, values, url, opts))
         return
+    if opts.get("program"):  # the process ends after this run: see scheduler._connect.exit_now
+        from rayflow.scheduler import linger_until_exit
+
+        linger_until_exit()
     if not opts.get("quiet"):
         click.echo(f"rayflow: running {flow_cls.__name__} (datastore: {display_path(url) if '://' not in url else url})")
     result = launch(new_request(flow_cls, flow_file, plan, values, url, **cli_fields(opts)))
@@ -56,6 +64,8 @@ def with_group_options(ctx: click.Context, opts: dict[str, Any]) -> dict[str, An
     for key in ("config_files", "config_values"):  # ``python flow.py --config a a.json run``
         if root.get(key):
             opts[key] = tuple(root[key]) + tuple(opts.get(key) or ())
+    if root.get("program"):
+        opts["program"] = True
     return opts
 
 

@@ -31,7 +31,7 @@ from rayflow.datastore import (
 T = TypeVar("T")
 R = TypeVar("R")
 
-FINISHED = ("successful", "failed", "interrupted", "pruned", "crashed")
+FINISHED = ("successful", "failed", "interrupted", "pruned", "cancelled", "crashed")
 MAX_SCALAR_BYTES = 1 << 16
 
 
