@@ -77,8 +77,10 @@ def main(argv: list[str]) -> int:
             traceback.print_exc()
             failed.append(workload)
         print(f"=== {workload} took {time.perf_counter() - t0:.0f} s", flush=True)
-    print(f"\nall workloads took {time.perf_counter() - started:.0f} s"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    print(
+        f"\nall workloads took {time.perf_counter() - started:.0f} s"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

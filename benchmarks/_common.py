@@ -20,18 +20,28 @@ def start_ray(num_cpus: int | None = None) -> None:
 
     os.environ.setdefault("RAY_TMPDIR", "/tmp/ray")
     if not ray.is_initialized():
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.ERROR)
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "platform": platform.platform(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     try:
         with open("/proc/meminfo") as f:
             info["memory_gb"] = round(int(f.readline().split()[1]) / 2**20, 1)
         with open("/proc/cpuinfo") as f:
-            info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+            info["cpu_model"] = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), ""
+            )
     except (OSError, ValueError, IndexError):
         pass
     try:
@@ -75,17 +85,32 @@ def metaflow_version() -> str | None:
     return getattr(metaflow, "__version__", "unknown")
 
 
-def run_metaflow(flow_file: str, args: list[str], cwd: str,
-                 timeout: float = 3600) -> tuple[float, subprocess.CompletedProcess]:
+def run_metaflow(
+    flow_file: str, args: list[str], cwd: str, timeout: float = 3600
+) -> tuple[float, subprocess.CompletedProcess]:
     """``python FLOW --no-pylint run ARGS`` with Metaflow's local runtime; (seconds, process).
 
     ``--max-workers`` defaults to the CPU count and ``--max-num-splits`` is raised above its
     default of 100, so Metaflow gets the same parallelism and fan-out as rayflow.
     """
-    env = dict(os.environ, USERNAME="bench", METAFLOW_USER="bench",
-               METAFLOW_DEFAULT_DATASTORE="local", METAFLOW_DEFAULT_METADATA="local")
-    cmd = [sys.executable, flow_file, "--no-pylint", "run",
-           "--max-workers", str(os.cpu_count() or 2), "--max-num-splits", "100000", *args]
+    env = dict(
+        os.environ,
+        USERNAME="bench",
+        METAFLOW_USER="bench",
+        METAFLOW_DEFAULT_DATASTORE="local",
+        METAFLOW_DEFAULT_METADATA="local",
+    )
+    cmd = [
+        sys.executable,
+        flow_file,
+        "--no-pylint",
+        "run",
+        "--max-workers",
+        str(os.cpu_count() or 2),
+        "--max-num-splits",
+        "100000",
+        *args,
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     return time.perf_counter() - t0, proc

@@ -14,8 +14,12 @@ def _node_quals(name: str, node: dict) -> set[str]:
     quals = {"all", *node.get("quals", [])}
     if name in ("start", "end"):
         quals.add(name)
-    for key, qual in (("join", "join"), ("parallel_step", "parallel-step"), ("linear", "linear"),
-                      ("switch", "switch-step")):
+    for key, qual in (
+        ("join", "join"),
+        ("parallel_step", "parallel-step"),
+        ("linear", "linear"),
+        ("switch", "switch-step"),
+    ):
         if key in node:
             quals.add(qual)
     return quals
@@ -24,14 +28,20 @@ def _node_quals(name: str, node: dict) -> set[str]:
 def generate(graph: dict, test: TestClass) -> tuple[str, str, str] | None:
     """(flow_name, flow code, check code), or None when the pair does not apply."""
     gname = graph.get("name", "")
-    if gname in test.get("SKIP_GRAPHS", []) or (test.get("ONLY_GRAPHS") and gname not in test.get("ONLY_GRAPHS")):
+    if gname in test.get("SKIP_GRAPHS", []) or (
+        test.get("ONLY_GRAPHS") and gname not in test.get("ONLY_GRAPHS")
+    ):
         return None
     flow_name = f"{test.name}Flow"
     used: set[str] = set()
     body: list[tuple[int, str]] = [(0, f"class {flow_name}(FlowSpec):")]
     for var, val in test.get("CLASS_VARS", {}).items():
         body.append((1, f"{var} = {val}"))
-    for kind, attr in (("Parameter", "PARAMETERS"), ("IncludeFile", "INCLUDE_FILES"), ("Config", "CONFIGS")):
+    for kind, attr in (
+        ("Parameter", "PARAMETERS"),
+        ("IncludeFile", "INCLUDE_FILES"),
+        ("Config", "CONFIGS"),
+    ):
         for var, spec in test.get(attr, {}).items():
             kwargs = ",".join(f"{k}={v}" for k, v in spec.items())
             body.append((1, f'{var} = {kind}("{var}", {kwargs})'))
@@ -59,7 +69,9 @@ def generate(graph: dict, test: TestClass) -> tuple[str, str, str] | None:
         elif "foreach" in node:
             body.append((2, f'self.next(self.{node["foreach"]}, foreach="{node["foreach_var"]}")'))
         elif "num_parallel" in node:
-            body.append((2, f"self.next(self.{node['parallel']}, num_parallel={node['num_parallel']})"))
+            body.append(
+                (2, f"self.next(self.{node['parallel']}, num_parallel={node['num_parallel']})")
+            )
     if any(s.required and s.name not in used for s in test.steps):
         return None
     body += [(0, "if __name__ == '__main__':"), (1, f"{flow_name}()")]
@@ -75,12 +87,18 @@ def generate(graph: dict, test: TestClass) -> tuple[str, str, str] | None:
         lines.append(f"from rayflow import {', '.join(tag_names)}")
     lines += [rewrite_imports(h) for _, h in header]
     flow_code = "\n".join(lines) + "\n" + rewrite_imports(code) + "\n"
-    check = ["# -*- coding: utf-8 -*-", "import sys",
-             "from metaflow_test import assert_equals, assert_equals_metadata, assert_exception, new_checker",
-             "def check_results(flow, checker):"]
+    check = [
+        "# -*- coding: utf-8 -*-",
+        "import sys",
+        "from metaflow_test import assert_equals, assert_equals_metadata, assert_exception, new_checker",
+        "def check_results(flow, checker):",
+    ]
     check += ["    " + ln for ln in test.check_body]
-    check += ["if __name__ == '__main__':", f"    from test_flow import {flow_name}",
-              f"    flow = {flow_name}(use_cli=False)", "    check = new_checker(flow)",
-              "    check_results(flow, check)"]
+    check += [
+        "if __name__ == '__main__':",
+        f"    from test_flow import {flow_name}",
+        f"    flow = {flow_name}(use_cli=False)",
+        "    check = new_checker(flow)",
+        "    check_results(flow, check)",
+    ]
     return flow_name, flow_code, rewrite_imports("\n".join(check)) + "\n"
-

@@ -8,11 +8,32 @@ import os
 import re
 
 # Names Metaflow's generated flows import; each flow imports only those its code mentions.
-FLOW_NAMES = ("Config", "config_expr", "FlowSpec", "step", "Parameter", "project", "IncludeFile",
-              "JSONType", "current", "parallel", "FlowMutator", "StepMutator", "UserStepDecorator",
-              "user_step_decorator")
-TEST_HELPERS = ("assert_equals", "assert_equals_metadata", "assert_exception", "ExpectationFailed",
-                "is_resumed", "ResumeFromHere", "TestRetry", "try_to_get_card")
+FLOW_NAMES = (
+    "Config",
+    "config_expr",
+    "FlowSpec",
+    "step",
+    "Parameter",
+    "project",
+    "IncludeFile",
+    "JSONType",
+    "current",
+    "parallel",
+    "FlowMutator",
+    "StepMutator",
+    "UserStepDecorator",
+    "user_step_decorator",
+)
+TEST_HELPERS = (
+    "assert_equals",
+    "assert_equals_metadata",
+    "assert_exception",
+    "ExpectationFailed",
+    "is_resumed",
+    "ResumeFromHere",
+    "TestRetry",
+    "try_to_get_card",
+)
 _IMPORT = re.compile(r"^(\s*(?:from|import)\s+)metaflow(?=[\s.,]|$)", re.M)
 # Metaflow-internal modules the checkers import (not paths users import): mapped to rayflow's
 # public module for the same thing, or to a few lines this runner writes beside the checkers.
@@ -36,7 +57,9 @@ except ImportError:
 def rewrite_imports(text: str) -> str:
     """``from metaflow... import`` / ``import metaflow...`` -> rayflow (``metaflow_test`` stays)."""
     for internal, mapped in INTERNAL.items():
-        text = re.sub(rf"^(\s*from\s+){re.escape(internal)}(?=\s)", rf"\g<1>{mapped}", text, flags=re.M)
+        text = re.sub(
+            rf"^(\s*from\s+){re.escape(internal)}(?=\s)", rf"\g<1>{mapped}", text, flags=re.M
+        )
     return _IMPORT.sub(r"\1rayflow", text)
 
 
@@ -52,4 +75,3 @@ def stage_helpers(core: str, stage_dir: str) -> None:
             text = open(os.path.join(src, name), encoding="utf-8").read()
             with open(os.path.join(dst, name), "w", encoding="utf-8") as f:
                 f.write(rewrite_imports(text))
-

@@ -49,8 +49,16 @@ def first_error_line(out: str, err: str) -> str:
     return (lines[-1] if lines else "(no output)")[:300]
 
 
-def run_pair(test: TestClass, graph: dict, ctx: dict, stage_dir: str, tests_dir: str,
-             timeout: float, keep: bool, extra_path: list[str]) -> Outcome:
+def run_pair(
+    test: TestClass,
+    graph: dict,
+    ctx: dict,
+    stage_dir: str,
+    tests_dir: str,
+    timeout: float,
+    keep: bool,
+    extra_path: list[str],
+) -> Outcome:
     gname = graph["name"]
     started = time.monotonic()
     generated = generate(graph, test)
@@ -63,35 +71,72 @@ def run_pair(test: TestClass, graph: dict, ctx: dict, stage_dir: str, tests_dir:
             f.write(flow_code)
         with open(os.path.join(tmp, "check_flow.py"), "w") as f:
             f.write(check_code)
-        shutil.copytree(os.path.join(stage_dir, "metaflow_test"), os.path.join(tmp, "metaflow_test"))
+        shutil.copytree(
+            os.path.join(stage_dir, "metaflow_test"), os.path.join(tmp, "metaflow_test")
+        )
         shutil.copy2(os.path.join(stage_dir, "metaflow_suite_compat.py"), tmp)
         for name in test.get("REQUIRED_FILES", []):
             shutil.copy2(os.path.join(tests_dir, name), os.path.join(tmp, name))
-        env = {k: os.environ[k] for k in ("HOME", "PATH", "RAY_TMPDIR", "USER", "TMPDIR") if k in os.environ}
+        env = {
+            k: os.environ[k]
+            for k in ("HOME", "PATH", "RAY_TMPDIR", "USER", "TMPDIR")
+            if k in os.environ
+        }
         env.update({k: v.format(nonce=os.path.basename(tmp)) for k, v in ctx["env"].items()})
-        env.update({"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf_8",
-                    "PYTHONPATH": ":".join([*extra_path, tmp]), "RAYFLOW_DATASTORE": os.path.join(tmp, ".rayflow")})
+        env.update(
+            {
+                "LANG": "C.UTF-8",
+                "LC_ALL": "C.UTF-8",
+                "PYTHONIOENCODING": "utf_8",
+                "PYTHONPATH": ":".join([*extra_path, tmp]),
+                "RAYFLOW_DATASTORE": os.path.join(tmp, ".rayflow"),
+            }
+        )
         py = sys.executable
         deadline = started + timeout
 
         def call(cmd: list[str]) -> subprocess.CompletedProcess:
             left = max(5.0, deadline - time.monotonic())
             try:
-                return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True,
-                                      timeout=left, errors="replace")
+                return subprocess.run(
+                    cmd,
+                    cwd=tmp,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=left,
+                    errors="replace",
+                )
             except subprocess.TimeoutExpired as exc:
-                out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-                return subprocess.CompletedProcess(cmd, -999, out, f"timed out after {timeout:.0f} s")
+                out = (
+                    exc.stdout.decode(errors="replace")
+                    if isinstance(exc.stdout, bytes)
+                    else (exc.stdout or "")
+                )
+                return subprocess.CompletedProcess(
+                    cmd, -999, out, f"timed out after {timeout:.0f} s"
+                )
 
         def flow_cmd(mode: str, extra: list[str] | None = None) -> list[str]:
-            return [py, "-B", "test_flow.py", *ctx["top_options"], mode, *(extra or []),
-                    "--run-id-file", "run-id", *ctx["run_options"]]
+            return [
+                py,
+                "-B",
+                "test_flow.py",
+                *ctx["top_options"],
+                mode,
+                *(extra or []),
+                "--run-id-file",
+                "run-id",
+                *ctx["run_options"],
+            ]
 
         def fail(stage: str, proc: subprocess.CompletedProcess) -> Outcome:
             result.stage = stage
             result.error = first_error_line(proc.stdout, proc.stderr)
             with open(os.path.join(tmp, f"{stage}.log"), "w") as f:
-                f.write(f"$ {' '.join(proc.args)}\nexit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+                f.write(
+                    f"$ {' '.join(proc.args)}\nexit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+                )
             return result
 
         proc = call(flow_cmd("run"))
@@ -122,7 +167,9 @@ def run_pair(test: TestClass, graph: dict, ctx: dict, stage_dir: str, tests_dir:
         for check in ("CliCheck", "MetadataCheck"):
             proc = call([py, "check_flow.py", check, run_id, *ctx["top_options"]])
             stage = "cli" if check == "CliCheck" else "client"
-            result.stages[stage] = "ok" if proc.returncode == 0 else first_error_line(proc.stdout, proc.stderr)
+            result.stages[stage] = (
+                "ok" if proc.returncode == 0 else first_error_line(proc.stdout, proc.stderr)
+            )
             if proc.returncode and failed is None:
                 failed = fail(stage, proc)
         if failed is not None:
@@ -135,4 +182,3 @@ def run_pair(test: TestClass, graph: dict, ctx: dict, stage_dir: str, tests_dir:
             result.stages["dir"] = tmp
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-

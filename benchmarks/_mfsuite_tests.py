@@ -11,10 +11,15 @@ from typing import Any
 
 # Test-only hooks of Metaflow's extension mechanism (its test_org extension package), which
 # rayflow does not have; pairs using them are reported as "left out".
-EXTENSION_ONLY = ("test_step_decorator", "test_flow_decorator", "unbounded_test_foreach_internal",
-                  "metaflow_extensions",
-                  # card types defined only in that package (test_org's plugins/cards, card_via_extinit)
-                  "editable_import_test_card", "card_ext_init_a")
+EXTENSION_ONLY = (
+    "test_step_decorator",
+    "test_flow_decorator",
+    "unbounded_test_foreach_internal",
+    "metaflow_extensions",
+    # card types defined only in that package (test_org's plugins/cards, card_via_extinit)
+    "editable_import_test_card",
+    "card_ext_init_a",
+)
 
 
 # --- reading the test classes --------------------------------------------------------------------
@@ -43,7 +48,7 @@ class TestClass:
 def _body_lines(source_lines: list[str], fn: ast.FunctionDef) -> list[str]:
     first = fn.body[0]
     # A docstring-only body still needs its lines; start at the first statement.
-    lines = source_lines[first.lineno - 1:fn.end_lineno]
+    lines = source_lines[first.lineno - 1 : fn.end_lineno]
     indent = len(lines[0]) - len(lines[0].lstrip())
     return [ln[indent:].rstrip() for ln in lines]
 
@@ -67,7 +72,11 @@ def read_tests(tests_dir: str) -> list[TestClass]:
             steps: list[StepMethod] = []
             check_body: list[str] = ["return False"]
             for item in node.body:
-                if isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name):
+                if (
+                    isinstance(item, ast.Assign)
+                    and len(item.targets) == 1
+                    and isinstance(item.targets[0], ast.Name)
+                ):
                     try:
                         attrs[item.targets[0].id] = ast.literal_eval(item.value)
                     except ValueError:
@@ -79,7 +88,11 @@ def read_tests(tests_dir: str) -> list[TestClass]:
                     meta = _step_meta(item, module_vars)
                     if meta is not None:
                         prio, quals, required, tags = meta
-                        steps.append(StepMethod(item.name, prio, quals, required, tags, _body_lines(lines, item)))
+                        steps.append(
+                            StepMethod(
+                                item.name, prio, quals, required, tags, _body_lines(lines, item)
+                            )
+                        )
             steps.sort(key=lambda s: s.prio)
             out.append(TestClass(node.name, attrs, steps, check_body, uses_ext))
     return out
@@ -88,7 +101,11 @@ def read_tests(tests_dir: str) -> list[TestClass]:
 def _literal_assigns(body: list[ast.stmt]) -> dict[str, Any]:
     found = {}
     for item in body:
-        if isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name):
+        if (
+            isinstance(item, ast.Assign)
+            and len(item.targets) == 1
+            and isinstance(item.targets[0], ast.Name)
+        ):
             try:
                 found[item.targets[0].id] = ast.literal_eval(item.value)
             except ValueError:
@@ -101,10 +118,16 @@ def _value(node: ast.expr, names: dict[str, Any]) -> Any:
     try:
         return ast.literal_eval(node)
     except ValueError:
-        return eval(compile(ast.Expression(node), "<test>", "eval"), {"__builtins__": {"repr": repr}}, dict(names))
+        return eval(
+            compile(ast.Expression(node), "<test>", "eval"),
+            {"__builtins__": {"repr": repr}},
+            dict(names),
+        )
 
 
-def _step_meta(fn: ast.FunctionDef, names: dict[str, Any]) -> tuple[int, set[str], bool, list[str]] | None:
+def _step_meta(
+    fn: ast.FunctionDef, names: dict[str, Any]
+) -> tuple[int, set[str], bool, list[str]] | None:
     prio = None
     quals: set[str] = set()
     required = False
@@ -122,4 +145,3 @@ def _step_meta(fn: ast.FunctionDef, names: dict[str, Any]) -> tuple[int, set[str
     if prio is None:
         return None
     return prio, quals, required, list(reversed(tags))  # decorators apply bottom-up
-

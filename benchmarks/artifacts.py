@@ -36,7 +36,9 @@ class ArtifactFlow(FlowSpec):
         import numpy as np
 
         t = time.perf_counter()
-        self.payload = np.frombuffer(np.random.default_rng(0).bytes(self.size_mb * 10**6), dtype=np.uint8)
+        self.payload = np.frombuffer(
+            np.random.default_rng(0).bytes(self.size_mb * 10**6), dtype=np.uint8
+        )
         self.gen_s = time.perf_counter() - t
         self.user_code_done_at = time.time()
         self.next(self.consume)
@@ -128,20 +130,27 @@ def main(sizes: list[int] | None = None) -> list[dict]:
             gc.collect()
             flow = _rayflow(size, os.path.join(tmp, "ds"))
         mb = float(size)
-        row = {"size_MB": size,
-               "rayflow_write_MBps": mb / flow["write_s"], "rayflow_read_MBps": mb / flow["read_s"],
-               "pickle_write_MBps": mb / raw["write_s"], "pickle_read_MBps": mb / raw["read_s"],
-               "rayflow_write_read_s": flow["write_s"] + flow["read_s"],
-               "pickle_write_read_s": raw["write_s"] + raw["read_s"],
-               "speed_vs_pickle": (raw["write_s"] + raw["read_s"]) / (flow["write_s"] + flow["read_s"]),
-               "rayflow_run_s": flow["run_s"]}
+        row = {
+            "size_MB": size,
+            "rayflow_write_MBps": mb / flow["write_s"],
+            "rayflow_read_MBps": mb / flow["read_s"],
+            "pickle_write_MBps": mb / raw["write_s"],
+            "pickle_read_MBps": mb / raw["read_s"],
+            "rayflow_write_read_s": flow["write_s"] + flow["read_s"],
+            "pickle_write_read_s": raw["write_s"] + raw["read_s"],
+            "speed_vs_pickle": (raw["write_s"] + raw["read_s"])
+            / (flow["write_s"] + flow["read_s"]),
+            "rayflow_run_s": flow["run_s"],
+        }
         rows.append(row)
         print(table([row], list(row)), flush=True)
     print("\nartifact written by one step and read by the next vs pickle.dump/load to local disk")
     print(table(rows, list(rows[0])))
     at200 = next((r for r in rows if r["size_MB"] == 200), None)
     if at200:
-        print(f"target >= 50% of pickle-to-disk speed at 200 MB: {100 * at200['speed_vs_pickle']:.0f}%")
+        print(
+            f"target >= 50% of pickle-to-disk speed at 200 MB: {100 * at200['speed_vs_pickle']:.0f}%"
+        )
     size = 200 if 200 in sizes else sizes[0]
     with tempfile.TemporaryDirectory(prefix="rf-art-") as tmp:
         stages = _breakdown(size, tmp)

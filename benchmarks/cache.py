@@ -65,8 +65,13 @@ def _twice(flow: type, **options) -> dict:
     second = Runner(flow, datastore=ds, **options).run()
     second_s = time.perf_counter() - t0
     assert first.successful and second.successful
-    return {"workload": flow.__name__, "first_s": first_s, "cached_s": second_s,
-            "ratio": second_s / first_s, "tasks_from_cache": len(second.cached)}
+    return {
+        "workload": flow.__name__,
+        "first_s": first_s,
+        "cached_s": second_s,
+        "ratio": second_s / first_s,
+        "tasks_from_cache": len(second.cached),
+    }
 
 
 def main() -> list[dict]:

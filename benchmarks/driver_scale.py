@@ -42,11 +42,18 @@ def _one(n: int, folder: str) -> dict:
     stats = run_stats(f"{result.flow}/{result.run_id}")
     stats_s = time.perf_counter() - t0
     metadata(None)
-    return {"splits": n, "run_s": elapsed, "ms_per_split": 1000 * elapsed / n,
-            "rss_before_MB": before, "rss_peak_MB": rss.peak, "rss_growth_MB": rss.peak - before,
-            "latency_median_ms": 1000 * (stats.latency_median_s or 0),
-            "latency_p95_ms": 1000 * (stats.latency_p95_s or 0),
-            "efficiency": stats.efficiency, "stats_read_s": stats_s}
+    return {
+        "splits": n,
+        "run_s": elapsed,
+        "ms_per_split": 1000 * elapsed / n,
+        "rss_before_MB": before,
+        "rss_peak_MB": rss.peak,
+        "rss_growth_MB": rss.peak - before,
+        "latency_median_ms": 1000 * (stats.latency_median_s or 0),
+        "latency_p95_ms": 1000 * (stats.latency_p95_s or 0),
+        "efficiency": stats.efficiency,
+        "stats_read_s": stats_s,
+    }
 
 
 def main(sizes: list[int] | None = None) -> list[dict]:
@@ -61,7 +68,9 @@ def main(sizes: list[int] | None = None) -> list[dict]:
     print("\nno-op foreach; driver = this process, RSS sampled every 50 ms")
     print(table(rows, list(rows[0])))
     biggest = max(rows, key=lambda r: r["splits"])
-    print(f"target: driver RSS <= 500 MB at {biggest['splits']} splits: peak {biggest['rss_peak_MB']:.0f} MB")
+    print(
+        f"target: driver RSS <= 500 MB at {biggest['splits']} splits: peak {biggest['rss_peak_MB']:.0f} MB"
+    )
     print("saved", save("driver_scale", rows))
     return rows
 

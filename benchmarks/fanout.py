@@ -50,9 +50,11 @@ class FanoutFlow(FlowSpec):
 
 
 # The same class for Metaflow, with only the import line changed (as a Metaflow user would).
-METAFLOW_FLOW = ("from metaflow import FlowSpec, Parameter, step\n\n\n"
-                 + inspect.getsource(FanoutFlow)
-                 + '\n\nif __name__ == "__main__":\n    FanoutFlow()\n')
+METAFLOW_FLOW = (
+    "from metaflow import FlowSpec, Parameter, step\n\n\n"
+    + inspect.getsource(FanoutFlow)
+    + '\n\nif __name__ == "__main__":\n    FanoutFlow()\n'
+)
 
 
 def _write_small_files(i: int, folder: str) -> int:
@@ -125,10 +127,17 @@ def main(sizes: list[int] | None = None, metaflow: bool = True) -> list[dict]:
             mf, note = _metaflow(n, tmp) if mf_version else (None, "")
         if note:
             notes.append(f"N={n}: {note}")
-        row = {"N": n, "python_loop_s": loop, "raw_ray_s": raw, "rayflow_s": flow,
-               "metaflow_s": mf, "rayflow_ms_per_split": 1000 * flow / n,
-               "raw_ms_per_task": 1000 * raw / n, "rayflow_vs_raw": flow / raw,
-               "metaflow_vs_rayflow": mf / flow if mf else None}
+        row = {
+            "N": n,
+            "python_loop_s": loop,
+            "raw_ray_s": raw,
+            "rayflow_s": flow,
+            "metaflow_s": mf,
+            "rayflow_ms_per_split": 1000 * flow / n,
+            "raw_ms_per_task": 1000 * raw / n,
+            "rayflow_vs_raw": flow / raw,
+            "metaflow_vs_rayflow": mf / flow if mf else None,
+        }
         rows.append(row)
         print(table([row], list(row)), flush=True)
     print("\nno-op foreach of N splits (seconds; rayflow and raw Ray share one Ray instance)")
@@ -140,7 +149,9 @@ def main(sizes: list[int] | None = None, metaflow: bool = True) -> list[dict]:
     if at500:
         print(f"target <= 3 ms per split at N=500: {at500['rayflow_ms_per_split']:.2f} ms")
     if at100 and at100["metaflow_vs_rayflow"]:
-        print(f"target >= 50x faster than Metaflow local at N=100: {at100['metaflow_vs_rayflow']:.0f}x")
+        print(
+            f"target >= 50x faster than Metaflow local at N=100: {at100['metaflow_vs_rayflow']:.0f}x"
+        )
     print("saved", save("fanout", rows, {"metaflow": mf_version, "notes": notes}))
     return rows
 

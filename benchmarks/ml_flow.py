@@ -19,8 +19,9 @@ import time
 
 from benchmarks._common import metaflow_version, run_metaflow, save, start_ray, table
 
-EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
-                       "train_sweep.py")
+EXAMPLE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "train_sweep.py"
+)
 BEST = re.compile(r"best: C=(\S+) gamma=(\S+) accuracy=(\S+) \((\d+) settings\)")
 
 
@@ -37,9 +38,14 @@ def bench_rayflow(settings: int) -> dict:
     run = outcome.run
     stats = run_stats(run)
     data = run.data
-    return {"tool": "rayflow", "seconds": seconds, "models": len(data.scores),
-            "best": f"C={data.best_c:.4g} gamma={data.best_gamma:.4g} acc={data.best_accuracy:.4f}",
-            "efficiency": stats.efficiency, "task_s": stats.task_s}
+    return {
+        "tool": "rayflow",
+        "seconds": seconds,
+        "models": len(data.scores),
+        "best": f"C={data.best_c:.4g} gamma={data.best_gamma:.4g} acc={data.best_accuracy:.4f}",
+        "efficiency": stats.efficiency,
+        "task_s": stats.task_s,
+    }
 
 
 def bench_metaflow(settings: int) -> dict:
@@ -73,7 +79,9 @@ def main(settings: int = 100, metaflow: bool = True) -> list[dict]:
         if mf.get("error"):
             notes.append(f"metaflow failed: {mf['error']}")
         elif mf.get("best") != rows[0]["best"]:
-            notes.append(f"best settings differ: rayflow {rows[0]['best']}, metaflow {mf.get('best')}")
+            notes.append(
+                f"best settings differ: rayflow {rows[0]['best']}, metaflow {mf.get('best')}"
+            )
         else:
             rows[0]["metaflow_vs_rayflow"] = mf["seconds"] / rows[0]["seconds"]
     print(f"train and score {settings} SVMs on digits (one foreach split each)")

@@ -35,7 +35,7 @@ import uuid
 
 from benchmarks._common import metaflow_version, save, start_ray, table
 
-FLOW = '''
+FLOW = """
 import os
 from {module} import FlowSpec, Parameter, step
 
@@ -66,7 +66,7 @@ class ObjstoreFlow(FlowSpec):
 
 if __name__ == "__main__":
     ObjstoreFlow()
-'''
+"""
 
 
 def _flow_file(folder: str, module: str, fail: bool = False) -> str:
@@ -95,8 +95,13 @@ def bench_foreach(url: str, n: int) -> dict:
     seconds = time.perf_counter() - t0
     assert out.successful, out.failures
     join = _task_meta(url, "ObjstoreFlow", out.run_id, "join", "0")
-    return {"workload": f"(a) no-op foreach, {n} splits", "N": n, "seconds": seconds,
-            "ms_per_split": 1000 * seconds / n, "join_s": join["finished_at"] - join["started_at"]}
+    return {
+        "workload": f"(a) no-op foreach, {n} splits",
+        "N": n,
+        "seconds": seconds,
+        "ms_per_split": 1000 * seconds / n,
+        "join_s": join["finished_at"] - join["started_at"],
+    }
 
 
 def bench_resume(url: str, n: int) -> tuple[dict, dict, str]:
@@ -117,10 +122,18 @@ def bench_resume(url: str, n: int) -> tuple[dict, dict, str]:
     run_id = second.run_id
     failed = _task_meta(url, "ObjstoreFlow", run_id, "split", "7")
     join = _task_meta(url, "ObjstoreFlow", run_id, "join", "0")
-    b = {"workload": f"(b) resume, {n} splits, 1 failed", "N": n, "seconds": resume_s,
-         "failed_split_started_s": failed["started_at"] - wall0, "first_run_s": first_s}
-    c = {"workload": f"(c) join over {n} inputs (in (b)'s resume)", "N": n,
-         "seconds": join["finished_at"] - join["started_at"]}
+    b = {
+        "workload": f"(b) resume, {n} splits, 1 failed",
+        "N": n,
+        "seconds": resume_s,
+        "failed_split_started_s": failed["started_at"] - wall0,
+        "first_run_s": first_s,
+    }
+    c = {
+        "workload": f"(c) join over {n} inputs (in (b)'s resume)",
+        "N": n,
+        "seconds": join["finished_at"] - join["started_at"],
+    }
     return b, c, run_id
 
 
@@ -132,13 +145,20 @@ def _write_runs(url: str, count: int) -> None:
     files = {}
     for i in range(count):
         run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(base + i)) + f".000-{i:06x}"
-        record = {"flow": "ManyRunsFlow", "run_id": run_id, "status": "successful", "user": "bench",
-                  "tags": [f"batch:{i // 100}"], "system_tags": ["user:bench"],
-                  "parameters": {"lr": 0.001 * (i % 17)}, "created_at": base + i,
-                  "finished_at": base + i + 3}
+        record = {
+            "flow": "ManyRunsFlow",
+            "run_id": run_id,
+            "status": "successful",
+            "user": "bench",
+            "tags": [f"batch:{i // 100}"],
+            "system_tags": ["user:bench"],
+            "parameters": {"lr": 0.001 * (i % 17)},
+            "created_at": base + i,
+            "finished_at": base + i + 3,
+        }
         files[paths.run_file("ManyRunsFlow", run_id)] = json.dumps(record).encode()
     for start in range(0, len(files), 500):
-        storage.write_many(dict(list(files.items())[start:start + 500]))
+        storage.write_many(dict(list(files.items())[start : start + 500]))
 
 
 def bench_listing(url: str, runs: int, run_id: str, n: int) -> list[dict]:
@@ -157,7 +177,9 @@ def bench_listing(url: str, runs: int, run_id: str, n: int) -> list[dict]:
         runs_s = time.perf_counter() - t0
         assert len(listed) == runs, len(listed)
         t0 = time.perf_counter()
-        tasks = [(t.id, t.finished, t.current_attempt) for s in Run(f"ObjstoreFlow/{run_id}") for t in s]
+        tasks = [
+            (t.id, t.finished, t.current_attempt) for s in Run(f"ObjstoreFlow/{run_id}") for t in s
+        ]
         tasks_s = time.perf_counter() - t0
         assert len(tasks) == n + 3, len(tasks)
         t0 = time.perf_counter()
@@ -166,9 +188,11 @@ def bench_listing(url: str, runs: int, run_id: str, n: int) -> list[dict]:
         assert len(view.tasks) == n + 3
     finally:
         metadata(None)
-    return [{"workload": f"(d) Flow.runs() of {runs} runs", "N": runs, "seconds": runs_s},
-            {"workload": f"(d) every task of a {n + 3}-task run", "N": n + 3, "seconds": tasks_s},
-            {"workload": f"(d) UI run page model, {n + 3} tasks (cold)", "N": n + 3, "seconds": ui_s}]
+    return [
+        {"workload": f"(d) Flow.runs() of {runs} runs", "N": runs, "seconds": runs_s},
+        {"workload": f"(d) every task of a {n + 3}-task run", "N": n + 3, "seconds": tasks_s},
+        {"workload": f"(d) UI run page model, {n + 3} tasks (cold)", "N": n + 3, "seconds": ui_s},
+    ]
 
 
 def bench_metaflow(url: str, n: int, server_env: dict, endpoint: str) -> dict:
@@ -179,12 +203,28 @@ def bench_metaflow(url: str, n: int, server_env: dict, endpoint: str) -> dict:
     folder = tempfile.mkdtemp(prefix="mf-os-")
     path = _flow_file(folder, "metaflow")
     bucket = url.split("/")[2]
-    env = dict(os.environ, **server_env, USERNAME="bench", METAFLOW_USER="bench",
-               METAFLOW_DEFAULT_DATASTORE="s3", METAFLOW_DEFAULT_METADATA="local",
-               METAFLOW_DATASTORE_SYSROOT_S3=f"s3://{bucket}/metaflow-{uuid.uuid4().hex[:8]}",
-               METAFLOW_S3_ENDPOINT_URL=endpoint)
-    cmd = [sys.executable, path, "--no-pylint", "run", "--n", str(n),
-           "--max-workers", str(os.cpu_count() or 2), "--max-num-splits", "100000"]
+    env = dict(
+        os.environ,
+        **server_env,
+        USERNAME="bench",
+        METAFLOW_USER="bench",
+        METAFLOW_DEFAULT_DATASTORE="s3",
+        METAFLOW_DEFAULT_METADATA="local",
+        METAFLOW_DATASTORE_SYSROOT_S3=f"s3://{bucket}/metaflow-{uuid.uuid4().hex[:8]}",
+        METAFLOW_S3_ENDPOINT_URL=endpoint,
+    )
+    cmd = [
+        sys.executable,
+        path,
+        "--no-pylint",
+        "run",
+        "--n",
+        str(n),
+        "--max-workers",
+        str(os.cpu_count() or 2),
+        "--max-num-splits",
+        "100000",
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=7200)
     row["metaflow_s"] = time.perf_counter() - t0
@@ -226,9 +266,16 @@ def measure(args: argparse.Namespace) -> dict:
             keep(bench_metaflow(f"{url}-e", args.metaflow_splits, server.env, proxy.url))
         elif args.metaflow:
             rows.append({"workload": "(e) Metaflow", "note": "Metaflow is not installed: skipped"})
-    return {"rows": rows, "latency_s": args.latency, "sizes": {
-        "splits": args.splits, "resume_splits": args.resume_splits, "runs": args.runs,
-        "metaflow_splits": args.metaflow_splits}}
+    return {
+        "rows": rows,
+        "latency_s": args.latency,
+        "sizes": {
+            "splits": args.splits,
+            "resume_splits": args.resume_splits,
+            "runs": args.runs,
+            "metaflow_splits": args.metaflow_splits,
+        },
+    }
 
 
 def main(args: argparse.Namespace | None = None) -> list[dict]:
@@ -240,13 +287,24 @@ def main(args: argparse.Namespace | None = None) -> list[dict]:
         # proxy, so the measurement runs in a fresh process with its own Ray.
         out = os.path.join(tempfile.mkdtemp(prefix="rf-os-"), "result.json")
         cmd = [sys.executable, "-m", "benchmarks", "objectstore", *unparse(args), "--json-out", out]
-        subprocess.run(cmd, check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        subprocess.run(
+            cmd, check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        )
         with open(out) as f:
             return json.load(f)["rows"]
     result = measure(args)
     rows = result["rows"]
-    columns = ["workload", "N", "seconds", "ms_per_split", "failed_split_started_s", "join_s",
-               "rayflow_s", "metaflow_s", "metaflow_vs_rayflow"]
+    columns = [
+        "workload",
+        "N",
+        "seconds",
+        "ms_per_split",
+        "failed_split_started_s",
+        "join_s",
+        "rayflow_s",
+        "metaflow_s",
+        "metaflow_vs_rayflow",
+    ]
     print(f"\nrayflow on SeaweedFS behind a {1000 * args.latency:.0f} ms proxy (seconds)")
     print(table(rows, columns))
     for row in rows:
@@ -272,9 +330,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def unparse(args: argparse.Namespace) -> list[str]:
-    out = ["--splits", str(args.splits), "--resume-splits", str(args.resume_splits),
-           "--runs", str(args.runs), "--metaflow-splits", str(args.metaflow_splits),
-           "--latency", str(args.latency)]
+    out = [
+        "--splits",
+        str(args.splits),
+        "--resume-splits",
+        str(args.resume_splits),
+        "--runs",
+        str(args.runs),
+        "--metaflow-splits",
+        str(args.metaflow_splits),
+        "--latency",
+        str(args.latency),
+    ]
     return out + ([] if args.metaflow else ["--no-metaflow"])
 
 

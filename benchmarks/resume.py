@@ -17,7 +17,7 @@ import time
 
 from benchmarks._common import save, start_ray, table
 
-FLOW = '''
+FLOW = """
 import os, time
 from {module} import FlowSpec, Parameter, step
 
@@ -50,7 +50,7 @@ class ResumeBench(FlowSpec):
 
 if __name__ == "__main__":
     ResumeBench()
-'''
+"""
 
 
 def _write(folder: str, module: str) -> str:
@@ -76,8 +76,13 @@ def bench_rayflow(n: int) -> dict:
     second = Runner(path, datastore=ds).resume()
     resume_s = time.perf_counter() - t0
     assert second.successful, second.failures
-    return {"tool": "rayflow", "run_s": run_s, "resume_s": resume_s,
-            "tasks_rerun": len(second.executed), "tasks_cloned": len(second.cloned)}
+    return {
+        "tool": "rayflow",
+        "run_s": run_s,
+        "resume_s": resume_s,
+        "tasks_rerun": len(second.executed),
+        "tasks_cloned": len(second.cloned),
+    }
 
 
 def bench_metaflow(n: int) -> dict | None:
@@ -87,23 +92,44 @@ def bench_metaflow(n: int) -> dict | None:
         return None
     folder = tempfile.mkdtemp(prefix="mf-resume-")
     path = _write(folder, "metaflow")
-    env = dict(os.environ, USERNAME="bench", METAFLOW_USER="bench", METAFLOW_DEFAULT_DATASTORE="local",
-               METAFLOW_DEFAULT_METADATA="local")
+    env = dict(
+        os.environ,
+        USERNAME="bench",
+        METAFLOW_USER="bench",
+        METAFLOW_DEFAULT_DATASTORE="local",
+        METAFLOW_DEFAULT_METADATA="local",
+    )
     cmd = [sys.executable, path, "--no-pylint"]
     workers = str(os.cpu_count() or 2)
     t0 = time.perf_counter()
-    subprocess.run(cmd + ["run", "--n", str(n), "--max-workers", workers, "--max-num-splits", "10000"],
-                   cwd=folder, env=env, capture_output=True, text=True)
+    subprocess.run(
+        cmd + ["run", "--n", str(n), "--max-workers", workers, "--max-num-splits", "10000"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     run_s = time.perf_counter() - t0
     os.remove(os.path.join(folder, "FAIL"))
     t0 = time.perf_counter()
-    res = subprocess.run(cmd + ["resume", "--max-workers", workers, "--max-num-splits", "10000"],
-                         cwd=folder, env=env, capture_output=True, text=True)
+    res = subprocess.run(
+        cmd + ["resume", "--max-workers", workers, "--max-num-splits", "10000"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     resume_s = time.perf_counter() - t0
     rerun = sum(1 for line in res.stdout.splitlines() if "Task is starting" in line)
     cloned = sum(1 for line in res.stdout.splitlines() if "Cloning previously run task" in line)
-    return {"tool": "metaflow-local", "run_s": run_s, "resume_s": resume_s,
-            "tasks_rerun": rerun, "tasks_cloned": cloned, "ok": res.returncode == 0}
+    return {
+        "tool": "metaflow-local",
+        "run_s": run_s,
+        "resume_s": resume_s,
+        "tasks_rerun": rerun,
+        "tasks_cloned": cloned,
+        "ok": res.returncode == 0,
+    }
 
 
 def main(n: int = 200) -> list[dict]:

@@ -26,7 +26,7 @@ from benchmarks._common import save, table
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-FLOW = '''
+FLOW = """
 import time
 from rayflow import FlowSpec, Parameter, step
 
@@ -56,7 +56,7 @@ class ScaleFlow(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 
 def _run_on(cluster, folder: str, mode: str, n: int) -> float:
@@ -64,9 +64,31 @@ def _run_on(cluster, folder: str, mode: str, n: int) -> float:
     ds = os.path.join(folder, "ds")
     run_id_file = os.path.join(folder, f"run-{mode}")
     env = dict(cluster.env, RAYFLOW_SHARED_DATASTORE="1")
-    subprocess.run([sys.executable, "-m", "rayflow.cli", "run", flow, "--cluster", cluster.address,
-                    "--datastore", ds, "--n", str(n), "--mode", mode, "-q", "--run-id-file", run_id_file],
-                   check=True, env=env, capture_output=True, text=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rayflow.cli",
+            "run",
+            flow,
+            "--cluster",
+            cluster.address,
+            "--datastore",
+            ds,
+            "--n",
+            str(n),
+            "--mode",
+            mode,
+            "-q",
+            "--run-id-file",
+            run_id_file,
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     run_id = open(run_id_file).read().strip()
     record = json.load(open(os.path.join(ds, "ScaleFlow", "runs", run_id, "run.json")))
     return record["finished_at"] - record["created_at"]
@@ -85,8 +107,15 @@ def scaling(n: int = 48) -> list[dict]:
             for mode in ("cpu", "sleep"):
                 seconds = _run_on(cluster, folder, mode, n)
                 base.setdefault(mode, seconds)
-                rows.append({"nodes": nodes, "work": mode, "splits": n, "seconds": seconds,
-                             "speedup": base[mode] / seconds})
+                rows.append(
+                    {
+                        "nodes": nodes,
+                        "work": mode,
+                        "splits": n,
+                        "seconds": seconds,
+                        "speedup": base[mode] / seconds,
+                    }
+                )
                 print(table(rows[-1:], list(rows[-1])), flush=True)
     return rows
 
@@ -102,8 +131,14 @@ def _throughput(label: str, put, get, sizes: list[int]) -> list[dict]:
         back = get(key)
         read = time.perf_counter() - t0
         assert len(back) == size
-        rows.append({"store": label, "MB": size // 2**20, "write_MB_s": size / 2**20 / write,
-                     "read_MB_s": size / 2**20 / read})
+        rows.append(
+            {
+                "store": label,
+                "MB": size // 2**20,
+                "write_MB_s": size / 2**20 / write,
+                "read_MB_s": size / 2**20 / read,
+            }
+        )
     return rows
 
 

@@ -45,14 +45,25 @@ def bench_rayflow(n: int) -> dict:
     from rayflow.sweeps import Sweep, parse_space
 
     folder = tempfile.mkdtemp(prefix="rf-sweep-")
-    sweep = Sweep(ObjectiveFlow, space=parse_space(["x=float:-10:10"]), objective="start.loss",
-                  concurrency=CONCURRENCY, datastore=os.path.join(folder, "ds"),
-                  storage=f"sqlite:///{folder}/study.db", sampler=optuna.samplers.RandomSampler(seed=0))
+    sweep = Sweep(
+        ObjectiveFlow,
+        space=parse_space(["x=float:-10:10"]),
+        objective="start.loss",
+        concurrency=CONCURRENCY,
+        datastore=os.path.join(folder, "ds"),
+        storage=f"sqlite:///{folder}/study.db",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
     sweep.run(n_trials=2)  # warm the workers; not timed
     t0 = time.perf_counter()
     sweep.run(n_trials=n + 2)
     elapsed = time.perf_counter() - t0
-    return {"tool": "rayflow sweep", "trials": n, "seconds": elapsed, "trials_per_min": 60 * n / elapsed}
+    return {
+        "tool": "rayflow sweep",
+        "trials": n,
+        "seconds": elapsed,
+        "trials_per_min": 60 * n / elapsed,
+    }
 
 
 def bench_optuna(n: int) -> dict:
@@ -63,7 +74,12 @@ def bench_optuna(n: int) -> dict:
     t0 = time.perf_counter()
     study.optimize(lambda t: burn(t.suggest_float("x", -10, 10)), n_trials=n, n_jobs=2)
     elapsed = time.perf_counter() - t0
-    return {"tool": "optuna n_jobs=2", "trials": n, "seconds": elapsed, "trials_per_min": 60 * n / elapsed}
+    return {
+        "tool": "optuna n_jobs=2",
+        "trials": n,
+        "seconds": elapsed,
+        "trials_per_min": 60 * n / elapsed,
+    }
 
 
 def bench_tune(n: int) -> dict | None:
@@ -80,14 +96,20 @@ def bench_tune(n: int) -> dict | None:
     tuner = tune.Tuner(
         trainable,
         param_space={"x": tune.uniform(-10, 10)},
-        tune_config=tune.TuneConfig(search_alg=search, num_samples=n, max_concurrent_trials=CONCURRENCY),
+        tune_config=tune.TuneConfig(
+            search_alg=search, num_samples=n, max_concurrent_trials=CONCURRENCY
+        ),
         run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix="tune-"), verbose=0),
     )
     t0 = time.perf_counter()
     tuner.fit()
     elapsed = time.perf_counter() - t0
-    return {"tool": "ray tune + OptunaSearch", "trials": n, "seconds": elapsed,
-            "trials_per_min": 60 * n / elapsed}
+    return {
+        "tool": "ray tune + OptunaSearch",
+        "trials": n,
+        "seconds": elapsed,
+        "trials_per_min": 60 * n / elapsed,
+    }
 
 
 def main(n: int = TRIALS) -> list[dict]:
@@ -97,7 +119,9 @@ def main(n: int = TRIALS) -> list[dict]:
     tune_row = bench_tune(n)
     if tune_row:
         rows.append(tune_row)
-    print(f"{n} trials of a 0.1 s CPU-bound objective, concurrency {CONCURRENCY}, {os.cpu_count()} CPUs")
+    print(
+        f"{n} trials of a 0.1 s CPU-bound objective, concurrency {CONCURRENCY}, {os.cpu_count()} CPUs"
+    )
     print(table(rows, ["tool", "trials", "seconds", "trials_per_min"]))
     print("2-core limit: 1,200 trials/min; target: rayflow >= 600 and >= 10x Ray Tune")
     print("saved", save("sweep", rows))

@@ -35,49 +35,152 @@ from contextlib import contextmanager
 from benchmarks._common import save, table
 
 PLAN = {
-    "start": {"type": "start", "is_join": False, "split_kind": "foreach", "out": ["work"], "foreach": "items",
-              "condition": None, "switch": {}, "parents": [], "closes": None, "decorators": {}},
-    "work": {"type": "linear", "is_join": False, "split_kind": None, "out": ["join"], "foreach": None,
-             "condition": None, "switch": {}, "parents": ["start"], "closes": None, "decorators": {}},
-    "join": {"type": "join", "is_join": True, "split_kind": None, "out": ["end"], "foreach": None,
-             "condition": None, "switch": {}, "parents": ["work"], "closes": "start", "decorators": {}},
-    "end": {"type": "end", "is_join": False, "split_kind": None, "out": [], "foreach": None,
-            "condition": None, "switch": {}, "parents": ["join"], "closes": None, "decorators": {}},
+    "start": {
+        "type": "start",
+        "is_join": False,
+        "split_kind": "foreach",
+        "out": ["work"],
+        "foreach": "items",
+        "condition": None,
+        "switch": {},
+        "parents": [],
+        "closes": None,
+        "decorators": {},
+    },
+    "work": {
+        "type": "linear",
+        "is_join": False,
+        "split_kind": None,
+        "out": ["join"],
+        "foreach": None,
+        "condition": None,
+        "switch": {},
+        "parents": ["start"],
+        "closes": None,
+        "decorators": {},
+    },
+    "join": {
+        "type": "join",
+        "is_join": True,
+        "split_kind": None,
+        "out": ["end"],
+        "foreach": None,
+        "condition": None,
+        "switch": {},
+        "parents": ["work"],
+        "closes": "start",
+        "decorators": {},
+    },
+    "end": {
+        "type": "end",
+        "is_join": False,
+        "split_kind": None,
+        "out": [],
+        "foreach": None,
+        "condition": None,
+        "switch": {},
+        "parents": ["join"],
+        "closes": None,
+        "decorators": {},
+    },
 }
 
 
 def _run_record(flow: str, run_id: str, t0: float, i: int) -> dict:
     status = ("successful", "failed", "successful", "successful", "pruned")[i % 5]
-    return {"flow": flow, "run_id": run_id, "status": status, "user": "bench", "tags": [f"batch:{i // 100}"],
-            "system_tags": ["user:bench"], "parameters": {"lr": 0.001 * (i % 17), "depth": i % 9},
-            "created_at": t0, "finished_at": t0 + 3.0 + i % 7, "origin_run_id": None, "plan": PLAN,
-            "python": "3.11", "host": "bench", "executed": 4, "cloned": 0}
+    return {
+        "flow": flow,
+        "run_id": run_id,
+        "status": status,
+        "user": "bench",
+        "tags": [f"batch:{i // 100}"],
+        "system_tags": ["user:bench"],
+        "parameters": {"lr": 0.001 * (i % 17), "depth": i % 9},
+        "created_at": t0,
+        "finished_at": t0 + 3.0 + i % 7,
+        "origin_run_id": None,
+        "plan": PLAN,
+        "python": "3.11",
+        "host": "bench",
+        "executed": 4,
+        "cloned": 0,
+    }
 
 
 def _run_id(t: float, i: int) -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + f".000-{i:06x}"
 
 
-def _task_file(flow: str, run_id: str, step: str, task_id: str, start: float, **extra: object) -> tuple[str, bytes]:
+def _task_file(
+    flow: str, run_id: str, step: str, task_id: str, start: float, **extra: object
+) -> tuple[str, bytes]:
     from rayflow.datastore import TaskRecord, paths
 
-    record = TaskRecord(flow=flow, run_id=run_id, step=step, task_id=task_id, status="done", finished=True,
-                        ready_at=start - 0.01, started_at=start, finished_at=start + 0.2, node_id="f" * 56,
-                        host="bench", pid=4242, **extra)  # type: ignore[arg-type]
+    record = TaskRecord(
+        flow=flow,
+        run_id=run_id,
+        step=step,
+        task_id=task_id,
+        status="done",
+        finished=True,
+        ready_at=start - 0.01,
+        started_at=start,
+        finished_at=start + 0.2,
+        node_id="f" * 56,
+        host="bench",
+        pid=4242,
+        **extra,
+    )  # type: ignore[arg-type]
     return paths.meta_file(flow, run_id, step, task_id, 0), json.dumps(record.to_json()).encode()
 
 
-def fan_files(flow: str, run_id: str, splits: int, done: int, base: float, keys: dict) -> dict[str, bytes]:
+def fan_files(
+    flow: str, run_id: str, splits: int, done: int, base: float, keys: dict
+) -> dict[str, bytes]:
     """Task records of start, the first ``done`` splits, and join/end once every split is done."""
-    files = dict([_task_file(flow, run_id, "start", "0", base, artifacts={"items": keys["items"]}, next=["work"],
-                             foreach={"var": "items", "n": splits, "items": keys["items"]})])
+    files = dict(
+        [
+            _task_file(
+                flow,
+                run_id,
+                "start",
+                "0",
+                base,
+                artifacts={"items": keys["items"]},
+                next=["work"],
+                foreach={"var": "items", "n": splits, "items": keys["items"]},
+            )
+        ]
+    )
     for i in range(done):
-        files.update([_task_file(flow, run_id, "work", str(i), base + 0.3 + (i // 2) * 0.21,
-                                 frames=[["start", i, splits, keys["x"]]], artifacts={"x": keys["x"]},
-                                 next=["join"])])
+        files.update(
+            [
+                _task_file(
+                    flow,
+                    run_id,
+                    "work",
+                    str(i),
+                    base + 0.3 + (i // 2) * 0.21,
+                    frames=[["start", i, splits, keys["x"]]],
+                    artifacts={"x": keys["x"]},
+                    next=["join"],
+                )
+            ]
+        )
     if done == splits:
-        files.update([_task_file(flow, run_id, "join", "0", base + 0.3 + splits * 0.11, next=["end"],
-                                 artifacts={"total": keys["x"]})])
+        files.update(
+            [
+                _task_file(
+                    flow,
+                    run_id,
+                    "join",
+                    "0",
+                    base + 0.3 + splits * 0.11,
+                    next=["end"],
+                    artifacts={"total": keys["x"]},
+                )
+            ]
+        )
         files.update([_task_file(flow, run_id, "end", "0", base + 0.6 + splits * 0.11)])
     return files
 
@@ -91,21 +194,29 @@ def build(url: str, runs: int, splits: int) -> tuple[str, str]:
     files = {}
     for i in range(runs):
         run_id = _run_id(base + i, i)
-        files[paths.run_file("ManyRunsFlow", run_id)] = json.dumps(_run_record("ManyRunsFlow", run_id, base + i, i)).encode()
+        files[paths.run_file("ManyRunsFlow", run_id)] = json.dumps(
+            _run_record("ManyRunsFlow", run_id, base + i, i)
+        ).encode()
     wide, live = _run_id(base, 1), _run_id(time.time(), 2)
-    record = dict(_run_record("WideFlow", wide, base, 0), status="successful", parameters={"n": splits})
+    record = dict(
+        _run_record("WideFlow", wide, base, 0), status="successful", parameters={"n": splits}
+    )
     files[paths.run_file("WideFlow", wide)] = json.dumps(record).encode()
-    keys = {"items": BlobStore(storage, "WideFlow").put("items", list(range(splits))),
-            "x": BlobStore(storage, "WideFlow").put("x", 7)}
+    keys = {
+        "items": BlobStore(storage, "WideFlow").put("items", list(range(splits))),
+        "x": BlobStore(storage, "WideFlow").put("x", 7),
+    }
     files.update(fan_files("WideFlow", wide, splits, splits, base, keys))
-    live_keys = {"items": BlobStore(storage, "LiveFlow").put("items", list(range(splits))),
-                 "x": BlobStore(storage, "LiveFlow").put("x", 7)}
+    live_keys = {
+        "items": BlobStore(storage, "LiveFlow").put("items", list(range(splits))),
+        "x": BlobStore(storage, "LiveFlow").put("x", 7),
+    }
     record = dict(_run_record("LiveFlow", live, time.time(), 0), status="running", finished_at=None)
     files[paths.run_file("LiveFlow", live)] = json.dumps(record).encode()
     files.update(fan_files("LiveFlow", live, splits, splits - 1, time.time() - 60, live_keys))
     items = list(files.items())
     for start in range(0, len(items), 2000):
-        storage.write_many(dict(items[start:start + 2000]))
+        storage.write_many(dict(items[start : start + 2000]))
     # a beat an hour ahead: the run stays "running" however long the measurement takes
     records.write_heartbeat(storage, "LiveFlow", live, {"at": time.time() + 3600, "interval": 10.0})
     return wide, live
@@ -126,8 +237,11 @@ def serving(url: str) -> Iterator[str]:
     from rayflow.ui import create_app
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(url), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -149,8 +263,12 @@ def time_page(client: object, name: str, path: str, warm_loads: int = 5) -> dict
         t = time.perf_counter()
         client.get(path).raise_for_status()  # type: ignore[attr-defined]
         warm.append(time.perf_counter() - t)
-    return {"page": name, "cold_s": cold, "warm_median_s": statistics.median(warm) if warm else None,
-            "kb": round(len(r.content) / 1024, 1)}
+    return {
+        "page": name,
+        "cold_s": cold,
+        "warm_median_s": statistics.median(warm) if warm else None,
+        "kb": round(len(r.content) / 1024, 1),
+    }
 
 
 def live_delta(client: object, url: str, live: str, splits: int) -> dict:
@@ -159,15 +277,27 @@ def live_delta(client: object, url: str, live: str, splits: int) -> dict:
 
     page = client.get(f"/runs/LiveFlow/{live}").text  # type: ignore[attr-defined]
     poll, cursor = re.search(r'data-live="([^"]+)" data-cursor="([^"]+)"', page).groups()
-    path, data = _task_file("LiveFlow", live, "work", str(splits - 1), time.time() - 1,
-                            frames=[["start", splits - 1, splits, "x"]], next=["join"])
+    path, data = _task_file(
+        "LiveFlow",
+        live,
+        "work",
+        str(splits - 1),
+        time.time() - 1,
+        frames=[["start", splits - 1, splits, "x"]],
+        next=["join"],
+    )
     open_storage(url).write_many({path: data})
     t = time.perf_counter()
     r = client.get(poll, params={"since": cursor})  # type: ignore[attr-defined]
     seconds = time.perf_counter() - t
     carried = [t["task"] for t in r.json()["tasks"]]
-    return {"page": f"live poll after 1 of {splits} tasks finished", "cold_s": seconds, "warm_median_s": None,
-            "kb": round(len(r.content) / 1024, 1), "note": f"carries {carried}; the page is {len(page) // 1024} KB"}
+    return {
+        "page": f"live poll after 1 of {splits} tasks finished",
+        "cold_s": seconds,
+        "warm_median_s": None,
+        "kb": round(len(r.content) / 1024, 1),
+        "note": f"carries {carried}; the page is {len(page) // 1024} KB",
+    }
 
 
 def real_run(url: str, splits: int) -> tuple[str, str, str]:
@@ -190,16 +320,29 @@ def measure(url: str, runs: int, splits: int, real: bool = False) -> list[dict]:
 
     t = time.perf_counter()
     wide_id, live = build(url, runs, 1 if real else splits)
-    print(f"built {runs} runs + a {splits}-split run + a live one in {time.perf_counter() - t:.1f}s", flush=True)
+    print(
+        f"built {runs} runs + a {splits}-split run + a live one in {time.perf_counter() - t:.1f}s",
+        flush=True,
+    )
     flow, wide_id, step = real_run(url, splits) if real else ("WideFlow", wide_id, "work")
-    pages = [("home", "/"), (f"flow page ({runs} runs)", "/flows/ManyRunsFlow"),
-             (f"run page ({splits + 3} tasks)", f"/runs/{flow}/{wide_id}"),
-             ("show more (100 tasks)", f"/api/runs/{flow}/{wide_id}/tasks?step={step}&offset=100"),
-             ("run summary JSON", f"/api/runs/{flow}/{wide_id}"),
-             ("task page", f"/runs/{flow}/{wide_id}/{step}/7")]
+    pages = [
+        ("home", "/"),
+        (f"flow page ({runs} runs)", "/flows/ManyRunsFlow"),
+        (f"run page ({splits + 3} tasks)", f"/runs/{flow}/{wide_id}"),
+        ("show more (100 tasks)", f"/api/runs/{flow}/{wide_id}/tasks?step={step}&offset=100"),
+        ("run summary JSON", f"/api/runs/{flow}/{wide_id}"),
+        ("task page", f"/runs/{flow}/{wide_id}/{step}/7"),
+    ]
     with serving(url) as base, httpx.Client(base_url=base, timeout=600) as client:
         rows = [time_page(client, name, path) for name, path in pages]
-        rows.append(time_page(client, "full timeline, every task (on demand)", f"/runs/{flow}/{wide_id}/timeline", 1))
+        rows.append(
+            time_page(
+                client,
+                "full timeline, every task (on demand)",
+                f"/runs/{flow}/{wide_id}/timeline",
+                1,
+            )
+        )
         rows.append(live_delta(client, url, live, 1 if real else splits))
     return rows
 
@@ -229,7 +372,9 @@ def main(args: argparse.Namespace | None = None) -> list[dict]:
         where = "local disk"
     print(f"\nrayflow ui on {where}")
     print(table(rows, ["page", "cold_s", "warm_median_s", "kb", "note"]))
-    print(f"saved {save('ui-s3' if args.s3 else 'ui', rows, {'where': where, 'runs': args.runs, 'splits': args.splits})}")
+    print(
+        f"saved {save('ui-s3' if args.s3 else 'ui', rows, {'where': where, 'runs': args.runs, 'splits': args.splits})}"
+    )
     return rows
 
 
@@ -238,8 +383,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--splits", type=int, default=10000)
     parser.add_argument("--s3", action="store_true", help="SeaweedFS behind the latency proxy")
-    parser.add_argument("--real", action="store_true",
-                        help="the big run is a real foreach run by rayflow (needs Ray), not written records")
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="the big run is a real foreach run by rayflow (needs Ray), not written records",
+    )
     parser.add_argument("--latency", type=float, default=0.020, help="seconds per response (--s3)")
     return parser.parse_args(argv)
 

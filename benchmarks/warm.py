@@ -34,8 +34,14 @@ def _run(env: dict, cwd: str, *args: str) -> tuple[float, float, str]:
     """(wall seconds, start time, output) of one ``rayflow run examples/hello.py``."""
     started = time.time()
     t0 = time.perf_counter()
-    proc = subprocess.run([RAYFLOW, "run", HELLO, *args], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=600)
+    proc = subprocess.run(
+        [RAYFLOW, "run", HELLO, *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"rayflow run failed:\n{proc.stdout}\n{proc.stderr}")
@@ -50,10 +56,12 @@ def _split(datastore: str, started: float, wall: float) -> dict:
         record = json.load(f)
     with open(os.path.join(runs, run_id, "start", "0", "meta.json")) as f:
         first = json.load(f)
-    return {"before_run_s": record["created_at"] - started,
-            "to_first_task_s": first["started_at"] - record["created_at"],
-            "tasks_s": record["finished_at"] - first["started_at"],
-            "after_run_s": started + wall - record["finished_at"]}
+    return {
+        "before_run_s": record["created_at"] - started,
+        "to_first_task_s": first["started_at"] - record["created_at"],
+        "tasks_s": record["finished_at"] - first["started_at"],
+        "after_run_s": started + wall - record["finished_at"],
+    }
 
 
 def _import_seconds(module: str) -> float:
@@ -81,8 +89,13 @@ def main(warm_runs: int = 5) -> list[dict]:
     ray_tmp = os.environ.get("RAY_TMPDIR") or "/tmp/ray"
     folder = os.path.join(ray_tmp, f"wb{uuid.uuid4().hex[:6]}")  # short: Ray's socket paths
     datastore = os.path.join(work, "ds")
-    env = dict(os.environ, RAYFLOW_WARM="1", RAYFLOW_WARM_DIR=folder, RAYFLOW_DATASTORE=datastore,
-               RAY_TMPDIR=ray_tmp)
+    env = dict(
+        os.environ,
+        RAYFLOW_WARM="1",
+        RAYFLOW_WARM_DIR=folder,
+        RAYFLOW_DATASTORE=datastore,
+        RAY_TMPDIR=ray_tmp,
+    )
     rows: list[dict] = []
     load = os.getloadavg()[0]
     try:
@@ -95,31 +108,52 @@ def main(warm_runs: int = 5) -> list[dict]:
             warm.append(wall)
             splits.append(_split(datastore, started, wall))
         rows.append({"what": "rayflow run, second", "seconds": warm[0], **splits[0]})
-        rows.append({"what": f"rayflow run, warm (median of {warm_runs})",
-                     "seconds": statistics.median(warm),
-                     **{k: statistics.median(s[k] for s in splits) for k in splits[0]}})
+        rows.append(
+            {
+                "what": f"rayflow run, warm (median of {warm_runs})",
+                "seconds": statistics.median(warm),
+                **{k: statistics.median(s[k] for s in splits) for k in splits[0]},
+            }
+        )
         rows.append({"what": f"rayflow run, warm (best of {warm_runs})", "seconds": min(warm)})
         quiet, qsplits = [], []
         for _ in range(3):  # -q: no live output, so no log actor (a second worker) to start
             wall, started, _ = _run(env, work, "-q")
             quiet.append(wall)
             qsplits.append(_split(datastore, started, wall))
-        rows.append({"what": "rayflow run -q, warm (median of 3)", "seconds": statistics.median(quiet),
-                     **{k: statistics.median(s[k] for s in qsplits) for k in qsplits[0]}})
+        rows.append(
+            {
+                "what": "rayflow run -q, warm (median of 3)",
+                "seconds": statistics.median(quiet),
+                **{k: statistics.median(s[k] for s in qsplits) for k in qsplits[0]},
+            }
+        )
     finally:
         subprocess.run([RAYFLOW, "shutdown"], env=env, capture_output=True, timeout=120)
         shutil.rmtree(folder, ignore_errors=True)
     cold = [_run(env, work, "--no-warm")[0] for _ in range(2)]
-    rows.append({"what": "rayflow run --no-warm (Ray per run; median of 2)",
-                 "seconds": statistics.median(cold)})
+    rows.append(
+        {
+            "what": "rayflow run --no-warm (Ray per run; median of 2)",
+            "seconds": statistics.median(cold),
+        }
+    )
     if metaflow_version():
         mf = _metaflow(work, 3)
-        rows.append({"what": "Metaflow local runtime (median of 3)", "seconds": statistics.median(mf)})
+        rows.append(
+            {"what": "Metaflow local runtime (median of 3)", "seconds": statistics.median(mf)}
+        )
         rows.append({"what": "Metaflow local runtime (best of 3)", "seconds": min(mf)})
-    rows.append({"what": "python -c 'import rayflow.cli' alone", "seconds": _import_seconds("rayflow.cli")})
+    rows.append(
+        {"what": "python -c 'import rayflow.cli' alone", "seconds": _import_seconds("rayflow.cli")}
+    )
     rows.append({"what": "python -c 'import ray' alone", "seconds": _import_seconds("ray")})
     shutil.rmtree(work, ignore_errors=True)
-    print(table(rows, ["what", "seconds", "before_run_s", "to_first_task_s", "tasks_s", "after_run_s"]))
+    print(
+        table(
+            rows, ["what", "seconds", "before_run_s", "to_first_task_s", "tasks_s", "after_run_s"]
+        )
+    )
     print(f"(1-minute load average at the start: {load:.1f} on {os.cpu_count()} CPUs)")
     save("warm", rows, {"load_average": load, "metaflow": metaflow_version()})
     return rows

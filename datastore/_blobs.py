@@ -33,12 +33,12 @@ from ._storage import Storage
 
 _SAMPLE = 1 << 20
 _SMALL = 1 << 16
-_OUT_OF_BAND = 1 << 20          # buffers at least this big are written beside the pickle
-_MAGIC = b"BRFB1"               # first bytes of a ``B`` blob
+_OUT_OF_BAND = 1 << 20  # buffers at least this big are written beside the pickle
+_MAGIC = b"BRFB1"  # first bytes of a ``B`` blob
 _ALIGN = 64
-_VERIFY_UP_TO = 1 << 20         # an existing blob this small is read back and checked on every write
-_SWEEP_FROM = 1 << 20           # a write this big also removes stale temp files of its key
-STALE_TEMP_SECONDS = 15 * 60    # a temp file untouched this long belongs to a dead writer
+_VERIFY_UP_TO = 1 << 20  # an existing blob this small is read back and checked on every write
+_SWEEP_FROM = 1 << 20  # a write this big also removes stale temp files of its key
+STALE_TEMP_SECONDS = 15 * 60  # a temp file untouched this long belongs to a dead writer
 # Keys this process found corrupt or missing: the next write of one checks it in full. A cache
 # of facts about storage, not state a result depends on, so losing it (a new worker) is harmless.
 _SUSPECT: set[str] = set()
@@ -91,7 +91,9 @@ def _stored_matches(stored: Any, key: str) -> bool:
     return data is not None and _matches(data, key)
 
 
-def remove_stale_temps(storage: Storage, path: str, older_than: float = STALE_TEMP_SECONDS) -> list[str]:
+def remove_stale_temps(
+    storage: Storage, path: str, older_than: float = STALE_TEMP_SECONDS
+) -> list[str]:
     """Remove the temp files of ``path`` that no writer touched for ``older_than`` seconds (their
     writer died before its rename); return their paths. A live writer keeps its file fresh."""
     folder, _, name = path.rpartition("/")
@@ -178,7 +180,7 @@ def decode(stored: Any) -> memoryview:
         return memoryview(zlib.decompress(view[1:]))
     if tag == b"R":
         return view[1:]
-    if tag == b"B" and bytes(view[:len(_MAGIC)]) == _MAGIC:
+    if tag == b"B" and bytes(view[: len(_MAGIC)]) == _MAGIC:
         return view
     raise ValueError(f"unknown blob header {tag!r}")
 
@@ -186,7 +188,7 @@ def decode(stored: Any) -> memoryview:
 def unpickle(payload: Any) -> Any:
     """The value of a payload returned by ``BlobStore.get_payload`` (either form)."""
     view = memoryview(payload)
-    if bytes(view[:len(_MAGIC)]) != _MAGIC:
+    if bytes(view[: len(_MAGIC)]) != _MAGIC:
         return cloudpickle.loads(view)
     at = len(_MAGIC)
     (count,) = struct.unpack_from("<I", view, at)
@@ -195,7 +197,7 @@ def unpickle(payload: Any) -> Any:
     offset += _pad(offset)
     parts = []
     for size in sizes:
-        parts.append(view[offset:offset + size])
+        parts.append(view[offset : offset + size])
         offset += size + _pad(offset + size)
     if offset != len(view):
         raise ValueError("blob size does not match its header")
@@ -237,8 +239,11 @@ class BlobStore:
         if small:
             files = {_paths.blob_file(self.flow, p.key): p for p in small}
             stored = {} if concurrent(self.storage) else self.storage.read_many(files)
-            todo = {path: b"".join(bytes(memoryview(c)) for c in p.chunks) for path, p in files.items()
-                    if stored.get(path) is None or not _stored_matches(stored[path], p.key)}
+            todo = {
+                path: b"".join(bytes(memoryview(c)) for c in p.chunks)
+                for path, p in files.items()
+                if stored.get(path) is None or not _stored_matches(stored[path], p.key)
+            }
             self.storage.write_many(todo)
             for p in small:
                 _SUSPECT.discard(p.key)
@@ -273,8 +278,9 @@ class BlobStore:
             stored = self.storage.read_buffer(path) if writable else self.storage.read_bytes(path)
         except MissingRecordError:
             _SUSPECT.add(key)
-            raise BlobMissingError(f"blob {key[:12]} is missing from {self.storage.url}{where}",
-                                   key) from None
+            raise BlobMissingError(
+                f"blob {key[:12]} is missing from {self.storage.url}{where}", key
+            ) from None
         data = _payload_of(stored)
         if data is None or not _matches(data, key):
             _SUSPECT.add(key)
@@ -286,14 +292,18 @@ class BlobStore:
                 removed = " (removed, to be written afresh)"
             raise BlobCorruptError(
                 f"blob {key[:12]} in {self.storage.url}/{path} is corrupt: its content does not "
-                f"match its key{where}{removed}", key
+                f"match its key{where}{removed}",
+                key,
             )
         return data
 
     def get_bytes(self, key: str, owner: str = "") -> bytes:
         payload = self.get_payload(key, owner, writable=False)
-        return payload.obj if isinstance(payload.obj, bytes) and payload.nbytes == len(payload.obj) \
+        return (
+            payload.obj
+            if isinstance(payload.obj, bytes) and payload.nbytes == len(payload.obj)
             else bytes(payload)
+        )
 
     def get(self, key: str, owner: str = "") -> Any:
         return unpickle(self.get_payload(key, owner))

@@ -32,7 +32,9 @@ class CardFile:
 def card_name(index: int, type: str, id: str | None, hash: str) -> str:
     for word in (type, id):
         if word is not None and not CARD_WORD.fullmatch(word):
-            raise ValueError(f"invalid card type or id {word!r} (letters, digits, '_' and '-' only)")
+            raise ValueError(
+                f"invalid card type or id {word!r} (letters, digits, '_' and '-' only)"
+            )
     return f"{int(index) % 100:02d}.{type}.{id or ''}.{hash}.html"
 
 
@@ -44,14 +46,17 @@ def parse_card_name(name: str) -> CardFile | None:
     return CardFile(int(parts[0]), parts[1], parts[2] or None, parts[3], name)
 
 
-def write_card(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
-               name: str, html: str) -> None:
+def write_card(
+    storage: Storage, flow: str, run_id: str, step: str, task_id: str, name: str, html: str
+) -> None:
     storage.write_atomic(_paths.card_file(flow, run_id, step, task_id, name), html.encode("utf-8"))
 
 
 def list_cards(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> list[CardFile]:
     """The task's cards in the order of its ``@card`` decorators (one listing request)."""
-    found = [parse_card_name(n) for n in storage.list_dir(_paths.cards_dir(flow, run_id, step, task_id))]
+    found = [
+        parse_card_name(n) for n in storage.list_dir(_paths.cards_dir(flow, run_id, step, task_id))
+    ]
     return sorted((c for c in found if c is not None), key=lambda c: (c.index, c.name))
 
 
@@ -61,5 +66,13 @@ def read_card(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
     return data.decode("utf-8", errors="replace")
 
 
-__all__ = ["CARD_WORD", "CardFile", "MissingRecordError", "card_name", "list_cards", "parse_card_name",
-           "read_card", "write_card"]
+__all__ = [
+    "CARD_WORD",
+    "CardFile",
+    "MissingRecordError",
+    "card_name",
+    "list_cards",
+    "parse_card_name",
+    "read_card",
+    "write_card",
+]

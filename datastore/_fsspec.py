@@ -229,12 +229,15 @@ def _client_options(protocol: str) -> dict[str, Any]:
     if protocol in ("s3", "s3a"):
         # A fresh client: s3fs caches clients by arguments, not by the credentials in the
         # environment, so a cached client would ignore changed (or fixed) credentials.
-        opts: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True,
-                                # one GET per read: above 1, s3fs asks each file's size first
-                                # (a HEAD), which doubles the latency of every record read
-                                "max_concurrency": 1,
-                                # batched reads and writes overlap up to this many requests
-                                "config_kwargs": {"max_pool_connections": MAX_CONNECTIONS}}
+        opts: dict[str, Any] = {
+            "use_listings_cache": False,
+            "skip_instance_cache": True,
+            # one GET per read: above 1, s3fs asks each file's size first
+            # (a HEAD), which doubles the latency of every record read
+            "max_concurrency": 1,
+            # batched reads and writes overlap up to this many requests
+            "config_kwargs": {"max_pool_connections": MAX_CONNECTIONS},
+        }
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
         if endpoint:
             opts["endpoint_url"] = endpoint

@@ -99,12 +99,18 @@ class _Flow:
             self.temps(folder)
             paged = folder.endswith("/done-pages")  # pages hold the records of paged clones
             for name in files:
-                if not paged and name != "run.json" and not (name.startswith("meta") and name.endswith(".json")):
+                if (
+                    not paged
+                    and name != "run.json"
+                    and not (name.startswith("meta") and name.endswith(".json"))
+                ):
                     continue
                 record = self._record(f"{folder}/{name}")
                 keys |= {s for s in _strings(record) if _paths.is_key(s)}
                 for one in (record.get("records") or []) if paged else [record]:
-                    items = (one.get("foreach") or {}).get("items") if isinstance(one, dict) else None
+                    items = (
+                        (one.get("foreach") or {}).get("items") if isinstance(one, dict) else None
+                    )
                     if isinstance(items, str):
                         lists.add(items)
                 if name == "run.json" and record.get("status") == "running":
@@ -112,8 +118,10 @@ class _Flow:
         for run_dir in running:
             for folder, files in _folders(self.storage, run_dir):
                 if any(_old(self.storage, f"{folder}/{n}", self.cutoff) is None for n in files):
-                    raise _Unsure(f"run {run_dir.rsplit('/', 1)[-1]} is recorded as running and wrote "
-                                  f"files less than --min-age ago (running or crashed)")
+                    raise _Unsure(
+                        f"run {run_dir.rsplit('/', 1)[-1]} is recorded as running and wrote "
+                        f"files less than --min-age ago (running or crashed)"
+                    )
         blobs = BlobStore(self.storage, self.flow)
         for key in lists:
             try:

@@ -28,8 +28,9 @@ Answer = dict[str, Any] | DamagedRecordError | None
 """A record, the error naming a damaged one, or None when there is none (yet)."""
 
 
-def read_runs(storage: Storage, flow: str, run_ids: list[str],
-              now: float | None = None) -> dict[str, Answer]:
+def read_runs(
+    storage: Storage, flow: str, run_ids: list[str], now: float | None = None
+) -> dict[str, Answer]:
     """``run.json`` of each run as readers show it (``records.with_effective_status``)."""
     files = {rid: _paths.run_file(flow, rid) for rid in run_ids}
     raw = storage.read_many(files.values())
@@ -44,7 +45,9 @@ def read_runs(storage: Storage, flow: str, run_ids: list[str],
         except DamagedRecordError as exc:
             out[rid] = exc
     _fold_tags(storage, flow, out)
-    running = [rid for rid, rec in out.items() if isinstance(rec, dict) and rec.get("status") == "running"]
+    running = [
+        rid for rid, rec in out.items() if isinstance(rec, dict) and rec.get("status") == "running"
+    ]
     beats = storage.read_many(_paths.heartbeat_file(flow, rid) for rid in running)
     for rid in running:
         record = out[rid]
@@ -57,7 +60,9 @@ def _fold_tags(storage: Storage, flow: str, records: dict[str, Answer]) -> None:
     """Each record's ``tags`` with the run's tag mutations applied, as ``records.read_run``
     does: the runs' event folders listed in one batch, then the events of all runs read in one."""
     found = [rid for rid, rec in records.items() if isinstance(rec, dict)]
-    listed = dict(zip(found, _map(storage, lambda rid: _tags.event_paths(storage, flow, rid), found)))
+    listed = dict(
+        zip(found, _map(storage, lambda rid: _tags.event_paths(storage, flow, rid), found))
+    )
     paths = [p for ps in listed.values() for p in ps]
     raw = storage.read_many(paths) if paths else {}
     for rid, ps in listed.items():
@@ -68,8 +73,14 @@ def _fold_tags(storage: Storage, flow: str, records: dict[str, Answer]) -> None:
         record["tags"] = _tags.fold(base, (_tags.decoded(raw.get(p)) for p in ps))
 
 
-def read_tasks(storage: Storage, flow: str, run_id: str, step: str, task_ids: list[str],
-               held: dict[str, TaskRecord] | None = None) -> dict[str, TaskRecord | DamagedRecordError | None]:
+def read_tasks(
+    storage: Storage,
+    flow: str,
+    run_id: str,
+    step: str,
+    task_ids: list[str],
+    held: dict[str, TaskRecord] | None = None,
+) -> dict[str, TaskRecord | DamagedRecordError | None]:
     """Each task's record as ``taskrecords.read_task`` chooses it: the finished attempt's, else
     the latest attempt's (a task in flight); None for a task that left no record yet.
 
@@ -94,8 +105,9 @@ def read_tasks(storage: Storage, flow: str, run_id: str, step: str, task_ids: li
     return {t: out.get(t) for t in task_ids}
 
 
-def _read_each(storage: Storage, flow: str, run_id: str, step: str,
-               task_ids: list[str]) -> dict[str, TaskRecord | DamagedRecordError | None]:
+def _read_each(
+    storage: Storage, flow: str, run_id: str, step: str, task_ids: list[str]
+) -> dict[str, TaskRecord | DamagedRecordError | None]:
     done_files = {t: _paths.done_file(flow, run_id, step, t) for t in task_ids}
     raw_done = storage.read_many(done_files.values())
     markers: dict[str, dict[str, Any] | None] = {}
@@ -103,7 +115,9 @@ def _read_each(storage: Storage, flow: str, run_id: str, step: str,
         markers[t] = valid_done_marker(json_object(raw_done.get(path)))
     attempt = {t: int(m["attempt"]) for t, m in markers.items() if m is not None}
     pending = [t for t in task_ids if t not in attempt]
-    for t, tried in zip(pending, _map(storage, lambda t: attempts(storage, flow, run_id, step, t), pending)):
+    for t, tried in zip(
+        pending, _map(storage, lambda t: attempts(storage, flow, run_id, step, t), pending)
+    ):
         if tried:
             attempt[t] = tried[-1]
     meta_files = {t: _paths.meta_file(flow, run_id, step, t, a) for t, a in attempt.items()}

@@ -46,13 +46,17 @@ def stale_after(interval: float | None = None) -> float:
 
 def last_sign_of_life(record: dict[str, Any], heartbeat: dict[str, Any] | None) -> float | None:
     """The newest of the heartbeat's time and the run's creation (the grace before a first beat)."""
-    times = [t for t in ((heartbeat or {}).get("at"), record.get("created_at"))
-             if isinstance(t, (int, float))]
+    times = [
+        t
+        for t in ((heartbeat or {}).get("at"), record.get("created_at"))
+        if isinstance(t, (int, float))
+    ]
     return max(times) if times else None
 
 
-def effective_status(record: dict[str, Any], heartbeat: dict[str, Any] | None,
-                     now: float | None = None) -> str:
+def effective_status(
+    record: dict[str, Any], heartbeat: dict[str, Any] | None, now: float | None = None
+) -> str:
     """The run's status as readers must show it.
 
     A finished run keeps its recorded status. A ``running`` run is ``crashed`` when its latest

@@ -103,8 +103,12 @@ class LocalStorage(Storage):
             with open(self._abs(path), "rb", buffering=0) as f:
                 size = os.fstat(f.fileno()).st_size
                 if size >= ALIGNED_FROM and _many_files_allowed():
-                    return mmap.mmap(f.fileno(), size, flags=mmap.MAP_PRIVATE,
-                                     prot=mmap.PROT_READ | mmap.PROT_WRITE)
+                    return mmap.mmap(
+                        f.fileno(),
+                        size,
+                        flags=mmap.MAP_PRIVATE,
+                        prot=mmap.PROT_READ | mmap.PROT_WRITE,
+                    )
                 buf = new_buffer(size)
                 got = f.readinto(buf)
                 while got < size:
@@ -163,7 +167,9 @@ class LocalStorage(Storage):
             os.replace(aside, folder)  # also replaces an empty folder (left by older versions)
         except OSError as exc:
             shutil.rmtree(aside, ignore_errors=True)
-            if isinstance(exc, FileExistsError) or exc.errno == errno.ENOTEMPTY:  # written meanwhile
+            if (
+                isinstance(exc, FileExistsError) or exc.errno == errno.ENOTEMPTY
+            ):  # written meanwhile
                 return self.write_atomic(path, data)
             _remove_empty(made)
             raise

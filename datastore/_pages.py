@@ -50,13 +50,19 @@ _lock = threading.Lock()
 def _step_of(name: str) -> str | None:
     """The step a page file belongs to, from its name ``<step>.<n>.json``."""
     parts = name.split(".")
-    if len(parts) != 3 or parts[2] != "json" or not parts[1].isdigit() or not _paths.is_name(parts[0]):
+    if (
+        len(parts) != 3
+        or parts[2] != "json"
+        or not parts[1].isdigit()
+        or not _paths.is_name(parts[0])
+    ):
         return None
     return parts[0]
 
 
-def read_pages(storage: Storage, flow: str, run_id: str, steps: list[str] | str,
-               for_tasks: int | None = None) -> dict[str, dict[str, TaskRecord]]:
+def read_pages(
+    storage: Storage, flow: str, run_id: str, steps: list[str] | str, for_tasks: int | None = None
+) -> dict[str, dict[str, TaskRecord]]:
     """The finished records the run's pages hold, per step and task id: one listing and one
     batch of reads. Damaged pages (and damaged entries) are passed over: their tasks are read
     from their own records by the caller.
@@ -102,7 +108,9 @@ def _keep(url: str, path: str, records: list[TaskRecord]) -> None:
             _KEPT.popitem(last=False)
 
 
-def paged_record(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> TaskRecord | None:
+def paged_record(
+    storage: Storage, flow: str, run_id: str, step: str, task_id: str
+) -> TaskRecord | None:
     """A task's record from its step's pages (a paged clone has no other), None if none holds it."""
     return read_pages(storage, flow, run_id, step)[step].get(task_id)
 
@@ -136,8 +144,13 @@ def _decode(data: bytes | None, flow: str, run_id: str, step: str) -> list[TaskR
         except (DamagedRecordError, TypeError, ValueError):
             continue
         # Only what a page may hold: a finished format-2 record of this very run and step.
-        if (record.finished and record.format >= 2 and record.flow == flow and record.run_id == run_id
-                and record.step == step):
+        if (
+            record.finished
+            and record.format >= 2
+            and record.flow == flow
+            and record.run_id == run_id
+            and record.step == step
+        ):
             found.append(record)
     return found
 
@@ -184,7 +197,7 @@ class PageWriter:
             for step, group in by_step.items():
                 self._counts[step] = self._counts.get(step, 0) + len(group)
                 for start in range(0, len(group), PAGE_SIZE):
-                    files.update(self._page(step, group[start:start + PAGE_SIZE]))
+                    files.update(self._page(step, group[start : start + PAGE_SIZE]))
         self.storage.write_many(files)
 
     def flush(self, steps: list[str] | None = None) -> None:
@@ -209,7 +222,15 @@ class PageWriter:
         """The next page file of ``step`` (called under the lock)."""
         number = self._numbers.get(step, 0)
         self._numbers[step] = number + 1
-        page = {"format": PAGES_FORMAT, "flow": self.flow, "run_id": self.run_id, "step": step,
-                "records": records}
-        return {_paths.page_file(self.flow, self.run_id, step, number):
-                json.dumps(page, separators=(",", ":"), default=str).encode()}
+        page = {
+            "format": PAGES_FORMAT,
+            "flow": self.flow,
+            "run_id": self.run_id,
+            "step": step,
+            "records": records,
+        }
+        return {
+            _paths.page_file(self.flow, self.run_id, step, number): json.dumps(
+                page, separators=(",", ":"), default=str
+            ).encode()
+        }

@@ -57,7 +57,9 @@ def write_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any]) 
 
 def create_run(storage: Storage, flow: str, run_id: str, record: dict[str, Any]) -> None:
     """The run's first record: its folder appears together with run.json, never empty."""
-    storage.write_first(_paths.run_file(flow, run_id), _dump(dict(record, format=RUN_FORMAT)).encode("utf-8"))
+    storage.write_first(
+        _paths.run_file(flow, run_id), _dump(dict(record, format=RUN_FORMAT)).encode("utf-8")
+    )
 
 
 def read_run(storage: Storage, flow: str, run_id: str) -> dict[str, Any]:
@@ -73,7 +75,9 @@ def _read_record(storage: Storage, flow: str, run_id: str) -> dict[str, Any]:
     except DamagedRecordError:
         raise
     except MissingRecordError:
-        raise MissingRecordError(f"run {flow}/{run_id} not found in datastore {storage.url}") from None
+        raise MissingRecordError(
+            f"run {flow}/{run_id} not found in datastore {storage.url}"
+        ) from None
 
 
 def _tag_list(record: dict[str, Any]) -> list[str]:
@@ -107,8 +111,9 @@ def json_object(data: bytes | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def with_effective_status(storage: Storage, flow: str, run_id: str, record: dict[str, Any],
-                          now: float | None = None) -> dict[str, Any]:
+def with_effective_status(
+    storage: Storage, flow: str, run_id: str, record: dict[str, Any], now: float | None = None
+) -> dict[str, Any]:
     """The run record as readers must show it: ``status`` is ``effective_status`` (a running run
     whose driver stopped beating is ``crashed``). Only a ``running`` record costs a read (its
     heartbeat); the stored record is left as it is. A changed record keeps ``recorded_status``
@@ -118,21 +123,27 @@ def with_effective_status(storage: Storage, flow: str, run_id: str, record: dict
     return shown_with(record, read_heartbeat(storage, flow, run_id), now)
 
 
-def shown_with(record: dict[str, Any], beat: dict[str, Any] | None,
-               now: float | None = None) -> dict[str, Any]:
+def shown_with(
+    record: dict[str, Any], beat: dict[str, Any] | None, now: float | None = None
+) -> dict[str, Any]:
     """``record`` as readers show it, given its heartbeat (already read): the one place that
     turns a run whose driver stopped beating into ``crashed``."""
     status = effective_status(record, beat, now)
     if status == record.get("status"):
         return record
-    return dict(record, status=status, recorded_status=record.get("status"),
-                last_heartbeat=last_sign_of_life(record, beat))
+    return dict(
+        record,
+        status=status,
+        recorded_status=record.get("status"),
+        last_heartbeat=last_sign_of_life(record, beat),
+    )
 
 
 def list_flows(storage: Storage) -> list[str]:
     """Flows with runs; other entries of the root (a sweep's ``sweeps.db``, stray files) are skipped."""
-    return [n for n in storage.list_dir("")
-            if _paths.is_name(n) and storage.exists(_paths.runs_dir(n))]
+    return [
+        n for n in storage.list_dir("") if _paths.is_name(n) and storage.exists(_paths.runs_dir(n))
+    ]
 
 
 def list_runs(storage: Storage, flow: str) -> list[str]:
@@ -166,20 +177,31 @@ def list_tasks(storage: Storage, flow: str, run_id: str, step: str) -> list[str]
     return sorted(ids, key=lambda t: tuple(int(p) for p in t.split(".") if p.isdigit()))
 
 
-def write_log(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
-              stream: str, attempt: int, text: str) -> None:
+def write_log(
+    storage: Storage,
+    flow: str,
+    run_id: str,
+    step: str,
+    task_id: str,
+    stream: str,
+    attempt: int,
+    text: str,
+) -> None:
     storage.write_text(_paths.log_file(flow, run_id, step, task_id, stream, attempt), text)
 
 
-def read_log(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
-             stream: str, attempt: int) -> str:
+def read_log(
+    storage: Storage, flow: str, run_id: str, step: str, task_id: str, stream: str, attempt: int
+) -> str:
     try:
         return storage.read_text(_paths.log_file(flow, run_id, step, task_id, stream, attempt))
     except MissingRecordError:
         return ""
 
 
-def read_tags(storage: Storage, flow: str, run_id: str, fallback: list[str] | None = None) -> list[str]:
+def read_tags(
+    storage: Storage, flow: str, run_id: str, fallback: list[str] | None = None
+) -> list[str]:
     """The run's user tags as stored now (``fallback`` when run.json cannot be read)."""
     try:
         return list(read_run(storage, flow, run_id).get("tags", []))
@@ -187,8 +209,13 @@ def read_tags(storage: Storage, flow: str, run_id: str, fallback: list[str] | No
         return list(fallback or [])
 
 
-def update_run_tags(storage: Storage, flow: str, run_id: str, add: tuple[str, ...] | list[str] = (),
-                    remove: tuple[str, ...] | list[str] = ()) -> list[str]:
+def update_run_tags(
+    storage: Storage,
+    flow: str,
+    run_id: str,
+    add: tuple[str, ...] | list[str] = (),
+    remove: tuple[str, ...] | list[str] = (),
+) -> list[str]:
     """Remove, then add user tags of a run (system tags are never touched); return the tags just
     after this mutation (mutations stamped later by concurrent writers are not applied).
 
@@ -200,7 +227,9 @@ def update_run_tags(storage: Storage, flow: str, run_id: str, add: tuple[str, ..
     return _tags.current_tags(storage, flow, run_id, _tag_list(record), upto=mine)
 
 
-def write_cache_entry(storage: Storage, flow: str, step: str, key: str, entry: dict[str, Any]) -> None:
+def write_cache_entry(
+    storage: Storage, flow: str, step: str, key: str, entry: dict[str, Any]
+) -> None:
     """One file per key, written whole: concurrent runs writing the same key cannot corrupt it."""
     storage.write_text(_paths.cache_file(flow, step, key), _dump(entry))
 

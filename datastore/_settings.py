@@ -14,7 +14,9 @@ import os
 DATASTORE = "RAYFLOW_DATASTORE"  # where runs are stored when no --datastore is given
 CLUSTER = "RAYFLOW_CLUSTER"  # the Ray cluster to join when no --cluster is given
 SHARED_DATASTORE = "RAYFLOW_SHARED_DATASTORE"  # every node mounts the local datastore folder
-ALLOW_INFEASIBLE = "RAYFLOW_ALLOW_INFEASIBLE"  # skip the @resources check (an autoscaler adds nodes)
+ALLOW_INFEASIBLE = (
+    "RAYFLOW_ALLOW_INFEASIBLE"  # skip the @resources check (an autoscaler adds nodes)
+)
 MAX_SHIP_MB = "RAYFLOW_MAX_SHIP_MB"  # the size limit of the flow folder shipped to a cluster
 HEARTBEAT_SECONDS = "RAYFLOW_HEARTBEAT_SECONDS"  # a driver's interval between heartbeats
 HEARTBEAT_STALE_SECONDS = "RAYFLOW_HEARTBEAT_STALE_SECONDS"  # a reader's limit before "crashed"
@@ -25,7 +27,9 @@ WARM_IDLE_MINUTES = "RAYFLOW_WARM_IDLE_MINUTES"  # a warm local Ray stops after 
 WARM_DIR = "RAYFLOW_WARM_DIR"  # where the warm instance's state lives (tests use a private one)
 RUN_PARAMETER = "RAYFLOW_RUN_"  # + a Parameter's name: its value when not on the command line
 DEFAULT_SECRETS = "RAYFLOW_DEFAULT_SECRETS_BACKEND_TYPE"  # @secrets("ID"): its provider type
-FLOW_CONFIG = "RAYFLOW_FLOW_CONFIG"  # JSON {config name: file} (then Metaflow's METAFLOW_FLOW_CONFIG)
+FLOW_CONFIG = (
+    "RAYFLOW_FLOW_CONFIG"  # JSON {config name: file} (then Metaflow's METAFLOW_FLOW_CONFIG)
+)
 FLOW_CONFIG_VALUE = "RAYFLOW_FLOW_CONFIG_VALUE"  # JSON {config name: value} (or METAFLOW_...)
 
 

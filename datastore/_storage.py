@@ -150,8 +150,9 @@ def open_storage(url: str, verify: bool = False) -> Storage:
         except (ValueError, ImportError) as exc:
             hint = str(exc).splitlines()[0] if str(exc) else ""
             extra = " (pip install 'rayflow[s3]')" if protocol in ("s3", "s3a") else ""
-            raise DatastoreURLError(f"datastore {url}: cannot open protocol {protocol!r}: "
-                                    f"{hint}{extra}") from None
+            raise DatastoreURLError(
+                f"datastore {url}: cannot open protocol {protocol!r}: {hint}{extra}"
+            ) from None
         from ._fsspec import open_fsspec
 
         storage = open_fsspec(url, protocol, fs_cls)

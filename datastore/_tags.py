@@ -43,12 +43,15 @@ def event_name() -> str:
     return f"{_stamp():020d}-{uuid.uuid4().hex[:12]}.json"
 
 
-def record_mutation(storage: Storage, flow: str, run_id: str, add: Iterable[str] = (),
-                    remove: Iterable[str] = ()) -> str:
+def record_mutation(
+    storage: Storage, flow: str, run_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()
+) -> str:
     """Store one mutation of the run's user tags as an object of its own; return its name."""
     event = {"format": 1, "add": list(add), "remove": list(remove), "at": time.time()}
     name = event_name()
-    storage.write_atomic(_paths.tag_event_file(flow, run_id, name), json.dumps(event).encode("utf-8"))
+    storage.write_atomic(
+        _paths.tag_event_file(flow, run_id, name), json.dumps(event).encode("utf-8")
+    )
     return name
 
 
@@ -91,8 +94,9 @@ def fold_read(storage: Storage, paths: list[str], base: Iterable[str]) -> list[s
     return fold(base, (decoded(raw.get(p)) for p in paths))
 
 
-def current_tags(storage: Storage, flow: str, run_id: str, base: Iterable[str],
-                 upto: str | None = None) -> list[str]:
+def current_tags(
+    storage: Storage, flow: str, run_id: str, base: Iterable[str], upto: str | None = None
+) -> list[str]:
     """The run's user tags now: ``base`` (run.json's) with every mutation applied; with
     ``upto`` (an event's name), as they were just after that mutation: what its writer made,
     whatever concurrent writers stamped after it (Metaflow's client answers a mutation so)."""

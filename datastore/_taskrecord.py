@@ -117,12 +117,19 @@ class TaskRecord:
         for name in ("flow", "run_id", "step", "task_id"):
             if not isinstance(values.get(name), str):
                 raise DamagedRecordError(f"{where} is damaged (no '{name}')", where)
-        for name, kind in (("artifacts", dict), ("sizes", dict), ("frames", list), ("inputs", list),
-                           ("next", list)):
+        for name, kind in (
+            ("artifacts", dict),
+            ("sizes", dict),
+            ("frames", list),
+            ("inputs", list),
+            ("next", list),
+        ):
             if values.get(name) is None:
                 values.pop(name, None)
             elif not isinstance(values[name], kind):
-                raise DamagedRecordError(f"{where} is damaged ('{name}' is not a {kind.__name__})", where)
+                raise DamagedRecordError(
+                    f"{where} is damaged ('{name}' is not a {kind.__name__})", where
+                )
         values["attempt"] = int(values.get("attempt") or 0)
         return cls(**values, extra=extra)
 
@@ -131,8 +138,15 @@ class TaskRecord:
         same blobs, marked finished, pointing at the attempt that produced them."""
         origin = self.origin or {"pathspec": self.pathspec, "attempt": self.attempt}
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(run_id=run_id, attempt=0, origin=origin, status=DONE, finished=True,
-                      format=FORMAT, extra=dict(self.extra))
+        values.update(
+            run_id=run_id,
+            attempt=0,
+            origin=origin,
+            status=DONE,
+            finished=True,
+            format=FORMAT,
+            extra=dict(self.extra),
+        )
         values.update(changes)
         return TaskRecord(**values)
 
@@ -159,17 +173,28 @@ def write_many(storage: Storage, records: list[TaskRecord]) -> None:
     files = {}
     for record in records:
         record.format = FORMAT
-        path = _paths.meta_file(record.flow, record.run_id, record.step, record.task_id, record.attempt)
+        path = _paths.meta_file(
+            record.flow, record.run_id, record.step, record.task_id, record.attempt
+        )
         files[path] = _dump(record.to_json()).encode("utf-8")
     storage.write_many(files)
 
 
-def _missing(storage: Storage, flow: str, run_id: str, step: str, task_id: str) -> MissingRecordError:
+def _missing(
+    storage: Storage, flow: str, run_id: str, step: str, task_id: str
+) -> MissingRecordError:
     return MissingRecordError(f"task {flow}/{run_id}/{step}/{task_id} not found in {storage.url}")
 
 
-def read_attempt(storage: Storage, flow: str, run_id: str, step: str, task_id: str, attempt: int,
-                 done_marker: dict[str, Any] | None | bool = False) -> TaskRecord:
+def read_attempt(
+    storage: Storage,
+    flow: str,
+    run_id: str,
+    step: str,
+    task_id: str,
+    attempt: int,
+    done_marker: dict[str, Any] | None | bool = False,
+) -> TaskRecord:
     """The record of one attempt. A format-1 record is finished only if the ``DONE`` marker
     names this attempt; pass the marker when known (``None``: there is none), else it is read."""
     path = _paths.meta_file(flow, run_id, step, task_id, attempt)
@@ -200,8 +225,9 @@ def valid_done_marker(done: dict[str, Any] | None) -> dict[str, Any] | None:
     return done if done is not None and isinstance(done.get("attempt"), int) else None
 
 
-def _read_done_marker(storage: Storage, flow: str, run_id: str, step: str,
-                      task_id: str) -> dict[str, Any] | None:
+def _read_done_marker(
+    storage: Storage, flow: str, run_id: str, step: str, task_id: str
+) -> dict[str, Any] | None:
     """Format 1's ``DONE`` file, or None. One naming no attempt is not done."""
     try:
         return valid_done_marker(_load(storage, _paths.done_file(flow, run_id, step, task_id)))
@@ -241,7 +267,9 @@ def read_task(storage: Storage, flow: str, run_id: str, step: str, task_id: str)
     if "DONE" in names:  # format 1
         marker = _read_done_marker(storage, flow, run_id, step, task_id)
         if marker is not None:
-            return read_attempt(storage, flow, run_id, step, task_id, int(marker["attempt"]), marker)
+            return read_attempt(
+                storage, flow, run_id, step, task_id, int(marker["attempt"]), marker
+            )
     tried = _attempt_numbers(names)
     if not tried:
         paged = _paged(storage, flow, run_id, step, task_id)
@@ -251,8 +279,9 @@ def read_task(storage: Storage, flow: str, run_id: str, step: str, task_id: str)
     return read_attempt(storage, flow, run_id, step, task_id, tried[-1], None)
 
 
-def read_finished(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
-                  attempt: int | None = None) -> TaskRecord | None:
+def read_finished(
+    storage: Storage, flow: str, run_id: str, step: str, task_id: str, attempt: int | None = None
+) -> TaskRecord | None:
     """The task's finished record, or None when it is not done, missing or damaged: what resume,
     cache and joins may trust. With ``attempt`` (known to the driver), one read."""
     try:

@@ -52,8 +52,10 @@ def bounded(call: Callable[[], Any], url: str) -> Any:
     worker.start()
     worker.join(VERIFY_SECONDS)
     if not outcome:
-        raise DatastoreUnavailable(f"datastore {url}: no answer within {VERIFY_SECONDS:.0f} s "
-                                   f"from the endpoint{at_endpoint()} (is it reachable?)")
+        raise DatastoreUnavailable(
+            f"datastore {url}: no answer within {VERIFY_SECONDS:.0f} s "
+            f"from the endpoint{at_endpoint()} (is it reachable?)"
+        )
     ok, value = outcome.pop()
     if ok:
         return value
@@ -130,8 +132,9 @@ def reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     name = type(exc).__name__
     if _no_credentials(exc):
-        return ("no credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
-                "AWS_PROFILE)")
+        return (
+            "no credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+        )
     if isinstance(exc, PermissionError):
         return f"access denied ({text})"
     if "EndpointConnection" in name or "ConnectTimeout" in name or isinstance(exc, ConnectionError):
@@ -162,23 +165,28 @@ def probe_s3(storage: Any) -> None:
     """HEAD the bucket: 404 is a missing bucket, 403 rejected credentials (values not shown)."""
     bucket = storage.root.split("/", 1)[0]
     if not bucket:
-        raise DatastoreURLError(f"datastore {storage.url}: no bucket in the URL "
-                                f"(expected s3://bucket/prefix)")
+        raise DatastoreURLError(
+            f"datastore {storage.url}: no bucket in the URL (expected s3://bucket/prefix)"
+        )
     custom = endpoint()
     refused = _refused(custom) if custom else None
     if refused:
-        raise DatastoreUnavailable(f"datastore {storage.url}: cannot reach the endpoint at "
-                                   f"{custom} ({refused})")
+        raise DatastoreUnavailable(
+            f"datastore {storage.url}: cannot reach the endpoint at {custom} ({refused})"
+        )
     try:
         storage.fs.call_s3("head_bucket", Bucket=bucket)
     except FileNotFoundError:
-        raise DatastoreBucketMissing(f"datastore {storage.url}: bucket '{bucket}' does not exist"
-                                     f"{at_endpoint()} (create it first)") from None
+        raise DatastoreBucketMissing(
+            f"datastore {storage.url}: bucket '{bucket}' does not exist"
+            f"{at_endpoint()} (create it first)"
+        ) from None
     except PermissionError:
         raise DatastoreAccessDenied(
             f"datastore {storage.url}: access to bucket '{bucket}' denied: the credentials were "
             f"rejected or lack permission (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
-            f"AWS_PROFILE)") from None
+            f"AWS_PROFILE)"
+        ) from None
 
 
 def probe_generic(storage: Any) -> None:
@@ -199,7 +207,9 @@ def probe_local(storage: Any) -> None:
         storage.write_atomic(name, b"rayflow checks that this datastore can be written\n")
         storage.delete(name)
     except OSError as exc:
-        raise DatastoreNotWritable(f"datastore {storage.url} cannot be written: {reason(exc)}") from None
+        raise DatastoreNotWritable(
+            f"datastore {storage.url} cannot be written: {reason(exc)}"
+        ) from None
 
 
 PROBES = {"s3": probe_s3, "s3a": probe_s3}

@@ -4,8 +4,12 @@ from rayflow import FlowSpec, JSONType, Parameter, step
 
 
 class BranchesFlow(FlowSpec):
-    groups = Parameter("groups", default='{"a": [1, 2], "b": [3, 4, 5]}', type=JSONType,
-                       help="Groups of numbers, as JSON.")
+    groups = Parameter(
+        "groups",
+        default='{"a": [1, 2], "b": [3, 4, 5]}',
+        type=JSONType,
+        help="Groups of numbers, as JSON.",
+    )
 
     @step
     def start(self):
@@ -39,7 +43,7 @@ class BranchesFlow(FlowSpec):
 
     @step
     def square(self):
-        self.squared = self.input ** 2
+        self.squared = self.input**2
         self.next(self.sum_group)
 
     @step

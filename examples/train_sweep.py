@@ -15,7 +15,9 @@ from rayflow import FlowSpec, Parameter, step
 
 
 class TrainSweep(FlowSpec):
-    settings = Parameter("settings", default=100, help="How many (C, gamma) settings to try (<= 100).")
+    settings = Parameter(
+        "settings", default=100, help="How many (C, gamma) settings to try (<= 100)."
+    )
     seed = Parameter("seed", default=0, help="Seed of the train/test split.")
 
     @step
@@ -26,7 +28,8 @@ class TrainSweep(FlowSpec):
 
         x, y = load_digits(return_X_y=True)
         self.x_train, self.x_test, self.y_train, self.y_test = train_test_split(
-            x / 16.0, y, test_size=0.3, random_state=self.seed, stratify=y)
+            x / 16.0, y, test_size=0.3, random_state=self.seed, stratify=y
+        )
         grid = [(10 ** (c / 3 - 1), 10 ** (g / 3 - 4)) for c in range(10) for g in range(10)]
         self.grid = grid[: int(self.settings)]
         self.next(self.train, foreach="grid")
@@ -50,8 +53,10 @@ class TrainSweep(FlowSpec):
 
     @step
     def end(self):
-        print(f"best: C={self.best_c:.4g} gamma={self.best_gamma:.4g} "
-              f"accuracy={self.best_accuracy:.4f} ({len(self.scores)} settings)")
+        print(
+            f"best: C={self.best_c:.4g} gamma={self.best_gamma:.4g} "
+            f"accuracy={self.best_accuracy:.4f} ({len(self.scores)} settings)"
+        )
 
 
 if __name__ == "__main__":

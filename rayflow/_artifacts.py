@@ -67,7 +67,9 @@ class DataArtifact:
             task, name = Task("/".join(pieces[:4])), pieces[4]
             key = task.artifact_keys.get(name)
             if key is None:
-                raise NotFound(f"artifact {task.pathspec}/{name} not found: the task has no artifact '{name}'")
+                raise NotFound(
+                    f"artifact {task.pathspec}/{name} not found: the task has no artifact '{name}'"
+                )
         assert name is not None and key is not None
         self.task = task
         self.id = name
@@ -109,8 +111,6 @@ class DataArtifact:
 
     def __repr__(self) -> str:
         return f"DataArtifact('{self.pathspec}')"
-
-
 
 
 class MetaflowArtifacts(_ByName):

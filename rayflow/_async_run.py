@@ -37,8 +37,9 @@ class AsyncRun:
         self._cancel = threading.Event()
         request.on_started = self._on_started
         request.should_stop = self._stop_check(request.should_stop)
-        self._thread = threading.Thread(target=self._body, args=(request,),
-                                        name="rayflow-async-run", daemon=True)
+        self._thread = threading.Thread(
+            target=self._body, args=(request,), name="rayflow-async-run", daemon=True
+        )
 
     @classmethod
     def start(cls, runner: Runner, params: dict[str, Any]) -> AsyncRun:

@@ -23,6 +23,18 @@ from ._client_step import Step
 from ._client_task import Task
 
 __all__ = [
-    "TASK_BATCH", "DamagedRecord", "DataArtifact", "Flow", "MetaflowArtifacts", "MetaflowData", "NotFound",
-    "NotInNamespace", "Run", "Step", "Task", "_check_tags", "_listed", "_split",
+    "TASK_BATCH",
+    "DamagedRecord",
+    "DataArtifact",
+    "Flow",
+    "MetaflowArtifacts",
+    "MetaflowData",
+    "NotFound",
+    "NotInNamespace",
+    "Run",
+    "Step",
+    "Task",
+    "_check_tags",
+    "_listed",
+    "_split",
 ]

@@ -49,7 +49,9 @@ def _check_tags(tags: Iterable[str]) -> list[str]:
     out = []
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip() or len(tag) > 512 or not _utf8(tag):
-            raise RayflowError(f"invalid tag {tag!r}: a tag is a non-empty UTF-8 string of at most 512 characters")
+            raise RayflowError(
+                f"invalid tag {tag!r}: a tag is a non-empty UTF-8 string of at most 512 characters"
+            )
         out.append(tag)
     return out
 
@@ -89,5 +91,6 @@ def _running_task_meta(pathspec: str) -> dict | None:
 def _read_run(flow: str, run_id: str) -> dict:
     """run.json as readers show it: a run whose driver died reads ``crashed``, not ``running``."""
     storage = ns.storage()
-    return records.with_effective_status(storage, flow, run_id, records.read_run(storage, flow, run_id))
-
+    return records.with_effective_status(
+        storage, flow, run_id, records.read_run(storage, flow, run_id)
+    )

@@ -101,12 +101,16 @@ class StepCompat(_ByPathspec):
 
 
 class RunCompat(_ByPathspec):
-    def replace_tag(self, tag_to_remove: str | list[str], tag_to_add: str | list[str]) -> frozenset[str]:
+    def replace_tag(
+        self, tag_to_remove: str | list[str], tag_to_add: str | list[str]
+    ) -> frozenset[str]:
         from ._client import _listed
 
         return self.replace_tags(_listed(tag_to_remove), _listed(tag_to_add))
 
-    def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> frozenset[str]:
+    def replace_tags(
+        self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]
+    ) -> frozenset[str]:
         """Remove, then add (a tag that is a system tag is not added); naming no tag is an error."""
         from rayflow.datastore import records
 
@@ -117,13 +121,20 @@ class RunCompat(_ByPathspec):
         me: Any = self
         remove, add = _check_tags(tags_to_remove), _check_tags(tags_to_add)
         if not remove and not add:
-            raise RayflowError(f"replace_tags of run {me.pathspec}: name at least one tag to remove or add")
+            raise RayflowError(
+                f"replace_tags of run {me.pathspec}: name at least one tag to remove or add"
+            )
         system = me.system_tags
         bad = [t for t in remove if t in system and t not in me.user_tags]
         if bad:
             raise RayflowError(f"cannot remove system tag {bad[0]!r} of run {me.pathspec}")
-        new = records.update_run_tags(ns.storage(), me.flow_name, me.id, remove=remove,
-                                      add=[t for t in add if t not in system])  # one mutation: remove, then add
+        new = records.update_run_tags(
+            ns.storage(),
+            me.flow_name,
+            me.id,
+            remove=remove,
+            add=[t for t in add if t not in system],
+        )  # one mutation: remove, then add
         me._record, me._mutated = None, frozenset(new)
         return me._mutated
 

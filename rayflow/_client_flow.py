@@ -33,7 +33,9 @@ class Flow(FlowCompat):
                 continue
             if not _in_namespace(record):
                 continue
-            if tags and not set(tags) <= set(record.get("tags", [])) | set(record.get("system_tags", [])):
+            if tags and not set(tags) <= set(record.get("tags", [])) | set(
+                record.get("system_tags", [])
+            ):
                 continue
             out.append(Run(f"{self.id}/{run_id}", _record=record))
         return out

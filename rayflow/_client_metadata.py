@@ -22,7 +22,17 @@ from ._client_common import NotFound
 if TYPE_CHECKING:
     from ._client_task import Task
 
-FACTS = ("node_id", "host", "pid", "ready_at", "started_at", "finished_at", "status", "inputs", "frames")
+FACTS = (
+    "node_id",
+    "host",
+    "pid",
+    "ready_at",
+    "started_at",
+    "finished_at",
+    "status",
+    "inputs",
+    "frames",
+)
 """Fields of the task record shown as metadata (the attempt has records of its own)."""
 
 
@@ -66,8 +76,14 @@ def _attempt_records(task: Task) -> list[tuple[int, TaskRecord | None]]:
             out.append((n, counting))
             continue
         try:
-            out.append((n, taskrecords.read_attempt(storage, task.flow_name, task.run_id, task.step_name,
-                                                    task.id, n)))
+            out.append(
+                (
+                    n,
+                    taskrecords.read_attempt(
+                        storage, task.flow_name, task.run_id, task.step_name, task.id, n
+                    ),
+                )
+            )
         except (MissingRecordError, DamagedRecordError):
             out.append((n, None))
     return out
@@ -79,16 +95,26 @@ def _attempt_entries(task: Task) -> list[Metadata]:
         when = _ms(rec.started_at or rec.ready_at) if rec is not None else None
         out.append(Metadata("attempt", str(n), when, "attempt", task))
         if rec is not None and (rec.finished or rec.failed):
-            out.append(Metadata("attempt_ok", str(rec.finished), _ms(rec.finished_at) or when,
-                                "internal_attempt_status", task))
+            out.append(
+                Metadata(
+                    "attempt_ok",
+                    str(rec.finished),
+                    _ms(rec.finished_at) or when,
+                    "internal_attempt_status",
+                    task,
+                )
+            )
     return out
 
 
 def _fact_entries(task: Task) -> list[Metadata]:
     record = task._load().to_json()
     when = _ms(record.get("started_at"))
-    return [Metadata(k, "" if record.get(k) is None else str(record.get(k)), when, k, task)
-            for k in FACTS if k in record]
+    return [
+        Metadata(k, "" if record.get(k) is None else str(record.get(k)), when, k, task)
+        for k in FACTS
+        if k in record
+    ]
 
 
 def _run_entries(task: Task) -> list[Metadata]:
@@ -101,11 +127,20 @@ def _run_entries(task: Task) -> list[Metadata]:
     if record.get("python"):
         out.append(Metadata("python_version", str(record["python"]), when, "python_version", task))
     if record.get("origin_run_id"):
-        out.append(Metadata("origin-run-id", str(record["origin_run_id"]), when, "origin-run-id", task))
+        out.append(
+            Metadata("origin-run-id", str(record["origin_run_id"]), when, "origin-run-id", task)
+        )
     origin = task._load().origin
     if origin and origin.get("pathspec"):
-        out.append(Metadata("origin-task-id", origin["pathspec"].rsplit("/", 1)[-1], when,
-                            "origin-task-id", task))
+        out.append(
+            Metadata(
+                "origin-task-id",
+                origin["pathspec"].rsplit("/", 1)[-1],
+                when,
+                "origin-task-id",
+                task,
+            )
+        )
     return out
 
 

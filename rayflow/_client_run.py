@@ -30,12 +30,16 @@ if TYPE_CHECKING:
 
 
 class Run(RunCompat):
-    def __init__(self, pathspec: str, _record: dict | None = None, _namespace_check: bool = True) -> None:
+    def __init__(
+        self, pathspec: str, _record: dict | None = None, _namespace_check: bool = True
+    ) -> None:
         self.flow_name, self.id = _split(pathspec, 2, "Run")
         self.pathspec = f"{self.flow_name}/{self.id}"
         self._record = _record
         self._namespace_check = _namespace_check
-        self._mutated: frozenset[str] | None = None  # the user tags this object's last mutation made
+        self._mutated: frozenset[str] | None = (
+            None  # the user tags this object's last mutation made
+        )
         if _record is None:
             self._load()
 
@@ -48,8 +52,10 @@ class Run(RunCompat):
             except MissingRecordError:
                 raise NotFound(f"run {self.pathspec} not found in {ns.get_metadata()}") from None
             if self._namespace_check and not _in_namespace(self._record):
-                raise NotInNamespace(f"run {self.pathspec} is not in namespace {ns.get_namespace()!r} "
-                                     "(use namespace(None) to see every run)")
+                raise NotInNamespace(
+                    f"run {self.pathspec} is not in namespace {ns.get_namespace()!r} "
+                    "(use namespace(None) to see every run)"
+                )
         return self._record
 
     @property
@@ -158,14 +164,28 @@ class Run(RunCompat):
         key = self._load().get("code_key")
         if not key:
             return None
-        data = BlobStore(ns.storage(), self.flow_name).get_bytes(key, f"{self.pathspec} (flow code)")
+        data = BlobStore(ns.storage(), self.flow_name).get_bytes(
+            key, f"{self.pathspec} (flow code)"
+        )
         return data.decode("utf-8")
 
     @property
     def lineage(self) -> dict[str, Any]:
         """Where and with what the run ran: versions, user, host, git commit and dirty flag."""
-        keep = ("user", "host", "python", "ray_version", "rayflow_version", "flow_file", "code_file",
-                "code_key", "git_root", "git_commit", "git_dirty", "origin_run_id")
+        keep = (
+            "user",
+            "host",
+            "python",
+            "ray_version",
+            "rayflow_version",
+            "flow_file",
+            "code_file",
+            "code_key",
+            "git_root",
+            "git_commit",
+            "git_dirty",
+            "origin_run_id",
+        )
         record = self._load()
         return {k: record[k] for k in keep if record.get(k) is not None}
 

@@ -38,11 +38,14 @@ class Step(StepCompat):
             return []
         storage = ns.storage()
         ids = records.list_tasks(storage, self.flow_name, self.run_id, self.id)
-        held = (pages.read_pages(storage, self.flow_name, self.run_id, self.id)[self.id]
-                if len(ids) >= pages.WORTH_IT else {})
+        held = (
+            pages.read_pages(storage, self.flow_name, self.run_id, self.id)[self.id]
+            if len(ids) >= pages.WORTH_IT
+            else {}
+        )
         out = []
         for start in range(0, len(ids), TASK_BATCH):
-            chunk = ids[start:start + TASK_BATCH]
+            chunk = ids[start : start + TASK_BATCH]
             found = listing.read_tasks(storage, self.flow_name, self.run_id, self.id, chunk, held)
             for t in chunk:
                 rec = found.get(t)

@@ -28,8 +28,13 @@ class Task(TaskCompat):
     """One task. ``Task('Flow/run/step/task_id')`` checks at once that it exists (and that its run
     is in the current namespace); tasks listed by a ``Step`` read their record on first use."""
 
-    def __init__(self, pathspec: str, _meta: TaskRecord | None = None, _lazy: bool = False,
-                 _namespace_check: bool = True) -> None:
+    def __init__(
+        self,
+        pathspec: str,
+        _meta: TaskRecord | None = None,
+        _lazy: bool = False,
+        _namespace_check: bool = True,
+    ) -> None:
         self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "Task")
         self.pathspec = "/".join([self.flow_name, self.run_id, self.step_name, self.id])
         self._meta = _meta
@@ -43,8 +48,9 @@ class Task(TaskCompat):
         """The task's record (``datastore.taskrecords``): its finished attempt, else its latest."""
         if self._meta is None:
             try:
-                self._meta = taskrecords.read_task(ns.storage(), self.flow_name, self.run_id,
-                                                   self.step_name, self.id)
+                self._meta = taskrecords.read_task(
+                    ns.storage(), self.flow_name, self.run_id, self.step_name, self.id
+                )
             except DamagedRecordError as exc:
                 raise DamagedRecord(f"task {self.pathspec}: {exc}") from None
             except MissingRecordError:
@@ -170,4 +176,3 @@ class Task(TaskCompat):
 
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"
-

@@ -36,7 +36,9 @@ class ConfigValue(dict):
         try:
             return self[key]
         except KeyError:
-            raise AttributeError(f"config has no key '{key}' (keys: {', '.join(map(str, self))})") from None
+            raise AttributeError(
+                f"config has no key '{key}' (keys: {', '.join(map(str, self))})"
+            ) from None
 
     def _readonly(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("a config value is read-only (configs are fixed before the run starts)")
@@ -81,8 +83,9 @@ class ConfigExpr:
     whoever resolves the options replaces it with the evaluated mapping's items.
     """
 
-    def __init__(self, expr: str, path: tuple[tuple[str, Any], ...] = (),
-                 scope: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, expr: str, path: tuple[tuple[str, Any], ...] = (), scope: dict[str, Any] | None = None
+    ) -> None:
         object.__setattr__(self, "_expr", expr)
         object.__setattr__(self, "_path", path)
         object.__setattr__(self, "_scope", scope)  # the defining module's globals (not pickled)
@@ -111,7 +114,9 @@ class ConfigExpr:
             for kind, key in self._path:
                 value = getattr(value, key) if kind == "attr" else value[key]
         except Exception as exc:  # noqa: BLE001 - the user's expression: one clear line
-            raise ConfigError(f"config expression {self!r} failed: {type(exc).__name__}: {exc}") from None
+            raise ConfigError(
+                f"config expression {self!r} failed: {type(exc).__name__}: {exc}"
+            ) from None
         return value
 
     def __getstate__(self) -> dict[str, Any]:
@@ -149,15 +154,30 @@ class Config:
 
     IS_CONFIG_PARAMETER = True  # Metaflow's mark; checks that walk a flow's parameters read it
 
-    def __init__(self, name: str, default: str | Callable[..., str] | None = None,
-                 default_value: Any = None, help: str | None = None, required: bool | None = None,
-                 parser: str | Callable[[str], Any] | None = None, plain: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        default: str | Callable[..., str] | None = None,
+        default_value: Any = None,
+        help: str | None = None,
+        required: bool | None = None,
+        parser: str | Callable[[str], Any] | None = None,
+        plain: bool = False,
+        **kwargs: Any,
+    ) -> None:
         if default is not None and default_value is not None:
             raise ConfigError(f"config '{name}': give default (a file) or default_value, not both")
-        names = {"name": name, "default": default, "default_value": default_value, "help": help,
-                 "required": bool(required), "parser": parser, "plain": plain, "kwargs": kwargs,
-                 "attr": name}
+        names = {
+            "name": name,
+            "default": default,
+            "default_value": default_value,
+            "help": help,
+            "required": bool(required),
+            "parser": parser,
+            "plain": plain,
+            "kwargs": kwargs,
+            "attr": name,
+        }
         for key, value in names.items():
             object.__setattr__(self, key, value)
 

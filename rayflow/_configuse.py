@@ -65,8 +65,10 @@ def read_values(flow_cls: type, given: ConfigInput) -> dict[str, Any]:
         for name in names:
             if name not in known:
                 listed = ", ".join(sorted(known)) or "none"
-                raise ConfigError(f"{flag} {name}: {flow_cls.__name__} has no config named "
-                                  f"'{name}' (configs: {listed})")
+                raise ConfigError(
+                    f"{flag} {name}: {flow_cls.__name__} has no config named "
+                    f"'{name}' (configs: {listed})"
+                )
     env_files, env_values = _environment(False), _environment(True)
     out: dict[str, Any] = {}
     for c in configs:
@@ -90,13 +92,23 @@ def _environment(values: bool) -> dict[str, Any]:
     return data
 
 
-def _value_of(c: Config, flow_cls: type, given: ConfigInput, env_files: dict[str, Any],
-              env_values: dict[str, Any], earlier: dict[str, Any]) -> Any:
-    for files, values, where in ((given.files, given.values, ("--config", "--config-value")),
-                                 (env_files, env_values, ("FLOW_CONFIG", "FLOW_CONFIG_VALUE"))):
+def _value_of(
+    c: Config,
+    flow_cls: type,
+    given: ConfigInput,
+    env_files: dict[str, Any],
+    env_values: dict[str, Any],
+    earlier: dict[str, Any],
+) -> Any:
+    for files, values, where in (
+        (given.files, given.values, ("--config", "--config-value")),
+        (env_files, env_values, ("FLOW_CONFIG", "FLOW_CONFIG_VALUE")),
+    ):
         if c.name in files and c.name in values:
-            raise ConfigError(f"config '{c.name}': given both as a file ({where[0]}) and as a "
-                              f"value ({where[1]}); give one")
+            raise ConfigError(
+                f"config '{c.name}': given both as a file ({where[0]}) and as a "
+                f"value ({where[1]}); give one"
+            )
         if c.name in files:
             return _from_file(c, str(files[c.name]), where[0])
         if c.name in values:
@@ -107,11 +119,17 @@ def _value_of(c: Config, flow_cls: type, given: ConfigInput, env_files: dict[str
         return _from_file(c, str(default), "its default file")
     value = _called(c, c.default_value, flow_cls, earlier)
     if value is not None:
-        return _parse(c, value, "default_value") if isinstance(value, str) else _checked(c, value, "default_value")
+        return (
+            _parse(c, value, "default_value")
+            if isinstance(value, str)
+            else _checked(c, value, "default_value")
+        )
     if c.required:
         missing = f" (its default file {default!r} does not exist)" if default is not None else ""
-        raise ConfigError(f"config '{c.name}' of {flow_cls.__name__} is required{missing}: give "
-                          f"--config {c.name} FILE or --config-value {c.name} JSON")
+        raise ConfigError(
+            f"config '{c.name}' of {flow_cls.__name__} is required{missing}: give "
+            f"--config {c.name} FILE or --config-value {c.name} JSON"
+        )
     return None
 
 
@@ -123,12 +141,20 @@ def _called(c: Config, value: Any, flow_cls: type, earlier: dict[str, Any]) -> A
 
     from ._parameters import ParameterContext
 
-    ctx = ParameterContext(flow_name=flow_cls.__name__, user_name=username(), parameter_name=c.name,
-                           logger=print, ds_type="local", configs=ConfigValue(earlier))
+    ctx = ParameterContext(
+        flow_name=flow_cls.__name__,
+        user_name=username(),
+        parameter_name=c.name,
+        logger=print,
+        ds_type="local",
+        configs=ConfigValue(earlier),
+    )
     try:
         return value(ctx)
     except Exception as exc:  # noqa: BLE001 - the user's function: one clear line
-        raise ConfigError(f"config '{c.name}': its default function failed: {type(exc).__name__}: {exc}") from None
+        raise ConfigError(
+            f"config '{c.name}': its default function failed: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _from_file(c: Config, path: str, where: str) -> Any:
@@ -136,7 +162,9 @@ def _from_file(c: Config, path: str, where: str) -> Any:
         with open(os.path.expanduser(path), encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise ConfigError(f"config '{c.name}': cannot read {path!r} ({where}): {exc.strerror}") from None
+        raise ConfigError(
+            f"config '{c.name}': cannot read {path!r} ({where}): {exc.strerror}"
+        ) from None
     return _parse(c, text, f"{path!r}")
 
 
@@ -152,15 +180,19 @@ def _parse(c: Config, text: str, where: str) -> Any:
             value = parser(text)
     except Exception as exc:  # noqa: BLE001 - user text or the user's parser: one clear line
         how = "JSON" if c.parser is None else f"parsed by {c.parser!r}"
-        raise ConfigError(f"config '{c.name}': the value from {where} cannot be {how}: "
-                          f"{type(exc).__name__}: {exc}") from None
+        raise ConfigError(
+            f"config '{c.name}': the value from {where} cannot be {how}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     return _checked(c, value, where)
 
 
 def _checked(c: Config, value: Any, where: str) -> Any:
     if not c.plain and value is not None and not isinstance(value, Mapping):
-        raise ConfigError(f"config '{c.name}': the value from {where} is a {type(value).__name__}, "
-                          "not a mapping (use plain=True for other values)")
+        raise ConfigError(
+            f"config '{c.name}': the value from {where} is a {type(value).__name__}, "
+            "not a mapping (use plain=True for other values)"
+        )
     return value
 
 
@@ -185,7 +217,11 @@ def active_namespace(owner: type | None) -> dict[str, Any]:
 def artifacts(flow_cls: type) -> dict[str, Any]:
     """The values by attribute, stored with the run's parameters (artifacts of every task)."""
     ns = namespace(flow_cls)
-    return {c.attr: ns.get(c.name) for c in flow_configs(flow_cls)} if getattr(flow_cls, _VALUES, None) is not None else {}
+    return (
+        {c.attr: ns.get(c.name) for c in flow_configs(flow_cls)}
+        if getattr(flow_cls, _VALUES, None) is not None
+        else {}
+    )
 
 
 def recorded(flow_cls: type) -> dict[str, Any] | None:
@@ -222,7 +258,9 @@ def resolve_options(attrs: dict[str, Any], ns: Mapping[str, Any]) -> dict[str, A
         if isinstance(key, str) and key.startswith(UNPACK):
             unpacked = _resolved(value, ns)
             if not isinstance(unpacked, Mapping):
-                raise ConfigError(f"**{value!r} in a decorator is a {type(unpacked).__name__}, not a mapping")
+                raise ConfigError(
+                    f"**{value!r} in a decorator is a {type(unpacked).__name__}, not a mapping"
+                )
             out.update(unpacked)
         else:
             out[key] = _resolved(value, ns)
@@ -243,7 +281,9 @@ def _has_expr(value: Any) -> bool:
     if isinstance(value, ConfigExpr):
         return True
     if isinstance(value, dict):
-        return any((isinstance(k, str) and k.startswith(UNPACK)) or _has_expr(v) for k, v in value.items())
+        return any(
+            (isinstance(k, str) and k.startswith(UNPACK)) or _has_expr(v) for k, v in value.items()
+        )
     if isinstance(value, (list, tuple, set)):
         return any(_has_expr(v) for v in value)
     return False

@@ -9,9 +9,23 @@ from __future__ import annotations
 from typing import Any
 
 _FIELDS = (
-    "flow_name", "run_id", "step_name", "task_id", "retry_count", "origin_run_id",
-    "namespace", "username", "tags", "node_id", "trial", "parameter_names",
-    "project_name", "branch_name", "is_production", "project_flow_name", "parallel",
+    "flow_name",
+    "run_id",
+    "step_name",
+    "task_id",
+    "retry_count",
+    "origin_run_id",
+    "namespace",
+    "username",
+    "tags",
+    "node_id",
+    "trial",
+    "parameter_names",
+    "project_name",
+    "branch_name",
+    "is_production",
+    "project_flow_name",
+    "parallel",
 )
 
 

@@ -103,7 +103,9 @@ def _ignored(name: str) -> Callable[..., Any]:
 
     def decorator(func: Any = None, **attributes: Any) -> Any:
         def apply(f: Any) -> Any:
-            _warn(f"@{name} has no effect on rayflow; step '{getattr(f, '__name__', f)}' runs on Ray")
+            _warn(
+                f"@{name} has no effect on rayflow; step '{getattr(f, '__name__', f)}' runs on Ray"
+            )
             decos = list(getattr(f, _ATTR, []))
             decos.append(cls(**attributes))
             setattr(f, _ATTR, decos)
@@ -154,7 +156,9 @@ def _flow_ignored(name: str) -> Callable[..., Any]:
 
     def decorator(cls: Any = None, **attributes: Any) -> Any:
         def apply(c: Any) -> Any:
-            _warn(f"@{name} has no effect on rayflow; flow '{getattr(c, '__name__', c)}' runs on Ray")
+            _warn(
+                f"@{name} has no effect on rayflow; flow '{getattr(c, '__name__', c)}' runs on Ray"
+            )
             return c
 
         if cls is not None and isinstance(cls, type):
@@ -211,8 +215,10 @@ def parse_with(spec: str) -> StepDecorator:
     cls = DECORATORS.get(name.strip())
     if cls is None and name.strip() in IGNORED:
         # Metaflow's platform decorators (``--with card``, ``--with kubernetes``): accepted, noted.
-        print(f"rayflow: note: --with {name.strip()} has no effect on rayflow; every step runs on Ray",
-              file=sys.stderr)
+        print(
+            f"rayflow: note: --with {name.strip()} has no effect on rayflow; every step runs on Ray",
+            file=sys.stderr,
+        )
         cls = IGNORED[name.strip()]
     if cls is None:
         known = ", ".join([*DECORATORS, *IGNORED])

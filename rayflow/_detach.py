@@ -44,8 +44,11 @@ def local_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             return None
 
-    return {"python": ".".join(platform.python_version_tuple()[:2]), "ray": dist("ray"),
-            "rayflow": dist("rayflow")}
+    return {
+        "python": ".".join(platform.python_version_tuple()[:2]),
+        "ray": dist("ray"),
+        "rayflow": dist("rayflow"),
+    }
 
 
 def encode_spec(spec: dict[str, Any]) -> str:
@@ -72,9 +75,11 @@ def check_datastore(url: str, shared: bool) -> None:
     """A local folder is refused unless every node of the cluster is said to mount it."""
     storage = open_storage(url)
     if isinstance(storage, LocalStorage) and not (shared or settings.shared_datastore()):
-        raise DetachError(f"--detach: the datastore {storage.url} is a local folder the cluster "
-                          f"cannot see; use --datastore s3://bucket/prefix (or --shared-datastore "
-                          f"if every node of the cluster mounts {storage.url})")
+        raise DetachError(
+            f"--detach: the datastore {storage.url} is a local folder the cluster "
+            f"cannot see; use --datastore s3://bucket/prefix (or --shared-datastore "
+            f"if every node of the cluster mounts {storage.url})"
+        )
 
 
 def check_versions(server: JobServer, found: dict[str, Any]) -> None:
@@ -82,8 +87,10 @@ def check_versions(server: JobServer, found: dict[str, Any]) -> None:
     here = local_versions()["ray"]
     there = found.get("ray_version")
     if here and there and here != there:
-        raise DetachError(f"the cluster at {server.url} runs Ray {there}, this machine Ray {here}; "
-                          f"install the same Ray version on both (pip install 'ray[default]=={there}')")
+        raise DetachError(
+            f"the cluster at {server.url} runs Ray {there}, this machine Ray {here}; "
+            f"install the same Ray version on both (pip install 'ray[default]=={there}')"
+        )
 
 
 def _run_id(url: str, flow: str, given: str | None) -> str:
@@ -122,8 +129,15 @@ def entrypoint(spec: dict[str, Any]) -> str:
     return f"{shlex.quote(python)} -m rayflow._detached_driver {encode_spec(spec)}"
 
 
-def submit(flow_cls: type, flow_file: str | None, values: dict[str, Any], url: str,
-           opts: dict[str, Any], resume: dict[str, Any] | None = None, out: Any = None) -> Submitted:
+def submit(
+    flow_cls: type,
+    flow_file: str | None,
+    values: dict[str, Any],
+    url: str,
+    opts: dict[str, Any],
+    resume: dict[str, Any] | None = None,
+    out: Any = None,
+) -> Submitted:
     """Check, then submit the run as a Ray job; ``resume`` holds the origin run and the step."""
     out = out or sys.stdout
     if not flow_file:
@@ -137,16 +151,26 @@ def submit(flow_cls: type, flow_file: str | None, values: dict[str, Any], url: s
     pathspec = f"{flow}/{run_id}"
     # A job of this id: an earlier submission of the same run id; nothing new is started.
     again = server.job_state(submission) is not None or _submit_new(
-        server, submission, flow_cls, flow_file, url, run_id, values, opts, resume, out)
+        server, submission, flow_cls, flow_file, url, run_id, values, opts, resume, out
+    )
     if opts.get("run_id_file"):
         with open(opts["run_id_file"], "w") as f:
             f.write(run_id)
     return Submitted(pathspec, submission, server.job_url(submission), server.url, url, again)
 
 
-def _submit_new(server: JobServer, submission: str, flow_cls: type, flow_file: str, url: str,
-                run_id: str, values: dict[str, Any], opts: dict[str, Any],
-                resume: dict[str, Any] | None, out: Any) -> bool:
+def _submit_new(
+    server: JobServer,
+    submission: str,
+    flow_cls: type,
+    flow_file: str,
+    url: str,
+    run_id: str,
+    values: dict[str, Any],
+    opts: dict[str, Any],
+    resume: dict[str, Any] | None,
+    out: Any,
+) -> bool:
     """Ship and submit; True when the job appeared meanwhile (submitted by another call)."""
     from rayflow.scheduler import username
 
@@ -158,9 +182,14 @@ def _submit_new(server: JobServer, submission: str, flow_cls: type, flow_file: s
     user = username()
     runtime_env, file_name = _runtime_env(flow_file, url, user, out)
     facts = lineage(flow_cls, flow_file, url)  # the code blob, from here: checks the datastore too
-    detached = {"cluster": server.url, "job_id": submission, "job_url": server.job_url(submission),
-                "submitted_from": platform.node(), "submitted_at": time.time(),
-                "flow_file": os.path.abspath(flow_file)}
+    detached = {
+        "cluster": server.url,
+        "job_id": submission,
+        "job_url": server.job_url(submission),
+        "submitted_from": platform.node(),
+        "submitted_at": time.time(),
+        "flow_file": os.path.abspath(flow_file),
+    }
     spec = run_spec(flow, file_name, run_id, url, values, opts, facts, detached, resume)
     if len(encode_spec(spec)) > INLINE_SPEC_BYTES:  # one exec argument holds at most 128 KiB
         blobs = BlobStore(open_storage(url), flow)
@@ -168,33 +197,61 @@ def _submit_new(server: JobServer, submission: str, flow_cls: type, flow_file: s
     return _submit_job(server, submission, entrypoint(spec), runtime_env, f"{flow}/{run_id}")
 
 
-def submit_resume(flow_cls: type, flow_file: str | None, url: str, opts: dict[str, Any],
-                  notify: Any = None) -> Submitted:
+def submit_resume(
+    flow_cls: type, flow_file: str | None, url: str, opts: dict[str, Any], notify: Any = None
+) -> Submitted:
     """Check the resume here (origin run, parameters, steps: the errors of ``rayflow resume``),
     then submit it; the cluster clones what the origin finished and runs the rest."""
     from ._resuming import resume_request
 
-    request = resume_request(flow_cls, flow_file, datastore=url, origin_run_id=opts.get("origin_run_id"),
-                             step=opts.get("step"), given_params=opts.get("params"),
-                             with_=tuple(opts.get("with_") or ()), notify=notify)
+    request = resume_request(
+        flow_cls,
+        flow_file,
+        datastore=url,
+        origin_run_id=opts.get("origin_run_id"),
+        step=opts.get("step"),
+        given_params=opts.get("params"),
+        with_=tuple(opts.get("with_") or ()),
+        notify=notify,
+    )
     resume = {"origin_run_id": request.origin_run_id, "step": opts.get("step")}
     return submit(flow_cls, flow_file, {}, url, opts, resume=resume)
 
 
-def run_spec(flow: str, file_name: str, run_id: str, url: str, values: dict[str, Any],
-             opts: dict[str, Any], facts: dict[str, Any], detached: dict[str, Any],
-             resume: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_spec(
+    flow: str,
+    file_name: str,
+    run_id: str,
+    url: str,
+    values: dict[str, Any],
+    opts: dict[str, Any],
+    facts: dict[str, Any],
+    detached: dict[str, Any],
+    resume: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What the detached driver needs to build the run's request on the cluster (JSON)."""
     from rayflow.scheduler import cache_mode
 
     return {
-        "version": SPEC_VERSION, "flow_file": file_name, "flow_class": flow, "run_id": run_id,
-        "datastore": url, "params": _json_params(values), "with": list(opts.get("with_") or ()),
-        "fields": {"tags": list(opts.get("tags") or ()), "max_workers": opts.get("max_workers"),
-                   "fail_fast": bool(opts.get("fail_fast")), "max_num_splits": opts.get("max_num_splits"),
-                   "cache": cache_mode(opts.get("cache")),
-                   "shared_datastore": bool(opts.get("shared_datastore"))},
-        "resume": resume, "facts": facts, "versions": local_versions(), "detached": detached,
+        "version": SPEC_VERSION,
+        "flow_file": file_name,
+        "flow_class": flow,
+        "run_id": run_id,
+        "datastore": url,
+        "params": _json_params(values),
+        "with": list(opts.get("with_") or ()),
+        "fields": {
+            "tags": list(opts.get("tags") or ()),
+            "max_workers": opts.get("max_workers"),
+            "fail_fast": bool(opts.get("fail_fast")),
+            "max_num_splits": opts.get("max_num_splits"),
+            "cache": cache_mode(opts.get("cache")),
+            "shared_datastore": bool(opts.get("shared_datastore")),
+        },
+        "resume": resume,
+        "facts": facts,
+        "versions": local_versions(),
+        "detached": detached,
     }
 
 
@@ -203,16 +260,23 @@ def _json_params(values: dict[str, Any]) -> dict[str, Any]:
     try:
         return json.loads(json.dumps(values))
     except (TypeError, ValueError) as exc:
-        raise DetachError(f"--detach: a parameter value cannot be sent to the cluster as JSON ({exc})") from None
+        raise DetachError(
+            f"--detach: a parameter value cannot be sent to the cluster as JSON ({exc})"
+        ) from None
 
 
-def _submit_job(server: JobServer, submission: str, command: str, runtime_env: dict[str, Any],
-                pathspec: str) -> bool:
+def _submit_job(
+    server: JobServer, submission: str, command: str, runtime_env: dict[str, Any], pathspec: str
+) -> bool:
     """Submit; True when a job of this id appeared meanwhile (nothing new was started)."""
     client = server.client()
     try:
-        client.submit_job(entrypoint=command, submission_id=submission, runtime_env=runtime_env,
-                          metadata={"rayflow_run": pathspec})
+        client.submit_job(
+            entrypoint=command,
+            submission_id=submission,
+            runtime_env=runtime_env,
+            metadata={"rayflow_run": pathspec},
+        )
     except RuntimeError as exc:
         if "already exists" in str(exc):
             return True
@@ -226,13 +290,24 @@ def tell(done: Submitted, out: Any = None) -> None:
     out = out or sys.stdout
     store = "" if done.datastore == settings.datastore() else f" --datastore {done.datastore}"
     what = "was already submitted" if done.again else "submitted"
-    lines = [f"run {done.pathspec} {what} to the Ray cluster at {done.cluster} (job {done.job_id})",
-             f"  status:    rayflow status {done.pathspec}{store}",
-             f"  logs:      rayflow logs {done.pathspec}{store} --follow",
-             f"  cancel:    rayflow cancel {done.pathspec}{store}",
-             f"  dashboard: {done.job_url}"]
+    lines = [
+        f"run {done.pathspec} {what} to the Ray cluster at {done.cluster} (job {done.job_id})",
+        f"  status:    rayflow status {done.pathspec}{store}",
+        f"  logs:      rayflow logs {done.pathspec}{store} --follow",
+        f"  cancel:    rayflow cancel {done.pathspec}{store}",
+        f"  dashboard: {done.job_url}",
+    ]
     print("\n".join(lines), file=out, flush=True)
 
 
-__all__ = ["Submitted", "check_datastore", "decode_spec", "encode_spec", "local_versions", "run_spec",
-           "submit", "submit_resume", "tell"]
+__all__ = [
+    "Submitted",
+    "check_datastore",
+    "decode_spec",
+    "encode_spec",
+    "local_versions",
+    "run_spec",
+    "submit",
+    "submit_resume",
+    "tell",
+]

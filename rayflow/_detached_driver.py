@@ -31,12 +31,17 @@ from ._errors import USER_ERRORS
 def version_problem(submitted: dict[str, Any], here: dict[str, Any]) -> str | None:
     """One line naming the versions that differ between the submitting machine and this one."""
     names = {"python": "Python", "ray": "Ray", "rayflow": "rayflow"}
-    differ = [f"{names[k]} {here.get(k)} (submitted from {submitted.get(k)})"
-              for k in names if submitted.get(k) and here.get(k) and submitted[k] != here[k]]
+    differ = [
+        f"{names[k]} {here.get(k)} (submitted from {submitted.get(k)})"
+        for k in names
+        if submitted.get(k) and here.get(k) and submitted[k] != here[k]
+    ]
     if not differ:
         return None
-    return ("the cluster runs " + ", ".join(differ) + "; install the same versions on the "
-            "cluster and on the machine that submits")
+    return (
+        "the cluster runs " + ", ".join(differ) + "; install the same versions on the "
+        "cluster and on the machine that submits"
+    )
 
 
 def record_refused(spec: dict[str, Any], line: str) -> None:
@@ -46,10 +51,20 @@ def record_refused(spec: dict[str, Any], line: str) -> None:
     now = time.time()
     facts = dict(spec.get("facts") or {})
     record = {
-        "flow": flow, "run_id": run_id, "status": "failed", "error": line, "user": facts.get("user"),
-        "tags": list(spec["fields"].get("tags") or ()), "system_tags": [], "parameters": spec.get("params", {}),
-        "created_at": now, "finished_at": now, "origin_run_id": (spec.get("resume") or {}).get("origin_run_id"),
-        "host": platform.node(), "detached": spec["detached"], "flow_file": spec["detached"]["flow_file"],
+        "flow": flow,
+        "run_id": run_id,
+        "status": "failed",
+        "error": line,
+        "user": facts.get("user"),
+        "tags": list(spec["fields"].get("tags") or ()),
+        "system_tags": [],
+        "parameters": spec.get("params", {}),
+        "created_at": now,
+        "finished_at": now,
+        "origin_run_id": (spec.get("resume") or {}).get("origin_run_id"),
+        "host": platform.node(),
+        "detached": spec["detached"],
+        "flow_file": spec["detached"]["flow_file"],
     }
     try:
         storage = open_storage(spec["datastore"])
@@ -69,17 +84,33 @@ def build_request(spec: dict[str, Any]) -> Any:
     flow_cls, path = load_flow(f"{spec['flow_file']}:{spec['flow_class']}")
     fields = {**spec["fields"], "cluster": "auto", "run_id": spec["run_id"], "quiet": False}
     here = local_versions()
-    extra = {**(spec.get("facts") or {}), "host": platform.node(), "python": platform.python_version(),
-             "ray_version": here["ray"], "rayflow_version": here["rayflow"],
-             "detached": spec["detached"], "flow_file": spec["detached"]["flow_file"]}
+    extra = {
+        **(spec.get("facts") or {}),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "ray_version": here["ray"],
+        "rayflow_version": here["rayflow"],
+        "detached": spec["detached"],
+        "flow_file": spec["detached"]["flow_file"],
+    }
     with_ = tuple(spec.get("with") or ())
     resume = spec.get("resume")
     if resume:
-        return resume_request(flow_cls, path, datastore=spec["datastore"],
-                              origin_run_id=resume["origin_run_id"], step=resume.get("step"),
-                              with_=with_, notify=print, extra=extra, **fields)
+        return resume_request(
+            flow_cls,
+            path,
+            datastore=spec["datastore"],
+            origin_run_id=resume["origin_run_id"],
+            step=resume.get("step"),
+            with_=with_,
+            notify=print,
+            extra=extra,
+            **fields,
+        )
     _, plan = plan_for(flow_cls, with_)
-    return new_request(flow_cls, path, plan, spec["params"], spec["datastore"], facts=extra, **fields)
+    return new_request(
+        flow_cls, path, plan, spec["params"], spec["datastore"], facts=extra, **fields
+    )
 
 
 def mark_cancelled(datastore: str, flow: str, run_id: str) -> None:

@@ -19,8 +19,10 @@ class RayflowError(Exception):
 
     exit_code = 1
 
+
 class FlowLoadError(RayflowError):
     """The flow file is missing, does not parse, or holds no (or several) flows."""
+
 
 class LintError(RayflowError):
     """The static graph has problems; ``problems`` holds one ``file:line: step 'x': ...`` each."""
@@ -29,10 +31,12 @@ class LintError(RayflowError):
         self.problems = problems
         super().__init__("\n".join(problems))
 
+
 class ParameterError(RayflowError):
     """A parameter value is missing, unknown, or of the wrong type."""
 
     exit_code = 2
+
 
 class ConfigError(RayflowError):
     """A Config's value cannot be read or parsed, is missing, or a config expression fails."""
@@ -44,19 +48,34 @@ class DetachError(RayflowError):
     """A detached run cannot be submitted, found or cancelled: the cluster's job server is
     unreachable, refuses the token, runs other versions, or cannot see the datastore."""
 
+
 class RunFailed(RayflowError):
     """A run ended with failed tasks; the failures were already shown."""
+
 
 class CardNotPresentException(RayflowError):
     """No card of the task matches (``card get``); the message starts as Metaflow's does."""
 
     headline = "Card not found in datastore"
 
+
 __all__ = [
-    "CardNotPresentException", "ClusterError", "ConfigError", "DecoratorError", "DetachError",
-    "FlowLoadError", "ForeachError", "InvalidTransitionError", "LintError",
-    "MergeArtifactsError", "ParameterError", "RayflowError", "ResumeError", "RunFailed",
-    "SchedulerError", "USER_ERRORS",
+    "CardNotPresentException",
+    "ClusterError",
+    "ConfigError",
+    "DecoratorError",
+    "DetachError",
+    "FlowLoadError",
+    "ForeachError",
+    "InvalidTransitionError",
+    "LintError",
+    "MergeArtifactsError",
+    "ParameterError",
+    "RayflowError",
+    "ResumeError",
+    "RunFailed",
+    "SchedulerError",
+    "USER_ERRORS",
 ]
 
 USER_ERRORS = (RayflowError, UserFacingError)

@@ -87,8 +87,13 @@ class FlowSpec:
         return packed_constants(cls) if packed else flow_constants(cls)
 
     # --- transitions ------------------------------------------------------------------------
-    def next(self, *steps: Any, foreach: str | None = None, condition: str | None = None,
-             num_parallel: int | None = None) -> None:
+    def next(
+        self,
+        *steps: Any,
+        foreach: str | None = None,
+        condition: str | None = None,
+        num_parallel: int | None = None,
+    ) -> None:
         """Name the step(s) that follow this one; must be the step's last statement."""
         names: list[str] = []
         switch: dict[str, str] = {}
@@ -131,12 +136,15 @@ class FlowSpec:
 
         state = self._state("_foreach_stack")
         graph = build_graph(type(self))
-        return [ForeachFrame(frame[0], graph[frame[0]].foreach, num, index, value)
-                for frame, (index, num, value) in zip(state.frames, state.foreach_stack())]
+        return [
+            ForeachFrame(frame[0], graph[frame[0]].foreach, num, index, value)
+            for frame, (index, num, value) in zip(state.frames, state.foreach_stack())
+        ]
 
     # --- joins ------------------------------------------------------------------------------
-    def merge_artifacts(self, inputs: Any, include: list[str] | None = None,
-                        exclude: list[str] | None = None) -> None:
+    def merge_artifacts(
+        self, inputs: Any, include: list[str] | None = None, exclude: list[str] | None = None
+    ) -> None:
         """Take every artifact the inputs agree on; conflicting values are an error.
 
         Artifacts already set on ``self`` in this join are left alone, so set the conflicting
@@ -150,7 +158,8 @@ class FlowSpec:
         if name in flow_constants(type(self)):
             raise AttributeError(
                 f"'{name}' is a flow-level attribute of {type(self).__name__}: flow "
-                "attributes and parameters are not modifiable in a step")
+                "attributes and parameters are not modifiable in a step"
+            )
         object.__setattr__(self, name, value)
 
     # --- the flow's shape (Metaflow's ``for step in flow`` and ``flow._graph``) ---------------
@@ -235,8 +244,13 @@ def packed_constants(flow_cls: type) -> list[tuple[str, Any]]:
 
 
 def _is_constant(name: str, value: Any) -> bool:
-    return not (name.startswith("_") or callable(value) or isinstance(value, (property, staticmethod,
-                classmethod, type)) or hasattr(value, "__set__") or inspect.ismodule(value))
+    return not (
+        name.startswith("_")
+        or callable(value)
+        or isinstance(value, (property, staticmethod, classmethod, type))
+        or hasattr(value, "__set__")
+        or inspect.ismodule(value)
+    )
 
 
 def _step_name(target: Any) -> str:

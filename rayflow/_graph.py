@@ -37,7 +37,7 @@ class StepNode:
     parents: list[str] = field(default_factory=list)
     closes: str | None = None
     code_hash: str = ""
-    reads: set[str] = field(default_factory=set)   # attributes read through self or inputs
+    reads: set[str] = field(default_factory=set)  # attributes read through self or inputs
     escape: str | None = "the step's source is unknown"  # why it may read more (rayflow._reads)
     is_parallel: bool = False  # decorated with @parallel
 
@@ -94,7 +94,9 @@ class FlowGraph:
             n.name: {
                 "type": n.type,
                 "is_join": n.is_join,
-                "split_kind": "foreach" if n.foreach else ("split" if len(n.out) > 1 and not n.switch else None),
+                "split_kind": "foreach"
+                if n.foreach
+                else ("split" if len(n.out) > 1 and not n.switch else None),
                 "out": list(n.out),
                 "foreach": n.foreach,
                 "condition": n.condition,
@@ -120,8 +122,10 @@ def step_functions(flow_cls: type) -> dict[str, Any]:
 
 def build_graph(flow_cls: type) -> FlowGraph:
     file = _source_file(flow_cls)
-    nodes = {name: _parse_step(name, func, file, flow_cls)
-             for name, func in step_functions(flow_cls).items()}
+    nodes = {
+        name: _parse_step(name, func, file, flow_cls)
+        for name, func in step_functions(flow_cls).items()
+    }
     nodes = dict(sorted(nodes.items(), key=lambda kv: kv[1].line))
     functions = step_functions(flow_cls)
     for node in nodes.values():
@@ -178,15 +182,22 @@ def _parse_step(name: str, func: Any, default_file: str, flow_cls: type | None =
     code = getattr(func, "__code__", None)
     file = code.co_filename if code else default_file
     first = code.co_firstlineno if code else 0
-    node = StepNode(name=name, file=file, line=first, decorators=step_decorators(func),
-                    doc=inspect.getdoc(func) or "")
+    node = StepNode(
+        name=name,
+        file=file,
+        line=first,
+        decorators=step_decorators(func),
+        doc=inspect.getdoc(func) or "",
+    )
     try:
         source = textwrap.dedent(inspect.getsource(func))
         tree = ast.parse(source)
     except (OSError, TypeError, SyntaxError):
         node.problems.append("cannot read the step's source, so its transitions are unknown")
         return node
-    fdef = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    fdef = next(
+        (n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None
+    )
     if fdef is None:
         node.problems.append("step is not a plain function definition")
         return node
@@ -213,18 +224,30 @@ def _parse_step(name: str, func: Any, default_file: str, flow_cls: type | None =
 
 def _is_self_next(call: ast.Call) -> bool:
     f = call.func
-    return (isinstance(f, ast.Attribute) and f.attr == "next"
-            and isinstance(f.value, ast.Name) and f.value.id == "self")
+    return (
+        isinstance(f, ast.Attribute)
+        and f.attr == "next"
+        and isinstance(f.value, ast.Name)
+        and f.value.id == "self"
+    )
 
 
 def _next_call(stmt: ast.stmt | None) -> ast.Call | None:
-    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and _is_self_next(stmt.value):
+    if (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and _is_self_next(stmt.value)
+    ):
         return stmt.value
     return None
 
 
 def _self_attr(expr: ast.expr) -> str | None:
-    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+    if (
+        isinstance(expr, ast.Attribute)
+        and isinstance(expr.value, ast.Name)
+        and expr.value.id == "self"
+    ):
         return expr.attr
     return None
 
@@ -235,7 +258,9 @@ def _read_next(node: StepNode, call: ast.Call) -> None:
             for k, v in zip(arg.keys, arg.values):
                 target = _self_attr(v) if v is not None else None
                 if not isinstance(k, ast.Constant) or target is None:
-                    node.problems.append("a switch in self.next() maps constant values to self.<step>")
+                    node.problems.append(
+                        "a switch in self.next() maps constant values to self.<step>"
+                    )
                     continue
                 node.switch[str(k.value)] = target
                 if target not in node.out:

@@ -23,8 +23,12 @@ def profile(label: str, stats_dict: dict[str, float] | None = None) -> Iterator[
             stats_dict[label] = stats_dict.get(label, 0.0) + ms
 
 
-def parallel_map(func: Callable[[Any], Any], iterable: Iterable[Any], max_parallel: int | None = None,
-                 dir: str | None = None) -> list[Any]:
+def parallel_map(
+    func: Callable[[Any], Any],
+    iterable: Iterable[Any],
+    max_parallel: int | None = None,
+    dir: str | None = None,
+) -> list[Any]:
     """Map ``func`` over ``iterable`` in parallel processes inside one step; results keep order.
 
     ``func`` travels with cloudpickle, so lambdas and functions of the flow file work too.
@@ -45,6 +49,10 @@ def _apply(payload: bytes, item: Any) -> Any:
     return cloudpickle.loads(payload)(item)
 
 
-def parallel_imap_unordered(func: Callable[[Any], Any], iterable: Iterable[Any],
-                            max_parallel: int | None = None, dir: str | None = None) -> Iterator[Any]:
+def parallel_imap_unordered(
+    func: Callable[[Any], Any],
+    iterable: Iterable[Any],
+    max_parallel: int | None = None,
+    dir: str | None = None,
+) -> Iterator[Any]:
     yield from parallel_map(func, iterable, max_parallel=max_parallel)

@@ -77,7 +77,9 @@ class JobServer:
         try:
             self._client = JobSubmissionClient(self.url, headers=dict(self.headers))
         except Exception as exc:  # noqa: BLE001 - any failure here is "cannot use the job server"
-            raise DetachError(f"cannot use the Ray job server at {self.url}: {_first_line(exc)}") from None
+            raise DetachError(
+                f"cannot use the Ray job server at {self.url}: {_first_line(exc)}"
+            ) from None
         return self._client
 
     def call(self, method: str, path: str) -> tuple[int, Any]:
@@ -90,31 +92,43 @@ class JobServer:
                 code, body = answer.status, answer.read()
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
-                raise DetachError(f"{shown} refused the request: {_http_reason(exc.code)}") from None
+                raise DetachError(
+                    f"{shown} refused the request: {_http_reason(exc.code)}"
+                ) from None
             return 404, None
         except urllib.error.URLError as exc:
-            raise DetachError(f"cannot reach {shown}: {_url_reason(exc.reason, self.url)}") from None
+            raise DetachError(
+                f"cannot reach {shown}: {_url_reason(exc.reason, self.url)}"
+            ) from None
         except TimeoutError:
-            raise DetachError(f"cannot reach {shown}: no answer within {PROBE_SECONDS:.0f} s") from None
+            raise DetachError(
+                f"cannot reach {shown}: no answer within {PROBE_SECONDS:.0f} s"
+            ) from None
         except (http.client.HTTPException, ConnectionError, OSError):
             port = urllib.parse.urlsplit(self.url).port
-            raise DetachError(f"{self.url} is not a Ray dashboard (no HTTP answer; is {port} the "
-                              "GCS port?); give the dashboard's port (ray start --dashboard-port, "
-                              "8265 by default)") from None
+            raise DetachError(
+                f"{self.url} is not a Ray dashboard (no HTTP answer; is {port} the "
+                "GCS port?); give the dashboard's port (ray start --dashboard-port, "
+                "8265 by default)"
+            ) from None
         try:
             return code, json.loads(body)
         except ValueError:
-            raise DetachError(f"{self.url} answers, but not as a Ray dashboard with the job "
-                              "server; give the head's dashboard address (ray start "
-                              "--dashboard-port, 8265 by default)") from None
+            raise DetachError(
+                f"{self.url} answers, but not as a Ray dashboard with the job "
+                "server; give the head's dashboard address (ray start "
+                "--dashboard-port, 8265 by default)"
+            ) from None
 
     def probe(self) -> dict[str, Any]:
         """``/api/version`` of the server (``ray_version`` among it)."""
         code, found = self.call("GET", "/api/version")
         if code == 404 or not isinstance(found, dict) or not found.get("ray_version"):
-            raise DetachError(f"{self.url} answers, but not as a Ray dashboard with the job "
-                              "server (the head needs ray[default]; give its dashboard address, "
-                              "ray start --dashboard-port, 8265 by default)")
+            raise DetachError(
+                f"{self.url} answers, but not as a Ray dashboard with the job "
+                "server (the head needs ray[default]; give its dashboard address, "
+                "ray start --dashboard-port, 8265 by default)"
+            )
         return found
 
     def job_state(self, submission_id: str) -> tuple[str, str] | None:
@@ -137,16 +151,21 @@ def job_server(address: str | None) -> JobServer:
     """The job server at ``address`` (``http://HEAD:PORT``); DetachError for another form."""
     text = (address or "").strip().rstrip("/")
     if not text:
-        raise DetachError("--detach needs --cluster http://HEAD:8265, the address of the "
-                          "cluster's Ray dashboard")
+        raise DetachError(
+            "--detach needs --cluster http://HEAD:8265, the address of the cluster's Ray dashboard"
+        )
     parts = urllib.parse.urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DetachError(f"--detach needs the address of the cluster's Ray dashboard, "
-                          f"http://HEAD:8265 (got {address!r})")
+        raise DetachError(
+            f"--detach needs the address of the cluster's Ray dashboard, "
+            f"http://HEAD:8265 (got {address!r})"
+        )
     try:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
-        raise DetachError(f"malformed cluster address {address!r}: the port is not a number") from None
+        raise DetachError(
+            f"malformed cluster address {address!r}: the port is not a number"
+        ) from None
     token = _token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return JobServer(f"{parts.scheme}://{parts.netloc}", headers)
@@ -154,11 +173,15 @@ def job_server(address: str | None) -> JobServer:
 
 def _http_reason(code: int) -> str:
     if code == 401:
-        return ("the cluster requires a token and none was found (copy the head node's "
-                "~/.ray/auth_token here, or set RAY_AUTH_TOKEN)")
+        return (
+            "the cluster requires a token and none was found (copy the head node's "
+            "~/.ray/auth_token here, or set RAY_AUTH_TOKEN)"
+        )
     if code == 403:
-        return ("the cluster rejected the authentication token (use the head node's "
-                "~/.ray/auth_token, or set RAY_AUTH_TOKEN to it)")
+        return (
+            "the cluster rejected the authentication token (use the head node's "
+            "~/.ray/auth_token, or set RAY_AUTH_TOKEN to it)"
+        )
     if code == 404:
         return "no Ray job server there (the head needs ray[default] and its dashboard)"
     return f"HTTP {code}"
@@ -171,8 +194,10 @@ def _url_reason(reason: Any, url: str) -> str:
         return f"no answer within {PROBE_SECONDS:.0f} s"
     if isinstance(reason, ConnectionRefusedError):
         port = urllib.parse.urlsplit(url).port
-        return (f"connection refused (is the head node running, and is {port} its dashboard "
-                "port, ray start --dashboard-port?)")
+        return (
+            f"connection refused (is the head node running, and is {port} its dashboard "
+            "port, ray start --dashboard-port?)"
+        )
     if isinstance(reason, OSError):
         return (reason.strerror or str(reason)).lower()
     return str(reason)

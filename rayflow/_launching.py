@@ -16,8 +16,16 @@ from ._configuse import artifacts, recorded
 from ._lineage import lineage
 
 
-def new_request(flow_cls: type, flow_file: str | None, plan: dict[str, Any], params: dict[str, Any],
-                datastore: str, *, facts: dict[str, Any] | None = None, **fields: Any) -> RunRequest:
+def new_request(
+    flow_cls: type,
+    flow_file: str | None,
+    plan: dict[str, Any],
+    params: dict[str, Any],
+    datastore: str,
+    *,
+    facts: dict[str, Any] | None = None,
+    **fields: Any,
+) -> RunRequest:
     """A request for ``flow_cls`` whose run.json carries its code facts (``facts``: already
     computed ones, e.g. once for all trials of a sweep)."""
     facts = lineage(flow_cls, flow_file, datastore) if facts is None else facts
@@ -32,11 +40,16 @@ def new_request(flow_cls: type, flow_file: str | None, plan: dict[str, Any], par
 def cli_fields(opts: dict[str, Any]) -> dict[str, Any]:
     """Request fields from the run options (``rayflow.cli._common.run_options``) of a command."""
     return {
-        "tags": tuple(opts.get("tags") or ()), "max_workers": opts.get("max_workers"),
-        "fail_fast": bool(opts.get("fail_fast")), "cluster": opts.get("cluster"),
-        "quiet": bool(opts.get("quiet")), "shared_datastore": bool(opts.get("shared_datastore")),
-        "cache": cache_mode(opts.get("cache")), "max_num_splits": opts.get("max_num_splits"),
-        "run_id_file": opts.get("run_id_file"), "run_id": opts.get("run_id"),
+        "tags": tuple(opts.get("tags") or ()),
+        "max_workers": opts.get("max_workers"),
+        "fail_fast": bool(opts.get("fail_fast")),
+        "cluster": opts.get("cluster"),
+        "quiet": bool(opts.get("quiet")),
+        "shared_datastore": bool(opts.get("shared_datastore")),
+        "cache": cache_mode(opts.get("cache")),
+        "max_num_splits": opts.get("max_num_splits"),
+        "run_id_file": opts.get("run_id_file"),
+        "run_id": opts.get("run_id"),
         "warm": not opts.get("no_warm"),
     }
 

@@ -50,8 +50,13 @@ def _version(dist: str) -> str | None:
 
 def _git(cwd: str, *args: str) -> str | None:
     try:
-        proc = subprocess.run(["git", "-C", cwd, *args], capture_output=True, text=True,
-                              timeout=_GIT_TIMEOUT, check=False)
+        proc = subprocess.run(
+            ["git", "-C", cwd, *args],
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None

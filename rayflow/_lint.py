@@ -10,10 +10,24 @@ from collections import deque
 
 from ._graph import FlowGraph, StepNode
 
-RESERVED = frozenset({
-    "next", "input", "index", "foreach_stack", "merge_artifacts", "name", "script_name",
-    "run", "resume", "check", "show", "cmd", "current", "parameters",
-})
+RESERVED = frozenset(
+    {
+        "next",
+        "input",
+        "index",
+        "foreach_stack",
+        "merge_artifacts",
+        "name",
+        "script_name",
+        "run",
+        "resume",
+        "check",
+        "show",
+        "cmd",
+        "current",
+        "parameters",
+    }
+)
 
 
 def _display(path: str) -> str:
@@ -27,16 +41,26 @@ def _display(path: str) -> str:
 def lint(graph: FlowGraph, class_line: int = 1) -> list[str]:
     problems: list[str] = []
 
-    def report(node: StepNode | None, message: str, line: int | None = None, name: str | None = None) -> None:
+    def report(
+        node: StepNode | None, message: str, line: int | None = None, name: str | None = None
+    ) -> None:
         file = _display(node.file if node else graph.file)
         at = line or (node.line if node else class_line)
         problems.append(f"{file}:{at}: step '{name or (node.name if node else '?')}': {message}")
 
     nodes = graph.nodes
     if "start" not in nodes:
-        report(None, f"flow {graph.flow_name} has no start step (define `@step def start(self)`)", name="start")
+        report(
+            None,
+            f"flow {graph.flow_name} has no start step (define `@step def start(self)`)",
+            name="start",
+        )
     if "end" not in nodes:
-        report(None, f"flow {graph.flow_name} has no end step (define `@step def end(self)`)", name="end")
+        report(
+            None,
+            f"flow {graph.flow_name} has no end step (define `@step def end(self)`)",
+            name="end",
+        )
 
     structural_ok = True
     for node in nodes.values():
@@ -59,10 +83,14 @@ def lint(graph: FlowGraph, class_line: int = 1) -> list[str]:
             report(node, "a foreach transition must name exactly one step", node.next_line)
             structural_ok = False
         if node.condition and not node.switch:
-            report(node, "condition= needs a mapping of values to steps in self.next()", node.next_line)
+            report(
+                node, "condition= needs a mapping of values to steps in self.next()", node.next_line
+            )
             structural_ok = False
         if node.switch and not node.condition:
-            report(node, "a switch mapping in self.next() needs condition='artifact'", node.next_line)
+            report(
+                node, "a switch mapping in self.next() needs condition='artifact'", node.next_line
+            )
             structural_ok = False
         if node.num_args > 2 or node.num_args < 1:
             report(node, "a step takes only self, or (self, inputs) when it is a join")
@@ -96,9 +124,12 @@ def _has_cycle(nodes: dict[str, StepNode], problems: list[str], report) -> bool:
             if target == name and nodes[name].switch:
                 continue  # a recursive switch: the step runs again, as a new task
             if color.get(target) == 1:
-                cycle = " -> ".join(path[path.index(target):] + [target])
-                report(nodes[name], f"transitions form a cycle ({cycle}); flows must be acyclic",
-                       nodes[name].next_line)
+                cycle = " -> ".join(path[path.index(target) :] + [target])
+                report(
+                    nodes[name],
+                    f"transitions form a cycle ({cycle}); flows must be acyclic",
+                    nodes[name].next_line,
+                )
                 return True
             if color.get(target) is None and visit(target, path + [target]):
                 return True
@@ -149,35 +180,52 @@ def _check_balance(nodes: dict[str, StepNode], reachable: set[str], report) -> N
                 queue.append(target)
     end = nodes.get("end")
     if end is not None and stacks.get("end"):
-        report(end, f"the end step is reached inside split '{stacks['end'][-1][0]}' that is never joined")
+        report(
+            end,
+            f"the end step is reached inside split '{stacks['end'][-1][0]}' that is never joined",
+        )
 
 
-def _resolve(node: StepNode, stacks: list[tuple], nodes: dict[str, StepNode], report) -> tuple | None:
+def _resolve(
+    node: StepNode, stacks: list[tuple], nodes: dict[str, StepNode], report
+) -> tuple | None:
     if node.is_join:
         if any(not s for s in stacks):
-            report(node, "step takes `inputs` (a join) but no split comes before it; "
-                         "define it as def %s(self)" % node.name)
+            report(
+                node,
+                "step takes `inputs` (a join) but no split comes before it; "
+                "define it as def %s(self)" % node.name,
+            )
             return None
         splits = {s[-1][0] for s in stacks}
         outers = {s[:-1] for s in stacks}
         if len(splits) > 1 or len(outers) > 1:
-            report(node, "join step joins branches of different splits (%s)" % ", ".join(sorted(splits)))
+            report(
+                node,
+                "join step joins branches of different splits (%s)" % ", ".join(sorted(splits)),
+            )
             return None
         split = splits.pop()
         branches = {s[-1][1] for s in stacks}
         expected = {0} if nodes[split].foreach else set(range(len(nodes[split].out)))
         if branches != expected:
             missing = [nodes[split].out[i] for i in sorted(expected - branches)]
-            report(node, f"join does not receive every branch of split '{split}' "
-                         f"(missing: {', '.join(missing)})")
+            report(
+                node,
+                f"join does not receive every branch of split '{split}' "
+                f"(missing: {', '.join(missing)})",
+            )
             return None
         return outers.pop()  # ``closes`` was set when the graph was built (rayflow._graph)
     distinct = set(stacks)
     if len(distinct) > 1:
         tops = {s[-1][0] for s in stacks if s}
         if len(tops) == 1 and len({len(s) for s in stacks}) == 1:
-            report(node, f"{len(stacks)} branches of split '{tops.pop()}' meet here, so this step "
-                         f"must be a join: def {node.name}(self, inputs)")
+            report(
+                node,
+                f"{len(stacks)} branches of split '{tops.pop()}' meet here, so this step "
+                f"must be a join: def {node.name}(self, inputs)",
+            )
         else:
             report(node, "branches from different splits meet at this step")
         return None

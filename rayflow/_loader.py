@@ -54,13 +54,17 @@ def _exec_module(path: str, abspath: str) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except SystemExit:
-        raise FlowLoadError(f"{path}: the module exited while being imported "
-                            "(guard the FlowSpec call with `if __name__ == '__main__':`)") from None
+        raise FlowLoadError(
+            f"{path}: the module exited while being imported "
+            "(guard the FlowSpec call with `if __name__ == '__main__':`)"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - report the user's error at its own line
         sys.modules.pop(name, None)
         line = _user_line(exc, abspath)
         where = f"{path}:{line}" if line else path
-        raise FlowLoadError(f"{where}: error while importing the flow: {type(exc).__name__}: {exc}") from None
+        raise FlowLoadError(
+            f"{where}: error while importing the flow: {type(exc).__name__}: {exc}"
+        ) from None
     return module
 
 
@@ -75,9 +79,14 @@ def _user_line(exc: BaseException, abspath: str) -> int | None:
 def pick_flow(module: ModuleType, path: str, cls_name: str | None) -> type:
     from ._flowspec import FlowSpec
 
-    flows = [v for v in vars(module).values()
-             if isinstance(v, type) and issubclass(v, FlowSpec) and v is not FlowSpec
-             and v.__module__ == module.__name__]
+    flows = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type)
+        and issubclass(v, FlowSpec)
+        and v is not FlowSpec
+        and v.__module__ == module.__name__
+    ]
     if cls_name is not None:
         match = [f for f in flows if f.__name__ == cls_name]
         if not match:
@@ -88,5 +97,7 @@ def pick_flow(module: ModuleType, path: str, cls_name: str | None) -> type:
         raise FlowLoadError(f"{path}: no FlowSpec subclass found")
     if len(flows) > 1:
         names = ", ".join(f.__name__ for f in flows)
-        raise FlowLoadError(f"{path}: several flows ({names}); choose one with {path}:{flows[0].__name__}")
+        raise FlowLoadError(
+            f"{path}: several flows ({names}); choose one with {path}:{flows[0].__name__}"
+        )
     return flows[0]

@@ -48,8 +48,9 @@ def _project_current(flow_cls: type | None) -> Iterator[None]:
     from rayflow.scheduler._identity import username
     from rayflow.scheduler._task import _project_fields
 
-    current._set({"flow_name": flow_cls.__name__,
-                  **_project_fields(flow_cls, flow_cls.__name__, username())})
+    current._set(
+        {"flow_name": flow_cls.__name__, **_project_fields(flow_cls, flow_cls.__name__, username())}
+    )
     try:
         yield
     finally:
@@ -64,9 +65,17 @@ class Parameter:
 
     IS_FILE = False
 
-    def __init__(self, name: str, default: Any = None, type: Any = None, help: str | None = None,
-                 required: bool = False, show_default: bool = True, separator: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        type: Any = None,
+        help: str | None = None,
+        required: bool = False,
+        show_default: bool = True,
+        separator: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.name = name
         self.default = default
         self.help = help
@@ -117,8 +126,11 @@ class Parameter:
         import inspect
 
         try:
-            wanted = [p for p in inspect.signature(fn).parameters.values()
-                      if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            wanted = [
+                p
+                for p in inspect.signature(fn).parameters.values()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
         except (TypeError, ValueError):
             wanted = []
         try:
@@ -127,15 +139,21 @@ class Parameter:
                     return fn()
                 return fn(self._context())
         except Exception as exc:  # noqa: BLE001 - the user's function: one clear line
-            raise ParameterError(f"parameter --{self.name}: its default function failed: "
-                                 f"{type(exc).__name__}: {exc}") from None
+            raise ParameterError(
+                f"parameter --{self.name}: its default function failed: {type(exc).__name__}: {exc}"
+            ) from None
 
     def _context(self) -> ParameterContext:
         from rayflow.scheduler._identity import username
 
-        return ParameterContext(flow_name=getattr(self, "flow_name", None), user_name=username(),
-                                parameter_name=self.name, logger=print, ds_type="local",
-                                configs=ConfigValue(active_namespace(getattr(self, "_owner", None))))
+        return ParameterContext(
+            flow_name=getattr(self, "flow_name", None),
+            user_name=username(),
+            parameter_name=self.name,
+            logger=print,
+            ds_type="local",
+            configs=ConfigValue(active_namespace(getattr(self, "_owner", None))),
+        )
 
     def convert(self, raw: Any) -> Any:
         """Turn a CLI string (or a Python value from ``Runner``) into the parameter's value."""
@@ -146,7 +164,9 @@ class Parameter:
         except ParameterError:
             raise
         except (ValueError, TypeError, json.JSONDecodeError) as exc:
-            kind = getattr(self.type, "name", None) or getattr(self.type, "__name__", str(self.type))
+            kind = getattr(self.type, "name", None) or getattr(
+                self.type, "__name__", str(self.type)
+            )
             raise ParameterError(
                 f"parameter --{self.name}: {raw!r} is not a valid {kind} ({exc})"
             ) from None
@@ -181,9 +201,16 @@ class IncludeFile(Parameter):
 
     IS_FILE = True
 
-    def __init__(self, name: str, default: Any = None, is_text: bool = True,
-                 encoding: str = "utf-8", help: str | None = None, required: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        is_text: bool = True,
+        encoding: str = "utf-8",
+        help: str | None = None,
+        required: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name, default=default, type=str, help=help, required=required, **kwargs)
         self.is_text = is_text
         self.encoding = encoding
@@ -200,12 +227,16 @@ class IncludeFile(Parameter):
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as exc:
-            raise ParameterError(f"parameter --{self.name}: cannot read file {path!r}: {exc.strerror}") from None
+            raise ParameterError(
+                f"parameter --{self.name}: cannot read file {path!r}: {exc.strerror}"
+            ) from None
         if self.is_text:
             try:
                 return data.decode(self.encoding)
             except UnicodeDecodeError as exc:
-                raise ParameterError(f"parameter --{self.name}: {path!r} is not {self.encoding} text ({exc.reason})") from None
+                raise ParameterError(
+                    f"parameter --{self.name}: {path!r} is not {self.encoding} text ({exc.reason})"
+                ) from None
         return data
 
 
@@ -252,7 +283,9 @@ def resolve_values(flow_cls: type, given: dict[str, Any]) -> dict[str, Any]:
     unknown = [k for k in given if k not in by_name]
     if unknown:
         known = ", ".join(f"--{p.name}" for p in params) or "none"
-        raise ParameterError(f"unknown parameter --{unknown[0]} for {flow_cls.__name__} (parameters: {known})")
+        raise ParameterError(
+            f"unknown parameter --{unknown[0]} for {flow_cls.__name__} (parameters: {known})"
+        )
     out: dict[str, Any] = {}
     for key, raw in given.items():
         p = by_name[key]

@@ -27,8 +27,9 @@ def checked_graph(flow_cls: type) -> FlowGraph:
     return graph
 
 
-def plan_for(flow_cls: type, with_specs: tuple[str, ...] = (),
-             configs: ConfigInput | None = None) -> tuple[FlowGraph, dict[str, Any]]:
+def plan_for(
+    flow_cls: type, with_specs: tuple[str, ...] = (), configs: ConfigInput | None = None
+) -> tuple[FlowGraph, dict[str, Any]]:
     """The graph and plan; the flow's Configs are read first (``configs``: the command line's, or
     a resume's stored values), since decorator options may be read from them."""
     from ._parameters import flow_parameters

@@ -113,17 +113,21 @@ class _Reads:
         if self._nested(node):
             return "uses inputs in a nested function or lambda"
         parent = self.parents.get(node)
-        if isinstance(parent, ast.Attribute) and parent.value is node and not parent.attr.startswith("_"):
-            return self._view_use(parent)          # inputs.<step>
+        if (
+            isinstance(parent, ast.Attribute)
+            and parent.value is node
+            and not parent.attr.startswith("_")
+        ):
+            return self._view_use(parent)  # inputs.<step>
         if isinstance(parent, ast.Subscript) and parent.value is node:
-            return self._view_use(parent)          # inputs[i]
+            return self._view_use(parent)  # inputs[i]
         if isinstance(parent, (ast.For, ast.comprehension)) and parent.iter is node:
-            return None                            # the loop variable is a view (self.views)
+            return None  # the loop variable is a view (self.views)
         if isinstance(parent, ast.Call) and node in parent.args:
             if isinstance(parent.func, ast.Name) and parent.func.id == "len":
                 return None
             if _is_attr_of(parent.func, self.self_name, "merge_artifacts"):
-                return None                        # merges artifacts, never parameters
+                return None  # merges artifacts, never parameters
         return "passes inputs on (a call, an assignment...)"
 
     def _view_name_use(self, node: ast.Name) -> str | None:
@@ -138,7 +142,11 @@ class _Reads:
     def _view_use(self, view: ast.expr) -> str | None:
         """``view`` evaluates to one input of the join: only ``view.<artifact>`` is plain."""
         parent = self.parents.get(view)
-        if not isinstance(parent, ast.Attribute) or parent.value is not view or parent.attr.startswith("_"):
+        if (
+            not isinstance(parent, ast.Attribute)
+            or parent.value is not view
+            or parent.attr.startswith("_")
+        ):
             return "passes an input on (a call, an assignment...)"
         if self._called(parent):
             return None if parent.attr in _VIEW_CALLS else f"calls .{parent.attr}() on an input"
@@ -152,8 +160,12 @@ class _Reads:
         if self.inputs_name is None:
             return names
         for node in self.parents:
-            if (isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.iter, ast.Name)
-                    and node.iter.id == self.inputs_name and isinstance(node.target, ast.Name)):
+            if (
+                isinstance(node, (ast.For, ast.comprehension))
+                and isinstance(node.iter, ast.Name)
+                and node.iter.id == self.inputs_name
+                and isinstance(node.target, ast.Name)
+            ):
                 names.add(node.target.id)
         return names
 
@@ -188,10 +200,18 @@ def _plain_member(member: Any) -> bool:
 
     if isinstance(member, Parameter) or getattr(member, "is_step", False):
         return True
-    return not (callable(member) or hasattr(type(member), "__get__") or isinstance(member, type)
-                or inspect.ismodule(member))
+    return not (
+        callable(member)
+        or hasattr(type(member), "__get__")
+        or isinstance(member, type)
+        or inspect.ismodule(member)
+    )
 
 
 def _is_attr_of(expr: ast.expr, name: str | None, attr: str) -> bool:
-    return (isinstance(expr, ast.Attribute) and expr.attr == attr
-            and isinstance(expr.value, ast.Name) and expr.value.id == name)
+    return (
+        isinstance(expr, ast.Attribute)
+        and expr.attr == attr
+        and isinstance(expr.value, ast.Name)
+        and expr.value.id == name
+    )

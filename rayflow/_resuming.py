@@ -23,12 +23,16 @@ def _origin_value(blobs: BlobStore, flow: str, origin: str, attr: str, key: str)
     try:
         return blobs.get(key)
     except (BlobCorruptError, BlobMissingError) as exc:
-        raise ResumeError(f"parameter '{attr}' of run {flow}/{origin} cannot be read ({exc}); "
-                          "resume another run with --origin-run-id, or start a new run "
-                          "(it rewrites the value)") from None
+        raise ResumeError(
+            f"parameter '{attr}' of run {flow}/{origin} cannot be read ({exc}); "
+            "resume another run with --origin-run-id, or start a new run "
+            "(it rewrites the value)"
+        ) from None
 
 
-def _origin_configs(flow_cls: type, datastore: str, origin_run_id: str | None) -> ConfigInput | None:
+def _origin_configs(
+    flow_cls: type, datastore: str, origin_run_id: str | None
+) -> ConfigInput | None:
     """The Config values the origin run recorded: a resume sees the flow its origin saw."""
     if not flow_configs(flow_cls):
         return None
@@ -47,22 +51,48 @@ def _origin_configs(flow_cls: type, datastore: str, origin_run_id: str | None) -
     return ConfigInput(stored=stored) if isinstance(stored, dict) else None
 
 
-def resume_run(flow_cls: type, flow_file: str | None, *, datastore: str,
-               origin_run_id: str | None = None, step: str | None = None,
-               given_params: dict[str, Any] | None = None, with_: tuple[str, ...] = (),
-               notify: Callable[[str], None] | None = None, **fields: Any) -> Any:
+def resume_run(
+    flow_cls: type,
+    flow_file: str | None,
+    *,
+    datastore: str,
+    origin_run_id: str | None = None,
+    step: str | None = None,
+    given_params: dict[str, Any] | None = None,
+    with_: tuple[str, ...] = (),
+    notify: Callable[[str], None] | None = None,
+    **fields: Any,
+) -> Any:
     """Launch the resume; ``fields`` are ``RunRequest`` fields (cache, max_num_splits, tags...)."""
     from rayflow.scheduler import launch
 
-    return launch(resume_request(flow_cls, flow_file, datastore=datastore, origin_run_id=origin_run_id,
-                                 step=step, given_params=given_params, with_=with_, notify=notify,
-                                 **fields))
+    return launch(
+        resume_request(
+            flow_cls,
+            flow_file,
+            datastore=datastore,
+            origin_run_id=origin_run_id,
+            step=step,
+            given_params=given_params,
+            with_=with_,
+            notify=notify,
+            **fields,
+        )
+    )
 
 
-def resume_request(flow_cls: type, flow_file: str | None, *, datastore: str,
-                   origin_run_id: str | None = None, step: str | None = None,
-                   given_params: dict[str, Any] | None = None, with_: tuple[str, ...] = (),
-                   notify: Callable[[str], None] | None = None, **fields: Any) -> RunRequest:
+def resume_request(
+    flow_cls: type,
+    flow_file: str | None,
+    *,
+    datastore: str,
+    origin_run_id: str | None = None,
+    step: str | None = None,
+    given_params: dict[str, Any] | None = None,
+    with_: tuple[str, ...] = (),
+    notify: Callable[[str], None] | None = None,
+    **fields: Any,
+) -> RunRequest:
     """The request that resumes the origin run (default: the flow's latest): its parameters,
     the steps to re-run; a different value for a parameter is refused."""
     from rayflow.scheduler._resume import prepare_resume
@@ -97,5 +127,14 @@ def resume_request(flow_cls: type, flow_file: str | None, *, datastore: str,
     say(f"resuming {flow}/{origin}" + (f", re-running '{step}' and what follows" if step else ""))
     for note in notes:
         say(f"  note: {note}")
-    return new_request(flow_cls, flow_file, plan, values, datastore, origin_run_id=origin,
-                       rerun=set(rerun), param_keys=keys, **fields)
+    return new_request(
+        flow_cls,
+        flow_file,
+        plan,
+        values,
+        datastore,
+        origin_run_id=origin,
+        rerun=set(rerun),
+        param_keys=keys,
+        **fields,
+    )

@@ -57,11 +57,21 @@ class RunOutcome:
 
 
 class Runner:
-    def __init__(self, flow: Any, datastore: str | None = None, quiet: bool = True,
-                 cluster: str | None = None, max_workers: int | None = None,
-                 tags: tuple[str, ...] | list[str] = (), with_: tuple[str, ...] = (),
-                 fail_fast: bool = False, cache: bool | None = None,
-                 shared_datastore: bool = False, config: Any = None, config_value: Any = None) -> None:
+    def __init__(
+        self,
+        flow: Any,
+        datastore: str | None = None,
+        quiet: bool = True,
+        cluster: str | None = None,
+        max_workers: int | None = None,
+        tags: tuple[str, ...] | list[str] = (),
+        with_: tuple[str, ...] = (),
+        fail_fast: bool = False,
+        cache: bool | None = None,
+        shared_datastore: bool = False,
+        config: Any = None,
+        config_value: Any = None,
+    ) -> None:
         """``cache``: None honours @cache, True caches every step, False ignores every cache.
         ``shared_datastore``: a local-path datastore that every node of ``cluster`` mounts.
         ``config`` / ``config_value``: the flow's Configs as ``--config NAME FILE`` /
@@ -77,13 +87,21 @@ class Runner:
         else:
             self.flow_cls, self.flow_file = flow, _file_of(flow)
         self.datastore = datastore or default_url()
-        self.options = {"quiet": quiet, "cluster": cluster, "max_workers": max_workers,
-                        "tags": tuple(tags), "fail_fast": fail_fast,
-                        "shared_datastore": shared_datastore, "cache": cache_mode(cache)}
+        self.options = {
+            "quiet": quiet,
+            "cluster": cluster,
+            "max_workers": max_workers,
+            "tags": tuple(tags),
+            "fail_fast": fail_fast,
+            "shared_datastore": shared_datastore,
+            "cache": cache_mode(cache),
+        }
         self.with_ = tuple(with_)
         values = dict(config_value or {})
-        self.configs = ConfigInput(files={k: str(v) for k, v in dict(config or {}).items()},
-                                   values={k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()})
+        self.configs = ConfigInput(
+            files={k: str(v) for k, v in dict(config or {}).items()},
+            values={k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()},
+        )
 
     def plan(self) -> dict[str, Any]:
         _, plan = plan_for(self.flow_cls, self.with_, self.configs)
@@ -96,8 +114,9 @@ class Runner:
 
         plan = self.plan()  # reads the Configs first: a Parameter's default may use them
         values = resolve_values(self.flow_cls, params)
-        return new_request(self.flow_cls, self.flow_file, plan, values, self.datastore,
-                           **self.options, **fields)
+        return new_request(
+            self.flow_cls, self.flow_file, plan, values, self.datastore, **self.options, **fields
+        )
 
     def run(self, **params: Any) -> RunOutcome:
         from rayflow.scheduler import launch
@@ -110,14 +129,22 @@ class Runner:
 
         return AsyncRun.start(self, params)
 
-    def resume(self, step: str | None = None, origin_run_id: str | None = None,
-               **params: Any) -> RunOutcome:
+    def resume(
+        self, step: str | None = None, origin_run_id: str | None = None, **params: Any
+    ) -> RunOutcome:
         """Resume the latest run (or ``origin_run_id``): finished tasks are cloned, not re-run."""
         from ._resuming import resume_run
 
-        result = resume_run(self.flow_cls, self.flow_file, datastore=self.datastore,
-                            origin_run_id=origin_run_id, step=step, given_params=params,
-                            with_=self.with_, **self.options)
+        result = resume_run(
+            self.flow_cls,
+            self.flow_file,
+            datastore=self.datastore,
+            origin_run_id=origin_run_id,
+            step=step,
+            given_params=params,
+            with_=self.with_,
+            **self.options,
+        )
         return RunOutcome(result, self.datastore)
 
     def __enter__(self) -> Runner:

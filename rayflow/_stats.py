@@ -79,12 +79,23 @@ class Attempt:
         return max(0.0, self.started_at - self.ready_at - self.retry_delay)
 
     def row(self) -> dict[str, Any]:
-        return {"step": self.step, "task_id": self.task_id, "attempt": self.attempt,
-                "status": self.status, "cloned": self.cloned, "retried": self.retried,
-                "ready_at": self.ready_at, "started_at": self.started_at,
-                "finished_at": self.finished_at, "duration": self.duration,
-                "latency": self.latency, "node_id": self.node_id, "host": self.host,
-                "pid": self.pid, "error": self.error}
+        return {
+            "step": self.step,
+            "task_id": self.task_id,
+            "attempt": self.attempt,
+            "status": self.status,
+            "cloned": self.cloned,
+            "retried": self.retried,
+            "ready_at": self.ready_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": self.duration,
+            "latency": self.latency,
+            "node_id": self.node_id,
+            "host": self.host,
+            "pid": self.pid,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -136,24 +147,41 @@ class RunStats:
 
     @property
     def nodes(self) -> list[str]:
-        return sorted({a.node_id or a.host for a in self.attempts if not a.cloned and (a.node_id or a.host)})
+        return sorted(
+            {a.node_id or a.host for a in self.attempts if not a.cloned and (a.node_id or a.host)}
+        )
 
     @property
     def workers(self) -> int:
-        return len({(a.node_id, a.pid) for a in self.attempts if not a.cloned and a.pid is not None})
+        return len(
+            {(a.node_id, a.pid) for a in self.attempts if not a.cloned and a.pid is not None}
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"flow": self.flow, "run_id": self.run_id, "status": self.status,
-                "created_at": self.created_at, "finished_at": self.finished_at,
-                "wall_s": self.wall_s, "task_s": self.task_s, "cpus": self.cpus,
-                "cpus_recorded": self.cpus_recorded, "efficiency": self.efficiency,
-                "latency_median_s": self.latency_median_s, "latency_p95_s": self.latency_p95_s,
-                "critical_path": [f"{s}/{t}" for s, t in self.critical_path],
-                "critical_path_s": self.critical_path_s, "peak_running": self.peak_running,
-                "tasks": self.tasks, "failed_attempts": self.failed_attempts,
-                "retried_tasks": self.retried_tasks, "cloned_tasks": self.cloned_tasks,
-                "nodes": len(self.nodes), "workers": self.workers,
-                "attempts": [a.row() for a in self.attempts]}
+        return {
+            "flow": self.flow,
+            "run_id": self.run_id,
+            "status": self.status,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "wall_s": self.wall_s,
+            "task_s": self.task_s,
+            "cpus": self.cpus,
+            "cpus_recorded": self.cpus_recorded,
+            "efficiency": self.efficiency,
+            "latency_median_s": self.latency_median_s,
+            "latency_p95_s": self.latency_p95_s,
+            "critical_path": [f"{s}/{t}" for s, t in self.critical_path],
+            "critical_path_s": self.critical_path_s,
+            "peak_running": self.peak_running,
+            "tasks": self.tasks,
+            "failed_attempts": self.failed_attempts,
+            "retried_tasks": self.retried_tasks,
+            "cloned_tasks": self.cloned_tasks,
+            "nodes": len(self.nodes),
+            "workers": self.workers,
+            "attempts": [a.row() for a in self.attempts],
+        }
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -169,19 +197,32 @@ def _attempt(meta: TaskRecord, retry_delay: float) -> Attempt:
     error = meta.exception
     text = None
     if error:
-        text = f"{error.get('type', 'Error')}: {error.get('message', '')}" if isinstance(error, dict) else str(error)
+        text = (
+            f"{error.get('type', 'Error')}: {error.get('message', '')}"
+            if isinstance(error, dict)
+            else str(error)
+        )
     return Attempt(
-        step=meta.step, task_id=meta.task_id, attempt=meta.attempt,
+        step=meta.step,
+        task_id=meta.task_id,
+        attempt=meta.attempt,
         status="done" if meta.status in ("done", "running") else "failed",
-        ready_at=meta.ready_at, started_at=meta.started_at,
-        finished_at=meta.finished_at, node_id=meta.node_id or "",
-        host=meta.host or "", pid=meta.pid,
+        ready_at=meta.ready_at,
+        started_at=meta.started_at,
+        finished_at=meta.finished_at,
+        node_id=meta.node_id or "",
+        host=meta.host or "",
+        pid=meta.pid,
         inputs=[(str(s), str(t)) for s, t in meta.inputs],
-        cloned=meta.reused, error=text, retry_delay=retry_delay if meta.attempt > 0 else 0.0)
+        cloned=meta.reused,
+        error=text,
+        retry_delay=retry_delay if meta.attempt > 0 else 0.0,
+    )
 
 
-def _task_attempts(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
-                   delay: float) -> list[Attempt]:
+def _task_attempts(
+    storage: Storage, flow: str, run_id: str, step: str, task_id: str, delay: float
+) -> list[Attempt]:
     out = []
     for number in taskrecords.attempts(storage, flow, run_id, step, task_id):
         try:
@@ -194,15 +235,28 @@ def _task_attempts(storage: Storage, flow: str, run_id: str, step: str, task_id:
     return out
 
 
-def load_attempts(storage: Storage, flow: str, run_id: str, plan: dict[str, Any] | None = None,
-                  threads: int = 16, remote: bool = True) -> list[Attempt]:
+def load_attempts(
+    storage: Storage,
+    flow: str,
+    run_id: str,
+    plan: dict[str, Any] | None = None,
+    threads: int = 16,
+    remote: bool = True,
+) -> list[Attempt]:
     """Every recorded attempt of every task of a run (read in parallel: remote stores are slow)."""
     plan = plan or {}
-    jobs = [(step, task_id) for step in records.list_steps(storage, flow, run_id)
-            for task_id in records.list_tasks(storage, flow, run_id, step)]
+    jobs = [
+        (step, task_id)
+        for step in records.list_steps(storage, flow, run_id)
+        for task_id in records.list_tasks(storage, flow, run_id, step)
+    ]
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        found = pool.map(lambda job: _task_attempts(storage, flow, run_id, job[0], job[1],
-                                                    _retry_delay(plan, job[0], remote)), jobs)
+        found = pool.map(
+            lambda job: _task_attempts(
+                storage, flow, run_id, job[0], job[1], _retry_delay(plan, job[0], remote)
+            ),
+            jobs,
+        )
         return [a for group in found for a in group]
 
 
@@ -279,8 +333,15 @@ def compute(record: dict[str, Any], attempts: list[Attempt]) -> RunStats:
     """The numbers of one run from its run.json record and its attempts (pure: no I/O)."""
     plan = record.get("plan") or {}
     order = {s: i for i, s in enumerate(plan)}
-    attempts = sorted(attempts, key=lambda a: (order.get(a.step, len(order)), a.step,
-                                               tuple(int(p) for p in a.task_id.split(".")), a.attempt))
+    attempts = sorted(
+        attempts,
+        key=lambda a: (
+            order.get(a.step, len(order)),
+            a.step,
+            tuple(int(p) for p in a.task_id.split(".")),
+            a.attempt,
+        ),
+    )
     ran = [a for a in attempts if a.duration is not None]
     created = record.get("created_at")
     ends = [a.finished_at for a in attempts if a.finished_at]
@@ -307,12 +368,24 @@ def compute(record: dict[str, Any], attempts: list[Attempt]) -> RunStats:
         s.task_s += a.duration or 0.0
         s.max_s = max(s.max_s, a.duration or 0.0)
     return RunStats(
-        flow=record.get("flow", ""), run_id=record.get("run_id", ""),
-        status=record.get("status", "unknown"), created_at=created, finished_at=finished,
-        wall_s=wall, task_s=task_s, cpus=cpus, cpus_recorded=bool(recorded), efficiency=efficiency,
+        flow=record.get("flow", ""),
+        run_id=record.get("run_id", ""),
+        status=record.get("status", "unknown"),
+        created_at=created,
+        finished_at=finished,
+        wall_s=wall,
+        task_s=task_s,
+        cpus=cpus,
+        cpus_recorded=bool(recorded),
+        efficiency=efficiency,
         latency_median_s=statistics.median(latencies) if latencies else None,
-        latency_p95_s=percentile(latencies, 95), critical_path=path, critical_path_s=path_s,
-        attempts=attempts, steps=list(steps.values()), peak_running=peak)
+        latency_p95_s=percentile(latencies, 95),
+        critical_path=path,
+        critical_path_s=path_s,
+        attempts=attempts,
+        steps=list(steps.values()),
+        peak_running=peak,
+    )
 
 
 def run_stats(run: Any) -> RunStats:
@@ -325,8 +398,9 @@ def run_stats(run: Any) -> RunStats:
     storage = ns.storage()
     record = run.record  # its status as readers show it (a dead driver's run: crashed)
     remote = record.get("cluster", "remote") != "local"  # runs recorded before "cluster": remote
-    return compute(record, load_attempts(storage, run.flow_name, run.id, record.get("plan"),
-                                         remote=remote))
+    return compute(
+        record, load_attempts(storage, run.flow_name, run.id, record.get("plan"), remote=remote)
+    )
 
 
 # -- text ------------------------------------------------------------------------------------
@@ -345,39 +419,56 @@ def seconds(value: float | None) -> str:
 def path_text(path: list[tuple[str, str]], limit: int = 12) -> str:
     labels = [f"{s}/{t}" for s, t in path]
     if len(labels) > limit:
-        labels = labels[: limit // 2] + ["..."] + labels[-limit // 2:]
+        labels = labels[: limit // 2] + ["..."] + labels[-limit // 2 :]
     return " -> ".join(labels) if labels else "-"
 
 
 def _n(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}{'es' if word.endswith('s') else 's'}"
+    return (
+        f"{count} {word}" if count == 1 else f"{count} {word}{'es' if word.endswith('s') else 's'}"
+    )
 
 
 def summary_lines(stats: RunStats) -> list[tuple[str, str]]:
     """(label, value) pairs: the numbers shown by ``show --stats`` and above the timeline."""
-    cpus = f"{stats.cpus} (recorded)" if stats.cpus_recorded else \
-        f"{stats.cpus} (estimated: most attempts seen running at once)"
+    cpus = (
+        f"{stats.cpus} (recorded)"
+        if stats.cpus_recorded
+        else f"{stats.cpus} (estimated: most attempts seen running at once)"
+    )
     eff = f"{100 * stats.efficiency:.0f}%" if stats.efficiency is not None else "-"
     ran = sum(1 for a in stats.attempts if a.duration is not None)
     lines = [
         ("wall time", seconds(stats.wall_s)),
-        ("task time", f"{seconds(stats.task_s)} in {_n(ran, 'attempt')} of {_n(stats.tasks, 'task')}"
-                      + (f" ({stats.failed_attempts} failed)" if stats.failed_attempts else "")),
+        (
+            "task time",
+            f"{seconds(stats.task_s)} in {_n(ran, 'attempt')} of {_n(stats.tasks, 'task')}"
+            + (f" ({stats.failed_attempts} failed)" if stats.failed_attempts else ""),
+        ),
         ("CPUs", cpus),
-        ("parallel efficiency", f"{eff}  (task time / (wall time x CPUs); "
-                                f"at most {stats.peak_running} ran at once)"),
-        ("scheduling latency", f"median {seconds(stats.latency_median_s)}, "
-                               f"p95 {seconds(stats.latency_p95_s)}  (ready -> start)"),
+        (
+            "parallel efficiency",
+            f"{eff}  (task time / (wall time x CPUs); at most {stats.peak_running} ran at once)",
+        ),
+        (
+            "scheduling latency",
+            f"median {seconds(stats.latency_median_s)}, "
+            f"p95 {seconds(stats.latency_p95_s)}  (ready -> start)",
+        ),
         ("critical path", f"{seconds(stats.critical_path_s)}: {path_text(stats.critical_path)}"),
         ("workers", f"{_n(stats.workers, 'worker process')} on {_n(len(stats.nodes), 'node')}"),
     ]
     if stats.retried_tasks:
         lines.append(("retried", _n(stats.retried_tasks, "task")))
     if stats.cloned_tasks:
-        lines.append(("cloned", f"{_n(stats.cloned_tasks, 'task')} reused from earlier runs (no run time)"))
+        lines.append(
+            ("cloned", f"{_n(stats.cloned_tasks, 'task')} reused from earlier runs (no run time)")
+        )
     lost = sum(1 for a in stats.attempts if not a.cloned and a.started_at is None)
     if lost:
-        lines.append(("unknown start", f"{_n(lost, 'attempt')} whose worker died (not in task time)"))
+        lines.append(
+            ("unknown start", f"{_n(lost, 'attempt')} whose worker died (not in task time)")
+        )
     return lines
 
 
@@ -388,13 +479,27 @@ def stats_text(run: Any) -> str:
     width = max(len(label) for label, _ in summary_lines(stats))
     head += [f"  {label.ljust(width)}  {value}" for label, value in summary_lines(stats)]
     cols = ["step", "tasks", "attempts", "failed", "task time", "max"]
-    rows = [[s.step, str(s.tasks), str(s.attempts), str(s.failed), seconds(s.task_s), seconds(s.max_s)]
-            for s in stats.steps]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)]
+    rows = [
+        [s.step, str(s.tasks), str(s.attempts), str(s.failed), seconds(s.task_s), seconds(s.max_s)]
+        for s in stats.steps
+    ]
+    widths = [
+        max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)
+    ]
     fmt = "  " + "  ".join(("{:<%d}" if i == 0 else "{:>%d}") % w for i, w in enumerate(widths))
     table = [fmt.format(*cols)] + [fmt.format(*r) for r in rows]
     return "\n".join(head + [""] + table)
 
 
-__all__ = ["Attempt", "RunStats", "StepStats", "compute", "critical_path", "load_attempts",
-           "percentile", "run_stats", "stats_text", "summary_lines"]
+__all__ = [
+    "Attempt",
+    "RunStats",
+    "StepStats",
+    "compute",
+    "critical_path",
+    "load_attempts",
+    "percentile",
+    "run_stats",
+    "stats_text",
+    "summary_lines",
+]

@@ -21,8 +21,22 @@ from typing import Any
 
 from ._stats import Attempt, RunStats, run_stats, seconds, summary_lines
 
-PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
-           "#ff9da7", "#86bcb6", "#bab0ac", "#8cd17d", "#a0cbe8", "#d4a6c8", "#f1ce63"]
+PALETTE = [
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#b07aa1",
+    "#76b7b2",
+    "#edc948",
+    "#9c755f",
+    "#ff9da7",
+    "#86bcb6",
+    "#bab0ac",
+    "#8cd17d",
+    "#a0cbe8",
+    "#d4a6c8",
+    "#f1ce63",
+]
 LABEL_W, CHART_W, LANE_H, BAR_H, AXIS_H, NODE_H = 230, 1000, 18, 13, 26, 20
 
 
@@ -57,8 +71,9 @@ def _lanes(attempts: list[Attempt]) -> list[tuple[str, str, list[Attempt]]]:
         t = min(_start(a) for a in group)
         first[node] = min(first.get(node, t), t)
     lanes = []
-    for (node, worker), group in sorted(by_worker.items(),
-                                        key=lambda kv: (first[kv[0][0]], min(_start(a) for a in kv[1]))):
+    for (node, worker), group in sorted(
+        by_worker.items(), key=lambda kv: (first[kv[0][0]], min(_start(a) for a in kv[1]))
+    ):
         group.sort(key=_start)
         host = next((a.host for a in group if a.host), "")
         if node:
@@ -103,7 +118,9 @@ def _svg(stats: RunStats, colours: dict[str, str]) -> str:
     for node_label, worker_label, row in lanes:
         if node_label != previous_node:
             out.append(f'<text class="node" x="4" y="{y + 14}">{_esc(node_label)}</text>')
-            out.append(f'<line class="sep" x1="0" x2="{LABEL_W + CHART_W}" y1="{y + 0.5}" y2="{y + 0.5}"/>')
+            out.append(
+                f'<line class="sep" x1="0" x2="{LABEL_W + CHART_W}" y1="{y + 0.5}" y2="{y + 0.5}"/>'
+            )
             y += NODE_H
             previous_node = node_label
         out.append(f'<text class="worker" x="14" y="{y + BAR_H - 2}">{_esc(worker_label)}</text>')
@@ -121,20 +138,35 @@ def _svg(stats: RunStats, colours: dict[str, str]) -> str:
             if a.started_at is None:
                 classes.append("nostart")
             if a.ready_at is not None and a.started_at is not None and a.started_at > a.ready_at:
-                out.append(f'<line class="wait" x1="{x(a.ready_at):.2f}" x2="{bx:.2f}" '
-                           f'y1="{y + BAR_H / 2}" y2="{y + BAR_H / 2}"/>')
+                out.append(
+                    f'<line class="wait" x1="{x(a.ready_at):.2f}" x2="{bx:.2f}" '
+                    f'y1="{y + BAR_H / 2}" y2="{y + BAR_H / 2}"/>'
+                )
             title = _title(a, t0)
-            data = {"task": a.label, "step": a.step, "attempt": a.attempt, "status": a.status,
-                    "node": a.node_id, "host": a.host, "pid": "" if a.pid is None else a.pid,
-                    "ready": _rel(a.ready_at, t0), "start": _rel(a.started_at, t0),
-                    "end": _rel(a.finished_at, t0), "error": a.error or ""}
+            data = {
+                "task": a.label,
+                "step": a.step,
+                "attempt": a.attempt,
+                "status": a.status,
+                "node": a.node_id,
+                "host": a.host,
+                "pid": "" if a.pid is None else a.pid,
+                "ready": _rel(a.ready_at, t0),
+                "start": _rel(a.started_at, t0),
+                "end": _rel(a.finished_at, t0),
+                "error": a.error or "",
+            }
             attrs = " ".join(f'data-{k}="{_esc(v)}"' for k, v in data.items())
-            out.append(f'<rect class="{" ".join(classes)}" x="{bx:.2f}" y="{y}" width="{width:.2f}" '
-                       f'height="{BAR_H}" fill="{colours.get(a.step, "#999")}" {attrs}>'
-                       f'<title>{_esc(title)}</title></rect>')
+            out.append(
+                f'<rect class="{" ".join(classes)}" x="{bx:.2f}" y="{y}" width="{width:.2f}" '
+                f'height="{BAR_H}" fill="{colours.get(a.step, "#999")}" {attrs}>'
+                f"<title>{_esc(title)}</title></rect>"
+            )
             if a.failed:
-                out.append(f'<rect class="hatch" x="{bx:.2f}" y="{y}" width="{width:.2f}" '
-                           f'height="{BAR_H}" fill="url(#rf-hatch)"/>')
+                out.append(
+                    f'<rect class="hatch" x="{bx:.2f}" y="{y}" width="{width:.2f}" '
+                    f'height="{BAR_H}" fill="url(#rf-hatch)"/>'
+                )
         y += LANE_H
     height = y + 8
     axis = []
@@ -142,15 +174,23 @@ def _svg(stats: RunStats, colours: dict[str, str]) -> str:
     k = 0
     while k * step <= span + 1e-9:
         tx = x(t0 + k * step)
-        axis.append(f'<line class="tick" x1="{tx:.2f}" x2="{tx:.2f}" y1="{AXIS_H - 6}" y2="{height}"/>'
-                    f'<text class="tick" x="{tx:.2f}" y="{AXIS_H - 10}">{_esc(_tick(k * step, step))}</text>')
+        axis.append(
+            f'<line class="tick" x1="{tx:.2f}" x2="{tx:.2f}" y1="{AXIS_H - 6}" y2="{height}"/>'
+            f'<text class="tick" x="{tx:.2f}" y="{AXIS_H - 10}">{_esc(_tick(k * step, step))}</text>'
+        )
         k += 1
-    defs = ('<defs><pattern id="rf-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
-            'patternTransform="rotate(45)"><rect width="3" height="6" fill="rgba(200,0,0,0.55)"/>'
-            '</pattern></defs>')
-    return (f'<svg class="rf-chart" xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + CHART_W + 10}" '
-            f'height="{height}" viewBox="0 0 {LABEL_W + CHART_W + 10} {height}">{defs}'
-            + "".join(axis) + "".join(out) + "</svg>")
+    defs = (
+        '<defs><pattern id="rf-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="3" height="6" fill="rgba(200,0,0,0.55)"/>'
+        "</pattern></defs>"
+    )
+    return (
+        f'<svg class="rf-chart" xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + CHART_W + 10}" '
+        f'height="{height}" viewBox="0 0 {LABEL_W + CHART_W + 10} {height}">{defs}'
+        + "".join(axis)
+        + "".join(out)
+        + "</svg>"
+    )
 
 
 def _rel(t: float | None, t0: float) -> str:
@@ -171,10 +211,12 @@ def _title(a: Attempt, t0: float) -> str:
     def at(t: float | None) -> str:
         return "unknown" if t is None else f"+{t - t0:.3f} s"
 
-    lines = [f"{a.label}  attempt {a.attempt}  {a.status}",
-             f"ready {at(a.ready_at)}, start {at(a.started_at)}, end {at(a.finished_at)}",
-             f"ran {seconds(a.duration)}, waited {seconds(a.latency)}",
-             f"{a.host} pid {a.pid if a.pid is not None else '?'}"]
+    lines = [
+        f"{a.label}  attempt {a.attempt}  {a.status}",
+        f"ready {at(a.ready_at)}, start {at(a.started_at)}, end {at(a.finished_at)}",
+        f"ran {seconds(a.duration)}, waited {seconds(a.latency)}",
+        f"{a.host} pid {a.pid if a.pid is not None else '?'}",
+    ]
     if a.error:
         lines.append(a.error[:300])
     return "\n".join(lines)
@@ -252,21 +294,31 @@ def fragment(stats: RunStats, heading: bool = True) -> str:
     """The timeline as one ``<div class="rf-timeline">``: numbers, legend, chart, style, script."""
     steps = list(dict.fromkeys(a.step for a in stats.attempts))
     colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(steps)}
-    numbers = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in summary_lines(stats))
-    legend = "".join(f'<span data-step="{_esc(s)}"><span class="sw" style="background:{c}"></span>'
-                     f"{_esc(s)}</span>" for s, c in colours.items())
-    legend += ('<span><span class="sw" style="background:#999;outline:1.6px solid #c00;'
-               'background-image:repeating-linear-gradient(45deg,rgba(200,0,0,.55) 0 2px,'
-               'transparent 2px 4px)"></span>failed attempt</span>'
-               '<span><span class="sw" style="background:#999;outline:1.2px dashed #111">'
-               '</span>retry</span>'
-               '<span><span class="sw" style="background:#999;outline:1.6px solid #111"></span>'
-               'critical path</span>'
-               '<span><span class="sw" style="background:#bbb;height:1px;vertical-align:3px">'
-               '</span>waiting (ready → start)</span>')
+    numbers = "".join(
+        f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in summary_lines(stats)
+    )
+    legend = "".join(
+        f'<span data-step="{_esc(s)}"><span class="sw" style="background:{c}"></span>'
+        f"{_esc(s)}</span>"
+        for s, c in colours.items()
+    )
+    legend += (
+        '<span><span class="sw" style="background:#999;outline:1.6px solid #c00;'
+        "background-image:repeating-linear-gradient(45deg,rgba(200,0,0,.55) 0 2px,"
+        'transparent 2px 4px)"></span>failed attempt</span>'
+        '<span><span class="sw" style="background:#999;outline:1.2px dashed #111">'
+        "</span>retry</span>"
+        '<span><span class="sw" style="background:#999;outline:1.6px solid #111"></span>'
+        "critical path</span>"
+        '<span><span class="sw" style="background:#bbb;height:1px;vertical-align:3px">'
+        "</span>waiting (ready → start)</span>"
+    )
     cloned = stats.cloned_tasks
-    note = (f'<p class="note">{cloned} cloned tasks ran in earlier runs and are not drawn.</p>'
-            if cloned else "")
+    note = (
+        f'<p class="note">{cloned} cloned tasks ran in earlier runs and are not drawn.</p>'
+        if cloned
+        else ""
+    )
     title = f"{stats.flow}/{stats.run_id}"
     head = f"<h1>{_esc(title)} <small>({_esc(stats.status)})</small></h1>" if heading else ""
     return (
@@ -282,9 +334,11 @@ def fragment(stats: RunStats, heading: bool = True) -> str:
 def render(stats: RunStats) -> str:
     """The whole HTML page for ``stats`` (a string; nothing outside it is referenced)."""
     title = f"{stats.flow}/{stats.run_id}"
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>timeline {_esc(title)}</title><style>body{{margin:18px}}</style></head>"
-            f"<body>{fragment(stats)}</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>timeline {_esc(title)}</title><style>body{{margin:18px}}</style></head>"
+        f"<body>{fragment(stats)}</body></html>\n"
+    )
 
 
 def write_timeline(run: Any, path: str) -> RunStats:

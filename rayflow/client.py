@@ -8,6 +8,18 @@ from ._client import Flow, NotFound, NotInNamespace, Run, Step, Task
 from ._namespace import default_namespace, get_metadata, get_namespace, metadata, namespace
 
 __all__ = [
-    "DataArtifact", "Flow", "MetaflowArtifacts", "MetaflowData", "NotFound", "NotInNamespace", "Run",
-    "Step", "Task", "default_namespace", "get_metadata", "get_namespace", "metadata", "namespace",
+    "DataArtifact",
+    "Flow",
+    "MetaflowArtifacts",
+    "MetaflowData",
+    "NotFound",
+    "NotInNamespace",
+    "Run",
+    "Step",
+    "Task",
+    "default_namespace",
+    "get_metadata",
+    "get_namespace",
+    "metadata",
+    "namespace",
 ]

@@ -34,8 +34,16 @@ MergeArtifactsException = MergeArtifactsError
 ParameterFieldFailed = ParameterError
 
 __all__ = [
-    "CommandException", "ExternalCommandFailed", "MergeArtifactsException", "MetaflowDataMissing",
-    "MetaflowException", "MetaflowInternalError", "MetaflowNamespaceMismatch", "MetaflowNotFound",
-    "MissingInMergeArtifactsException", "ParameterFieldFailed", "TimeoutException",
+    "CommandException",
+    "ExternalCommandFailed",
+    "MergeArtifactsException",
+    "MetaflowDataMissing",
+    "MetaflowException",
+    "MetaflowInternalError",
+    "MetaflowNamespaceMismatch",
+    "MetaflowNotFound",
+    "MissingInMergeArtifactsException",
+    "ParameterFieldFailed",
+    "TimeoutException",
     "UnhandledInMergeArtifactsException",
 ]

@@ -30,8 +30,16 @@ from .decorators import CacheDecorator
 
 
 class TaskCache:
-    def __init__(self, storage: Storage, flow: str, run_id: str, plan: dict[str, Any],
-                 param_keys: dict[str, str], mode: str, flow_cls: type | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        flow: str,
+        run_id: str,
+        plan: dict[str, Any],
+        param_keys: dict[str, str],
+        mode: str,
+        flow_cls: type | None = None,
+    ) -> None:
         self.storage = storage
         self.flow = flow
         self.run_id = run_id
@@ -62,9 +70,16 @@ class TaskCache:
         meta = self._metas.get(key)
         if meta is None:
             attempt = spec.input_attempts[i] if i < len(spec.input_attempts) else None
-            meta = (taskrecords.read_finished(self.storage, self.flow, self.run_id, step, task_id, attempt)
-                    if attempt is not None else None)
-            meta = meta or taskrecords.read_task(self.storage, self.flow, self.run_id, step, task_id)
+            meta = (
+                taskrecords.read_finished(
+                    self.storage, self.flow, self.run_id, step, task_id, attempt
+                )
+                if attempt is not None
+                else None
+            )
+            meta = meta or taskrecords.read_task(
+                self.storage, self.flow, self.run_id, step, task_id
+            )
             self._metas[key] = meta
             while len(self._metas) > 64:
                 self._metas.popitem(last=False)
@@ -73,19 +88,29 @@ class TaskCache:
     def key_for(self, spec: TaskSpec) -> str:
         node = self.plan[spec.step]
         refs = node.get("param_refs", "*")
-        names = sorted(self.param_keys) if refs == "*" else [r for r in refs if r in self.param_keys]
+        names = (
+            sorted(self.param_keys) if refs == "*" else [r for r in refs if r in self.param_keys]
+        )
         options = decorators.cache_key_options(node)
         # Parameters travel in every task's artifact mapping; they are keyed above, by what the
         # step reads, so they are left out of the inputs here.
         # A join also sees each input's foreach position (``i.input``, ``i.index``).
-        inputs = [[sorted((k, v) for k, v in meta.artifacts.items() if k not in self.param_keys),
-                   [list(f) for f in meta.frames]]
-                  for meta in (self._input_meta(spec, i) for i in range(len(spec.inputs)))]
+        inputs = [
+            [
+                sorted((k, v) for k, v in meta.artifacts.items() if k not in self.param_keys),
+                [list(f) for f in meta.frames],
+            ]
+            for meta in (self._input_meta(spec, i) for i in range(len(spec.inputs)))
+        ]
         parts: dict[str, Any] = {
-            "flow": self.flow, "step": spec.step, "code": node.get("code_hash", ""),
+            "flow": self.flow,
+            "step": spec.step,
+            "code": node.get("code_hash", ""),
             "source": self.source,
-            "decorators": options, "params": {n: self.param_keys[n] for n in names},
-            "inputs": inputs, "frames": [[f[0], f[1], f[2], f[3]] for f in spec.frames],
+            "decorators": options,
+            "params": {n: self.param_keys[n] for n in names},
+            "inputs": inputs,
+            "frames": [[f[0], f[1], f[2], f[3]] for f in spec.frames],
             "constants": self._constants_key(),
         }
         user_key = self._user_key(spec)
@@ -119,8 +144,15 @@ class TaskCache:
         mapping = dict(self.param_keys)
         if spec.inputs and not self.plan[spec.step]["is_join"]:
             mapping = dict(self._input_meta(spec, 0).artifacts)
-        state = TaskState(self.blobs, f"{self.flow}/{self.run_id}/{spec.step}/{spec.task_id}", spec.step,
-                          mapping, self.param_keys, list(spec.frames), self.plan[spec.step]["is_join"])
+        state = TaskState(
+            self.blobs,
+            f"{self.flow}/{self.run_id}/{spec.step}/{spec.task_id}",
+            spec.step,
+            mapping,
+            self.param_keys,
+            list(spec.frames),
+            self.plan[spec.step]["is_join"],
+        )
         flow = self.flow_cls.__new__(self.flow_cls)
         flow.__dict__["_rf"] = state
         return str(key_fn(flow))
@@ -137,14 +169,30 @@ class TaskCache:
         expire = (decorators.cache_policy(self.plan[spec.step]) or {}).get("expire_after")
         if expire is not None and time.time() - float(entry.get("created_at", 0)) > float(expire):
             return None
-        return clone_task(self.storage, self.flow, entry["run_id"], entry["task_id"], spec, self.run_id,
-                          check_blobs=True, cache_key=key)
+        return clone_task(
+            self.storage,
+            self.flow,
+            entry["run_id"],
+            entry["task_id"],
+            spec,
+            self.run_id,
+            check_blobs=True,
+            cache_key=key,
+        )
 
     def record(self, spec: TaskSpec) -> None:
         """After a task ran and succeeded: make it findable by later runs."""
         key = self.keys.pop(spec.key, None)
         if key is None:
             return
-        records.write_cache_entry(self.storage, self.flow, spec.step, key, {
-            "run_id": self.run_id, "task_id": spec.task_id, "created_at": time.time(),
-        })
+        records.write_cache_entry(
+            self.storage,
+            self.flow,
+            spec.step,
+            key,
+            {
+                "run_id": self.run_id,
+                "task_id": spec.task_id,
+                "created_at": time.time(),
+            },
+        )

@@ -85,8 +85,8 @@ class _Tee(io.TextIOBase):
 
 
 # -- Python-level output, routed by thread ---------------------------------------------------
-_OWNERS: dict[int, object] = {}    # thread ident -> the token of the step that started it
-_ACTIVE: list[Capture] = []        # the capture of the step running now (at most one)
+_OWNERS: dict[int, object] = {}  # thread ident -> the token of the step that started it
+_ACTIVE: list[Capture] = []  # the capture of the step running now (at most one)
 
 
 class _Router(io.TextIOBase):
@@ -169,7 +169,9 @@ class Capture:
         for tee in (self.out, self.err):
             path = f"{prefix}.{tee.stream}"
             try:
-                tee.spool = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+                tee.spool = os.open(
+                    path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600
+                )
                 self._spools.append(path)
             except OSError:
                 tee.spool = None
@@ -200,8 +202,10 @@ class Capture:
             for pump, tee in zip(self._pumps, (self.out, self.err)):
                 pump.attach(tee)
         self._saved = (sys.stdout, sys.stderr)
-        routers = tuple(stream if isinstance(stream, _Router) else _Router(i, stream)
-                        for i, stream in enumerate(self._saved))
+        routers = tuple(
+            stream if isinstance(stream, _Router) else _Router(i, stream)
+            for i, stream in enumerate(self._saved)
+        )
         live = _live_idents()
         for ident in [i for i in _OWNERS if i not in live]:
             del _OWNERS[ident]  # dead threads: their idents may be reused

@@ -38,9 +38,18 @@ from ._identity import TaskSpec
 from ._result import Fanout, TaskResult
 
 
-def clone_task(storage: Storage, flow: str, source_run: str, source_task: str, spec: TaskSpec,
-               run_id: str, *, same_position: bool = False, check_blobs: bool = False,
-               cache_key: str | None = None) -> TaskResult | None:
+def clone_task(
+    storage: Storage,
+    flow: str,
+    source_run: str,
+    source_task: str,
+    spec: TaskSpec,
+    run_id: str,
+    *,
+    same_position: bool = False,
+    check_blobs: bool = False,
+    cache_key: str | None = None,
+) -> TaskResult | None:
     """Clone ``spec`` (a task of ``run_id``) from ``source_run``'s task ``source_task`` of the
     same step; None when that task did not finish or cannot be trusted (the task then runs).
 
@@ -65,8 +74,9 @@ def clone_task(storage: Storage, flow: str, source_run: str, source_task: str, s
     return _result(source, clone, keys)
 
 
-def finished_sources(storage: Storage, flow: str, source_run: str, step: str,
-                     task_ids: list[str]) -> dict[str, TaskRecord]:
+def finished_sources(
+    storage: Storage, flow: str, source_run: str, step: str, task_ids: list[str]
+) -> dict[str, TaskRecord]:
     """The finished records of ``task_ids`` of ``source_run``'s ``step``: from its done pages,
     the rest read in batches (``datastore.listing``). Unfinished or damaged ones are left out."""
     found: dict[str, TaskRecord] = {}
@@ -93,15 +103,19 @@ def choose_clones(storage: Storage, flow: str, source_run: str, specs: list[Task
     chosen: list[tuple[TaskSpec, TaskRecord]] = []
     for step, group in by_step.items():
         sources = finished_sources(storage, flow, source_run, step, [s.task_id for s in group])
-        chosen += [(s, sources[s.task_id]) for s in group
-                   if s.task_id in sources and _same_position(sources[s.task_id], s)]
+        chosen += [
+            (s, sources[s.task_id])
+            for s in group
+            if s.task_id in sources and _same_position(sources[s.task_id], s)
+        ]
     blobs = BlobStore(storage, flow)
     keys = run_all(storage, [partial(_foreach_keys, blobs, source) for _, source in chosen])
     return [(spec, source, k) for (spec, source), k in zip(chosen, keys) if k is not False]
 
 
-def write_clones(storage: Storage, chosen: Chosen, run_id: str,
-                 writer: pages.PageWriter | None = None) -> dict[tuple[str, str], TaskResult]:
+def write_clones(
+    storage: Storage, chosen: Chosen, run_id: str, writer: pages.PageWriter | None = None
+) -> dict[tuple[str, str], TaskResult]:
     """Write the clone record of every chosen task in one batch; their results once every
     record is written. Many clones on an object store are written only in the run's done pages
     (``writer``), a request per 1,000 clones instead of one each: those results carry no
@@ -113,13 +127,16 @@ def write_clones(storage: Storage, chosen: Chosen, run_id: str,
         writer.write_now([clone.to_json() for clone in clones])
     else:
         taskrecords.write_many(storage, clones)
-    return {spec.key: _result(source, clone, k, with_record=not paged)
-            for (spec, source, k), clone in zip(chosen, clones)}
+    return {
+        spec.key: _result(source, clone, k, with_record=not paged)
+        for (spec, source, k), clone in zip(chosen, clones)
+    }
 
 
 def _same_position(source: TaskRecord, spec: TaskSpec) -> bool:
-    return ([tuple(i) for i in source.inputs] == [tuple(i) for i in spec.inputs]
-            and [tuple(f) for f in source.frames] == [tuple(f) for f in spec.frames])
+    return [tuple(i) for i in source.inputs] == [tuple(i) for i in spec.inputs] and [
+        tuple(f) for f in source.frames
+    ] == [tuple(f) for f in spec.frames]
 
 
 def _foreach_keys(blobs: BlobStore, source: TaskRecord) -> list[str] | None | bool:
@@ -133,16 +150,34 @@ def _foreach_keys(blobs: BlobStore, source: TaskRecord) -> list[str] | None | bo
         return False
 
 
-def _clone_record(source: TaskRecord, spec: TaskSpec, run_id: str, cache_key: str | None) -> TaskRecord:
+def _clone_record(
+    source: TaskRecord, spec: TaskSpec, run_id: str, cache_key: str | None
+) -> TaskRecord:
     now = time.time()
-    return source.clone_for(run_id, task_id=spec.task_id, frames=[list(f) for f in spec.frames],
-                            inputs=[list(i) for i in spec.inputs], cloned=cache_key is None,
-                            cached=cache_key is not None, cache_key=cache_key, ready_at=now,
-                            started_at=now, finished_at=now)
+    return source.clone_for(
+        run_id,
+        task_id=spec.task_id,
+        frames=[list(f) for f in spec.frames],
+        inputs=[list(i) for i in spec.inputs],
+        cloned=cache_key is None,
+        cached=cache_key is not None,
+        cache_key=cache_key,
+        ready_at=now,
+        started_at=now,
+        finished_at=now,
+    )
 
 
-def _result(source: TaskRecord, clone: TaskRecord, keys: list[str] | None | bool,
-            with_record: bool = True) -> TaskResult:
+def _result(
+    source: TaskRecord, clone: TaskRecord, keys: list[str] | None | bool, with_record: bool = True
+) -> TaskResult:
     fanout = Fanout(len(keys), list(keys)) if isinstance(keys, list) else None
-    return TaskResult(ok=True, next=list(source.next), attempt=0, cloned=not clone.cached,
-                      cached=clone.cached, foreach=fanout, record=clone.to_json() if with_record else None)
+    return TaskResult(
+        ok=True,
+        next=list(source.next),
+        attempt=0,
+        cloned=not clone.cached,
+        cached=clone.cached,
+        foreach=fanout,
+        record=clone.to_json() if with_record else None,
+    )

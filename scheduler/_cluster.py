@@ -23,8 +23,15 @@ from . import decorators
 from ._errors import ClusterError
 from ._shipping import MiB, build_runtime_env, cluster_runtime_env
 
-__all__ = ["MiB", "alive_nodes", "build_runtime_env", "check_cluster", "check_datastore",
-           "check_resources", "cluster_runtime_env"]
+__all__ = [
+    "MiB",
+    "alive_nodes",
+    "build_runtime_env",
+    "check_cluster",
+    "check_datastore",
+    "check_resources",
+    "cluster_runtime_env",
+]
 
 
 # -- checks against the cluster's nodes ----------------------------------------------------
@@ -55,8 +62,10 @@ def _describe(want: dict[str, float]) -> str:
 
 
 def _node_text(res: dict[str, float]) -> str:
-    return (f"{res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU, "
-            f"{res.get('memory', 0) / (1024 * MiB):.1f} GiB memory")
+    return (
+        f"{res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU, "
+        f"{res.get('memory', 0) / (1024 * MiB):.1f} GiB memory"
+    )
 
 
 def check_resources(plan: dict[str, dict[str, Any]], nodes: list[dict[str, Any]]) -> None:
@@ -71,7 +80,11 @@ def check_resources(plan: dict[str, dict[str, Any]], nodes: list[dict[str, Any]]
         if any(all(res.get(k, 0.0) >= v for k, v in want.items() if v) for res in totals):
             continue
         largest = max(totals, key=lambda r: (r.get("CPU", 0), r.get("GPU", 0), r.get("memory", 0)))
-        where = "the node has" if len(totals) == 1 else f"none of the {len(totals)} nodes has it; largest:"
+        where = (
+            "the node has"
+            if len(totals) == 1
+            else f"none of the {len(totals)} nodes has it; largest:"
+        )
         raise ClusterError(
             f"step '{step}' asks for {_describe(want)} but {where} {_node_text(largest)}; "
             f"lower the request or add a bigger node (RAYFLOW_ALLOW_INFEASIBLE=1 if an "
@@ -90,8 +103,7 @@ def check_datastore(url: str, is_local: bool, nodes: list[dict[str, Any]], share
     )
 
 
-def check_cluster(plan: dict[str, dict[str, Any]], url: str, is_local: bool,
-                  shared: bool) -> None:
+def check_cluster(plan: dict[str, dict[str, Any]], url: str, is_local: bool, shared: bool) -> None:
     """Both checks against the connected cluster's alive nodes."""
     nodes = alive_nodes()
     check_datastore(url, is_local, nodes, shared)

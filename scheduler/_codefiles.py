@@ -50,8 +50,9 @@ def _fixed(code: types.CodeType, path: str) -> types.CodeType:
     consts = tuple(_fixed(c, path) if isinstance(c, types.CodeType) else c for c in code.co_consts)
     if code.co_filename != _DYNAMIC and consts == code.co_consts:
         return code
-    return code.replace(co_filename=path if code.co_filename == _DYNAMIC else code.co_filename,
-                        co_consts=consts)
+    return code.replace(
+        co_filename=path if code.co_filename == _DYNAMIC else code.co_filename, co_consts=consts
+    )
 
 
 def restore(flow_cls: type, files: dict[str, str]) -> None:

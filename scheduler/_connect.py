@@ -26,8 +26,12 @@ from ._watchdog import ENV as OWNER_ENV
 from ._watchdog import Watchdog
 
 
-def connect(address: str | None = None, num_cpus: int | None = None,
-            runtime_env: dict[str, Any] | None = None, warm: bool = False) -> bool:
+def connect(
+    address: str | None = None,
+    num_cpus: int | None = None,
+    runtime_env: dict[str, Any] | None = None,
+    warm: bool = False,
+) -> bool:
     """Make sure Ray is initialised; True when the caller shares this module's use of it and
     must call ``shutdown(True)`` once at its end.
 
@@ -57,8 +61,11 @@ def connect(address: str | None = None, num_cpus: int | None = None,
 
         if ray.is_initialized():
             return False
-        kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR,
-                                  "configure_logging": True}
+        kwargs: dict[str, Any] = {
+            "log_to_driver": False,
+            "logging_level": logging.ERROR,
+            "configure_logging": True,
+        }
         if runtime_env:
             kwargs["runtime_env"] = runtime_env
         if address:
@@ -135,7 +142,9 @@ def _join_warm(ray: Any, kwargs: dict[str, Any]) -> bool:
             lease.release()
             _warm.discard(lease)
             if attempt == 2:
-                raise ClusterError(f"cannot use the warm local Ray instance: {explain(exc)}") from None
+                raise ClusterError(
+                    f"cannot use the warm local Ray instance: {explain(exc)}"
+                ) from None
             continue
         _lease = lease
         from ._prime import prime_worker

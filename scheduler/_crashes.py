@@ -29,9 +29,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-_FATAL = {"Segmentation fault": signal.SIGSEGV, "Bus error": signal.SIGBUS,
-          "Floating-point exception": signal.SIGFPE, "Floating point exception": signal.SIGFPE,
-          "Aborted": signal.SIGABRT, "Illegal instruction": signal.SIGILL}
+_FATAL = {
+    "Segmentation fault": signal.SIGSEGV,
+    "Bus error": signal.SIGBUS,
+    "Floating-point exception": signal.SIGFPE,
+    "Floating point exception": signal.SIGFPE,
+    "Aborted": signal.SIGABRT,
+    "Illegal instruction": signal.SIGILL,
+}
 _FATAL_LINE = re.compile(r"Fatal Python error: (.+)")
 
 
@@ -101,8 +106,14 @@ _WORKER: list[_Worker] = []
 _LOCK = threading.Lock()
 
 
-def arm(ctx: dict, step: str, task_id: str, attempt: int,
-        last_words: Callable[[int], None], capture: Any = None) -> None:
+def arm(
+    ctx: dict,
+    step: str,
+    task_id: str,
+    attempt: int,
+    last_words: Callable[[int], None],
+    capture: Any = None,
+) -> None:
     """Before a step runs: a fatal signal leaves the traceback in this task's fault file, the
     step's output is spooled beside it as it comes (``capture.spool_to``), and ``os._exit``
     calls ``last_words(code)`` first."""
@@ -125,14 +136,16 @@ def disarm() -> None:
 
 def exit_location(internal: tuple[str, ...]) -> str:
     """``file:line: `` of the user's frame that called ``os._exit`` (empty when none is)."""
-    frames = [f for f in traceback.extract_stack()
-              if not os.path.abspath(f.filename).startswith(internal)]
+    frames = [
+        f for f in traceback.extract_stack() if not os.path.abspath(f.filename).startswith(internal)
+    ]
     return f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
 
 
 # -- driver side ---------------------------------------------------------------------------------
-def collect(folder: str, flow: str, run_id: str, step: str, task_id: str,
-            attempt: int) -> str | None:
+def collect(
+    folder: str, flow: str, run_id: str, step: str, task_id: str, attempt: int
+) -> str | None:
     """The fault file's text for that attempt (removed once read); None when there is no such
     file here (the worker ran on another node)."""
     if not folder:
@@ -147,8 +160,15 @@ def collect(folder: str, flow: str, run_id: str, step: str, task_id: str,
     return text
 
 
-def collect_output(folder: str, flow: str, run_id: str, step: str, task_id: str, attempt: int,
-                   fault_text: str | None) -> dict[str, str]:
+def collect_output(
+    folder: str,
+    flow: str,
+    run_id: str,
+    step: str,
+    task_id: str,
+    attempt: int,
+    fault_text: str | None,
+) -> dict[str, str]:
     """The logs of an attempt whose worker died, to store: what the step printed before (its
     spool files, removed once read), then on stderr the fault's traceback and a line naming the
     signal. Empty when nothing is known here (another node; an ``os._exit`` whose worker
@@ -172,23 +192,29 @@ def collect_output(folder: str, flow: str, run_id: str, step: str, task_id: str,
             what = found.group(1).strip()
             sig = _FATAL.get(what)
             tail = f"\nTask failed: the worker process was killed by {sig.name if sig else what} ({what.lower()}).\n"
-        logs["stderr"] = said + ("" if not said or said.endswith("\n") else "\n") + fault_text + tail
+        logs["stderr"] = (
+            said + ("" if not said or said.endswith("\n") else "\n") + fault_text + tail
+        )
     return {k: v for k, v in logs.items() if v}
 
 
 def describe(fault_text: str | None) -> str:
     """One line on how the worker died, from what its fault file holds."""
     if fault_text is None:
-        return ("the worker process running the task died (on another node, or before rayflow "
-                "could watch it: see that node's Ray worker logs)")
+        return (
+            "the worker process running the task died (on another node, or before rayflow "
+            "could watch it: see that node's Ray worker logs)"
+        )
     found = _FATAL_LINE.search(fault_text)
     if found:
         what = found.group(1).strip()
         sig = _FATAL.get(what)
         name = sig.name if sig is not None else what
         return f"the worker process was killed by {name} ({what}); its traceback is in the task's stderr"
-    return ("the worker process died without a word (killed by SIGKILL, e.g. by the kernel's "
-            "OOM killer, or it exited from C code)")
+    return (
+        "the worker process died without a word (killed by SIGKILL, e.g. by the kernel's "
+        "OOM killer, or it exited from C code)"
+    )
 
 
 _QUIET = "A worker died or was killed"
@@ -205,5 +231,6 @@ def quiet_worker_deaths() -> None:
 
 def _raylet_paragraph(data: dict[str, Any]) -> bool:
     lines = data.get("lines") or []
-    return data.get("pid") == "raylet" and any(_QUIET in str(line) or _RAYLET_GONE in str(line)
-                                               for line in lines)
+    return data.get("pid") == "raylet" and any(
+        _QUIET in str(line) or _RAYLET_GONE in str(line) for line in lines
+    )

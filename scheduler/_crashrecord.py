@@ -21,13 +21,16 @@ from ._identity import TaskSpec
 from ._result import TaskResult
 
 
-def record_crash(storage: Storage, flow: str, run_id: str, spec: TaskSpec, result: TaskResult) -> None:
+def record_crash(
+    storage: Storage, flow: str, run_id: str, spec: TaskSpec, result: TaskResult
+) -> None:
     """Write the failed record of ``spec``'s attempt; when the attempt recorded its own exception,
     take that into ``result`` instead (the driver then shows the attempt's own words)."""
     try:
         try:
-            previous = taskrecords.read_attempt(storage, flow, run_id, spec.step, spec.task_id,
-                                                spec.attempt, None)
+            previous = taskrecords.read_attempt(
+                storage, flow, run_id, spec.step, spec.task_id, spec.attempt, None
+            )
         except (MissingRecordError, DamagedRecordError):  # a damaged record is replaced by this one
             previous = None
         if previous is not None and previous.exception:
@@ -35,10 +38,21 @@ def record_crash(storage: Storage, flow: str, run_id: str, spec: TaskSpec, resul
             return
         if previous is not None and previous.finished:
             return
-        taskrecords.write(storage, TaskRecord(
-            flow=flow, run_id=run_id, step=spec.step, task_id=spec.task_id, attempt=spec.attempt,
-            status=taskrecords.FAILED, frames=[list(f) for f in spec.frames],
-            inputs=[list(i) for i in spec.inputs], ready_at=spec.ready_at, finished_at=time.time(),
-            exception=result.error))
+        taskrecords.write(
+            storage,
+            TaskRecord(
+                flow=flow,
+                run_id=run_id,
+                step=spec.step,
+                task_id=spec.task_id,
+                attempt=spec.attempt,
+                status=taskrecords.FAILED,
+                frames=[list(f) for f in spec.frames],
+                inputs=[list(i) for i in spec.inputs],
+                ready_at=spec.ready_at,
+                finished_at=time.time(),
+                exception=result.error,
+            ),
+        )
     except OSError:
         pass

@@ -34,12 +34,21 @@ class Outcome:
 
 
 class Driver:
-    def __init__(self, planner: Planner, executor: Executor, progress: Any, window: int,
-                 fail_fast: bool, retries: dict[str, tuple[int, float]],
-                 on_crash: Callable[[TaskSpec, TaskResult], None] | None = None,
-                 cloner: Callable[[TaskSpec], TaskResult | None] | None = None,
-                 should_stop: Callable[[], bool] | None = None, live: Any = None,
-                 on_success: Callable[[TaskSpec], None] | None = None, interrupts: Any = None) -> None:
+    def __init__(
+        self,
+        planner: Planner,
+        executor: Executor,
+        progress: Any,
+        window: int,
+        fail_fast: bool,
+        retries: dict[str, tuple[int, float]],
+        on_crash: Callable[[TaskSpec, TaskResult], None] | None = None,
+        cloner: Callable[[TaskSpec], TaskResult | None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        live: Any = None,
+        on_success: Callable[[TaskSpec], None] | None = None,
+        interrupts: Any = None,
+    ) -> None:
         self.planner = planner
         self.executor = executor
         self.progress = progress
@@ -51,13 +60,16 @@ class Driver:
         self.should_stop = should_stop
         self.live = live
         self.on_success = on_success
-        self.interrupts = interrupts  # _signals.Interrupts: Ctrl-C/SIGTERM polled between executor calls
+        self.interrupts = (
+            interrupts  # _signals.Interrupts: Ctrl-C/SIGTERM polled between executor calls
+        )
         self._printed_any = False
         self._counter = 0  # orders retries due at the same moment
         self.outcome = Outcome()
         # Per-step limits (``@concurrency``): tasks over the limit wait here, not in the executor.
-        self.limits = {step: n for step, node in planner.plan.items()
-                       if (n := decorators.max_running(node))}
+        self.limits = {
+            step: n for step, node in planner.plan.items() if (n := decorators.max_running(node))
+        }
         self._running: dict[str, int] = {step: 0 for step in self.limits}
         self._held: dict[str, deque[TaskSpec]] = {step: deque() for step in self.limits}
 
@@ -150,7 +162,9 @@ class Driver:
                 self._running[spec.step] += 1
             self.progress.submitted(spec.step)
 
-    def _again(self, spec: TaskSpec, result: TaskResult, ready: deque[TaskSpec], delayed: list) -> bool:
+    def _again(
+        self, spec: TaskSpec, result: TaskResult, ready: deque[TaskSpec], delayed: list
+    ) -> bool:
         """Schedule another attempt of a failed task, if its step's decorators give one."""
         times, delay = self.retries.get(spec.step, (0, 0.0))
         if spec.attempt < times:
@@ -158,7 +172,9 @@ class Driver:
             self._show_failure(spec, result, retrying=True)
             self.progress.message(
                 f"[{spec.label()}] retrying (retry {spec.attempt + 1} of {times})"
-                + (f" in {delay:g} s" if delay else ""), err=True)
+                + (f" in {delay:g} s" if delay else ""),
+                err=True,
+            )
             self._counter += 1
             retry = replace(spec, attempt=spec.attempt + 1, ready_at=time.time(), caught=None)
             heapq.heappush(delayed, (time.time() + delay, self._counter, retry))
@@ -168,8 +184,11 @@ class Driver:
             # what killed the worker in the @catch variable; the flow goes on.
             self._show_failure(spec, result)
             self.progress.retrying(spec.step)
-            ready.append(replace(spec, attempt=spec.attempt + 1, ready_at=time.time(),
-                                 caught=result.error or {}))
+            ready.append(
+                replace(
+                    spec, attempt=spec.attempt + 1, ready_at=time.time(), caught=result.error or {}
+                )
+            )
             return True
         return False
 
@@ -251,7 +270,9 @@ class Driver:
         label = f"[{spec.label()}]"
         what = f"attempt {spec.attempt} failed" if retrying else "step failed"
         if err.get("internal"):
-            self.progress.message(f"{label} error: {err.get('traceback') or err.get('message')}", err=True)
+            self.progress.message(
+                f"{label} error: {err.get('traceback') or err.get('message')}", err=True
+            )
         else:
             text = (err.get("traceback") or "").rstrip()
             body = "\n".join(f"{label} {line}" for line in text.split("\n"))

@@ -28,7 +28,9 @@ class MetaflowException(Exception):
     headline = "Flow failed"
     metaflow_name = "metaflow.exception.MetaflowException"
 
-    def __init__(self, msg: str = "", lineno: int | None = None, source_file: str | None = None) -> None:
+    def __init__(
+        self, msg: str = "", lineno: int | None = None, source_file: str | None = None
+    ) -> None:
         self.message = msg
         self.line_no = lineno
         self.source_file = source_file

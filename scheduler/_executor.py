@@ -27,8 +27,14 @@ def _run_task(box: list, wire: dict, sink: Any = None) -> TaskResult:
 
 
 class RayExecutor:
-    def __init__(self, ctx: dict, class_bytes: bytes, run_key: str, sink: Any = None,
-                 ray_died: Callable[[], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: dict,
+        class_bytes: bytes,
+        run_key: str,
+        sink: Any = None,
+        ray_died: Callable[[], str | None] | None = None,
+    ) -> None:
         self.plan = ctx["plan"]
         self.ctx = ctx
         self.ray_died = ray_died  # what of the local Ray instance died, if it did
@@ -57,8 +63,12 @@ class RayExecutor:
         key = (spec.step, spread)
         fn = self._options.get(key)
         if fn is None:
-            opts: dict[str, Any] = {"num_cpus": 1.0, "num_gpus": 0.0,
-                                    **decorators.ray_options(self.plan[spec.step]), "max_retries": 0}
+            opts: dict[str, Any] = {
+                "num_cpus": 1.0,
+                "num_gpus": 0.0,
+                **decorators.ray_options(self.plan[spec.step]),
+                "max_retries": 0,
+            }
             if spread:
                 opts["scheduling_strategy"] = "SPREAD"
             fn = self._options[key] = _run_task.options(**opts)
@@ -88,25 +98,49 @@ class RayExecutor:
         try:
             return ray.get(ref)
         except ray.exceptions.TaskCancelledError:
-            return TaskResult.failure({"type": "Cancelled", "message": "cancelled",
-                                       "traceback": "cancelled", "internal": True}, cancelled=True)
+            return TaskResult.failure(
+                {
+                    "type": "Cancelled",
+                    "message": "cancelled",
+                    "traceback": "cancelled",
+                    "internal": True,
+                },
+                cancelled=True,
+            )
         except ray.exceptions.RayTaskError as exc:
             # The task body itself failed before it could report (e.g. the flow's code does not
             # unpickle on that node): say what it was, not that a worker died.
             cause = exc.cause if isinstance(exc.cause, BaseException) else None
             text = f"{type(cause).__name__}: {cause}" if cause else _first_line(exc)
-            return TaskResult.failure({"type": type(cause or exc).__name__,
-                                       "message": f"the task could not run on its worker: {text}",
-                                       "traceback": text, "internal": True}, crashed=True)
-        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                ray.exceptions.LocalRayletDiedError,
-                ray.exceptions.ObjectLostError, ray.exceptions.OwnerDiedError) as exc:
+            return TaskResult.failure(
+                {
+                    "type": type(cause or exc).__name__,
+                    "message": f"the task could not run on its worker: {text}",
+                    "traceback": text,
+                    "internal": True,
+                },
+                crashed=True,
+            )
+        except (
+            ray.exceptions.WorkerCrashedError,
+            ray.exceptions.NodeDiedError,
+            ray.exceptions.LocalRayletDiedError,
+            ray.exceptions.ObjectLostError,
+            ray.exceptions.OwnerDiedError,
+        ) as exc:
             if isinstance(exc, ray.exceptions.WorkerCrashedError):
                 message = self._crash_message(spec)
             else:
                 message = f"the worker running the task died: {_first_line(exc)}"
-            return TaskResult.failure({"type": type(exc).__name__, "message": message,
-                                       "traceback": message, "internal": True}, crashed=True)
+            return TaskResult.failure(
+                {
+                    "type": type(exc).__name__,
+                    "message": message,
+                    "traceback": message,
+                    "internal": True,
+                },
+                crashed=True,
+            )
 
     def _crash_message(self, spec: TaskSpec | None) -> str:
         """How the worker died, from the fault file it left; its traceback becomes the task's
@@ -115,13 +149,23 @@ class RayExecutor:
             return _crashes.describe(None)
         flow, run_id = self.ctx["flow"], self.ctx["run_id"]
         text = _crashes.collect(self._faults, flow, run_id, spec.step, spec.task_id, spec.attempt)
-        logs = _crashes.collect_output(self._faults, flow, run_id, spec.step, spec.task_id, spec.attempt, text)
+        logs = _crashes.collect_output(
+            self._faults, flow, run_id, spec.step, spec.task_id, spec.attempt, text
+        )
         for stream, log in logs.items():
             try:
                 from rayflow.datastore import records
 
-                records.write_log(_storage(self.ctx["root"]), flow, run_id, spec.step, spec.task_id,
-                                  stream, spec.attempt, log)
+                records.write_log(
+                    _storage(self.ctx["root"]),
+                    flow,
+                    run_id,
+                    spec.step,
+                    spec.task_id,
+                    stream,
+                    spec.attempt,
+                    log,
+                )
             except OSError:
                 pass
         return _crashes.describe(text)

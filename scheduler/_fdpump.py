@@ -38,8 +38,9 @@ class _FdPump:
         self.passed = threading.Event()
         self._drainer: _Drainer | None = None
         read_end, self.next_write = os.pipe()
-        threading.Thread(target=self._pump, args=(read_end,), daemon=True,
-                         name=f"rayflow-fd{fd}").start()
+        threading.Thread(
+            target=self._pump, args=(read_end,), daemon=True, name=f"rayflow-fd{fd}"
+        ).start()
 
     def attach(self, tee: Any) -> None:
         write_end, self.next_write = self.next_write, -1
@@ -95,7 +96,7 @@ class _FdPump:
                     tail = decoder.decode(b"", final=True)
                     if tail and self.tee is not None:
                         self.tee.write(tail)
-                    rest = data[at + len(marker):]
+                    rest = data[at + len(marker) :]
                     if rest:
                         os.write(self.original, rest)
                     next_read, self.next_write = os.pipe()
@@ -103,9 +104,11 @@ class _FdPump:
                     self._retire(read_end)
                     return next_read
                 # keep what may be the start of a marker split across two reads
-                keep = next((n for n in range(len(marker) - 1, 0, -1) if data.endswith(marker[:n])), 0)
-                held = data[len(data) - keep:] if keep else b""
-                self._emit(data[:len(data) - keep], decoder)
+                keep = next(
+                    (n for n in range(len(marker) - 1, 0, -1) if data.endswith(marker[:n])), 0
+                )
+                held = data[len(data) - keep :] if keep else b""
+                self._emit(data[: len(data) - keep], decoder)
         except OSError:
             pass
         self.passed.set()

@@ -18,7 +18,9 @@ from rayflow.datastore import Storage, heartbeat_interval, records
 
 
 class Heartbeat:
-    def __init__(self, storage: Storage, flow: str, run_id: str, interval: float | None = None) -> None:
+    def __init__(
+        self, storage: Storage, flow: str, run_id: str, interval: float | None = None
+    ) -> None:
         self.storage = storage
         self.flow = flow
         self.run_id = run_id
@@ -28,8 +30,12 @@ class Heartbeat:
 
     def beat(self) -> None:
         """Write one heartbeat now (errors are left to the next beat)."""
-        beat = {"at": time.time(), "interval": self.interval, "pid": os.getpid(),
-                "host": socket.gethostname()}
+        beat = {
+            "at": time.time(),
+            "interval": self.interval,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
         try:
             records.write_heartbeat(self.storage, self.flow, self.run_id, beat)
         except Exception:  # noqa: BLE001 - a full disk or a flaky store must not stop the run
@@ -38,8 +44,9 @@ class Heartbeat:
     def start(self) -> Heartbeat:
         """Beat at once, then every interval, from a daemon thread: the run's start never waits
         for a write (until the first beat lands, readers count from the run's creation)."""
-        self._thread = threading.Thread(target=self._loop, name=f"rayflow-heartbeat-{self.run_id}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"rayflow-heartbeat-{self.run_id}", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -56,10 +56,15 @@ class TaskSpec:
         return f"{self.step}/{self.task_id}"
 
     def to_wire(self) -> dict:
-        return {"step": self.step, "frames": [list(f) for f in self.frames],
-                "inputs": [list(i) for i in self.inputs], "attempt": self.attempt,
-                "ready_at": self.ready_at, "caught": self.caught,
-                "input_attempts": list(self.input_attempts)}
+        return {
+            "step": self.step,
+            "frames": [list(f) for f in self.frames],
+            "inputs": [list(i) for i in self.inputs],
+            "attempt": self.attempt,
+            "ready_at": self.ready_at,
+            "caught": self.caught,
+            "input_attempts": list(self.input_attempts),
+        }
 
 
 def new_run_id() -> str:

@@ -21,7 +21,12 @@ from ._result import TaskResult
 
 RunTask = Callable[[TaskSpec], TaskResult]
 
-CANCELLED = {"type": "Cancelled", "message": "cancelled", "traceback": "cancelled", "internal": True}
+CANCELLED = {
+    "type": "Cancelled",
+    "message": "cancelled",
+    "traceback": "cancelled",
+    "internal": True,
+}
 
 
 class InProcessExecutor:
@@ -70,9 +75,15 @@ class InProcessExecutor:
             return self.run(spec)
         except Exception as exc:  # noqa: BLE001 - as Ray reports a task body that raised
             text = f"{type(exc).__name__}: {exc}"
-            return TaskResult.failure({"type": type(exc).__name__, "internal": True, "traceback": text,
-                                       "message": f"the task could not run on its worker: {text}"},
-                                      crashed=True)
+            return TaskResult.failure(
+                {
+                    "type": type(exc).__name__,
+                    "internal": True,
+                    "traceback": text,
+                    "message": f"the task could not run on its worker: {text}",
+                },
+                crashed=True,
+            )
 
     def result(self, handle: Any) -> TaskResult:
         spec, result = self._done.pop(handle)

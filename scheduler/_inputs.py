@@ -19,8 +19,9 @@ _KEPT: OrderedDict[tuple[str, str, str, str, str, int], TaskRecord] = OrderedDic
 _KEEP = 64
 
 
-def finished(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
-             attempt: int) -> TaskRecord | None:
+def finished(
+    storage: Storage, flow: str, run_id: str, step: str, task_id: str, attempt: int
+) -> TaskRecord | None:
     """``taskrecords.read_finished`` of a named attempt, remembered once found finished."""
     key = (storage.url, flow, run_id, step, task_id, attempt)
     found = _KEPT.get(key)
@@ -35,12 +36,20 @@ def finished(storage: Storage, flow: str, run_id: str, step: str, task_id: str,
     return found
 
 
-def of_join(storage: Storage, flow: str, run_id: str, inputs: list[tuple[str, str]],
-            attempts: list[int | None], read_one: Callable[[int], TaskRecord]) -> list[TaskRecord]:
+def of_join(
+    storage: Storage,
+    flow: str,
+    run_id: str,
+    inputs: list[tuple[str, str]],
+    attempts: list[int | None],
+    read_one: Callable[[int], TaskRecord],
+) -> list[TaskRecord]:
     """The record of every input of a join, in order; ``read_one(i)`` reads input ``i`` alone."""
     out: list[TaskRecord | None] = [None] * len(inputs)
     if len(inputs) >= pages.WORTH_IT:
-        held = pages.read_pages(storage, flow, run_id, sorted({step for step, _ in inputs}), len(inputs))
+        held = pages.read_pages(
+            storage, flow, run_id, sorted({step for step, _ in inputs}), len(inputs)
+        )
         for i, (step, task_id) in enumerate(inputs):
             record = held[step].get(task_id)
             attempt = attempts[i] if i < len(attempts) else None

@@ -59,12 +59,18 @@ def parse_address(address: str) -> Address:
     if "://" in text:
         scheme, rest = text.split("://", 1)
         if scheme != "ray":
-            raise ClusterError(f"malformed cluster address {address!r}: unknown scheme "
-                               f"'{scheme}://' ({_FORMS})")
+            raise ClusterError(
+                f"malformed cluster address {address!r}: unknown scheme '{scheme}://' ({_FORMS})"
+            )
         kind = "client"
     host, sep, port_text = rest.rpartition(":")
-    if not sep or not host or not _HOST.match(host) or not port_text.isdigit() \
-            or not 0 < int(port_text) < 65536:
+    if (
+        not sep
+        or not host
+        or not _HOST.match(host)
+        or not port_text.isdigit()
+        or not 0 < int(port_text) < 65536
+    ):
         raise ClusterError(f"malformed cluster address {address!r}: {_FORMS}")
     return Address(text, kind, host.strip("[]"), int(port_text))
 
@@ -75,8 +81,10 @@ def _resolve_auto() -> Address:
 
     found = recorded_address()
     if not found:
-        raise ClusterError("--cluster auto: no running Ray cluster found on this machine "
-                           "(start one with 'ray start --head', or give host:port)")
+        raise ClusterError(
+            "--cluster auto: no running Ray cluster found on this machine "
+            "(start one with 'ray start --head', or give host:port)"
+        )
     return parse_address(found) if "://" in found or ":" in found else Address(found, "auto")
 
 
@@ -97,8 +105,11 @@ def _probe(addr: Address, shown: str) -> None:
 
 
 def token_available() -> bool:
-    return bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
-                or os.path.exists(_TOKEN_FILE))
+    return bool(
+        os.environ.get("RAY_AUTH_TOKEN")
+        or os.environ.get("RAY_AUTH_TOKEN_PATH")
+        or os.path.exists(_TOKEN_FILE)
+    )
 
 
 def explain(exc: BaseException) -> str:
@@ -111,10 +122,14 @@ def explain(exc: BaseException) -> str:
     blob = "\n".join(texts)
     if "Unauthenticated" in blob or "InvalidAuthToken" in blob or "AuthenticationError" in blob:
         if not token_available():
-            return ("the cluster requires a token and none was found (copy the head node's "
-                    "~/.ray/auth_token here, or set RAY_AUTH_TOKEN)")
-        return ("the cluster rejected the authentication token (use the head node's "
-                "~/.ray/auth_token, or set RAY_AUTH_TOKEN to it)")
+            return (
+                "the cluster requires a token and none was found (copy the head node's "
+                "~/.ray/auth_token here, or set RAY_AUTH_TOKEN)"
+            )
+        return (
+            "the cluster rejected the authentication token (use the head node's "
+            "~/.ray/auth_token, or set RAY_AUTH_TOKEN to it)"
+        )
     if "ray[client]" in blob or ("ray.util.client" in blob and "No module" in blob):
         return "Ray Client (ray://) needs pip install 'ray[client]'"
     first = next((line.strip() for line in texts[0].splitlines() if line.strip()), "")
@@ -128,8 +143,10 @@ def join(ray: Any, address: str, kwargs: dict[str, Any], late: bool) -> None:
     if addr.port:
         _probe(addr, address)
     # Bound the connect window: GCS attempts ~1 s apart; Ray Client backoff 1+2+4 s, not 5+10+20.
-    bounds = {"RAY_gcs_server_port_wait_time_s": _GCS_CONNECT_ATTEMPTS,
-              "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1"}
+    bounds = {
+        "RAY_gcs_server_port_wait_time_s": _GCS_CONNECT_ATTEMPTS,
+        "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1",
+    }
     added = [name for name in bounds if name not in os.environ]
     for name in added:
         os.environ[name] = bounds[name]
@@ -168,8 +185,10 @@ def _preflight(addr: Address) -> None:
             raise ConnectionError(f"Unauthenticated: {exc.details()}") from None
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             server = "Ray Client server" if addr.kind == "client" else "GCS"
-            raise ConnectionError(f"the {server} did not answer ({exc.code().name.lower()}); "
-                                  f"is {addr.port} the right port?") from None
+            raise ConnectionError(
+                f"the {server} did not answer ({exc.code().name.lower()}); "
+                f"is {addr.port} the right port?"
+            ) from None
         # anything else (e.g. an older server without this RPC): let ray.init decide
 
 

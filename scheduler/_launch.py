@@ -104,12 +104,16 @@ def _open(req: RunRequest) -> _Opened:
     return _Opened(storage, run_id, username(), keys)
 
 
-def _connect(req: RunRequest, storage: Storage, interrupts: Interrupts) -> tuple[bool, float | None]:
+def _connect(
+    req: RunRequest, storage: Storage, interrupts: Interrupts
+) -> tuple[bool, float | None]:
     """Start or join Ray and check the cluster against the plan; (started Ray, seconds it took)."""
     from ._cluster import check_cluster, cluster_runtime_env
     from ._connect import connect, shared, shutdown
 
-    runtime_env, shipped, notes = cluster_runtime_env(req.cluster, req.flow_file, storage, req.runtime_env)
+    runtime_env, shipped, notes = cluster_runtime_env(
+        req.cluster, req.flow_file, storage, req.runtime_env
+    )
     if not req.quiet:  # before joining: uploading the folder is what the user waits for
         if shipped:
             print(f"rayflow: {shipped}", file=req.out or sys.stdout, flush=True)
@@ -156,9 +160,12 @@ def _warm_note(req: RunRequest) -> None:
 
     if warm_started() and not req.quiet:
         minutes = settings.warm_idle_seconds() / 60
-        print(f"rayflow: the local Ray stays up for the next runs (stops after {minutes:g} min "
-              "idle; 'rayflow shutdown' stops it now; --no-warm or RAYFLOW_WARM=0 turn this off)",
-              file=sys.stderr, flush=True)
+        print(
+            f"rayflow: the local Ray stays up for the next runs (stops after {minutes:g} min "
+            "idle; 'rayflow shutdown' stops it now; --no-warm or RAYFLOW_WARM=0 turn this off)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _record(req: RunRequest, opened: _Opened, started_ray: bool) -> dict[str, Any]:
@@ -167,12 +174,21 @@ def _record(req: RunRequest, opened: _Opened, started_ray: bool) -> dict[str, An
 
     flow, user = req.flow, opened.user
     record: dict[str, Any] = {
-        "flow": flow, "run_id": opened.run_id, "status": "running", "user": user, "tags": list(req.tags),
+        "flow": flow,
+        "run_id": opened.run_id,
+        "status": "running",
+        "user": user,
+        "tags": list(req.tags),
         "system_tags": _system_tags(req.flow_cls, user),
         "parameters": {k: _jsonable(v) for k, v in req.params.items()},
-        "parameter_keys": opened.param_keys, "created_at": time.time(), "finished_at": None,
-        "origin_run_id": req.origin_run_id, "plan": req.plan, "flow_file": req.flow_file,
-        "python": platform.python_version(), "host": platform.node(),
+        "parameter_keys": opened.param_keys,
+        "created_at": time.time(),
+        "finished_at": None,
+        "origin_run_id": req.origin_run_id,
+        "plan": req.plan,
+        "flow_file": req.flow_file,
+        "python": platform.python_version(),
+        "host": platform.node(),
         "heartbeat_interval": heartbeat_interval(),
     }
     record.update(req.extra or {})
@@ -201,8 +217,10 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
     from ._progress import Progress
 
     record["ray_version"] = ray.__version__
-    retries = {step: decorators.retry_policy(node, bool(resolve_address(req.cluster)))
-               for step, node in req.plan.items()}
+    retries = {
+        step: decorators.retry_policy(node, bool(resolve_address(req.cluster)))
+        for step, node in req.plan.items()
+    }
     live = None
     if not req.quiet:
         from ._connect import local_own
@@ -212,8 +230,11 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
         # Workers on this machine only: files, not an actor (which needs a worker of its own).
         live = FileSinkReader(opened.run_id) if local_own() else SinkReader(opened.run_id)
     writer = pages.PageWriter(opened.storage, req.flow, opened.run_id)
-    executor = PagedExecutor(_executor(req, opened, {step: times + 1 for step, (times, _) in retries.items()},
-                                       live), writer, req.plan)
+    executor = PagedExecutor(
+        _executor(req, opened, {step: times + 1 for step, (times, _) in retries.items()}, live),
+        writer,
+        req.plan,
+    )
     cpus = cluster_cpus()
     record["cpus"] = cpus  # parallel efficiency (rayflow._stats) needs the CPU count
     record["cluster"] = resolve_address(req.cluster) or "local"
@@ -228,18 +249,31 @@ def _drive(req: RunRequest, opened: _Opened, record: dict[str, Any], interrupts:
         record_crash(opened.storage, req.flow, opened.run_id, spec, result)
 
     with Progress(list(req.plan), out=req.out, quiet=req.quiet) as progress:
-        driver = Driver(Planner(req.plan), executor, progress, window, req.fail_fast, retries,
-                        on_crash=on_crash, cloner=cloner, live=live, should_stop=req.should_stop,
-                        on_success=on_success, interrupts=interrupts)
+        driver = Driver(
+            Planner(req.plan),
+            executor,
+            progress,
+            window,
+            req.fail_fast,
+            retries,
+            on_crash=on_crash,
+            cloner=cloner,
+            live=live,
+            should_stop=req.should_stop,
+            on_success=on_success,
+            interrupts=interrupts,
+        )
         try:
             return driver.drive()
         except RayDied as exc:
             done = driver.outcome
             kept = len(done.executed) + len(done.cloned) + len(done.cached)
             shown = f" {_shown_path(req.flow_file)}" if req.flow_file else ""
-            raise RayDied(f"the local Ray instance died ({exc}); {kept} finished task(s) are "
-                          f"checkpointed; resume with: rayflow resume{shown} --origin-run-id "
-                          f"{opened.run_id}") from None
+            raise RayDied(
+                f"the local Ray instance died ({exc}); {kept} finished task(s) are "
+                f"checkpointed; resume with: rayflow resume{shown} --origin-run-id "
+                f"{opened.run_id}"
+            ) from None
         finally:
             cloner.close()
             writer.flush()
@@ -255,17 +289,26 @@ def _executor(req: RunRequest, opened: _Opened, max_attempts: dict[str, int], li
 
     class_bytes = _class_bytes(req.flow_cls)
     ctx = {
-        "flow": req.flow, "run_id": opened.run_id, "root": opened.storage.url, "plan": req.plan,
-        "params": opened.param_keys, "user": opened.user, "tags": list(req.tags),
-        "origin_run_id": req.origin_run_id, "max_attempts": max_attempts, "trial": req.trial,
-        "reporter": req.reporter, "max_num_splits": req.max_num_splits,
+        "flow": req.flow,
+        "run_id": opened.run_id,
+        "root": opened.storage.url,
+        "plan": req.plan,
+        "params": opened.param_keys,
+        "user": opened.user,
+        "tags": list(req.tags),
+        "origin_run_id": req.origin_run_id,
+        "max_attempts": max_attempts,
+        "trial": req.trial,
+        "reporter": req.reporter,
+        "max_num_splits": req.max_num_splits,
         "flow_dir": os.path.dirname(os.path.abspath(req.flow_file)) if req.flow_file else None,
         "code_files": module_files(req.flow_cls),
         "decorator_classes": decorators.shipped_classes(req.plan),  # after _class_bytes: by value
     }
     run_key = hashlib.sha256(class_bytes + opened.run_id.encode()).hexdigest()[:16]
-    return RayExecutor(ctx, class_bytes, run_key, sink=live.actor if live else None,
-                       ray_died=local_ray_died)
+    return RayExecutor(
+        ctx, class_bytes, run_key, sink=live.actor if live else None, ray_died=local_ray_died
+    )
 
 
 def _cloner(req: RunRequest, opened: _Opened, writer: pages.PageWriter) -> tuple[Cloners, Any]:
@@ -275,10 +318,18 @@ def _cloner(req: RunRequest, opened: _Opened, writer: pages.PageWriter) -> tuple
 
     resume = None
     if req.resuming:
-        resume = Cloner(opened.storage, req.flow, req.origin_run_id, opened.run_id, set(req.rerun or ()),
-                        writer)
-    cache = TaskCache(opened.storage, req.flow, opened.run_id, req.plan, opened.param_keys, req.cache,
-                      req.flow_cls)
+        resume = Cloner(
+            opened.storage, req.flow, req.origin_run_id, opened.run_id, set(req.rerun or ()), writer
+        )
+    cache = TaskCache(
+        opened.storage,
+        req.flow,
+        opened.run_id,
+        req.plan,
+        opened.param_keys,
+        req.cache,
+        req.flow_cls,
+    )
     return Cloners(resume, cache, writer), cache.record
 
 
@@ -292,26 +343,40 @@ def _finish(req: RunRequest, opened: _Opened, record: dict[str, Any], outcome: A
     stopped = req.should_stop() if req.should_stop is not None else False
     if status == "failed" and stopped:  # "interrupted": the sweep driver got Ctrl-C
         status = {"interrupted": "failed", "cancelled": "cancelled"}.get(str(stopped), "pruned")
-    record.update(status=status, interrupted=outcome.interrupted or stopped == "interrupted",
-                  finished_at=time.time(),
-                  failed_tasks=[f"{s.step}/{s.task_id}" for s, _ in outcome.failures],
-                  executed=len(outcome.executed), cloned=len(outcome.cloned),
-                  cached=len(outcome.cached),
-                  tags=records.read_tags(storage, flow, run_id, record["tags"]))
+    record.update(
+        status=status,
+        interrupted=outcome.interrupted or stopped == "interrupted",
+        finished_at=time.time(),
+        failed_tasks=[f"{s.step}/{s.task_id}" for s, _ in outcome.failures],
+        executed=len(outcome.executed),
+        cloned=len(outcome.cloned),
+        cached=len(outcome.cached),
+        tags=records.read_tags(storage, flow, run_id, record["tags"]),
+    )
     records.write_run(storage, flow, run_id, record)
-    return RunResult(flow, run_id, "interrupted" if outcome.interrupted else status, storage.url,
-                     failures=[(s.label(), r.error or {}) for s, r in outcome.failures],
-                     executed=outcome.executed, cloned=outcome.cloned, cached=outcome.cached,
-                     ray_joined=bool(resolve_address(req.cluster)),
-                     cancelled=[s.label() for s in outcome.cancelled])
+    return RunResult(
+        flow,
+        run_id,
+        "interrupted" if outcome.interrupted else status,
+        storage.url,
+        failures=[(s.label(), r.error or {}) for s, r in outcome.failures],
+        executed=outcome.executed,
+        cloned=outcome.cloned,
+        cached=outcome.cached,
+        ray_joined=bool(resolve_address(req.cluster)),
+        cancelled=[s.label() for s in outcome.cancelled],
+    )
 
 
 def _record_failed(opened: _Opened, flow: str, record: dict[str, Any]) -> None:
     """An error ended the run before its end was recorded: say ``failed``, keep the error."""
     if record["status"] != "running":
         return
-    record.update(status="failed", finished_at=time.time(),
-                  tags=records.read_tags(opened.storage, flow, opened.run_id, record["tags"]))
+    record.update(
+        status="failed",
+        finished_at=time.time(),
+        tags=records.read_tags(opened.storage, flow, opened.run_id, record["tags"]),
+    )
     try:
         records.write_run(opened.storage, flow, opened.run_id, record)
     except Exception:  # noqa: BLE001 - keep the original error

@@ -27,7 +27,9 @@ class FileSink:
     folder: str
 
     def append(self, run_id: str, label: str, batches: list[tuple[str, list[str]]]) -> None:
-        data = "".join(json.dumps([run_id, label, stream, lines]) + "\n" for stream, lines in batches)
+        data = "".join(
+            json.dumps([run_id, label, stream, lines]) + "\n" for stream, lines in batches
+        )
         path = os.path.join(self.folder, f"{os.getpid()}.jsonl")
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -20,8 +20,9 @@ def _holds(meta: TaskRecord, key: str) -> bool:
     return key in meta.artifacts.values() or (meta.foreach or {}).get("items") == key
 
 
-def producer(storage: Storage, flow: str, run_id: str, key: str, frames: list,
-             inputs: list) -> tuple[str, str] | None:
+def producer(
+    storage: Storage, flow: str, run_id: str, key: str, frames: list, inputs: list
+) -> tuple[str, str] | None:
     """``(step, task_id)`` of the task in ``run_id`` that wrote ``key``, None if not found."""
     for i, frame in enumerate(frames):
         if frame[0] != LOOP and len(frame) > 3 and frame[3] == key:
@@ -55,5 +56,7 @@ def hint(storage: Storage, flow: str, run_id: str, key: str, frames: list, input
     except (DatastoreError, OSError):
         return ""
     step, task_id = found
-    return (f"; it was written by task {flow}/{run_id}/{step}/{task_id}: "
-            f"`rayflow resume {flow_file} {step}` runs it again and rewrites the blob")
+    return (
+        f"; it was written by task {flow}/{run_id}/{step}/{task_id}: "
+        f"`rayflow resume {flow_file} {step}` runs it again and rewrites the blob"
+    )

@@ -31,9 +31,15 @@ class Planner:
         if foreach:
             target = node["out"][0]
             n = foreach.n
-            return [TaskSpec(target, spec.frames + ((spec.step, i, n, key),), (source,),
-                             input_attempts=done_in)
-                    for i, key in enumerate(foreach.items)]
+            return [
+                TaskSpec(
+                    target,
+                    spec.frames + ((spec.step, i, n, key),),
+                    (source,),
+                    input_attempts=done_in,
+                )
+                for i, key in enumerate(foreach.items)
+            ]
         ready = []
         base = tuple(f for f in spec.frames if f[0] != LOOP)
         for target in result.next:
@@ -41,8 +47,14 @@ class Planner:
             if target == spec.step:  # a recursive switch: the next iteration is a new task
                 last = spec.frames[-1] if spec.frames and spec.frames[-1][0] == LOOP else None
                 iteration = (last[1] if last else 0) + 1
-                ready.append(TaskSpec(target, base + ((LOOP, iteration, 0, None),), (source,),
-                                      input_attempts=done_in))
+                ready.append(
+                    TaskSpec(
+                        target,
+                        base + ((LOOP, iteration, 0, None),),
+                        (source,),
+                        input_attempts=done_in,
+                    )
+                )
                 continue
             if not tnode["is_join"]:
                 ready.append(TaskSpec(target, base, (source,), input_attempts=done_in))
@@ -60,6 +72,12 @@ class Planner:
             if len(arrived) == expected:
                 del self._joins[key]
                 order = sorted(arrived)
-                ready.append(TaskSpec(target, frames, tuple(arrived[i][0] for i in order),
-                                      input_attempts=tuple(arrived[i][1] for i in order)))
+                ready.append(
+                    TaskSpec(
+                        target,
+                        frames,
+                        tuple(arrived[i][0] for i in order),
+                        input_attempts=tuple(arrived[i][1] for i in order),
+                    )
+                )
         return ready

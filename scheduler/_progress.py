@@ -15,8 +15,13 @@ _COUNTS = ("done", "running", "failed", "cloned", "cached", "waiting", "cancelle
 
 
 class Progress:
-    def __init__(self, steps: list[str], out: TextIO | None = None, live: bool | None = None,
-                 quiet: bool = False) -> None:
+    def __init__(
+        self,
+        steps: list[str],
+        out: TextIO | None = None,
+        live: bool | None = None,
+        quiet: bool = False,
+    ) -> None:
         self.steps = steps
         self.out = out or sys.stdout
         self.quiet = quiet
@@ -31,8 +36,9 @@ class Progress:
             from rich.console import Console
             from rich.live import Live
 
-            self._live = Live(self._table(), console=Console(file=self.out), refresh_per_second=8,
-                              transient=False)
+            self._live = Live(
+                self._table(), console=Console(file=self.out), refresh_per_second=8, transient=False
+            )
             self._live.__enter__()
         return self
 
@@ -49,8 +55,14 @@ class Progress:
         self.counts[step]["running"] += 1
         self._refresh()
 
-    def finished(self, step: str, ok: bool, cloned: bool = False, cached: bool = False,
-                 cancelled: bool = False) -> None:
+    def finished(
+        self,
+        step: str,
+        ok: bool,
+        cloned: bool = False,
+        cached: bool = False,
+        cancelled: bool = False,
+    ) -> None:
         c = self.counts[step]
         if not cloned:
             c["running"] -= 1
@@ -145,9 +157,17 @@ class Progress:
                 continue
             total = c["done"] + c["running"] + c["failed"] + c["waiting"] + c["cancelled"]
             style = "red" if c["failed"] else ("green" if not c["running"] + c["waiting"] else "")
-            running = str(c["running"]) + (f" ({c['waiting']} waiting to retry)" if c["waiting"] else "")
+            running = str(c["running"]) + (
+                f" ({c['waiting']} waiting to retry)" if c["waiting"] else ""
+            )
             failed = str(c["failed"]) + (f" ({c['cancelled']} cancelled)" if c["cancelled"] else "")
-            table.add_row(step, str(c["done"]), running, failed,
-                          str(c["cached"] + c["cloned"]) if c["cached"] + c["cloned"] else "", str(total),
-                          style=style)
+            table.add_row(
+                step,
+                str(c["done"]),
+                running,
+                failed,
+                str(c["cached"] + c["cloned"]) if c["cached"] + c["cloned"] else "",
+                str(total),
+                style=style,
+            )
         return table

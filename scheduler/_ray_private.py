@@ -26,7 +26,10 @@ REQUIRED: dict[str, tuple[str, str]] = {
     "--cluster auto": ("ray._private.services", "canonicalize_bootstrap_address"),
     "token preflight (channel)": ("ray._private.grpc_utils", "init_grpc_channel"),
     "token preflight (GCS request)": ("ray.core.generated.gcs_service_pb2", "GetClusterIdRequest"),
-    "token preflight (GCS stub)": ("ray.core.generated.gcs_service_pb2_grpc", "NodeInfoGcsServiceStub"),
+    "token preflight (GCS stub)": (
+        "ray.core.generated.gcs_service_pb2_grpc",
+        "NodeInfoGcsServiceStub",
+    ),
     "token preflight (client request)": ("ray.core.generated.ray_client_pb2", "ClusterInfoRequest"),
     "token preflight (client stub)": ("ray.core.generated.ray_client_pb2_grpc", "RayletDriverStub"),
     "fault files (session folder)": ("ray._private.worker", "global_worker"),
@@ -79,7 +82,8 @@ def ping(host: str, port: int, client: bool, timeout: float) -> None:
             ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(request, timeout=timeout)
         else:
             gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel).GetClusterId(
-                gcs_service_pb2.GetClusterIdRequest(), timeout=timeout)
+                gcs_service_pb2.GetClusterIdRequest(), timeout=timeout
+            )
     finally:
         channel.close()
 
@@ -123,5 +127,12 @@ def gitignore_matcher(lines: list[str]) -> Any:
     return PathSpec.from_lines("gitwildmatch", lines)
 
 
-__all__ = ["REQUIRED", "filter_error_channel", "gitignore_matcher", "missing", "ping",
-           "recorded_address", "session_dir"]
+__all__ = [
+    "REQUIRED",
+    "filter_error_channel",
+    "gitignore_matcher",
+    "missing",
+    "ping",
+    "recorded_address",
+    "session_dir",
+]

@@ -50,7 +50,9 @@ class RunRequest:
     on_started: Callable[[str], None] | None = None  # called with the run id once it is recorded
     trial: Any = None  # sweeps: {"study", "number", "params"} for current.trial
     reporter: Any = None  # sweeps: where a step's intermediate values go (pruning)
-    should_stop: Callable[[], Any] | None = None  # sweeps: truthy ends the run ("interrupted"/prune)
+    should_stop: Callable[[], Any] | None = (
+        None  # sweeps: truthy ends the run ("interrupted"/prune)
+    )
 
     def __post_init__(self) -> None:
         if self.cache not in CACHE_MODES:

@@ -35,6 +35,12 @@ class TaskResult:
     record: dict[str, Any] | None = None  # the finished record as stored, for the done pages
 
     @classmethod
-    def failure(cls, error: dict[str, Any], *, crashed: bool = False, cancelled: bool = False,
-                output: dict[str, str] | None = None) -> TaskResult:
+    def failure(
+        cls,
+        error: dict[str, Any],
+        *,
+        crashed: bool = False,
+        cancelled: bool = False,
+        output: dict[str, str] | None = None,
+    ) -> TaskResult:
         return cls(ok=False, error=error, crashed=crashed, cancelled=cancelled, output=output)

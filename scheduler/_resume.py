@@ -32,8 +32,10 @@ def latest_run(storage: Storage, flow: str) -> tuple[str, dict[str, Any], list[s
         except DamagedRecordError as exc:
             skipped.append(f"run {flow}/{run_id} passed over: {exc}")
     if skipped:
-        raise ResumeError(f"no run of {flow} in {storage.url} has a readable run.json to resume "
-                          f"({'; '.join(skipped)})")
+        raise ResumeError(
+            f"no run of {flow} in {storage.url} has a readable run.json to resume "
+            f"({'; '.join(skipped)})"
+        )
     raise ResumeError(f"no run of {flow} found in {storage.url} to resume")
 
 
@@ -66,8 +68,10 @@ def shape_changes(origin_plan: dict[str, Any], plan: dict[str, Any]) -> tuple[se
             notes.append(f"step '{step}' is new; it and the steps after it run")
             changed |= downstream(plan, step)
         elif _shape(origin_plan[step]) != _shape(node):
-            notes.append(f"step '{step}' changed its transitions since the origin run; "
-                         "it and the steps after it run again")
+            notes.append(
+                f"step '{step}' changed its transitions since the origin run; "
+                "it and the steps after it run again"
+            )
             changed |= downstream(plan, step)
     return changed, notes
 
@@ -81,8 +85,15 @@ class Cloner:
     A batched task's result is handed out only once the whole batch is written.
     """
 
-    def __init__(self, storage: Storage, flow: str, origin_run_id: str, new_run_id: str,
-                 rerun: set[str], writer: pages.PageWriter | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        flow: str,
+        origin_run_id: str,
+        new_run_id: str,
+        rerun: set[str],
+        writer: pages.PageWriter | None = None,
+    ) -> None:
         self.storage = storage
         self.writer = writer  # the run's done pages: where many clones are written at once
         self.flow = flow
@@ -95,8 +106,11 @@ class Cloner:
         self._pool: ThreadPoolExecutor | None = None
 
     def _candidate(self, spec: TaskSpec) -> bool:
-        return (spec.attempt == 0 and spec.step not in self.rerun
-                and all(tuple(i) in self.cloned for i in spec.inputs))
+        return (
+            spec.attempt == 0
+            and spec.step not in self.rerun
+            and all(tuple(i) in self.cloned for i in spec.inputs)
+        )
 
     def prepare(self, spec: TaskSpec, ready: deque[TaskSpec]) -> bool:
         """Clone ``spec`` and every other candidate waiting in ``ready`` together: decide which
@@ -104,8 +118,11 @@ class Cloner:
         tasks that will run. True when ``spec`` went back into ``ready``."""
         if spec.key in self._batched or spec.key in self._refused or not self._candidate(spec):
             return False
-        batch = [spec] + [s for s in ready if s.key not in self._batched and s.key not in self._refused
-                          and self._candidate(s)]
+        batch = [spec] + [
+            s
+            for s in ready
+            if s.key not in self._batched and s.key not in self._refused and self._candidate(s)
+        ]
         if len(batch) < 2:
             return False
         chosen = choose_clones(self.storage, self.flow, self.origin, batch)
@@ -138,8 +155,15 @@ class Cloner:
             return None
         # A damaged or unfinished record (or a lost foreach list) is not a finished task: the
         # task runs again, as if it had failed.
-        result = clone_task(self.storage, self.flow, self.origin, spec.task_id, spec, self.run_id,
-                            same_position=True)
+        result = clone_task(
+            self.storage,
+            self.flow,
+            self.origin,
+            spec.task_id,
+            spec,
+            self.run_id,
+            same_position=True,
+        )
         if result is not None:
             self.cloned.add(spec.key)
         return result
@@ -149,8 +173,9 @@ class Cloner:
             self._pool.shutdown(wait=True)
 
 
-def prepare_resume(datastore: str, flow: str, plan: dict[str, Any], origin_run_id: str | None,
-                   step: str | None) -> tuple[dict, set[str], list[str]]:
+def prepare_resume(
+    datastore: str, flow: str, plan: dict[str, Any], origin_run_id: str | None, step: str | None
+) -> tuple[dict, set[str], list[str]]:
     """Find the origin run and what must run again; raise ResumeError when it cannot be done."""
     storage = open_storage(datastore)
     skipped: list[str] = []
@@ -162,16 +187,23 @@ def prepare_resume(datastore: str, flow: str, plan: dict[str, Any], origin_run_i
     notes[:0] = skipped
     status = records.with_effective_status(storage, flow, origin_run_id, record).get("status")
     if status == "crashed":
-        notes.insert(0, "the origin run crashed (its driver stopped without recording an end); "
-                        "every task it finished is cloned")
+        notes.insert(
+            0,
+            "the origin run crashed (its driver stopped without recording an end); "
+            "every task it finished is cloned",
+        )
     elif status == "running":
-        notes.insert(0, "the origin run is still running: only the tasks it has finished so far are cloned")
+        notes.insert(
+            0, "the origin run is still running: only the tasks it has finished so far are cloned"
+        )
     if step is not None:
         rerun |= downstream(plan, step)
     return record, rerun, notes
 
 
-def cloner_factory(flow: str, origin_run_id: str, rerun: set[str]) -> Callable[[Storage, str], Cloner]:
+def cloner_factory(
+    flow: str, origin_run_id: str, rerun: set[str]
+) -> Callable[[Storage, str], Cloner]:
     def make(storage: Storage, new_run_id: str) -> Cloner:
         return Cloner(storage, flow, origin_run_id, new_run_id, rerun)
 

@@ -100,8 +100,9 @@ def _class_bytes(flow_cls: type) -> bytes:
     return cloudpickle.dumps(flow_cls)
 
 
-def run_flow(flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, Any],
-             **options: Any) -> RunResult:
+def run_flow(
+    flow_cls: type, plan: dict[str, dict[str, Any]], params: dict[str, Any], **options: Any
+) -> RunResult:
     """``launch(RunRequest(flow_cls, plan, params, **options))``: the keyword form tests and
     benchmarks use; ``options`` are ``RunRequest``'s fields."""
     from ._launch import launch

@@ -31,17 +31,34 @@ MiB = 1024 * 1024
 LARGE_FILE = 10 * MiB  # Ray warns above this per file; such files are left out
 DEFAULT_MAX_SHIP_MB = 100  # beyond this the folder is not "the flow's code" any more
 MAX_FILES = 20_000
-SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".rayflow", "__pycache__", ".mypy_cache",
-             ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "node_modules", ".tox", ".nox",
-             ".eggs"}  # and any folder holding a pyvenv.cfg (a virtualenv under another name)
+SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    ".rayflow",
+    "__pycache__",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".ipynb_checkpoints",
+    "node_modules",
+    ".tox",
+    ".nox",
+    ".eggs",
+}  # and any folder holding a pyvenv.cfg (a virtualenv under another name)
 # Non-secret settings the workers need to reach the same object store as the driver.
 FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
 _SESSION = re.compile(r"^session_(latest|\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d+_\d+)$")
 
 
-def cluster_runtime_env(cluster: str | None, flow_file: str | None, storage: Any,
-                        base: dict[str, Any] | None = None,
-                        ) -> tuple[dict[str, Any] | None, str | None, list[str]]:
+def cluster_runtime_env(
+    cluster: str | None,
+    flow_file: str | None,
+    storage: Any,
+    base: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any] | None, str | None, list[str]]:
     """``(runtime_env, shipped, notes)`` for joining ``cluster``: the flow's folder and the S3
     endpoint go with the job. Nothing is built without a cluster, or when this process has
     joined Ray already (a sweep joins once for all its runs): Ray would ignore it then."""
@@ -58,9 +75,11 @@ def cluster_runtime_env(cluster: str | None, flow_file: str | None, storage: Any
     return build_runtime_env(flow_file, storage.url if local else None, base)
 
 
-def build_runtime_env(flow_file: str | None, datastore: str | None = None,
-                      base: dict[str, Any] | None = None,
-                      ) -> tuple[dict[str, Any], str | None, list[str]]:
+def build_runtime_env(
+    flow_file: str | None,
+    datastore: str | None = None,
+    base: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], str | None, list[str]]:
     """Return ``(runtime_env, shipped, notes)`` for running ``flow_file``'s flow on a cluster.
 
     ``base`` (a caller's own runtime_env) wins over what is built here. ``shipped`` says in
@@ -79,8 +98,10 @@ def build_runtime_env(flow_file: str | None, datastore: str | None = None,
         if found.skipped:
             names = ", ".join(f"{rel} ({size / MiB:.0f} MiB)" for rel, size in found.skipped[:3])
             more = f" and {len(found.skipped) - 3} more" if len(found.skipped) > 3 else ""
-            notes.append(f"not shipped to the cluster (files over {LARGE_FILE // MiB} MiB): "
-                         f"{names}{more}; read such data from the datastore or object storage")
+            notes.append(
+                f"not shipped to the cluster (files over {LARGE_FILE // MiB} MiB): "
+                f"{names}{more}; read such data from the datastore or object storage"
+            )
     env_vars = {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
     if env_vars:
         env["env_vars"] = env_vars
@@ -123,8 +144,9 @@ class Shipment:
         if self.left_out:
             more = f" and {len(self.left_out) - 4} more" if len(self.left_out) > 4 else ""
             out = f" (left out: {', '.join(self.left_out[:4])}{more})"
-        return (f"shipping {self.folder} to the cluster: {self.files} file(s), "
-                f"{_size(self.total)}{out}")
+        return (
+            f"shipping {self.folder} to the cluster: {self.files} file(s), {_size(self.total)}{out}"
+        )
 
 
 def scan(folder: str, datastore: str | None = None) -> Shipment:
@@ -171,8 +193,9 @@ def scan(folder: str, datastore: str | None = None) -> Shipment:
     return found
 
 
-def _ships_dir(found: Shipment, ignores: _IgnoreFiles, root: str, rel: str,
-               never: dict[str, str]) -> bool:
+def _ships_dir(
+    found: Shipment, ignores: _IgnoreFiles, root: str, rel: str, never: dict[str, str]
+) -> bool:
     """Whether the walk (and Ray) goes into the folder ``rel``; records why not."""
     full = os.path.join(root, os.path.basename(rel))
     if os.path.basename(rel) in SKIP_DIRS or rel in never or ignores.ignored(full):
@@ -196,8 +219,11 @@ def _never_shipped(folder: str, datastore: str | None) -> dict[str, str]:
         rel = _inside(folder, os.path.abspath(datastore.removeprefix("file://")))
         if rel:
             never[rel] = "the datastore"
-    temp_dirs = {os.environ.get("RAY_TMPDIR") or "", os.path.join(tempfile.gettempdir(), "ray"),
-                 "/tmp/ray"}
+    temp_dirs = {
+        os.environ.get("RAY_TMPDIR") or "",
+        os.path.join(tempfile.gettempdir(), "ray"),
+        "/tmp/ray",
+    }
     for path in filter(None, temp_dirs):
         rel = _inside(folder, os.path.abspath(path))
         if rel:
@@ -253,13 +279,18 @@ class _IgnoreFiles:
 def _too_big(found: Shipment, limit: int) -> str:
     biggest = sorted(found.parts.items(), key=lambda item: -item[1])[:3]
     biggest = [(name, size) for name, size in biggest if size >= found.total / 100] or biggest
-    parts = ", ".join(f"{name} {size / MiB:.0f} MiB" if size >= MiB else f"{name} {_size(size)}"
-                      for name, size in biggest)
-    what = (f"more than {MAX_FILES} files" if found.files > MAX_FILES
-            else f"over {limit / MiB:g} MiB")
-    return (f"the flow's folder {found.folder} is too big to ship to the cluster ({what}; "
-            f"largest: {parts}); move the flow file into a folder holding only its code, add "
-            f"the data to a .rayignore file, or raise RAYFLOW_MAX_SHIP_MB")
+    parts = ", ".join(
+        f"{name} {size / MiB:.0f} MiB" if size >= MiB else f"{name} {_size(size)}"
+        for name, size in biggest
+    )
+    what = (
+        f"more than {MAX_FILES} files" if found.files > MAX_FILES else f"over {limit / MiB:g} MiB"
+    )
+    return (
+        f"the flow's folder {found.folder} is too big to ship to the cluster ({what}; "
+        f"largest: {parts}); move the flow file into a folder holding only its code, add "
+        f"the data to a .rayignore file, or raise RAYFLOW_MAX_SHIP_MB"
+    )
 
 
 def _size(n: int) -> str:

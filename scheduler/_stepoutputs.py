@@ -32,14 +32,22 @@ class StepOutputs:
                 raise TransitionError("the end step must not call self.next()")
         elif transition is None:
             # a @parallel step's worker task (node > 0) may end without it, as in Metaflow
-            if not caught and not (getattr(getattr(self.flow_cls, self.step, None), "_rf_parallel", False)
-                                   and flow.foreach_stack()[-1][0] != 0):
+            if not caught and not (
+                getattr(getattr(self.flow_cls, self.step, None), "_rf_parallel", False)
+                and flow.foreach_stack()[-1][0] != 0
+            ):
                 raise TransitionError(f"step '{self.step}' finished without calling self.next()")
-            transition = {"out": list(node["out"]), "foreach": node["foreach"],
-                          "condition": node["condition"], "switch": node["switch"]}
-        elif (sorted(transition["out"]) != sorted(node["out"])
-              or transition["foreach"] != node["foreach"]
-              or transition["condition"] != node["condition"]):
+            transition = {
+                "out": list(node["out"]),
+                "foreach": node["foreach"],
+                "condition": node["condition"],
+                "switch": node["switch"],
+            }
+        elif (
+            sorted(transition["out"]) != sorted(node["out"])
+            or transition["foreach"] != node["foreach"]
+            or transition["condition"] != node["condition"]
+        ):
             raise TransitionError(
                 f"step '{self.step}' called self.next({', '.join(transition['out'])}) but its source "
                 f"says self.next({', '.join(node['out'])}); transitions must match the static graph"
@@ -47,8 +55,10 @@ class StepOutputs:
         decorators.after_step(node, self.decorator_classes, flow, caught)
         mapping = self._persist(state, flow)
         self._outputs = {k: self._sizes.get(k, 0) for k in mapping}
-        meta: dict[str, Any] = {"artifacts": mapping,
-                                "sizes": {k: v for k, v in self._sizes.items() if mapping.get(k)}}
+        meta: dict[str, Any] = {
+            "artifacts": mapping,
+            "sizes": {k: v for k, v in self._sizes.items() if mapping.get(k)},
+        }
         out = TaskResult(ok=True, next=list(node["out"]), attempt=self.attempt)
         if transition and transition["foreach"] and not caught:
             keys, items_blob = self._expand_foreach(flow, transition["foreach"])
@@ -85,7 +95,9 @@ class StepOutputs:
         try:
             value = getattr(flow, var)
         except AttributeError:
-            raise ForeachError(f"step '{self.step}': foreach artifact '{var}' does not exist") from None
+            raise ForeachError(
+                f"step '{self.step}': foreach artifact '{var}' does not exist"
+            ) from None
         if not hasattr(value, "__iter__"):
             raise ForeachError(
                 f"step '{self.step}': foreach artifact '{var}' is not iterable "
@@ -94,11 +106,16 @@ class StepOutputs:
         items = list(value)
         limit = self.ctx.get("max_num_splits")
         if limit and len(items) > limit:
-            raise ForeachError(f"step '{self.step}': foreach over '{var}' produced {len(items)} splits, "
-                               f"more than --max-num-splits {limit}")
+            raise ForeachError(
+                f"step '{self.step}': foreach over '{var}' produced {len(items)} splits, "
+                f"more than --max-num-splits {limit}"
+            )
         if not items:
             raise ForeachError(f"step '{self.step}': foreach over '{var}' produced zero splits")
-        keys = [self._put(pack(f"{var}[{i}]' of step '{self.step}", item)) for i, item in enumerate(items)]
+        keys = [
+            self._put(pack(f"{var}[{i}]' of step '{self.step}", item))
+            for i, item in enumerate(items)
+        ]
         return keys, self._put(pack(var, keys))
 
     def _put(self, packed: Packed) -> str:
@@ -115,7 +132,9 @@ class StepOutputs:
         try:
             value = getattr(flow, var)
         except AttributeError:
-            raise TransitionError(f"step '{self.step}': condition artifact '{var}' does not exist") from None
+            raise TransitionError(
+                f"step '{self.step}': condition artifact '{var}' does not exist"
+            ) from None
         target = transition["switch"].get(str(value))
         if target is None:
             cases = ", ".join(repr(k) for k in transition["switch"])

@@ -68,8 +68,14 @@ class TaskRun(StepOutputs, TaskWrites):
     def run(self) -> TaskResult:
         forwarder = self._live_sink()
         capture = Capture(forwarder, fds=True)
-        _crashes.arm(self.ctx, self.step, self.task_id, self.attempt,
-                     lambda code: self._last_words(capture, forwarder, code), capture)
+        _crashes.arm(
+            self.ctx,
+            self.step,
+            self.task_id,
+            self.attempt,
+            lambda code: self._last_words(capture, forwarder, code),
+            capture,
+        )
         try:
             return self._run(capture)
         finally:
@@ -82,8 +88,12 @@ class TaskRun(StepOutputs, TaskWrites):
         before the process ends (the driver then shows this error, not Ray's)."""
         capture.__exit__(None, None, None)
         message = f"the worker process exited with code {code} (os._exit in step '{self.step}')"
-        error = {"type": "WorkerExit", "internal": True, "message": message,
-                 "traceback": _crashes.exit_location(_internal_dirs()) + message}
+        error = {
+            "type": "WorkerExit",
+            "internal": True,
+            "message": message,
+            "traceback": _crashes.exit_location(_internal_dirs()) + message,
+        }
         self._write_records(capture, {}, error, status="failed")
         if forwarder is not None:
             forwarder.close()
@@ -101,9 +111,15 @@ class TaskRun(StepOutputs, TaskWrites):
                 self._call_step(flow)
             except BaseException as exc:  # noqa: BLE001 - user code may raise anything
                 if isinstance(exc, KeyboardInterrupt) and _cancelled():
-                    error = {"type": "Cancelled", "internal": True, "message": _CANCELLED,
-                             "traceback": _CANCELLED}
-                elif isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, StepTimeout):
+                    error = {
+                        "type": "Cancelled",
+                        "internal": True,
+                        "message": _CANCELLED,
+                        "traceback": _CANCELLED,
+                    }
+                elif isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(
+                    exc, StepTimeout
+                ):
                     error = self._describe(exc)
                 else:
                     error = self._describe(exc)
@@ -119,15 +135,19 @@ class TaskRun(StepOutputs, TaskWrites):
                 error, caught = self._describe(exc), False
             else:
                 if decorators.makes_cards(self.node, self.decorator_classes):
-                    with capture:  # what the cards print (an unknown type, a failed render) is the task's
-                        self._cards = decorators.task_cards(self.node, self.decorator_classes, flow,
-                                                            self._task_info(self._outputs))
+                    with (
+                        capture
+                    ):  # what the cards print (an unknown type, a failed render) is the task's
+                        self._cards = decorators.task_cards(
+                            self.node, self.decorator_classes, flow, self._task_info(self._outputs)
+                        )
         if error is not None and not caught:
             self._write_records(capture, {}, error, status="failed")
             return TaskResult.failure(error, output=self._tail(capture))
         try:
-            record = self._write_records(capture, self._record_fields, error if caught else None,
-                                         status="done")
+            record = self._write_records(
+                capture, self._record_fields, error if caught else None, status="done"
+            )
         except (OSError, DatastoreError) as exc:  # a blob or log that could not be stored
             error = self._describe(exc)
             self._write_records(capture, {}, error, status="failed")
@@ -142,7 +162,9 @@ class TaskRun(StepOutputs, TaskWrites):
         ctx = self.ctx
         attempt = self.input_attempts[i] if i < len(self.input_attempts) else None
         if attempt is not None:
-            found = _inputs.finished(self.storage, ctx["flow"], ctx["run_id"], step, task_id, int(attempt))
+            found = _inputs.finished(
+                self.storage, ctx["flow"], ctx["run_id"], step, task_id, int(attempt)
+            )
             if found is not None:
                 return found
         return taskrecords.read_task(self.storage, ctx["flow"], ctx["run_id"], step, task_id)
@@ -157,29 +179,55 @@ class TaskRun(StepOutputs, TaskWrites):
             mapping = dict(params)
             # From the done pages where they hold the inputs, else one read per input (by the
             # attempt the driver named), at once on an object store.
-            metas = _inputs.of_join(self.storage, ctx["flow"], ctx["run_id"], self.inputs,
-                                    self.input_attempts, self._input)
+            metas = _inputs.of_join(
+                self.storage,
+                ctx["flow"],
+                ctx["run_id"],
+                self.inputs,
+                self.input_attempts,
+                self._input,
+            )
             for (step, task_id), meta in zip(self.inputs, metas):
-                views.append(InputView(self.blobs, f"{ctx['flow']}/{ctx['run_id']}/{step}/{task_id}",
-                                       step, meta.artifacts, [tuple(f) for f in meta.frames]))
+                views.append(
+                    InputView(
+                        self.blobs,
+                        f"{ctx['flow']}/{ctx['run_id']}/{step}/{task_id}",
+                        step,
+                        meta.artifacts,
+                        [tuple(f) for f in meta.frames],
+                    )
+                )
         elif self.inputs:
             first = self._input(0)
             mapping = dict(first.artifacts)
             self._sizes = {k: v for k, v in first.sizes.items() if k in mapping}
         else:
             mapping = dict(params)
-        state = TaskState(self.blobs, self.pathspec, self.step, mapping, params, self.frames, is_join)
+        state = TaskState(
+            self.blobs, self.pathspec, self.step, mapping, params, self.frames, is_join
+        )
         flow = self.flow_cls.__new__(self.flow_cls)
         self._views = views
-        flow._rf_enter(state, {
-            "flow_name": ctx["flow"], "run_id": ctx["run_id"], "step_name": self.step,
-            "task_id": self.task_id, "retry_count": self.attempt,
-            "origin_run_id": ctx.get("origin_run_id"), "namespace": f"user:{ctx['user']}",
-            "username": ctx["user"], "tags": list(ctx.get("tags", [])), "node_id": _node_id(),
-            "trial": ctx.get("trial"), "parameter_names": list(ctx["params"]),
-            "_datastore": ctx["root"],  # the client inside the step reads this run's datastore
-            **_project_fields(self.flow_cls, ctx["flow"], ctx["user"]),
-        }, ctx.get("reporter"))
+        flow._rf_enter(
+            state,
+            {
+                "flow_name": ctx["flow"],
+                "run_id": ctx["run_id"],
+                "step_name": self.step,
+                "task_id": self.task_id,
+                "retry_count": self.attempt,
+                "origin_run_id": ctx.get("origin_run_id"),
+                "namespace": f"user:{ctx['user']}",
+                "username": ctx["user"],
+                "tags": list(ctx.get("tags", [])),
+                "node_id": _node_id(),
+                "trial": ctx.get("trial"),
+                "parameter_names": list(ctx["params"]),
+                "_datastore": ctx["root"],  # the client inside the step reads this run's datastore
+                **_project_fields(self.flow_cls, ctx["flow"], ctx["user"]),
+            },
+            ctx.get("reporter"),
+        )
         return state, flow
 
     def _call_step(self, flow: Any) -> None:
@@ -192,12 +240,19 @@ class TaskRun(StepOutputs, TaskWrites):
 
     def _task_info(self, artifacts: dict[str, int] | None = None) -> decorators.TaskInfo:
         last = self.attempt + 1 >= self.ctx["max_attempts"].get(self.step, 1)
-        return decorators.TaskInfo(self.step, self.attempt, last, self._kill_self, self.pathspec, artifacts)
+        return decorators.TaskInfo(
+            self.step, self.attempt, last, self._kill_self, self.pathspec, artifacts
+        )
 
     def _kill_self(self, message: str) -> None:
         """A decorator gives up on a stuck step: record the failure, then end the worker."""
-        error = {"type": "TimeoutException", "qualified_type": TimeoutException.metaflow_name,
-                 "internal": True, "message": message, "traceback": message}
+        error = {
+            "type": "TimeoutException",
+            "qualified_type": TimeoutException.metaflow_name,
+            "internal": True,
+            "message": message,
+            "traceback": message,
+        }
         try:
             self._write_records(Capture(), {}, error, status="failed")
         finally:
@@ -206,7 +261,9 @@ class TaskRun(StepOutputs, TaskWrites):
     def _maybe_catch(self, state: TaskState | None, flow: Any, exc: BaseException) -> bool:
         if state is None or flow is None:
             return False
-        if not decorators.on_failure(self.node, self.decorator_classes, self._task_info(), flow, exc):
+        if not decorators.on_failure(
+            self.node, self.decorator_classes, self._task_info(), flow, exc
+        ):
             return False
         state.transition = None
         return True
@@ -221,6 +278,9 @@ def _project_fields(flow_cls: type, flow: str, user: str) -> dict[str, Any]:
         return {}
     branch = getattr(flow_cls, "_rf_project_branch", None) or f"user.{user}"
     production = bool(getattr(flow_cls, "_rf_project_production", False))
-    return {"project_name": project, "branch_name": branch, "is_production": production,
-            "project_flow_name": f"{project}.{branch}.{flow}"}
-
+    return {
+        "project_name": project,
+        "branch_name": branch,
+        "is_production": production,
+        "project_flow_name": f"{project}.{branch}.{flow}",
+    }

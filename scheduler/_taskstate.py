@@ -21,13 +21,21 @@ from ._identity import foreach_frames
 
 
 class TaskState:
-    def __init__(self, blobs: BlobStore, pathspec: str, step: str, mapping: dict[str, str],
-                 params: dict[str, str], frames: list, is_join: bool) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        pathspec: str,
+        step: str,
+        mapping: dict[str, str],
+        params: dict[str, str],
+        frames: list,
+        is_join: bool,
+    ) -> None:
         self.blobs = blobs
         self.pathspec = pathspec
         self.step = step
-        self.mapping = mapping          # artifact name -> blob key visible to this task
-        self.params = params            # parameter attribute -> blob key
+        self.mapping = mapping  # artifact name -> blob key visible to this task
+        self.params = params  # parameter attribute -> blob key
         self.frames = foreach_frames(frames)
         self.is_join = is_join
         self.loaded: dict[str, str] = {}
@@ -39,8 +47,14 @@ class TaskState:
     def load(self, name: str) -> Any:
         key = self.mapping.get(name)
         if key is None:
-            hint = (" (a join sees only what it merges: use self.merge_artifacts(inputs) or "
-                    "read it from inputs)") if self.is_join else ""
+            hint = (
+                (
+                    " (a join sees only what it merges: use self.merge_artifacts(inputs) or "
+                    "read it from inputs)"
+                )
+                if self.is_join
+                else ""
+            )
             raise AttributeError(f"step '{self.step}' has no artifact '{name}'{hint}")
         value = self.blobs.get(key, self.pathspec)
         self.loaded[name] = key
@@ -66,16 +80,24 @@ class TaskState:
         return [(f[1], f[2], self.blobs.get(f[3], self.pathspec)) for f in self.frames]
 
     # -- transitions -----------------------------------------------------------------------
-    def record_next(self, names: list[str], foreach: str | None, condition: str | None,
-                    switch: dict[str, str]) -> None:
+    def record_next(
+        self, names: list[str], foreach: str | None, condition: str | None, switch: dict[str, str]
+    ) -> None:
         if self.transition is not None:
             raise TransitionError(f"step '{self.step}' called self.next() twice")
-        self.transition = {"out": names, "foreach": foreach, "condition": condition, "switch": switch}
+        self.transition = {
+            "out": names,
+            "foreach": foreach,
+            "condition": condition,
+            "switch": switch,
+        }
 
     # -- joins -----------------------------------------------------------------------------
     def merge(self, flow: Any, inputs: Any, include: list[str], exclude: list[str]) -> None:
         if not self.is_join:
-            raise MergeArtifactsError(f"merge_artifacts can only be called in a join step, not in '{self.step}'")
+            raise MergeArtifactsError(
+                f"merge_artifacts can only be called in a join step, not in '{self.step}'"
+            )
         if include and exclude:
             raise MergeArtifactsError("merge_artifacts takes include= or exclude=, not both")
         chosen: dict[str, str] = {}
@@ -93,12 +115,14 @@ class TaskState:
             raise UnhandledInMergeArtifactsException(
                 f"step '{self.step}' cannot merge artifacts with conflicting values: "
                 f"{', '.join(sorted(conflicts))}; set them explicitly (self.<name> = ...) before "
-                "calling merge_artifacts, or exclude them", sorted(conflicts)
+                "calling merge_artifacts, or exclude them",
+                sorted(conflicts),
             )
         missing = [n for n in include if n not in chosen and n not in flow.__dict__]
         if missing:
             raise MissingInMergeArtifactsException(
-                f"step '{self.step}' cannot merge {', '.join(missing)}: not present in any input", missing
+                f"step '{self.step}' cannot merge {', '.join(missing)}: not present in any input",
+                missing,
             )
         for name, key in chosen.items():
             self.mapping[name] = key
@@ -108,8 +132,9 @@ class TaskState:
 class InputView:
     """One input of a join: its artifacts are read lazily, by name, like ``self.x``."""
 
-    def __init__(self, blobs: BlobStore, pathspec: str, step: str, mapping: dict[str, str],
-                 frames: list) -> None:
+    def __init__(
+        self, blobs: BlobStore, pathspec: str, step: str, mapping: dict[str, str], frames: list
+    ) -> None:
         self._rf_blobs = blobs
         self._rf_pathspec = pathspec
         self._rf_step = step

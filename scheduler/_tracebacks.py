@@ -30,8 +30,11 @@ def _internal_dirs() -> tuple[str, ...]:
 
 def _user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
     internal = _internal_dirs()
-    return [f for f in traceback.extract_tb(exc.__traceback__)
-            if not os.path.abspath(f.filename).startswith(internal)]
+    return [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not os.path.abspath(f.filename).startswith(internal)
+    ]
 
 
 def user_traceback(exc: BaseException) -> str:

@@ -42,9 +42,17 @@ from ._watchdog import start_time
 
 _START_TIMEOUT = 180.0
 _NOT_PASSED = {"_", "PWD", "OLDPWD", "SHLVL", OWNER_ENV}  # of a shell, or rayflow's own mark
-_PORTS = ("--port", "--dashboard-port", "--ray-client-server-port", "--dashboard-agent-listen-port",
-          "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port",
-          "--node-manager-port", "--object-manager-port")
+_PORTS = (
+    "--port",
+    "--dashboard-port",
+    "--ray-client-server-port",
+    "--dashboard-agent-listen-port",
+    "--dashboard-agent-grpc-port",
+    "--runtime-env-agent-port",
+    "--metrics-export-port",
+    "--node-manager-port",
+    "--object-manager-port",
+)
 
 
 class WarmUnavailable(Exception):
@@ -55,8 +63,9 @@ class WarmUnavailable(Exception):
 def state_folder() -> str:
     """This user's folder of warm-instance state (``RAYFLOW_WARM_DIR``, else one in Ray's temp
     dir); created private, and refused when it belongs to someone else."""
-    folder = settings.warm_dir() or os.path.join(os.environ.get("RAY_TMPDIR") or "/tmp/ray",
-                                                 f"rfw-{os.getuid()}")
+    folder = settings.warm_dir() or os.path.join(
+        os.environ.get("RAY_TMPDIR") or "/tmp/ray", f"rfw-{os.getuid()}"
+    )
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         info = os.stat(folder)
@@ -78,9 +87,15 @@ def environment(ray_version: str) -> dict[str, Any]:
     """What an instance must share with a driver to be reused by it."""
     here = os.path.dirname(os.path.abspath(__file__))
     rayflow = sys.modules.get("rayflow")
-    return {"uid": os.getuid(), "python": platform.python_version(),
-            "executable": sys.executable, "prefix": sys.prefix, "ray": ray_version,
-            "rayflow": getattr(rayflow, "__version__", "unknown"), "rayflow_path": here}
+    return {
+        "uid": os.getuid(),
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "ray": ray_version,
+        "rayflow": getattr(rayflow, "__version__", "unknown"),
+        "rayflow_path": here,
+    }
 
 
 def _key(env: dict[str, Any]) -> str:
@@ -109,8 +124,9 @@ class Lease:
         run's tasks see the environment of the shell that started the run, as without a warm
         instance (the workers inherit the head's, which the first run set)."""
         known = self.state.get("env") or {}
-        return {k: v for k, v in os.environ.items()
-                if k not in _NOT_PASSED and known.get(k) != _hash(v)}
+        return {
+            k: v for k, v in os.environ.items() if k not in _NOT_PASSED and known.get(k) != _hash(v)
+        }
 
     def release(self) -> None:
         try:
@@ -161,7 +177,7 @@ def stop_warm() -> list[str]:
     for name in sorted(os.listdir(folder)):
         if not name.endswith(".json"):
             continue
-        paths = reaper.paths_of(folder, name[:-len(".json")])
+        paths = reaper.paths_of(folder, name[: -len(".json")])
         with reaper.locked(paths["lock"]):
             state = reaper.read_state(paths["state"])
             if state is None or state.get("uid") != os.getuid():
@@ -202,26 +218,49 @@ def _start(folder: str, paths: dict[str, str], env: dict[str, Any]) -> dict[str,
     """``ray start --head`` in a temp dir of its own; the state of the new instance."""
     token = f"warm-{uuid.uuid4().hex[:12]}"
     temp_dir = os.path.join(folder, uuid.uuid4().hex[:6])
-    state: dict[str, Any] = {"token": token, "temp_dir": temp_dir, "environment": env,
-                             "uid": os.getuid(), "started_at": time.time()}
+    state: dict[str, Any] = {
+        "token": token,
+        "temp_dir": temp_dir,
+        "environment": env,
+        "uid": os.getuid(),
+        "started_at": time.time(),
+    }
     child_env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     child_env[OWNER_ENV] = token
     ports = [str(p) for p in _free_ports(len(_PORTS))]
-    cmd = [sys.executable, "-c", "import sys; from ray.scripts.scripts import main; "
-           "sys.argv[0] = 'ray'; sys.exit(main())", "start", "--head", "--temp-dir", temp_dir,
-           "--include-dashboard=false", "--disable-usage-stats", "--log-style", "record",
-           # Less to start: no autoscaler monitor (one node), no log monitor (drivers take no
-           # worker logs: rayflow captures its own). (With ray[client], the Ray Client server
-           # starts whatever the flags say.)
-           "--no-monitor", "--include-log-monitor=false"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; sys.exit(main())",
+        "start",
+        "--head",
+        "--temp-dir",
+        temp_dir,
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        "--log-style",
+        "record",
+        # Less to start: no autoscaler monitor (one node), no log monitor (drivers take no
+        # worker logs: rayflow captures its own). (With ray[client], the Ray Client server
+        # starts whatever the flags say.)
+        "--no-monitor",
+        "--include-log-monitor=false",
+    ]
     for flag, port in zip(_PORTS, ports):
         cmd += [flag, port]
     os.makedirs(temp_dir, mode=0o700)
     log_path = os.path.join(temp_dir, "rayflow-start.log")
     try:
         with open(log_path, "w+") as log:
-            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                  env=child_env, start_new_session=True, timeout=_START_TIMEOUT)
+            done = subprocess.run(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=child_env,
+                start_new_session=True,
+                timeout=_START_TIMEOUT,
+            )
             log.seek(0)
             output = log.read()
         if done.returncode != 0:
@@ -263,11 +302,21 @@ def _heads(token: str, temp_dir: str) -> dict[str, list[int]]:
 
 def _start_reaper(folder: str, paths: dict[str, str], state: dict[str, Any]) -> list[int]:
     proc = subprocess.Popen(
-        [sys.executable, "-I", os.path.abspath(reaper.__file__), folder,
-         os.path.basename(paths["state"])[:-len(".json")], state["token"],
-         str(settings.warm_idle_seconds())],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True)
+        [
+            sys.executable,
+            "-I",
+            os.path.abspath(reaper.__file__),
+            folder,
+            os.path.basename(paths["state"])[: -len(".json")],
+            state["token"],
+            str(settings.warm_idle_seconds()),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
     return [proc.pid, start_time(proc.pid) or 0]
 
 

@@ -135,8 +135,12 @@ def forget(paths: dict[str, str], state: dict, spared: set[int] = frozenset()) -
 
 def paths_of(folder: str, key: str) -> dict[str, str]:
     base = os.path.join(folder, key)
-    return {"state": base + ".json", "lock": base + ".lock", "leases": base + ".leases",
-            "used": base + ".used"}
+    return {
+        "state": base + ".json",
+        "lock": base + ".lock",
+        "leases": base + ".leases",
+        "used": base + ".used",
+    }
 
 
 def idle_for(paths: dict[str, str], state: dict) -> float:

@@ -49,7 +49,7 @@ def start_time(pid: int) -> int | None:
             stat = f.read().decode("ascii", "replace")
     except OSError:
         return None
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[stat.rfind(")") + 2 :].split()
     if len(fields) < 20 or fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
@@ -77,8 +77,13 @@ class Watchdog:
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-I", os.path.abspath(__file__), str(me), str(born), token],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, close_fds=True, env=env)
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+                env=env,
+            )
         except OSError:
             return None
         return cls(proc, token)
@@ -155,8 +160,9 @@ def session_pattern(session_dir: str | None, driver: int) -> re.Pattern[bytes]:
     return re.compile(rb"/session_[0-9_-]+_" + str(driver).encode() + rb"(/|\0|$)")
 
 
-def owned(token: str, driver: int, session: re.Pattern[bytes] | None,
-          driver_born: int) -> list[tuple[int, int]]:
+def owned(
+    token: str, driver: int, session: re.Pattern[bytes] | None, driver_born: int
+) -> list[tuple[int, int]]:
     """(pid, start time) of every live process of the instance (see the module docstring)."""
     session = session or re.compile(rb"(?!)")  # no session known: the token alone
     needle = f"{ENV}={token}\0".encode()
@@ -217,7 +223,7 @@ def watch(driver: int, born: int, token: str) -> None:
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
                 if line.startswith(b"session "):
-                    session_dir = line[len(b"session "):].decode("utf-8", "replace")
+                    session_dir = line[len(b"session ") :].decode("utf-8", "replace")
                 elif line == b"stop":
                     stopped = True
         if not stopped and start_time(driver) != born:

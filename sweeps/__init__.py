@@ -5,5 +5,12 @@ from __future__ import annotations
 from ._space import SpaceError, load_space_file, parse_space, parse_spec
 from ._sweep import Sweep, SweepError, default_storage
 
-__all__ = ["SpaceError", "Sweep", "SweepError", "default_storage", "load_space_file", "parse_space",
-           "parse_spec"]
+__all__ = [
+    "SpaceError",
+    "Sweep",
+    "SweepError",
+    "default_storage",
+    "load_space_file",
+    "parse_space",
+    "parse_spec",
+]

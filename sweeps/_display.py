@@ -42,30 +42,41 @@ class SweepProgress:
             self.counts[kind] += 1
             if kind == "complete":
                 value = info["value"]
-                better = (self.best is None or (value < self.best[0] if self.direction == "minimize"
-                                                else value > self.best[0]))
+                better = self.best is None or (
+                    value < self.best[0] if self.direction == "minimize" else value > self.best[0]
+                )
                 if better:
                     self.best = (value, info["trial"], info["params"])
             if kind == "failed":
                 self._say(f"trial {info['trial']} failed: {info['reason'][:300]}")
         elif kind == "recovered":
-            self._say(f"trial(s) {_numbers(info['trials'])}: their driver stopped (no heartbeat for "
-                      f"{info['grace']} s); marked failed and queued again")
+            self._say(
+                f"trial(s) {_numbers(info['trials'])}: their driver stopped (no heartbeat for "
+                f"{info['grace']} s); marked failed and queued again"
+            )
         elif kind == "heartbeat":
-            self._say(f"note: this study's drivers record heartbeats every {info['interval']} s with a "
-                      f"{info['grace']} s grace period (set by its first driver); using those")
+            self._say(
+                f"note: this study's drivers record heartbeats every {info['interval']} s with a "
+                f"{info['grace']} s grace period (set by its first driver); using those"
+            )
         elif kind == "waiting":
-            self._say(f"waiting for trial(s) {_numbers(info['trials'])} of other drivers (a stopped "
-                      f"driver's trials are retried once they miss heartbeats for {info['grace']} s)")
+            self._say(
+                f"waiting for trial(s) {_numbers(info['trials'])} of other drivers (a stopped "
+                f"driver's trials are retried once they miss heartbeats for {info['grace']} s)"
+            )
         elif kind == "lost":
             run = f"; its run {info['run']} is kept" if info.get("run") else ""
-            self._say(f"trial {info['trial']} was failed by another driver, which saw no heartbeat from "
-                      f"this one for {info['grace']} s{run}")
+            self._say(
+                f"trial {info['trial']} was failed by another driver, which saw no heartbeat from "
+                f"this one for {info['grace']} s{run}"
+            )
         elif kind == "abandoned":
             self.counts["running"] -= len(info["trials"])
             self.counts["failed"] += len(info["trials"])
             if info["trials"]:
-                self._say(f"trial(s) {_numbers(info['trials'])} marked failed in the study: {info['reason']}")
+                self._say(
+                    f"trial(s) {_numbers(info['trials'])} marked failed in the study: {info['reason']}"
+                )
         if self._live is not None:
             self._live.update(self._render())
         elif time.monotonic() - self._last > 2.0:
@@ -80,8 +91,10 @@ class SweepProgress:
 
     def _line(self) -> str:
         c = self.counts
-        text = (f"trials: {c['complete']} complete, {c['running']} running, {c['pruned']} pruned, "
-                f"{c['failed']} failed")
+        text = (
+            f"trials: {c['complete']} complete, {c['running']} running, {c['pruned']} pruned, "
+            f"{c['failed']} failed"
+        )
         if self.best:
             text += f" | best {self.best[0]:.6g} (trial {self.best[1]}: {_params(self.best[2])})"
         return text
@@ -93,11 +106,15 @@ class SweepProgress:
 
 
 def _numbers(numbers: list[int]) -> str:
-    return ", ".join(str(n) for n in numbers[:20]) + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
+    return ", ".join(str(n) for n in numbers[:20]) + (
+        f" and {len(numbers) - 20} more" if len(numbers) > 20 else ""
+    )
 
 
 def _params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
 
 
 def run_status_reader(datastore: str) -> Callable[[str], str | None]:
@@ -118,8 +135,12 @@ def run_status_reader(datastore: str) -> Callable[[str], str | None]:
     return status
 
 
-def trials_table(study: Any, limit: int | None = None, best_first: bool = True,
-                 run_status: Callable[[str], str | None] | None = None) -> Any:
+def trials_table(
+    study: Any,
+    limit: int | None = None,
+    best_first: bool = True,
+    run_status: Callable[[str], str | None] | None = None,
+) -> Any:
     """The study's trials; with ``run_status``, a RUNNING trial whose run crashed says so."""
     from optuna.trial import TrialState
     from rich.table import Table
@@ -141,7 +162,12 @@ def trials_table(study: Any, limit: int | None = None, best_first: bool = True,
         value = "" if t.value is None else f"{t.value:.6g}"
         state = t.state.name.lower()
         pathspec = t.user_attrs.get("run_pathspec")
-        if t.state == TrialState.RUNNING and run_status and pathspec and run_status(pathspec) == "crashed":
+        if (
+            t.state == TrialState.RUNNING
+            and run_status
+            and pathspec
+            and run_status(pathspec) == "crashed"
+        ):
             state = "running (its run crashed)"
         cells = [str(t.number), state, value]
         for n in names:

@@ -35,8 +35,9 @@ class _Slot:
 
 
 class SweepDriver:
-    def __init__(self, sweep: Any, study: Any, live: Any, broker: Any, n_trials: int,
-                 timeout: float | None) -> None:
+    def __init__(
+        self, sweep: Any, study: Any, live: Any, broker: Any, n_trials: int, timeout: float | None
+    ) -> None:
         self.sweep, self.study, self.live, self.broker = sweep, study, live, broker
         self.n = n_trials
         self.deadline = time.time() + timeout if timeout else None
@@ -104,11 +105,19 @@ class SweepDriver:
             with quiet_optuna():
                 trial = self.study.ask()
             self.live.own(trial)
-            finished, before = budget_used(self.study.get_trials(deepcopy=False), below=trial.number)
+            finished, before = budget_used(
+                self.study.get_trials(deepcopy=False), below=trial.number
+            )
             if finished + before >= self.n:
                 self.live.release(trial.number)
-                self._finish(trial, state="FAIL", attrs={
-                    SURPLUS: True, "fail_reason": "not run: another driver asked for the study's last trial first"})
+                self._finish(
+                    trial,
+                    state="FAIL",
+                    attrs={
+                        SURPLUS: True,
+                        "fail_reason": "not run: another driver asked for the study's last trial first",
+                    },
+                )
                 self._full_until = time.monotonic() + 1.0
                 return
             self._waiting_said = False
@@ -116,10 +125,16 @@ class SweepDriver:
                 params = self.sweep.suggest(trial)
             except BaseException as exc:
                 self.live.release(trial.number)
-                self._finish(trial, state="FAIL", attrs={"fail_reason": f"{type(exc).__name__}: {exc}"[:500]})
+                self._finish(
+                    trial, state="FAIL", attrs={"fail_reason": f"{type(exc).__name__}: {exc}"[:500]}
+                )
                 raise
-            slot = self.slots[trial.number] = _Slot(trial, params, trial.user_attrs.get("run_pathspec"))
-            fut = pool.submit(self.sweep.run_trial, trial.number, params, self.broker, slot, self.events)
+            slot = self.slots[trial.number] = _Slot(
+                trial, params, trial.user_attrs.get("run_pathspec")
+            )
+            fut = pool.submit(
+                self.sweep.run_trial, trial.number, params, self.broker, slot, self.events
+            )
             self.futures[fut] = trial.number
             self.on_event("started", {"trial": trial.number, "params": params})
 
@@ -128,13 +143,20 @@ class SweepDriver:
 
         if not self._waiting_said:
             running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            self.on_event("waiting", {"trials": [t.number for t in running], "grace": self.live.grace})
+            self.on_event(
+                "waiting", {"trials": [t.number for t in running], "grace": self.live.grace}
+            )
             self._waiting_said = True
         time.sleep(0.5)
 
     # -- telling ---------------------------------------------------------------------------
-    def _finish(self, trial: Any, value: float | None = None, state: str | None = None,
-                attrs: dict[str, Any] | None = None) -> bool:
+    def _finish(
+        self,
+        trial: Any,
+        value: float | None = None,
+        state: str | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> bool:
         """Tell Optuna how the trial ended; False when it was already finished by another driver
         (which saw no heartbeat of this one for the grace period)."""
         from optuna.exceptions import UpdateFinishedTrialError
@@ -147,8 +169,14 @@ class SweepDriver:
         except (UpdateFinishedTrialError, ValueError) as exc:
             if isinstance(exc, ValueError) and "Cannot tell" not in str(exc):
                 raise
-            self.on_event("lost", {"trial": trial.number, "grace": self.live.grace,
-                                   "run": trial.user_attrs.get("run_pathspec")})
+            self.on_event(
+                "lost",
+                {
+                    "trial": trial.number,
+                    "grace": self.live.grace,
+                    "run": trial.user_attrs.get("run_pathspec"),
+                },
+            )
             return False
         except RuntimeError as exc:
             # GridSampler.after_trial calls study.stop() once its grid is used up, which Optuna
@@ -199,7 +227,9 @@ class SweepDriver:
             slot = self.slots.get(number)
             if kind == "run_id" and slot is not None:
                 try:
-                    slot.trial.set_user_attr("run_pathspec", f"{self.sweep.flow_cls.__name__}/{value}")
+                    slot.trial.set_user_attr(
+                        "run_pathspec", f"{self.sweep.flow_cls.__name__}/{value}"
+                    )
                 except UpdateFinishedTrialError:
                     pass  # failed by another driver; said when the trial is told
 

@@ -39,7 +39,9 @@ DRIVER = f"{socket.gethostname()}:{os.getpid()}"
 def driver_of(trial: Any) -> str | None:
     """The host:pid of the driver that runs (or ran) ``trial``, once its heartbeats are on."""
     mark = trial.user_attrs.get(MARK)
-    return mark.get("driver") if isinstance(mark, dict) and mark.get("trial") == trial.number else None
+    return (
+        mark.get("driver") if isinstance(mark, dict) and mark.get("trial") == trial.number else None
+    )
 
 
 @contextmanager
@@ -78,13 +80,21 @@ def open_storage(url: str, interval: int, grace: int) -> tuple[Any, _RetryStale]
 
     callback = _RetryStale()
     # Optuna 4.9 renamed failed_trial_callback; older releases only know the old name.
-    key = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback"
-           in inspect.signature(RDBStorage).parameters else "failed_trial_callback")
+    key = (
+        "heartbeat_stale_trial_callback"
+        if "heartbeat_stale_trial_callback" in inspect.signature(RDBStorage).parameters
+        else "failed_trial_callback"
+    )
     sqlite = url.startswith("sqlite:")
     engine_kwargs = {"connect_args": {"timeout": 30}} if sqlite else {"pool_pre_ping": True}
     with quiet_optuna():
-        storage = RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=interval,
-                             grace_period=grace, **{key: callback})
+        storage = RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=interval,
+            grace_period=grace,
+            **{key: callback},
+        )
     if sqlite:
         from sqlalchemy import event
 
@@ -131,7 +141,9 @@ def budget_used(trials: list[Any], below: int | None = None) -> tuple[int, int]:
 class Liveness:
     """This driver's heartbeats, and the recovery of trials whose driver stopped beating."""
 
-    def __init__(self, study: Any, storage: Any, callback: _RetryStale, interval: int, grace: int) -> None:
+    def __init__(
+        self, study: Any, storage: Any, callback: _RetryStale, interval: int, grace: int
+    ) -> None:
         self.study, self.storage, self.callback = study, storage, callback
         self.interval, self.grace = interval, grace
         self.study_id = storage.get_study_id_from_name(study.study_name)

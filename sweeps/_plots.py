@@ -15,9 +15,11 @@ def write_plots(study: Any, folder: str) -> list[str]:
 
     os.makedirs(folder, exist_ok=True)
     written = []
-    for name, fn in (("optimization_history", vis.plot_optimization_history),
-                     ("parallel_coordinate", vis.plot_parallel_coordinate),
-                     ("slice", vis.plot_slice)):
+    for name, fn in (
+        ("optimization_history", vis.plot_optimization_history),
+        ("parallel_coordinate", vis.plot_parallel_coordinate),
+        ("slice", vis.plot_slice),
+    ):
         try:
             fig = fn(study)
         except Exception:  # noqa: BLE001 - some plots need more trials or parameters

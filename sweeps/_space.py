@@ -73,8 +73,10 @@ def as_distributions(space: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(spec, str):
             out[name] = parse_spec(name, spec.strip(), where=f"space[{name!r}] = {spec!r}")
         else:
-            raise SpaceError(f"space[{name!r}] = {spec!r}: expected a SPEC string such as 'float:-1:1', "
-                             "'int:1:9', 'categorical:a,b' or an optuna.distributions object")
+            raise SpaceError(
+                f"space[{name!r}] = {spec!r}: expected a SPEC string such as 'float:-1:1', "
+                "'int:1:9', 'categorical:a,b' or an optuna.distributions object"
+            )
     return out
 
 

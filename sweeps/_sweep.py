@@ -17,7 +17,9 @@ from rayflow.scheduler import SchedulerError
 
 from ._space import SpaceError, as_distributions
 
-HEARTBEAT = "rayflow_heartbeat_settings"  # study attribute: the heartbeat settings all its drivers use
+HEARTBEAT = (
+    "rayflow_heartbeat_settings"  # study attribute: the heartbeat settings all its drivers use
+)
 
 
 class SweepError(SchedulerError):
@@ -27,7 +29,7 @@ class SweepError(SchedulerError):
 def default_storage(datastore: str) -> str:
     if "://" in datastore and not datastore.startswith("file://"):
         return f"sqlite:///{os.path.abspath('rayflow-sweeps.db')}"
-    root = datastore[len("file://"):] if datastore.startswith("file://") else datastore
+    root = datastore[len("file://") :] if datastore.startswith("file://") else datastore
     os.makedirs(root, exist_ok=True)
     return f"sqlite:///{os.path.join(os.path.abspath(root), 'sweeps.db')}"
 
@@ -35,7 +37,12 @@ def default_storage(datastore: str) -> str:
 def make_sampler(name: str | None, seed: int | None = None) -> Any:
     import optuna.samplers as s
 
-    table = {"tpe": s.TPESampler, "random": s.RandomSampler, "cmaes": s.CmaEsSampler, "qmc": s.QMCSampler}
+    table = {
+        "tpe": s.TPESampler,
+        "random": s.RandomSampler,
+        "cmaes": s.CmaEsSampler,
+        "qmc": s.QMCSampler,
+    }
     if name is None or name == "tpe":
         return s.TPESampler(seed=seed)
     if name == "grid":
@@ -48,8 +55,13 @@ def make_sampler(name: str | None, seed: int | None = None) -> Any:
 def make_pruner(name: str | None) -> Any:
     import optuna.pruners as p
 
-    table = {None: p.NopPruner, "none": p.NopPruner, "median": p.MedianPruner,
-             "hyperband": p.HyperbandPruner, "successive-halving": p.SuccessiveHalvingPruner}
+    table = {
+        None: p.NopPruner,
+        "none": p.NopPruner,
+        "median": p.MedianPruner,
+        "hyperband": p.HyperbandPruner,
+        "successive-halving": p.SuccessiveHalvingPruner,
+    }
     if name not in table:
         raise SweepError(f"unknown pruner {name!r} (none, median, hyperband, successive-halving)")
     return table[name]()
@@ -58,13 +70,24 @@ def make_pruner(name: str | None) -> Any:
 class Sweep:
     """``Sweep(MyFlow or "flow.py", space={...} or fn(trial) -> params, objective="loss").run(n)``."""
 
-    def __init__(self, flow: Any, space: dict[str, Any] | Callable[[Any], dict[str, Any]],
-                 objective: str, direction: str = "minimize", concurrency: int = 4,
-                 storage: str | None = None, study_name: str | None = None, sampler: Any = None,
-                 pruner: Any = None, params: dict[str, Any] | None = None,
-                 datastore: str | None = None, cluster: str | None = None,
-                 on_event: Callable[[str, dict[str, Any]], None] | None = None,
-                 heartbeat_interval: int = 10, grace_period: int = 60) -> None:
+    def __init__(
+        self,
+        flow: Any,
+        space: dict[str, Any] | Callable[[Any], dict[str, Any]],
+        objective: str,
+        direction: str = "minimize",
+        concurrency: int = 4,
+        storage: str | None = None,
+        study_name: str | None = None,
+        sampler: Any = None,
+        pruner: Any = None,
+        params: dict[str, Any] | None = None,
+        datastore: str | None = None,
+        cluster: str | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        heartbeat_interval: int = 10,
+        grace_period: int = 60,
+    ) -> None:
         import optuna
 
         from rayflow._loader import load_flow
@@ -83,16 +106,22 @@ class Sweep:
         self.names.update({p.attr: p.attr for p in flow_parameters(self.flow_cls)})
         if not callable(space):
             if not isinstance(space, dict):
-                raise SweepError(f"space must be a dict of NAME: SPEC or a function of the trial, not {space!r}")
+                raise SweepError(
+                    f"space must be a dict of NAME: SPEC or a function of the trial, not {space!r}"
+                )
             try:
                 space = as_distributions(space)
             except SpaceError as exc:
                 raise SweepError(str(exc)) from None
             unknown = [n for n in space if n not in self.names]
             if unknown:
-                known = ", ".join(sorted({p.name for p in flow_parameters(self.flow_cls)})) or "none"
-                raise SweepError(f"--space {unknown[0]}: {self.flow_cls.__name__} has no such parameter "
-                                 f"(parameters: {known})")
+                known = (
+                    ", ".join(sorted({p.name for p in flow_parameters(self.flow_cls)})) or "none"
+                )
+                raise SweepError(
+                    f"--space {unknown[0]}: {self.flow_cls.__name__} has no such parameter "
+                    f"(parameters: {known})"
+                )
         self.space = space
         self.objective = objective
         self.direction = direction
@@ -108,16 +137,20 @@ class Sweep:
         self._code_facts: dict[str, Any] | None = None
         _, self.plan = plan_for(self.flow_cls)
         if sampler == "grid" and not callable(space):
-            sampler = optuna.samplers.GridSampler({k: list(_grid_values(v)) for k, v in space.items()})
+            sampler = optuna.samplers.GridSampler(
+                {k: list(_grid_values(v)) for k, v in space.items()}
+            )
         elif isinstance(sampler, str) or sampler is None:
             sampler = make_sampler(sampler)
         self.sampler = sampler
         self.pruner = make_pruner(pruner) if isinstance(pruner, str) or pruner is None else pruner
         self.on_event = on_event or (lambda kind, info: None)
         if int(heartbeat_interval) < 1 or int(grace_period) <= int(heartbeat_interval):
-            raise SweepError(f"heartbeat interval {heartbeat_interval} s, grace period {grace_period} s: the "
-                             "interval must be at least 1 s and the grace period longer than it (several "
-                             "intervals, so that a late heartbeat is not taken for a dead driver)")
+            raise SweepError(
+                f"heartbeat interval {heartbeat_interval} s, grace period {grace_period} s: the "
+                "interval must be at least 1 s and the grace period longer than it (several "
+                "intervals, so that a late heartbeat is not taken for a dead driver)"
+            )
         self.heartbeat_interval, self.grace_period = int(heartbeat_interval), int(grace_period)
         self.study: Any = None
 
@@ -133,14 +166,23 @@ class Sweep:
             # another driver's interval would fail its live trials): the study's first settings win.
             kept = study.user_attrs.get(HEARTBEAT)
             if not kept:
-                study.set_user_attr(HEARTBEAT, {"interval": self.heartbeat_interval, "grace": self.grace_period})
+                study.set_user_attr(
+                    HEARTBEAT, {"interval": self.heartbeat_interval, "grace": self.grace_period}
+                )
             elif (kept["interval"], kept["grace"]) != (self.heartbeat_interval, self.grace_period):
-                self.heartbeat_interval, self.grace_period = int(kept["interval"]), int(kept["grace"])
-                self.on_event("heartbeat", {"interval": self.heartbeat_interval, "grace": self.grace_period})
+                self.heartbeat_interval, self.grace_period = (
+                    int(kept["interval"]),
+                    int(kept["grace"]),
+                )
+                self.on_event(
+                    "heartbeat", {"interval": self.heartbeat_interval, "grace": self.grace_period}
+                )
                 self.storage.engine.dispose()
                 study = self._open_study()
         except Exception as exc:  # noqa: BLE001 - bad storage URLs raise many kinds of errors
-            raise SweepError(f"cannot open study {self.study_name!r} in {self.storage_url}: {exc}") from None
+            raise SweepError(
+                f"cannot open study {self.study_name!r} in {self.storage_url}: {exc}"
+            ) from None
         study.set_user_attr("flow", self.flow_cls.__name__)
         study.set_user_attr("objective", self.objective)
         study.set_user_attr("datastore", self.datastore)
@@ -152,10 +194,16 @@ class Sweep:
         from ._liveness import open_storage as open_study_storage
 
         self.storage, self.retry_callback = open_study_storage(
-            self.storage_url, self.heartbeat_interval, self.grace_period)
-        return optuna.create_study(storage=self.storage, study_name=self.study_name,
-                                   direction=self.direction, sampler=self.sampler,
-                                   pruner=self.pruner, load_if_exists=True)
+            self.storage_url, self.heartbeat_interval, self.grace_period
+        )
+        return optuna.create_study(
+            storage=self.storage,
+            study_name=self.study_name,
+            direction=self.direction,
+            sampler=self.sampler,
+            pruner=self.pruner,
+            load_if_exists=True,
+        )
 
     def _runtime_env(self) -> dict[str, Any] | None:
         """What a run of the flow on ``cluster`` ships (code folder, S3 endpoint): the sweep
@@ -181,8 +229,9 @@ class Sweep:
         live = broker = None
         try:
             study = self.study = self.load_study()
-            live = Liveness(study, self.storage, self.retry_callback, self.heartbeat_interval,
-                            self.grace_period)
+            live = Liveness(
+                study, self.storage, self.retry_callback, self.heartbeat_interval, self.grace_period
+            )
             broker = PruneBroker.remote()
             SweepDriver(self, study, live, broker, n_trials, timeout).drive()
         finally:
@@ -207,20 +256,27 @@ class Sweep:
             params = {}
             for name, dist in self.space.items():
                 if isinstance(dist, d.FloatDistribution):
-                    params[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+                    params[name] = trial.suggest_float(
+                        name, dist.low, dist.high, step=dist.step, log=dist.log
+                    )
                 elif isinstance(dist, d.IntDistribution):
-                    params[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+                    params[name] = trial.suggest_int(
+                        name, dist.low, dist.high, step=dist.step, log=dist.log
+                    )
                 elif isinstance(dist, d.CategoricalDistribution):
                     params[name] = trial.suggest_categorical(name, list(dist.choices))
                 else:
                     raise SweepError(f"space[{name!r}]: unsupported distribution {dist!r}")
         unknown = [n for n in params if n not in self.names]
         if unknown:
-            raise SweepError(f"space returned {unknown[0]!r}, which is not a parameter of {self.flow_cls.__name__}")
+            raise SweepError(
+                f"space returned {unknown[0]!r}, which is not a parameter of {self.flow_cls.__name__}"
+            )
         return params
 
-    def run_trial(self, number: int, params: dict[str, Any], broker: Any, slot: Any,
-                  events: Any) -> tuple[str, Any, str]:
+    def run_trial(
+        self, number: int, params: dict[str, Any], broker: Any, slot: Any, events: Any
+    ) -> tuple[str, Any, str]:
         """One trial's flow run, in a pool thread: (status, objective value, failure reason)."""
         import io
 
@@ -235,15 +291,28 @@ class Sweep:
             events.put(("run_id", number, run_id))
         else:
             values = resolve_values(self.flow_cls, {**self.fixed, **params})
-            result = launch(new_request(
-                self.flow_cls, self.flow_file, self.plan, values, self.datastore, facts=self.code_facts(),
-                cluster=self.cluster, tags=(f"study:{self.study_name}", f"trial:{number}"), quiet=True,
-                out=io.StringIO(), trial={"study": self.study_name, "number": number, "params": params},
-                reporter=make_reporter(broker, number), should_stop=lambda: slot.stop,
-                on_started=lambda run_id: events.put(("run_id", number, run_id)),
-            ))
+            result = launch(
+                new_request(
+                    self.flow_cls,
+                    self.flow_file,
+                    self.plan,
+                    values,
+                    self.datastore,
+                    facts=self.code_facts(),
+                    cluster=self.cluster,
+                    tags=(f"study:{self.study_name}", f"trial:{number}"),
+                    quiet=True,
+                    out=io.StringIO(),
+                    trial={"study": self.study_name, "number": number, "params": params},
+                    reporter=make_reporter(broker, number),
+                    should_stop=lambda: slot.stop,
+                    on_started=lambda run_id: events.put(("run_id", number, run_id)),
+                )
+            )
             if result.status != "successful":
-                reason = "; ".join(f"{label}: {err.get('message', '')}" for label, err in result.failures[:3])
+                reason = "; ".join(
+                    f"{label}: {err.get('message', '')}" for label, err in result.failures[:3]
+                )
                 return result.status, None, reason or result.status
             run_id = result.run_id
         try:
@@ -296,5 +365,3 @@ def _grid_values(dist: Any) -> list[Any]:
     if isinstance(dist, d.IntDistribution):
         return list(range(dist.low, dist.high + 1, dist.step))
     raise SweepError("grid sampling needs int or categorical spaces (a float range has no grid)")
-
-

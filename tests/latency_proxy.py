@@ -55,8 +55,12 @@ def _split_url(upstream: str | tuple[str, int]) -> tuple[str, int]:
 class LatencyProxy:
     """The proxy itself: ``start()`` binds 127.0.0.1 on a free port and serves in a thread."""
 
-    def __init__(self, upstream: str | tuple[str, int], latency: float = DEFAULT_LATENCY,
-                 max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
+    def __init__(
+        self,
+        upstream: str | tuple[str, int],
+        latency: float = DEFAULT_LATENCY,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
+    ) -> None:
         self.upstream = _split_url(upstream)
         self.latency = float(latency)
         self.max_seconds = max_seconds
@@ -138,7 +142,9 @@ class LatencyProxy:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2)
 
-    async def _connection(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+    async def _connection(
+        self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -147,8 +153,10 @@ class LatencyProxy:
         waiting = [False]  # a request was sent and its answer has not started yet
         try:
             server_r, server_w = await asyncio.open_connection(*self.upstream)
-            pumps = [asyncio.ensure_future(self._requests(client_r, server_w, waiting)),
-                     asyncio.ensure_future(self._responses(server_r, client_w, waiting))]
+            pumps = [
+                asyncio.ensure_future(self._requests(client_r, server_w, waiting)),
+                asyncio.ensure_future(self._responses(server_r, client_w, waiting)),
+            ]
             try:
                 # Both directions end when either side closes or fails.
                 await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
@@ -166,8 +174,9 @@ class LatencyProxy:
                     writer.close()
             self._tasks.discard(task)
 
-    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        waiting: list[bool]) -> None:
+    async def _requests(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, waiting: list[bool]
+    ) -> None:
         while data := await reader.read(CHUNK):
             if not waiting[0]:
                 waiting[0] = True
@@ -179,8 +188,9 @@ class LatencyProxy:
         with contextlib.suppress(OSError):
             writer.write_eof()
 
-    async def _responses(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                         waiting: list[bool]) -> None:
+    async def _responses(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, waiting: list[bool]
+    ) -> None:
         """Read chunks as they come and deliver each ``latency`` after its arrival, in order."""
         loop = asyncio.get_running_loop()
         line: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -214,17 +224,32 @@ class LatencyProxy:
 class ProxyProcess:
     """The proxy in a child process (``python tests/latency_proxy.py``), stopped by ``stop``."""
 
-    def __init__(self, upstream: str, latency: float = DEFAULT_LATENCY,
-                 max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        latency: float = DEFAULT_LATENCY,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
+    ) -> None:
         self.upstream, self.latency, self.max_seconds = upstream, latency, max_seconds
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 10.0) -> ProxyProcess:
         self._proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), self.upstream, "--latency", str(self.latency),
-             "--max-seconds", str(self.max_seconds)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, start_new_session=True)
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                self.upstream,
+                "--latency",
+                str(self.latency),
+                "--max-seconds",
+                str(self.max_seconds),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         assert self._proc.stdout is not None
         ready = threading.Event()
         got: list[str] = []
@@ -266,7 +291,9 @@ class ProxyProcess:
 def _main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python tests/latency_proxy.py")
     parser.add_argument("upstream", help="http://HOST:PORT to forward to")
-    parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY, help="seconds per response")
+    parser.add_argument(
+        "--latency", type=float, default=DEFAULT_LATENCY, help="seconds per response"
+    )
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS)
     args = parser.parse_args(argv)
     proxy = LatencyProxy(args.upstream, args.latency, args.max_seconds)

@@ -22,8 +22,11 @@ def instance_processes(ray_tmp: str, exclude: int = 0) -> dict[int, str]:
                 state = f.read().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != b"Z" and (marker in cmd or b"RAY_TMPDIR=" + marker + b"\0" in env
-                              or _has_file_in(int(name), ray_tmp)):
+        if state != b"Z" and (
+            marker in cmd
+            or b"RAY_TMPDIR=" + marker + b"\0" in env
+            or _has_file_in(int(name), ray_tmp)
+        ):
             found[int(name)] = cmd.replace(b"\0", b" ").decode("utf-8", "replace").strip()
     return found
 

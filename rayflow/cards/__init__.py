@@ -25,7 +25,20 @@ from ._components import (
 from ._types import MetaflowCard
 
 __all__ = [
-    "Artifact", "Card", "CardCollector", "CardComponents", "CardContainer",
-    "CardNotPresentException", "Error", "Image", "Markdown", "MetaflowCard",
-    "MetaflowCardComponent", "ProgressBar", "PythonCode", "Table", "VegaChart", "get_cards",
+    "Artifact",
+    "Card",
+    "CardCollector",
+    "CardComponents",
+    "CardContainer",
+    "CardNotPresentException",
+    "Error",
+    "Image",
+    "Markdown",
+    "MetaflowCard",
+    "MetaflowCardComponent",
+    "ProgressBar",
+    "PythonCode",
+    "Table",
+    "VegaChart",
+    "get_cards",
 ]

@@ -19,8 +19,13 @@ from rayflow.datastore import paths
 class Card:
     """One stored card: ``type``, ``id``, ``hash``, ``path``; ``get()`` (or ``html``) is its HTML."""
 
-    def __init__(self, storage: Any, location: tuple[str, str, str, str], found: card_files.CardFile,
-                 origin_pathspec: str | None = None) -> None:
+    def __init__(
+        self,
+        storage: Any,
+        location: tuple[str, str, str, str],
+        found: card_files.CardFile,
+        origin_pathspec: str | None = None,
+    ) -> None:
         self._storage = storage
         self._location = location
         self._file = found
@@ -84,15 +89,18 @@ class CardContainer:
         return self._cards[index]
 
     def _repr_html_(self) -> str:
-        return "\n".join(f"<h1>Displaying Card Of Type : {c.type.title()}</h1>{c._repr_html_()}"
-                         for c in self._cards)
+        return "\n".join(
+            f"<h1>Displaying Card Of Type : {c.type.title()}</h1>{c._repr_html_()}"
+            for c in self._cards
+        )
 
     def __repr__(self) -> str:
         return f"CardContainer({self._cards!r})"
 
 
-def get_cards(task: Any, id: str | None = None, type: str | None = None,
-              follow_resumed: bool = True) -> CardContainer:
+def get_cards(
+    task: Any, id: str | None = None, type: str | None = None, follow_resumed: bool = True
+) -> CardContainer:
     """The cards of ``task`` (a client ``Task`` or its pathspec ``Flow/run/step/task_id``),
     those of one ``id`` or ``type`` when given; an empty container when it has none."""
     from .._client import Task
@@ -102,12 +110,16 @@ def get_cards(task: Any, id: str | None = None, type: str | None = None,
         if len(task.strip("/").split("/")) != 4:
             from .._client import NotFound
 
-            raise NotFound(f"get_cards needs a task pathspec Flow/run_id/step/task_id, got {task!r}")
+            raise NotFound(
+                f"get_cards needs a task pathspec Flow/run_id/step/task_id, got {task!r}"
+            )
         task = Task(task.strip("/"), _namespace_check=False)
     elif not isinstance(task, Task):
         from .._errors import RayflowError
 
-        raise RayflowError(f"get_cards takes a Task or a task pathspec, not {task.__class__.__name__}")
+        raise RayflowError(
+            f"get_cards takes a Task or a task pathspec, not {task.__class__.__name__}"
+        )
     record = task._load()
     location = (record.flow, record.run_id, record.step, record.task_id)
     origin = None
@@ -115,6 +127,9 @@ def get_cards(task: Any, id: str | None = None, type: str | None = None,
         origin = record.origin["pathspec"]
         location = tuple(origin.split("/"))  # type: ignore[assignment]
     store = storage()
-    found = [c for c in card_files.list_cards(store, *location)
-             if (id is None or c.id == id) and (type is None or c.type == type)]
+    found = [
+        c
+        for c in card_files.list_cards(store, *location)
+        if (id is None or c.id == id) and (type is None or c.type == type)
+    ]
     return CardContainer([Card(store, location, c, origin) for c in found], origin)

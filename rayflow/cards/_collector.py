@@ -20,8 +20,11 @@ def _accepted(component: Any) -> bool:
     """Only components go into cards (as in Metaflow); anything else is named and left out."""
     if isinstance(component, MetaflowCardComponent):
         return True
-    print(f"rayflow: current.card: {type(component).__name__} is not a card component "
-          "(rayflow.cards: Markdown, Table, Image...); left out of the card", file=sys.stderr)
+    print(
+        f"rayflow: current.card: {type(component).__name__} is not a card component "
+        "(rayflow.cards: Markdown, Table, Image...); left out of the card",
+        file=sys.stderr,
+    )
     return False
 
 
@@ -87,7 +90,9 @@ class CardCollector(CardComponents):
 
     def __setitem__(self, key: str, value: Any) -> None:
         items = self._by_id.setdefault(key, [])
-        items[:] = [c for c in (value if isinstance(value, (list, tuple)) else [value]) if _accepted(c)]
+        items[:] = [
+            c for c in (value if isinstance(value, (list, tuple)) else [value]) if _accepted(c)
+        ]
 
     def components_for(self, card_id: str | None, default: bool) -> list[Any]:
         """The components a card gets: those appended under its id, then (for the default

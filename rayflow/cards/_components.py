@@ -80,8 +80,12 @@ class Table(MetaflowCardComponent):
 
     REALTIME_UPDATABLE = True
 
-    def __init__(self, data: list[list[Any]] | None = None, headers: list[str] | None = None,
-                 disable_updates: bool = False) -> None:
+    def __init__(
+        self,
+        data: list[list[Any]] | None = None,
+        headers: list[str] | None = None,
+        disable_updates: bool = False,
+    ) -> None:
         self.data = [list(row) for row in (data or [])]
         self.headers = list(headers or [])
 
@@ -99,7 +103,9 @@ class Table(MetaflowCardComponent):
 
     def render(self) -> str:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in self.headers)
-        rows = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in self.data)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in self.data
+        )
         return f'<table class="rf-table">{f"<thead><tr>{head}</tr></thead>" if head else ""}<tbody>{rows}</tbody></table>'
 
 
@@ -114,13 +120,16 @@ class Image(MetaflowCardComponent):
 
     REALTIME_UPDATABLE = True
 
-    def __init__(self, src: bytes | None = None, label: str | None = None,
-                 disable_updates: bool = True) -> None:
+    def __init__(
+        self, src: bytes | None = None, label: str | None = None, disable_updates: bool = True
+    ) -> None:
         self.src = src
         self.label = label
 
     @classmethod
-    def from_pil_image(cls, pilimage: Any, label: str | None = None, disable_updates: bool = True) -> Image:
+    def from_pil_image(
+        cls, pilimage: Any, label: str | None = None, disable_updates: bool = True
+    ) -> Image:
         import io
 
         buf = io.BytesIO()
@@ -128,10 +137,16 @@ class Image(MetaflowCardComponent):
         return cls(buf.getvalue(), label=label)
 
     @classmethod
-    def from_matplotlib(cls, plot: Any, label: str | None = None, disable_updates: bool = True) -> Image:
+    def from_matplotlib(
+        cls, plot: Any, label: str | None = None, disable_updates: bool = True
+    ) -> Image:
         import io
 
-        figure = plot.get_figure() if hasattr(plot, "get_figure") and not hasattr(plot, "savefig") else plot
+        figure = (
+            plot.get_figure()
+            if hasattr(plot, "get_figure") and not hasattr(plot, "savefig")
+            else plot
+        )
         buf = io.BytesIO()
         figure.savefig(buf, format="png")
         return cls(buf.getvalue(), label=label)
@@ -146,7 +161,9 @@ class Image(MetaflowCardComponent):
         mime = _image_type(bytes(self.src))
         data = base64.b64encode(bytes(self.src)).decode("ascii")
         label = f"<figcaption>{html.escape(self.label)}</figcaption>" if self.label else ""
-        return f'<figure class="rf-image"><img src="data:{mime};base64,{data}" alt="">{label}</figure>'
+        return (
+            f'<figure class="rf-image"><img src="data:{mime};base64,{data}" alt="">{label}</figure>'
+        )
 
 
 def _image_type(data: bytes) -> str:
@@ -173,7 +190,7 @@ class Artifact(MetaflowCardComponent):
         self.artifact = artifact
 
     def render(self) -> str:
-        text = _short(self.artifact, _MAX_REPR if self.compressed else 10 ** 6)
+        text = _short(self.artifact, _MAX_REPR if self.compressed else 10**6)
         name = f"<b>{html.escape(self.name)}</b> " if self.name else ""
         return f'<div class="rf-artifact">{name}<pre>{html.escape(text)}</pre></div>'
 
@@ -198,10 +215,12 @@ class VegaChart(MetaflowCardComponent):
     def render(self) -> str:
         spec = json.dumps(self.spec, default=str).replace("</", "<\\/")
         ident = f"rf-vega-{id(self):x}"
-        return (f'<div class="rf-vega" id="{ident}"></div><script type="application/json" '
-                f'id="{ident}-spec">{spec}</script><script>if (window.vegaEmbed) vegaEmbed("#{ident}", '
-                f'JSON.parse(document.getElementById("{ident}-spec").textContent), '
-                f'{{"actions": {json.dumps(bool(self.show_controls))}}});</script>')
+        return (
+            f'<div class="rf-vega" id="{ident}"></div><script type="application/json" '
+            f'id="{ident}-spec">{spec}</script><script>if (window.vegaEmbed) vegaEmbed("#{ident}", '
+            f'JSON.parse(document.getElementById("{ident}-spec").textContent), '
+            f'{{"actions": {json.dumps(bool(self.show_controls))}}});</script>'
+        )
 
 
 class ProgressBar(MetaflowCardComponent):
@@ -209,9 +228,21 @@ class ProgressBar(MetaflowCardComponent):
 
     REALTIME_UPDATABLE = True
 
-    def __init__(self, max: int = 100, label: str | None = None, value: int = 0,
-                 unit: str | None = None, metadata: str | None = None) -> None:
-        self.max, self.label, self.value, self.unit, self.metadata = max, label, value, unit, metadata
+    def __init__(
+        self,
+        max: int = 100,
+        label: str | None = None,
+        value: int = 0,
+        unit: str | None = None,
+        metadata: str | None = None,
+    ) -> None:
+        self.max, self.label, self.value, self.unit, self.metadata = (
+            max,
+            label,
+            value,
+            unit,
+            metadata,
+        )
 
     def update(self, new_value: int, metadata: str | None = None) -> None:
         self.value = new_value
@@ -221,9 +252,11 @@ class ProgressBar(MetaflowCardComponent):
     def render(self) -> str:
         label = html.escape(self.label or "")
         unit = html.escape(self.unit or "")
-        return (f'<div class="rf-progress">{label} <progress max="{html.escape(str(self.max))}" '
-                f'value="{html.escape(str(self.value))}"></progress> {html.escape(str(self.value))}'
-                f'/{html.escape(str(self.max))} {unit} {html.escape(self.metadata or "")}</div>')
+        return (
+            f'<div class="rf-progress">{label} <progress max="{html.escape(str(self.max))}" '
+            f'value="{html.escape(str(self.value))}"></progress> {html.escape(str(self.value))}'
+            f"/{html.escape(str(self.max))} {unit} {html.escape(self.metadata or '')}</div>"
+        )
 
 
 class PythonCode(MetaflowCardComponent):

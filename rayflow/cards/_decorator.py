@@ -18,25 +18,42 @@ from rayflow.scheduler.decorators import StepDecorator, TaskInfo
 #: Where the step's ``current.card`` collector is kept on the flow object once the step ended
 #: (a name the artifact writer skips).
 COLLECTOR_ATTR = "__rf_card"
-CARD_OPTIONS: dict[str, Any] = {"type": "default", "id": None, "options": {}, "timeout": 45,
-                                "save_errors": True, "customize": False, "refresh_interval": 5}
+CARD_OPTIONS: dict[str, Any] = {
+    "type": "default",
+    "id": None,
+    "options": {},
+    "timeout": 45,
+    "save_errors": True,
+    "customize": False,
+    "refresh_interval": 5,
+}
 
 
 def card_options(attributes: dict[str, Any]) -> dict[str, Any]:
     """One ``@card(...)``'s options, checked: a wrong one fails when the flow is defined."""
     unknown = set(attributes) - set(CARD_OPTIONS)
     if unknown:
-        raise DecoratorError(f"@card got unknown option(s) {', '.join(sorted(unknown))} "
-                             f"(accepted: {', '.join(CARD_OPTIONS)})")
+        raise DecoratorError(
+            f"@card got unknown option(s) {', '.join(sorted(unknown))} "
+            f"(accepted: {', '.join(CARD_OPTIONS)})"
+        )
     spec = {**CARD_OPTIONS, **attributes}
     if not isinstance(spec["type"], str) or not card_files.CARD_WORD.fullmatch(spec["type"]):
-        raise DecoratorError(f"@card(type={spec['type']!r}): a card type is a name of letters, digits, '_' or '-'")
-    if spec["id"] is not None and (not isinstance(spec["id"], str) or not card_files.CARD_WORD.fullmatch(spec["id"])):
-        raise DecoratorError(f"@card(id={spec['id']!r}): a card id is made of letters, digits, '_' or '-'")
+        raise DecoratorError(
+            f"@card(type={spec['type']!r}): a card type is a name of letters, digits, '_' or '-'"
+        )
+    if spec["id"] is not None and (
+        not isinstance(spec["id"], str) or not card_files.CARD_WORD.fullmatch(spec["id"])
+    ):
+        raise DecoratorError(
+            f"@card(id={spec['id']!r}): a card id is made of letters, digits, '_' or '-'"
+        )
     if not isinstance(spec["options"], dict):
         raise DecoratorError(f"@card(options={spec['options']!r}): options must be a dict")
     if not isinstance(spec["timeout"], (int, float)) or spec["timeout"] <= 0:
-        raise DecoratorError(f"@card(timeout={spec['timeout']!r}): the timeout is a number of seconds > 0")
+        raise DecoratorError(
+            f"@card(timeout={spec['timeout']!r}): the timeout is a number of seconds > 0"
+        )
     return spec
 
 
@@ -48,7 +65,9 @@ class CardDecorator(StepDecorator):
     cache_relevant = False  # cards do not change what a step computes
 
     def __init__(self, cards: list[dict[str, Any]] | None = None, **attributes: Any) -> None:
-        specs = [card_options(c) for c in cards] if cards is not None else [card_options(attributes)]
+        specs = (
+            [card_options(c) for c in cards] if cards is not None else [card_options(attributes)]
+        )
         ids = [s["id"] for s in specs if s["id"]]
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
@@ -62,8 +81,10 @@ class CardDecorator(StepDecorator):
         self.card_classes = [REGISTRY[s["type"]] for s in specs if s["type"] in REGISTRY]
 
     def __repr__(self) -> str:
-        shown = [f"type={s['type']!r}" + (f", id={s['id']!r}" if s["id"] else "")
-                 for s in self.attributes["cards"]]
+        shown = [
+            f"type={s['type']!r}" + (f", id={s['id']!r}" if s["id"] else "")
+            for s in self.attributes["cards"]
+        ]
         return " ".join(f"@card({text})" for text in shown)
 
     def joined(self, other: CardDecorator) -> CardDecorator:
@@ -77,11 +98,19 @@ class CardDecorator(StepDecorator):
         try:
             _register_shipped(flow, task.step)
             collector = flow.__dict__.get(COLLECTOR_ATTR) if flow is not None else None
-            return render_cards(list(attrs.get("cards") or []), collector, flow, task.pathspec,
-                                task.attempt, dict(task.artifacts or {}))
+            return render_cards(
+                list(attrs.get("cards") or []),
+                collector,
+                flow,
+                task.pathspec,
+                task.attempt,
+                dict(task.artifacts or {}),
+            )
         except Exception as exc:  # noqa: BLE001 - a card never fails its task
-            print(f"rayflow: the cards of {task.pathspec} were not rendered: {type(exc).__name__}: {exc}",
-                  file=sys.stderr)
+            print(
+                f"rayflow: the cards of {task.pathspec} were not rendered: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
             return []
 
 

@@ -67,7 +67,11 @@ def _convert(text: str) -> str:
             out.append(f"<p>{_inline(' '.join(para))}</p>")
             para.clear()
         if items:
-            out.append(f"<{list_tag}>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + f"</{list_tag}>")
+            out.append(
+                f"<{list_tag}>"
+                + "".join(f"<li>{_inline(i)}</li>" for i in items)
+                + f"</{list_tag}>"
+            )
             items.clear()
             list_tag = ""
 

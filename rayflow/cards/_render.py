@@ -77,17 +77,29 @@ class _Artifact:
 def default_index(specs: list[dict[str, Any]]) -> int | None:
     """Which card gets ``current.card.append``'s components: the editable card with
     ``customize=True``, else the only editable card without an id, else the only editable one."""
-    editable = [i for i, s in enumerate(specs)
-                if (cls := card_type(s["type"])) is not None and cls.ALLOW_USER_COMPONENTS]
-    for group in ([i for i in editable if specs[i].get("customize")],
-                  [i for i in editable if not specs[i].get("id")], editable):
+    editable = [
+        i
+        for i, s in enumerate(specs)
+        if (cls := card_type(s["type"])) is not None and cls.ALLOW_USER_COMPONENTS
+    ]
+    for group in (
+        [i for i in editable if specs[i].get("customize")],
+        [i for i in editable if not specs[i].get("id")],
+        editable,
+    ):
         if len(group) == 1:
             return group[0]
     return None
 
 
-def render_cards(specs: list[dict[str, Any]], collector: CardCollector | None, flow: Any,
-                 pathspec: str, attempt: int, sizes: dict[str, int]) -> list[tuple[str, str]]:
+def render_cards(
+    specs: list[dict[str, Any]],
+    collector: CardCollector | None,
+    flow: Any,
+    pathspec: str,
+    attempt: int,
+    sizes: dict[str, int],
+) -> list[tuple[str, str]]:
     """(file name, HTML) of every card of the step that rendered (or failed with save_errors)."""
     task = CardTask(flow, pathspec, attempt, sizes)
     chosen = default_index(specs)
@@ -95,8 +107,11 @@ def render_cards(specs: list[dict[str, Any]], collector: CardCollector | None, f
     for index, spec in enumerate(specs):
         cls = card_type(spec["type"])
         if cls is None:
-            print(f"rayflow: @card(type={spec['type']!r}) on step '{task.step_name}': no such card type; "
-                  "no card stored", file=sys.stderr)
+            print(
+                f"rayflow: @card(type={spec['type']!r}) on step '{task.step_name}': no such card type; "
+                "no card stored",
+                file=sys.stderr,
+            )
             continue
         # current.card.append goes to the default editable card only; current.card['id'] reaches
         # the card with that id whatever its type (as in Metaflow)
@@ -108,18 +123,26 @@ def render_cards(specs: list[dict[str, Any]], collector: CardCollector | None, f
     return out
 
 
-def _render_one(cls: type[MetaflowCard], spec: dict[str, Any], components: list[Any],
-                task: CardTask) -> str | None:
+def _render_one(
+    cls: type[MetaflowCard], spec: dict[str, Any], components: list[Any], task: CardTask
+) -> str | None:
     box: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            card = cls(options=dict(spec.get("options") or {}), components=components, graph=None,
-                       flow=task._flow)
+            card = cls(
+                options=dict(spec.get("options") or {}),
+                components=components,
+                graph=None,
+                flow=task._flow,
+            )
             box["html"] = card.render(task)
         except BaseException as exc:  # noqa: BLE001 - a card's code may raise anything
             tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # from the card's code on
-            box["error"] = (f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(type(exc), exc, tb)))
+            box["error"] = (
+                f"{type(exc).__name__}: {exc}",
+                "".join(traceback.format_exception(type(exc), exc, tb)),
+            )
 
     timeout = float(spec.get("timeout") or 45)
     worker = threading.Thread(target=work, name=f"rayflow-card-{spec['type']}", daemon=True)
@@ -128,12 +151,17 @@ def _render_one(cls: type[MetaflowCard], spec: dict[str, Any], components: list[
     if worker.is_alive():
         box["error"] = (f"rendering took longer than the card's timeout ({timeout:g} s)", "")
     elif "error" not in box and not isinstance(box.get("html"), str):
-        box["error"] = (f"render() returned {type(box.get('html')).__name__}, not an HTML string", "")
+        box["error"] = (
+            f"render() returned {type(box.get('html')).__name__}, not an HTML string",
+            "",
+        )
     if "error" not in box:
         return box["html"]
     message, details = box["error"]
-    print(f"rayflow: @card(type={spec['type']!r}) of {task.pathspec} was not rendered: {message}",
-          file=sys.stderr)
+    print(
+        f"rayflow: @card(type={spec['type']!r}) of {task.pathspec} was not rendered: {message}",
+        file=sys.stderr,
+    )
     if not spec.get("save_errors", True):
         return None
     return error_card(spec["type"], task.pathspec, message, details)

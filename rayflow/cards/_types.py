@@ -36,8 +36,14 @@ class MetaflowCard:
         if cls.__dict__.get("type"):
             REGISTRY[cls.__dict__["type"]] = cls
 
-    def __init__(self, options: dict | None = None, components: list | None = None,
-                 graph: Any = None, flow: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        options: dict | None = None,
+        components: list | None = None,
+        graph: Any = None,
+        flow: Any = None,
+        **kwargs: Any,
+    ) -> None:
         self.options = dict(options or {})
         self._components = list(components or [])
         self._flow = flow
@@ -62,22 +68,28 @@ text-align:left;vertical-align:top}th{background:#f5f5f5}pre{background:#f7f7f7;
 overflow-x:auto;white-space:pre-wrap;word-break:break-word;margin:0}
 .rf-facts td:first-child{color:#666}.rf-component{margin:12px 0}.rf-error pre{color:#a00}
 """
-_VEGA = ('<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>'
-         '<script src="https://cdn.jsdelivr.net/npm/vega-lite@5"></script>'
-         '<script src="https://cdn.jsdelivr.net/npm/vega-embed@6"></script>')
+_VEGA = (
+    '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>'
+    '<script src="https://cdn.jsdelivr.net/npm/vega-lite@5"></script>'
+    '<script src="https://cdn.jsdelivr.net/npm/vega-embed@6"></script>'
+)
 
 
 def page(title: str, body: str) -> str:
     """A whole HTML document around a card's body (cards are standalone files)."""
     vega = _VEGA if "rf-vega" in body else ""
-    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style>{vega}</head><body>{body}</body></html>")
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_STYLE}</style>{vega}</head><body>{body}</body></html>"
+    )
 
 
 def rendered(components: list[Any]) -> list[Any]:
     """What a card type is given: each component's ``render()`` output (other values appended
     to ``current.card`` become escaped text)."""
-    return [c.render() if isinstance(c, MetaflowCardComponent) else render_any(c) for c in components]
+    return [
+        c.render() if isinstance(c, MetaflowCardComponent) else render_any(c) for c in components
+    ]
 
 
 def components_html(components: list[Any]) -> str:
@@ -112,10 +124,19 @@ class DefaultCard(MetaflowCard):
     ALLOW_USER_COMPONENTS = True
 
     def render(self, task: Any) -> str:
-        facts = [("flow", task.flow_name), ("run", task.run_id), ("step", task.step_name),
-                 ("task", task.id), ("attempt", task.current_attempt), ("pathspec", task.pathspec)]
+        facts = [
+            ("flow", task.flow_name),
+            ("run", task.run_id),
+            ("step", task.step_name),
+            ("task", task.id),
+            ("attempt", task.current_attempt),
+            ("pathspec", task.pathspec),
+        ]
         rows = "".join(f"<tr><td>{k}</td><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
-        body = [f"<h1>Task {html.escape(task.pathspec)}</h1>", f'<table class="rf-facts">{rows}</table>']
+        body = [
+            f"<h1>Task {html.escape(task.pathspec)}</h1>",
+            f'<table class="rf-facts">{rows}</table>',
+        ]
         if self._components:
             body.append("<h2>Components</h2>" + components_html(self._components))
         body.append("<h2>Artifacts</h2>" + self._artifacts(task))
@@ -134,11 +155,17 @@ class DefaultCard(MetaflowCard):
                     shown, kind = _repr(value), type(value).__name__
                 except Exception as exc:  # noqa: BLE001 - a value that cannot be read back
                     shown, kind = f"(cannot be shown: {exc})", ""
-            rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(kind)}</td>"
-                        f"<td><pre>{html.escape(shown)}</pre></td></tr>")
+            rows.append(
+                f"<tr><td>{html.escape(name)}</td><td>{html.escape(kind)}</td>"
+                f"<td><pre>{html.escape(shown)}</pre></td></tr>"
+            )
         if not rows:
             return "<p>No artifacts.</p>"
-        return "<table><thead><tr><th>name</th><th>type</th><th>value</th></tr></thead>" + "".join(rows) + "</table>"
+        return (
+            "<table><thead><tr><th>name</th><th>type</th><th>value</th></tr></thead>"
+            + "".join(rows)
+            + "</table>"
+        )
 
 
 def _repr(value: Any) -> str:
@@ -157,7 +184,9 @@ class TaskSpecCard(MetaflowCard):
 
 def error_card(card_type_name: str, pathspec: str, message: str, details: str) -> str:
     """The card stored instead of one whose rendering failed (``save_errors=True``)."""
-    body = (f"<h1>Card of type {html.escape(card_type_name)} could not be rendered</h1>"
-            f"<p>Task {html.escape(pathspec)}: {html.escape(message)}</p>"
-            f'<div class="rf-error"><pre>{html.escape(details)}</pre></div>')
+    body = (
+        f"<h1>Card of type {html.escape(card_type_name)} could not be rendered</h1>"
+        f"<p>Task {html.escape(pathspec)}: {html.escape(message)}</p>"
+        f'<div class="rf-error"><pre>{html.escape(details)}</pre></div>'
+    )
     return page(f"card error: {pathspec}", body)

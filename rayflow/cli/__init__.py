@@ -53,9 +53,18 @@ def main(args: list[str] | None = None) -> None:
     Ray ends the process without Ray's slow disconnect, see ``end_program``)."""
     started = process_started()  # the wall time reported by run/resume counts from here
     program = args is None
-    end_program(program, lambda: handle_errors(
-        lambda: cli.main(args=args, prog_name="rayflow", standalone_mode=False,
-                         obj={"started": started, "program": program}), "rayflow"))
+    end_program(
+        program,
+        lambda: handle_errors(
+            lambda: cli.main(
+                args=args,
+                prog_name="rayflow",
+                standalone_mode=False,
+                obj={"started": started, "program": program},
+            ),
+            "rayflow",
+        ),
+    )
 
 
 __all__ = ["cli", "main"]

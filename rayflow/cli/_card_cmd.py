@@ -32,8 +32,14 @@ def _task(flow_name: str, pathspec: str) -> Any:
     raise NotFound(f"PATHSPEC is STEP, RUN_ID/STEP or RUN_ID/STEP/TASK_ID, got {pathspec!r}")
 
 
-def _cards(flow_name: str, pathspec: str, type_: str | None, id_: str | None, hash_: str | None,
-           follow_resumed: bool) -> tuple[str, list[Any]]:
+def _cards(
+    flow_name: str,
+    pathspec: str,
+    type_: str | None,
+    id_: str | None,
+    hash_: str | None,
+    follow_resumed: bool,
+) -> tuple[str, list[Any]]:
     from .._errors import CardNotPresentException
     from ..cards import get_cards
 
@@ -41,10 +47,14 @@ def _cards(flow_name: str, pathspec: str, type_: str | None, id_: str | None, ha
     found = get_cards(task, id=id_, type=type_, follow_resumed=follow_resumed)
     cards = [c for c in found if hash_ is None or hash_ in c.hash]
     if not cards:
-        wanted = ", ".join(f"{k} {v}" for k, v in (("type", type_), ("id", id_), ("hash", hash_)) if v)
-        raise CardNotPresentException(f"{CardNotPresentException.headline}: no card of task "
-                                      f"{found.origin_pathspec or task.pathspec}"
-                                      f"{' with ' + wanted if wanted else ''}")
+        wanted = ", ".join(
+            f"{k} {v}" for k, v in (("type", type_), ("id", id_), ("hash", hash_)) if v
+        )
+        raise CardNotPresentException(
+            f"{CardNotPresentException.headline}: no card of task "
+            f"{found.origin_pathspec or task.pathspec}"
+            f"{' with ' + wanted if wanted else ''}"
+        )
     return found.origin_pathspec or task.pathspec, cards
 
 
@@ -55,13 +65,19 @@ def _describe(pathspec: str, cards: list[Any]) -> None:
 
 
 def _choose_options(func: Any) -> Any:
-    for option in reversed([
-        click.option("--hash", "hash_", default=None, help="(A part of) the card's hash."),
-        click.option("--type", "type_", default=None, help="Only cards of this type."),
-        click.option("--id", "id_", default=None, help="Only the card with this id."),
-        click.option("--follow-resumed/--no-follow-resumed", default=True, show_default=True,
-                     help="For a task cloned by resume, the cards of the task it was cloned from."),
-    ]):
+    for option in reversed(
+        [
+            click.option("--hash", "hash_", default=None, help="(A part of) the card's hash."),
+            click.option("--type", "type_", default=None, help="Only cards of this type."),
+            click.option("--id", "id_", default=None, help="Only the card with this id."),
+            click.option(
+                "--follow-resumed/--no-follow-resumed",
+                default=True,
+                show_default=True,
+                help="For a task cloned by resume, the cards of the task it was cloned from.",
+            ),
+        ]
+    ):
         func = option(func)
     return func
 
@@ -78,8 +94,15 @@ def make_card(flow_cls: type) -> click.Group:
     @click.argument("path", required=False)
     @_choose_options
     @click.pass_context
-    def card_get(ctx: click.Context, pathspec: str, path: str | None, hash_: str | None,
-                 type_: str | None, id_: str | None, follow_resumed: bool) -> None:
+    def card_get(
+        ctx: click.Context,
+        pathspec: str,
+        path: str | None,
+        hash_: str | None,
+        type_: str | None,
+        id_: str | None,
+        follow_resumed: bool,
+    ) -> None:
         """Print a card's HTML, or save it in PATH."""
         with reading(_root(ctx).get("datastore")):
             where, cards = _cards(name, pathspec, type_, id_, hash_, follow_resumed)
@@ -100,8 +123,16 @@ def make_card(flow_cls: type) -> click.Group:
     @click.option("--as-json", is_flag=True, help="Print the list as JSON.")
     @click.option("--file", "out_file", default=None, help="Save the list (JSON) in this file.")
     @click.pass_context
-    def card_list(ctx: click.Context, pathspec: str | None, hash_: str | None, type_: str | None,
-                  id_: str | None, follow_resumed: bool, as_json: bool, out_file: str | None) -> None:
+    def card_list(
+        ctx: click.Context,
+        pathspec: str | None,
+        hash_: str | None,
+        type_: str | None,
+        id_: str | None,
+        follow_resumed: bool,
+        as_json: bool,
+        out_file: str | None,
+    ) -> None:
         """List the cards of a task (of every task of the latest run without PATHSPEC)."""
         with reading(_root(ctx).get("datastore")):
             found = []
@@ -114,10 +145,24 @@ def make_card(flow_cls: type) -> click.Group:
         if pathspec is None and not found:
             from .._errors import CardNotPresentException
 
-            raise CardNotPresentException(f"{CardNotPresentException.headline}: no card in the latest run of {name}")
-        listed = [{"pathspec": where, "cards": [{"id": c.id, "hash": c.hash, "type": c.type,
-                                                  "filename": c.path.rsplit("/", 1)[-1]} for c in cards]}
-                  for where, cards in found]
+            raise CardNotPresentException(
+                f"{CardNotPresentException.headline}: no card in the latest run of {name}"
+            )
+        listed = [
+            {
+                "pathspec": where,
+                "cards": [
+                    {
+                        "id": c.id,
+                        "hash": c.hash,
+                        "type": c.type,
+                        "filename": c.path.rsplit("/", 1)[-1],
+                    }
+                    for c in cards
+                ],
+            }
+            for where, cards in found
+        ]
         data: Any = listed[0] if pathspec is not None else listed
         if out_file:
             with open(out_file, "w", encoding="utf-8") as f:
@@ -132,8 +177,14 @@ def make_card(flow_cls: type) -> click.Group:
     @click.argument("pathspec")
     @_choose_options
     @click.pass_context
-    def card_view(ctx: click.Context, pathspec: str, hash_: str | None, type_: str | None,
-                  id_: str | None, follow_resumed: bool) -> None:
+    def card_view(
+        ctx: click.Context,
+        pathspec: str,
+        hash_: str | None,
+        type_: str | None,
+        id_: str | None,
+        follow_resumed: bool,
+    ) -> None:
         """Open a card in the web browser (several matching: list them)."""
         with reading(_root(ctx).get("datastore")):
             where, cards = _cards(name, pathspec, type_, id_, hash_, follow_resumed)

@@ -24,7 +24,9 @@ class ParameterType(click.ParamType):
             self.name = "FILE"
         else:
             self.name = (getattr(t, "name", None) or getattr(t, "__name__", "TEXT")).upper()
-            self.name = {"STR": "TEXT", "INT": "INTEGER", "BOOL": "BOOLEAN"}.get(self.name, self.name)
+            self.name = {"STR": "TEXT", "INT": "INTEGER", "BOOL": "BOOLEAN"}.get(
+                self.name, self.name
+            )
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
         # Check the value here (so click reports it against the option) but hand on the raw
@@ -36,52 +38,110 @@ class ParameterType(click.ParamType):
         return value
 
 
-RESERVED_OPTIONS = {"max_workers", "datastore", "tag", "run_id_file", "fail_fast", "with", "cluster",
-                    "quiet", "help", "origin_run_id", "cache", "max_num_splits", "shared_datastore",
-                    "detach", "run_id", "no_warm"}
+RESERVED_OPTIONS = {
+    "max_workers",
+    "datastore",
+    "tag",
+    "run_id_file",
+    "fail_fast",
+    "with",
+    "cluster",
+    "quiet",
+    "help",
+    "origin_run_id",
+    "cache",
+    "max_num_splits",
+    "shared_datastore",
+    "detach",
+    "run_id",
+    "no_warm",
+}
 
 
 def parameter_options(flow_cls: type) -> list[click.Option]:
     options = []
     for p in flow_parameters(flow_cls):
         if p.name.replace("-", "_") in RESERVED_OPTIONS:
-            raise ParameterError(f"parameter '{p.name}' clashes with the run option --{p.name}; rename it")
+            raise ParameterError(
+                f"parameter '{p.name}' clashes with the run option --{p.name}; rename it"
+            )
         names = [f"--{p.name}"]
         if "_" in p.name:
             names.append(f"--{p.name.replace('_', '-')}")
         text = p.help or ""
         if p.show_default and p.default is not None and not callable(p.default):
             text = f"{text}  [default: {p.default}]".strip()
-        options.append(click.Option(
-            names + [p.attr], type=ParameterType(p), default=None, help=text or None,
-            required=bool(p.required and p.default is None),
-        ))
+        options.append(
+            click.Option(
+                names + [p.attr],
+                type=ParameterType(p),
+                default=None,
+                help=text or None,
+                required=bool(p.required and p.default is None),
+            )
+        )
     return options
 
 
 def run_options() -> list[click.Option]:
     return [
-        click.Option(["--datastore"], default=None, metavar="URL",
-                     help="Where runs are stored (default: nearest .rayflow/ or $RAYFLOW_DATASTORE)."),
-        click.Option(["--cluster"], default=None, metavar="ADDRESS",
-                     help="Ray cluster to join: auto, host:port or ray://host:port (default: a local Ray)."),
-        click.Option(["--shared-datastore"], is_flag=True, envvar="RAYFLOW_SHARED_DATASTORE",
-                     help="The local --datastore path is on a file system every cluster node "
-                          "mounts (else a multi-node cluster needs an s3:// datastore)."),
-        click.Option(["--max-workers"], type=click.IntRange(min=1), default=None,
-                     help="Cap on tasks running at once (default: as many as Ray's CPUs allow)."),
-        click.Option(["--tag", "tags"], multiple=True, metavar="TAG", help="Tag the run (repeatable)."),
-        click.Option(["--with", "with_"], multiple=True, metavar="DECORATOR",
-                     help="Add a decorator to every step, e.g. --with retry:times=2."),
-        click.Option(["--run-id-file"], default=None, metavar="FILE", help="Write the run id to FILE."),
-        click.Option(["--fail-fast"], is_flag=True, help="Cancel running tasks at the first failure."),
-        click.Option(["--max-num-splits"], type=click.IntRange(min=1), default=None,
-                     help="Fail a foreach that fans out wider than this (default: no limit)."),
-        click.Option(["--cache/--no-cache", "cache"], default=None,
-                     help="--cache: cache every step across runs; --no-cache: ignore every cache."),
-        click.Option(["--no-warm"], is_flag=True,
-                     help="Start a local Ray for this run only and stop it at the end (default: "
-                          "keep it warm for the next run; RAYFLOW_WARM=0 does the same)."),
+        click.Option(
+            ["--datastore"],
+            default=None,
+            metavar="URL",
+            help="Where runs are stored (default: nearest .rayflow/ or $RAYFLOW_DATASTORE).",
+        ),
+        click.Option(
+            ["--cluster"],
+            default=None,
+            metavar="ADDRESS",
+            help="Ray cluster to join: auto, host:port or ray://host:port (default: a local Ray).",
+        ),
+        click.Option(
+            ["--shared-datastore"],
+            is_flag=True,
+            envvar="RAYFLOW_SHARED_DATASTORE",
+            help="The local --datastore path is on a file system every cluster node "
+            "mounts (else a multi-node cluster needs an s3:// datastore).",
+        ),
+        click.Option(
+            ["--max-workers"],
+            type=click.IntRange(min=1),
+            default=None,
+            help="Cap on tasks running at once (default: as many as Ray's CPUs allow).",
+        ),
+        click.Option(
+            ["--tag", "tags"], multiple=True, metavar="TAG", help="Tag the run (repeatable)."
+        ),
+        click.Option(
+            ["--with", "with_"],
+            multiple=True,
+            metavar="DECORATOR",
+            help="Add a decorator to every step, e.g. --with retry:times=2.",
+        ),
+        click.Option(
+            ["--run-id-file"], default=None, metavar="FILE", help="Write the run id to FILE."
+        ),
+        click.Option(
+            ["--fail-fast"], is_flag=True, help="Cancel running tasks at the first failure."
+        ),
+        click.Option(
+            ["--max-num-splits"],
+            type=click.IntRange(min=1),
+            default=None,
+            help="Fail a foreach that fans out wider than this (default: no limit).",
+        ),
+        click.Option(
+            ["--cache/--no-cache", "cache"],
+            default=None,
+            help="--cache: cache every step across runs; --no-cache: ignore every cache.",
+        ),
+        click.Option(
+            ["--no-warm"],
+            is_flag=True,
+            help="Start a local Ray for this run only and stop it at the end (default: "
+            "keep it warm for the next run; RAYFLOW_WARM=0 does the same).",
+        ),
         click.Option(["--quiet", "-q"], is_flag=True, help="Print only errors and the result."),
         *config_options(),
         *detach_options(),
@@ -91,22 +151,39 @@ def run_options() -> list[click.Option]:
 def config_options() -> list[click.Option]:
     """Metaflow's ``--config NAME FILE`` and ``--config-value NAME JSON`` (repeatable)."""
     return [
-        click.Option(["--config", "config_files"], type=(str, str), multiple=True, metavar="NAME FILE",
-                     help="Read the flow's Config NAME from FILE (repeatable)."),
-        click.Option(["--config-value", "config_values"], type=(str, str), multiple=True,
-                     metavar="NAME JSON", help="Give the flow's Config NAME as JSON text (repeatable)."),
+        click.Option(
+            ["--config", "config_files"],
+            type=(str, str),
+            multiple=True,
+            metavar="NAME FILE",
+            help="Read the flow's Config NAME from FILE (repeatable).",
+        ),
+        click.Option(
+            ["--config-value", "config_values"],
+            type=(str, str),
+            multiple=True,
+            metavar="NAME JSON",
+            help="Give the flow's Config NAME as JSON text (repeatable).",
+        ),
     ]
 
 
 def detach_options() -> list[click.Option]:
     """``--detach`` (the run's driver runs on the cluster as a Ray job) and ``--run-id``."""
     return [
-        click.Option(["--detach"], is_flag=True,
-                     help="Submit the run to --cluster http://HEAD:8265 as a Ray job and return; "
-                          "it goes on without this machine (rayflow status/logs/cancel RUN)."),
-        click.Option(["--run-id"], default=None, metavar="RUN_ID",
-                     help="The new run's id (default: a fresh one); submitting a detached run "
-                          "with the same id again finds the first submission."),
+        click.Option(
+            ["--detach"],
+            is_flag=True,
+            help="Submit the run to --cluster http://HEAD:8265 as a Ray job and return; "
+            "it goes on without this machine (rayflow status/logs/cancel RUN).",
+        ),
+        click.Option(
+            ["--run-id"],
+            default=None,
+            metavar="RUN_ID",
+            help="The new run's id (default: a fresh one); submitting a detached run "
+            "with the same id again finds the first submission.",
+        ),
     ]
 
 
@@ -122,7 +199,7 @@ def _help_target(where: str, prog: str) -> str:
     args = sys.argv[1:]
     at = next((i for i, a in enumerate(args) if a.endswith(".py") or ".py:" in a), None)
     if at is not None and at <= 2 and not args[0].startswith("-"):
-        return " ".join([prog, *args[:at + 1]])
+        return " ".join([prog, *args[: at + 1]])
     return where
 
 

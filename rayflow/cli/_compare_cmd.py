@@ -68,7 +68,10 @@ def compare_command(specs: tuple[str, ...], datastore: str | None) -> None:
     with reading(datastore):
         runs = resolve_runs(specs)
         rows: list[list[str]] = [["", "status", *[r.status for r in runs]]]
-        for kind, columns in (("param", [r.parameters for r in runs]), ("artifact", [_scalars(r) for r in runs])):
+        for kind, columns in (
+            ("param", [r.parameters for r in runs]),
+            ("artifact", [_scalars(r) for r in runs]),
+        ):
             names: list[str] = []
             for col in columns:
                 names += [n for n in col if n not in names]
@@ -77,5 +80,9 @@ def compare_command(specs: tuple[str, ...], datastore: str | None) -> None:
                 shown = ["-" if v is _MISSING else short(v, 40) for v in values]
                 differs = len({repr(v) for v in values}) > 1
                 rows.append(["*" if differs else "", f"{kind} {name}", *shown])
-        header = ["", "", *[r.pathspec if len({x.flow_name for x in runs}) > 1 else r.id for r in runs]]
+        header = [
+            "",
+            "",
+            *[r.pathspec if len({x.flow_name for x in runs}) > 1 else r.id for r in runs],
+        ]
         print_table(header, rows)

@@ -21,9 +21,13 @@ CANCEL_WAIT_SECONDS = 30.0
 
 
 def _cluster_option() -> Any:
-    return click.option("--cluster", default=None, metavar="URL",
-                        help="The cluster's Ray dashboard, http://HEAD:8265 (default: where the "
-                             "run records it runs, else $RAYFLOW_CLUSTER).")
+    return click.option(
+        "--cluster",
+        default=None,
+        metavar="URL",
+        help="The cluster's Ray dashboard, http://HEAD:8265 (default: where the "
+        "run records it runs, else $RAYFLOW_CLUSTER).",
+    )
 
 
 def _split_run(pathspec: str) -> tuple[str, str]:
@@ -35,7 +39,9 @@ def _split_run(pathspec: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _job_of(record: dict[str, Any] | None, flow: str, run_id: str, cluster: str | None) -> tuple[Any, str] | None:
+def _job_of(
+    record: dict[str, Any] | None, flow: str, run_id: str, cluster: str | None
+) -> tuple[Any, str] | None:
     """(job server, job id) of a detached run, or of the run id on the given cluster."""
     from rayflow.datastore import settings
 
@@ -78,8 +84,10 @@ def _step_rows(flow: str, run_id: str, record: dict[str, Any]) -> list[list[Any]
 def _where(record: dict[str, Any]) -> str:
     detached = record.get("detached")
     if detached:
-        return (f"Ray job {detached.get('job_id')} on {detached.get('cluster')} (driver on "
-                f"{record.get('host', '?')}; submitted from {detached.get('submitted_from', '?')})")
+        return (
+            f"Ray job {detached.get('job_id')} on {detached.get('cluster')} (driver on "
+            f"{record.get('host', '?')}; submitted from {detached.get('submitted_from', '?')})"
+        )
     cluster = record.get("cluster") or "local"
     return f"{'a local Ray' if cluster == 'local' else 'cluster ' + cluster} on {record.get('host', '?')}"
 
@@ -117,16 +125,21 @@ def status_command(pathspec: str, datastore: str | None, cluster: str | None) ->
         if record is None:
             state = _job_line(job)
             if state is None:
-                raise NotFound(f"run {flow}/{run_id} not found (a detached run appears once its "
-                               "Ray job starts; add --cluster http://HEAD:8265 to ask the cluster)")
+                raise NotFound(
+                    f"run {flow}/{run_id} not found (a detached run appears once its "
+                    "Ray job starts; add --cluster http://HEAD:8265 to ask the cluster)"
+                )
             click.echo(f"run       {flow}/{run_id}\nstatus    not started (Ray job {state})")
             return
         status = record.get("status", "unknown")
         if record.get("error"):
             status += f": {record['error']}"
-        lines = [f"run       {flow}/{run_id}", f"status    {status}",
-                 f"started   {when(record.get('created_at'))}   finished {when(record.get('finished_at'))}",
-                 f"where     {_where(record)}"]
+        lines = [
+            f"run       {flow}/{run_id}",
+            f"status    {status}",
+            f"started   {when(record.get('created_at'))}   finished {when(record.get('finished_at'))}",
+            f"where     {_where(record)}",
+        ]
         if record.get("detached"):
             lines.append(f"dashboard {record['detached'].get('job_url')}")
             if status == "running" or cluster:
@@ -158,7 +171,9 @@ def _record_cancelled(flow: str, run_id: str) -> dict[str, Any] | None:
         record = records.read_run(storage, flow, run_id)
     except MissingRecordError:
         return None
-    if record.get("status") == "running" or (record.get("status") == "failed" and record.get("interrupted")):
+    if record.get("status") == "running" or (
+        record.get("status") == "failed" and record.get("interrupted")
+    ):
         record.update(status="cancelled", finished_at=record.get("finished_at") or time.time())
         records.write_run(storage, flow, run_id, record)
     return record
@@ -166,8 +181,10 @@ def _record_cancelled(flow: str, run_id: str) -> dict[str, Any] | None:
 
 def _resume_hint(record: dict[str, Any], run_id: str) -> str:
     detached = record.get("detached") or {}
-    return (f"rayflow resume {detached.get('flow_file') or 'FLOW_FILE'} --origin-run-id {run_id} "
-            f"--cluster {detached.get('cluster')} --detach")
+    return (
+        f"rayflow resume {detached.get('flow_file') or 'FLOW_FILE'} --origin-run-id {run_id} "
+        f"--cluster {detached.get('cluster')} --detach"
+    )
 
 
 @click.command("cancel")
@@ -187,14 +204,20 @@ def cancel_command(pathspec: str, datastore: str | None, cluster: str | None) ->
         job = _job_of(record, flow, run_id, cluster)
         if job is None:
             where = "it was not started with --detach" if record else "it is not in the datastore"
-            raise DetachError(f"cannot cancel {flow}/{run_id}: {where} (stop a run that is not "
-                              "detached with Ctrl-C where it runs; give --cluster for a detached "
-                              "run that has not started)")
+            raise DetachError(
+                f"cannot cancel {flow}/{run_id}: {where} (stop a run that is not "
+                "detached with Ctrl-C where it runs; give --cluster for a detached "
+                "run that has not started)"
+            )
         server, submission = job
         stopped = server.stop(submission)
         status = _wait_stopped(server, submission)
         after = _record_cancelled(flow, run_id)
-        kept = "" if after is None else f"; finished tasks are kept (resume with: {_resume_hint(after, run_id)})"
+        kept = (
+            ""
+            if after is None
+            else f"; finished tasks are kept (resume with: {_resume_hint(after, run_id)})"
+        )
         what = "stopped" if stopped else f"had already ended ({status})"
         click.echo(f"cancelled {flow}/{run_id}: Ray job {submission} {what}{kept}")
 

@@ -64,14 +64,32 @@ def make_dump(flow_cls: type) -> click.Command:
     @click.command("dump")
     @click.argument("pathspec", metavar="RUN_ID/STEP[/TASK_ID]")
     @click.option("--private", is_flag=True, help="Include artifacts whose name starts with '_'.")
-    @click.option("--include", default="", metavar="NAMES", help="Only these artifacts (comma-separated).")
-    @click.option("--max-value-size", type=int, default=1000, show_default=True,
-                  help="Leave out artifacts larger than this many bytes.")
-    @click.option("--file", "out_file", default=None, metavar="PATH",
-                  help="Pickle {task pathspec: {name: value}} into PATH instead of printing.")
+    @click.option(
+        "--include", default="", metavar="NAMES", help="Only these artifacts (comma-separated)."
+    )
+    @click.option(
+        "--max-value-size",
+        type=int,
+        default=1000,
+        show_default=True,
+        help="Leave out artifacts larger than this many bytes.",
+    )
+    @click.option(
+        "--file",
+        "out_file",
+        default=None,
+        metavar="PATH",
+        help="Pickle {task pathspec: {name: value}} into PATH instead of printing.",
+    )
     @click.pass_context
-    def dump(ctx: click.Context, pathspec: str, private: bool, include: str, max_value_size: int,
-             out_file: str | None) -> None:
+    def dump(
+        ctx: click.Context,
+        pathspec: str,
+        private: bool,
+        include: str,
+        max_value_size: int,
+        out_file: str | None,
+    ) -> None:
         """Print (or pickle into --file, keyed ``RUN_ID/STEP/TASK_ID``) the artifacts of a task
         or of every task of a step."""
         root = ctx.find_root().obj or {}
@@ -99,9 +117,13 @@ def make_dump(flow_cls: type) -> click.Command:
             click.echo(f"{task_path}:")
             for name, value in values.items():
                 text = repr(value)
-                click.echo(f"  {name} ({type(value).__name__}): {text if len(text) < 400 else text[:400] + '...'}")
+                click.echo(
+                    f"  {name} ({type(value).__name__}): {text if len(text) < 400 else text[:400] + '...'}"
+                )
             for name, size in too_large.get(task_path, {}).items():
-                click.echo(f"  {name}: {size} bytes, over --max-value-size {max_value_size} (not shown)")
+                click.echo(
+                    f"  {name}: {size} bytes, over --max-value-size {max_value_size} (not shown)"
+                )
 
     return dump
 
@@ -128,7 +150,10 @@ def make_tag(flow_cls: type) -> click.Group:
         with reading(_datastore(ctx)):
             run = run_of(ctx, run_id)
             tags = run.user_tags if hide_system_tags else run.tags
-            click.echo(f"Tags of run {run.pathspec}{'' if hide_system_tags else ' (user and system)'}:", err=True)
+            click.echo(
+                f"Tags of run {run.pathspec}{'' if hide_system_tags else ' (user and system)'}:",
+                err=True,
+            )
             for name in sorted(tags):
                 click.echo(name if flat else f"  {name}", err=True)
 
@@ -156,8 +181,13 @@ def make_tag(flow_cls: type) -> click.Group:
     @click.option("--add", "to_add", multiple=True, metavar="TAG", help="A tag to add.")
     @click.argument("pair", nargs=-1)
     @click.pass_context
-    def tag_replace(ctx: click.Context, run_id: str, to_remove: tuple[str, ...], to_add: tuple[str, ...],
-                    pair: tuple[str, ...]) -> None:
+    def tag_replace(
+        ctx: click.Context,
+        run_id: str,
+        to_remove: tuple[str, ...],
+        to_add: tuple[str, ...],
+        pair: tuple[str, ...],
+    ) -> None:
         """Remove then add tags: ``OLD NEW``, or ``--remove A --add B`` (each repeatable)."""
         from .._errors import RayflowError
 

@@ -26,34 +26,95 @@ def flow_main(flow_cls: type) -> None:
     prog = os.path.basename(sys.argv[0])
     started = process_started()
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"]},
-                 help=f"{flow_cls.__name__}: run it on Ray with rayflow.")
-    @click.option("--with", "with_", multiple=True, metavar="DECORATOR",
-                  help="Add a decorator to every step (as `run --with`).")
-    @click.option("--datastore-root", default=None, metavar="URL", help="Datastore URL (as `run --datastore`).")
+    @click.group(
+        context_settings={"help_option_names": ["-h", "--help"]},
+        help=f"{flow_cls.__name__}: run it on Ray with rayflow.",
+    )
+    @click.option(
+        "--with",
+        "with_",
+        multiple=True,
+        metavar="DECORATOR",
+        help="Add a decorator to every step (as `run --with`).",
+    )
+    @click.option(
+        "--datastore-root",
+        default=None,
+        metavar="URL",
+        help="Datastore URL (as `run --datastore`).",
+    )
     @click.option("--quiet", is_flag=True, help="Print only errors and the result.")
-    @click.option("--pylint/--no-pylint", default=True, hidden=True, help="Accepted for Metaflow compatibility.")
-    @click.option("--metadata", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
-    @click.option("--environment", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
-    @click.option("--datastore", "datastore_kind", default=None, hidden=True,
-                  help="Accepted for Metaflow compatibility; use --datastore-root URL.")
-    @click.option("--event-logger", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
-    @click.option("--monitor", default=None, hidden=True, help="Accepted for Metaflow compatibility.")
-    @click.option("--config", "config_files", type=(str, str), multiple=True, metavar="NAME FILE",
-                  help="Read the flow's Config NAME from FILE (as `run --config`).")
-    @click.option("--config-value", "config_values", type=(str, str), multiple=True, metavar="NAME JSON",
-                  help="Give the flow's Config NAME as JSON text (as `run --config-value`).")
+    @click.option(
+        "--pylint/--no-pylint",
+        default=True,
+        hidden=True,
+        help="Accepted for Metaflow compatibility.",
+    )
+    @click.option(
+        "--metadata", default=None, hidden=True, help="Accepted for Metaflow compatibility."
+    )
+    @click.option(
+        "--environment", default=None, hidden=True, help="Accepted for Metaflow compatibility."
+    )
+    @click.option(
+        "--datastore",
+        "datastore_kind",
+        default=None,
+        hidden=True,
+        help="Accepted for Metaflow compatibility; use --datastore-root URL.",
+    )
+    @click.option(
+        "--event-logger", default=None, hidden=True, help="Accepted for Metaflow compatibility."
+    )
+    @click.option(
+        "--monitor", default=None, hidden=True, help="Accepted for Metaflow compatibility."
+    )
+    @click.option(
+        "--config",
+        "config_files",
+        type=(str, str),
+        multiple=True,
+        metavar="NAME FILE",
+        help="Read the flow's Config NAME from FILE (as `run --config`).",
+    )
+    @click.option(
+        "--config-value",
+        "config_values",
+        type=(str, str),
+        multiple=True,
+        metavar="NAME JSON",
+        help="Give the flow's Config NAME as JSON text (as `run --config-value`).",
+    )
     @click.pass_context
-    def group(ctx: click.Context, with_: tuple[str, ...], datastore_root: str | None, quiet: bool,
-              pylint: bool, metadata: str | None, environment: str | None,
-              datastore_kind: str | None, event_logger: str | None, monitor: str | None,
-              config_files: tuple[tuple[str, str], ...], config_values: tuple[tuple[str, str], ...]) -> None:
+    def group(
+        ctx: click.Context,
+        with_: tuple[str, ...],
+        datastore_root: str | None,
+        quiet: bool,
+        pylint: bool,
+        metadata: str | None,
+        environment: str | None,
+        datastore_kind: str | None,
+        event_logger: str | None,
+        monitor: str | None,
+        config_files: tuple[tuple[str, str], ...],
+        config_values: tuple[tuple[str, str], ...],
+    ) -> None:
         """Metaflow's top-level options are accepted so its commands lines keep working."""
         if environment and environment != "local":
-            click.echo(f"note: --environment={environment} is ignored; steps run in this Python "
-                       "environment on Ray", err=True)
-        ctx.obj = {"with_": with_, "datastore": datastore_root, "quiet": quiet, "started": started,
-                   "config_files": config_files, "config_values": config_values}
+            click.echo(
+                f"note: --environment={environment} is ignored; steps run in this Python "
+                "environment on Ray",
+                err=True,
+            )
+        ctx.obj = {
+            "with_": with_,
+            "datastore": datastore_root,
+            "quiet": quiet,
+            "started": started,
+            "config_files": config_files,
+            "config_values": config_values,
+        }
 
     @group.command("check")
     def check() -> None:
@@ -71,5 +132,7 @@ def flow_main(flow_cls: type) -> None:
     group.add_command(make_card(flow_cls))
     group.add_command(make_run_command(flow_cls, flow_file))
     group.add_command(make_resume_command(flow_cls, flow_file))
-    handle_errors(lambda: group.main(args=sys.argv[1:], prog_name=prog, standalone_mode=False), prog)
+    handle_errors(
+        lambda: group.main(args=sys.argv[1:], prog_name=prog, standalone_mode=False), prog
+    )
     sys.exit(0)

@@ -20,7 +20,9 @@ _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 class AgeType(click.ParamType):
     name = "AGE"
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         if isinstance(value, (int, float)):
             return float(value)
         match = _AGE.match(str(value))
@@ -31,9 +33,16 @@ class AgeType(click.ParamType):
 
 @click.command("gc")
 @datastore_option()
-@click.option("--dry-run", is_flag=True, help="List what would be removed (and its size); remove nothing.")
-@click.option("--min-age", type=AgeType(), default="1h", show_default=True,
-              help="Leave files younger than this (e.g. 30m, 2h, 1d): a running task may still need them.")
+@click.option(
+    "--dry-run", is_flag=True, help="List what would be removed (and its size); remove nothing."
+)
+@click.option(
+    "--min-age",
+    type=AgeType(),
+    default="1h",
+    show_default=True,
+    help="Leave files younger than this (e.g. 30m, 2h, 1d): a running task may still need them.",
+)
 def gc_command(datastore: str | None, dry_run: bool, min_age: float) -> None:
     """Remove leftover temp files and blobs that no run, task or cache entry references."""
     from rayflow.datastore import default_url, gc, open_storage
@@ -48,5 +57,7 @@ def gc_command(datastore: str | None, dry_run: bool, min_age: float) -> None:
     if not dry_run:
         gc.remove(storage, found.garbage)
     temps = sum(1 for g in found.garbage if g.kind == "temp file")
-    click.echo(f"{storage.url}: {verb} {temps} temp file(s) and {len(found.garbage) - temps} "
-               f"unreferenced blob(s), {human_size(found.bytes)}")
+    click.echo(
+        f"{storage.url}: {verb} {temps} temp file(s) and {len(found.garbage) - temps} "
+        f"unreferenced blob(s), {human_size(found.bytes)}"
+    )

@@ -30,13 +30,17 @@ def _attempt_logs(task: Any, streams: list[str]) -> list[tuple[str, str, str]]:
     storage = ns.storage()
     record = task._load()
     flow, run_id, step, task_id, last = record.logs_at
-    numbers = [last] if record.origin else taskrecords.attempts(storage, flow, run_id, step, task_id)
+    numbers = (
+        [last] if record.origin else taskrecords.attempts(storage, flow, run_id, step, task_id)
+    )
     base = f"{task.step_name}/{task.id}"
     out = []
     for n in numbers or [last]:
         label = base if len(numbers) <= 1 else f"{base} attempt {n}"
         for stream in streams:
-            out.append((label, stream, records.read_log(storage, flow, run_id, step, task_id, stream, n)))
+            out.append(
+                (label, stream, records.read_log(storage, flow, run_id, step, task_id, stream, n))
+            )
     return out
 
 
@@ -50,7 +54,9 @@ def _tasks(pathspec: str) -> list[Any]:
         return Step(pathspec).tasks()
     if len(parts) == 2:
         return [task for step in Run(pathspec).steps() for task in step.tasks()]
-    raise NotFound(f"logs need a run, step or task pathspec (Flow/run_id[/step[/task_id]]), got {pathspec!r}")
+    raise NotFound(
+        f"logs need a run, step or task pathspec (Flow/run_id[/step[/task_id]]), got {pathspec!r}"
+    )
 
 
 def _print_new(pathspec: str, streams: list[str], seen: dict[tuple[str, str], int]) -> bool:
@@ -93,9 +99,11 @@ def _follow(pathspec: str, streams: list[str]) -> None:
                 click.echo(f"waiting for run {run_pathspec} to start (Ctrl-C to stop)", err=True)
                 waiting = time.monotonic()
             elif time.monotonic() - waiting > START_WAIT_SECONDS:
-                raise NotFound(f"run {run_pathspec} did not start within {START_WAIT_SECONDS:.0f} s "
-                               f"(a detached run: 'rayflow status {run_pathspec} --cluster URL' asks "
-                               "its Ray job)") from None
+                raise NotFound(
+                    f"run {run_pathspec} did not start within {START_WAIT_SECONDS:.0f} s "
+                    f"(a detached run: 'rayflow status {run_pathspec} --cluster URL' asks "
+                    "its Ray job)"
+                ) from None
             time.sleep(FOLLOW_SECONDS)
             continue
         try:
@@ -113,10 +121,13 @@ def _follow(pathspec: str, streams: list[str]) -> None:
 @click.argument("pathspec", metavar="FLOW/RUN_ID[/STEP[/TASK_ID]]")
 @click.option("--stdout", "only_stdout", is_flag=True, help="Only stdout.")
 @click.option("--stderr", "only_stderr", is_flag=True, help="Only stderr.")
-@click.option("--follow", "-f", is_flag=True, help="Print logs as tasks finish, until the run ends.")
+@click.option(
+    "--follow", "-f", is_flag=True, help="Print logs as tasks finish, until the run ends."
+)
 @datastore_option()
-def logs_command(pathspec: str, only_stdout: bool, only_stderr: bool, follow: bool,
-                 datastore: str | None) -> None:
+def logs_command(
+    pathspec: str, only_stdout: bool, only_stderr: bool, follow: bool, datastore: str | None
+) -> None:
     """Print the stdout and stderr of a task, of every task of a step, or of a whole run."""
     streams = ["stdout", "stderr"]
     if only_stdout != only_stderr:

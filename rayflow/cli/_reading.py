@@ -21,8 +21,12 @@ from .._errors import USER_ERRORS
 
 
 def datastore_option() -> Any:
-    return click.option("--datastore", default=None, metavar="URL",
-                        help="Datastore to read (default: $RAYFLOW_DATASTORE or the nearest .rayflow/).")
+    return click.option(
+        "--datastore",
+        default=None,
+        metavar="URL",
+        help="Datastore to read (default: $RAYFLOW_DATASTORE or the nearest .rayflow/).",
+    )
 
 
 @contextmanager
@@ -91,7 +95,9 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+def print_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
+) -> None:
     """A rich table on stdout; wide enough not to fold cells when stdout is not a terminal."""
     from rich import box
     from rich.console import Console
@@ -107,5 +113,13 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: st
     console.print(table)
 
 
-__all__ = ["datastore_option", "duration", "human_size", "params_text", "print_table",
-           "reading", "short", "when"]
+__all__ = [
+    "datastore_option",
+    "duration",
+    "human_size",
+    "params_text",
+    "print_table",
+    "reading",
+    "short",
+    "when",
+]

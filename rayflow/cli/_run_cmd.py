@@ -30,7 +30,9 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
         from rayflow.scheduler import prepare_warm
 
         prepare_warm(opts.get("cluster"))  # ray start, if needed, while the flow is prepared
-    configs = ConfigInput(dict(opts.get("config_files") or ()), dict(opts.get("config_values") or ()))
+    configs = ConfigInput(
+        dict(opts.get("config_files") or ()), dict(opts.get("config_values") or ())
+    )
     _, plan = plan_for(flow_cls, tuple(opts.get("with_") or ()), configs)
     given = {k: v for k, v in opts.get("params", {}).items() if v is not None}
     values = resolve_values(flow_cls, given)
@@ -45,7 +47,9 @@ def execute_run(flow_cls: type, flow_file: str | None, opts: dict[str, Any]) -> 
 
         linger_until_exit()
     if not opts.get("quiet"):
-        click.echo(f"rayflow: running {flow_cls.__name__} (datastore: {display_path(url) if '://' not in url else url})")
+        click.echo(
+            f"rayflow: running {flow_cls.__name__} (datastore: {display_path(url) if '://' not in url else url})"
+        )
     result = launch(new_request(flow_cls, flow_file, plan, values, url, **cli_fields(opts)))
     report(result, flow_file, started)
 
@@ -93,16 +97,21 @@ def report(result: Any, flow_file: str | None = None, started: float | None = No
         signum = getattr(result, "signum", 0) or signal.SIGINT
         how = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
         kept = len(result.executed) + len(result.cloned) + len(getattr(result, "cached", ()))
-        click.echo(f"run {result.pathspec} {how}; {kept} finished task(s) are kept "
-                   f"(resume with: rayflow resume{target} --origin-run-id {result.run_id})", err=True)
+        click.echo(
+            f"run {result.pathspec} {how}; {kept} finished task(s) are kept "
+            f"(resume with: rayflow resume{target} --origin-run-id {result.run_id})",
+            err=True,
+        )
         sys.exit(128 + signum)
     failed = ", ".join(label for label, _ in result.failures[:5])
     more = f" and {len(result.failures) - 5} more" if len(result.failures) > 5 else ""
     cancelled = getattr(result, "cancelled", None)
     also = f", {len(cancelled)} cancelled" if cancelled else ""
-    click.echo(f"run {result.pathspec} failed: {len(result.failures)} task(s) failed ({failed}{more}){also}; "
-               f"finished tasks are kept; resume with: rayflow resume{target} --origin-run-id {result.run_id}",
-               err=True)
+    click.echo(
+        f"run {result.pathspec} failed: {len(result.failures)} task(s) failed ({failed}{more}){also}; "
+        f"finished tasks are kept; resume with: rayflow resume{target} --origin-run-id {result.run_id}",
+        err=True,
+    )
     raise RunFailed(f"run {result.pathspec} failed")
 
 
@@ -113,8 +122,14 @@ class FlowCommand(click.Command):
     flow's parameters and unknown options are reported against them.
     """
 
-    def __init__(self, name: str, callback: Callable[..., Any], base: list[Any],
-                 flow_cls: type | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        callback: Callable[..., Any],
+        base: list[Any],
+        flow_cls: type | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.base = base
         self.fixed_flow = flow_cls
         params: list[Any] = list(base)
@@ -126,7 +141,9 @@ class FlowCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if self.fixed_flow is None:
-            params: list[Any] = [click.Argument(["target"], required=True, metavar="FILE[:FlowClass]")]
+            params: list[Any] = [
+                click.Argument(["target"], required=True, metavar="FILE[:FlowClass]")
+            ]
             params += list(self.base)
             if args and not args[0].startswith("-") and not ctx.resilient_parsing:
                 flow_cls, path = load_flow(args[0])
@@ -165,5 +182,10 @@ def make_run_command(flow_cls: type | None = None, flow_file: str | None = None)
             cls, path = flow_cls, flow_file
         execute_run(cls, path, with_group_options(ctx, _split(kwargs, cls)))
 
-    return FlowCommand("run", callback, run_options(), flow_cls=flow_cls,
-                       help="Run the flow on Ray (an embedded local instance unless --cluster).")
+    return FlowCommand(
+        "run",
+        callback,
+        run_options(),
+        flow_cls=flow_cls,
+        help="Run the flow on Ray (an embedded local instance unless --cluster).",
+    )

@@ -78,8 +78,10 @@ def show_pathspec(pathspec: str, code: bool, stats: bool = False, whole: bool = 
     if len(parts) == 1:
         from ._reading import print_table
 
-        print_table(["run id", "status", "started", "duration", "tags", "parameters"],
-                    run_rows(Flow(parts[0]).runs()))
+        print_table(
+            ["run id", "status", "started", "duration", "tags", "parameters"],
+            run_rows(Flow(parts[0]).runs()),
+        )
     elif len(parts) == 2:
         show_run(Run(pathspec), code)
     elif len(parts) == 3:
@@ -101,11 +103,18 @@ def show_pathspec(pathspec: str, code: bool, stats: bool = False, whole: bool = 
 @click.command("show")
 @click.argument("target", metavar="FILE[:FlowClass] | PATHSPEC")
 @click.option("--code", is_flag=True, help="For a run: print the flow source that ran.")
-@click.option("--stats", is_flag=True,
-              help="For a run: wall time, task time, parallel efficiency, scheduling latency and "
-                   "critical path (the numbers above `rayflow timeline`).")
-@click.option("--all", "whole", is_flag=True,
-              help="For an artifact: print all of its value (by default, the first 4096 characters).")
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="For a run: wall time, task time, parallel efficiency, scheduling latency and "
+    "critical path (the numbers above `rayflow timeline`).",
+)
+@click.option(
+    "--all",
+    "whole",
+    is_flag=True,
+    help="For an artifact: print all of its value (by default, the first 4096 characters).",
+)
 @datastore_option()
 def show_command(target: str, code: bool, stats: bool, whole: bool, datastore: str | None) -> None:
     """Show a flow file's graph, or a past run, step, task or artifact (Flow/run_id[/step[/task]])."""

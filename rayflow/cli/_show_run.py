@@ -34,8 +34,10 @@ def _readable(tasks: list) -> tuple[list, list]:
 def _crash_note(record: dict) -> str:
     if record.get("status") != "crashed":
         return ""
-    return (f"  (its driver stopped without recording an end; last seen {when(record.get('last_heartbeat'))}; "
-            "resume runs what did not finish)")
+    return (
+        f"  (its driver stopped without recording an end; last seen {when(record.get('last_heartbeat'))}; "
+        "resume runs what did not finish)"
+    )
 
 
 def show_run(run: Any, code: bool) -> None:
@@ -45,7 +47,9 @@ def show_run(run: Any, code: bool) -> None:
         if source is None:
             from .._client import NotFound
 
-            raise NotFound(f"run {run.pathspec} has no recorded code (it was not stored with the run)")
+            raise NotFound(
+                f"run {run.pathspec} has no recorded code (it was not stored with the run)"
+            )
         click.echo(source, nl=not source.endswith("\n"))
         return
     created, finished = record.get("created_at"), record.get("finished_at")
@@ -59,14 +63,19 @@ def show_run(run: Any, code: bool) -> None:
     ]
     if record.get("origin_run_id"):
         lines.append(f"origin    {run.flow_name}/{record['origin_run_id']} (resumed)")
-    versions = [f"{n} {record[k]}" for n, k in (("python", "python"), ("ray", "ray_version"),
-                                                   ("rayflow", "rayflow_version")) if record.get(k)]
+    versions = [
+        f"{n} {record[k]}"
+        for n, k in (("python", "python"), ("ray", "ray_version"), ("rayflow", "rayflow_version"))
+        if record.get(k)
+    ]
     if versions:
         lines.append(f"versions  {', '.join(versions)}")
     if record.get("flow_file") or record.get("code_file"):
         where = record.get("flow_file") or record.get("code_file")
         if record.get("git_commit"):
-            where += f"  (git {record['git_commit'][:12]}{', dirty' if record.get('git_dirty') else ''})"
+            where += (
+                f"  (git {record['git_commit'][:12]}{', dirty' if record.get('git_dirty') else ''})"
+            )
         lines.append(f"code      {where}")
     lines.append(f"params    {params_text(record.get('parameters', {})) or '-'}")
     click.echo("\n".join(lines))
@@ -80,9 +89,18 @@ def show_run(run: Any, code: bool) -> None:
         starts = [t.created_at for t in tasks if t.created_at]
         ends = [t.finished_at for t in tasks if t.finished_at]
         start, end = (min(starts) if starts else None), (max(ends) if ends else None)
-        rows.append([step.id, len(all_tasks), states.count("done") + states.count("cloned"),
-                     states.count("cloned"), states.count("failed"), len(damaged), when(start),
-                     duration(start, end)])
+        rows.append(
+            [
+                step.id,
+                len(all_tasks),
+                states.count("done") + states.count("cloned"),
+                states.count("cloned"),
+                states.count("failed"),
+                len(damaged),
+                when(start),
+                duration(start, end),
+            ]
+        )
     click.echo("")
     columns = ["step", "tasks", "done", "cloned", "failed", "damaged", "started", "duration"]
     if not any_damaged:
@@ -96,8 +114,16 @@ def show_step(step: Any, skip: str | None = None) -> None:
     tasks, damaged = _readable([t for t in step.tasks() if t.id != skip])
     for task in tasks:
         meta = task.record
-        rows.append([task.id, _task_state(task), meta.get("attempt", 0), when(task.created_at),
-                     duration(task.created_at, task.finished_at), meta.get("host") or "-"])
+        rows.append(
+            [
+                task.id,
+                _task_state(task),
+                meta.get("attempt", 0),
+                when(task.created_at),
+                duration(task.created_at, task.finished_at),
+                meta.get("host") or "-",
+            ]
+        )
     rows += [[task_id, "damaged", "-", "-", "-", "-"] for task_id in damaged]
     click.echo(f"step {step.pathspec}: {len(rows)} task(s)")
     print_table(["task", "state", "attempt", "started", "duration", "host"], rows)
@@ -155,7 +181,7 @@ def show_artifact(task: Any, name: str, whole: bool = False) -> None:
     try:
         value = artifact.data
         if not whole and isinstance(value, (str, bytes, bytearray)):
-            text = repr(value[:PREVIEW_CHARS + 1])  # never build the repr of all of it
+            text = repr(value[: PREVIEW_CHARS + 1])  # never build the repr of all of it
         else:
             text = repr(value)
     except Exception as exc:  # noqa: BLE001 - unpickling and repr run the user's code
@@ -165,5 +191,8 @@ def show_artifact(task: Any, name: str, whole: bool = False) -> None:
         click.echo(text)
         return
     click.echo(text[:PREVIEW_CHARS] + "...")
-    click.echo(f"(the first {PREVIEW_CHARS} characters of a {human_size(artifact.size)} artifact; "
-               f"add --all to print all of it)", err=True)
+    click.echo(
+        f"(the first {PREVIEW_CHARS} characters of a {human_size(artifact.size)} artifact; "
+        f"add --all to print all of it)",
+        err=True,
+    )

@@ -27,7 +27,9 @@ def tag_add(pathspec: str, tags: tuple[str, ...], datastore: str | None) -> None
     with reading(datastore):
         run = Run(pathspec)
         for tag in sorted(set(tags) & run.system_tags):
-            click.echo(f"note: '{tag}' is already a system tag of {run.pathspec}; not added", err=True)
+            click.echo(
+                f"note: '{tag}' is already a system tag of {run.pathspec}; not added", err=True
+            )
         _show(run.pathspec, run.add_tags(tags))
 
 

@@ -16,8 +16,14 @@ from ._reading import datastore_option, reading
 
 @click.command("timeline")
 @click.argument("pathspec", metavar="FLOW[/RUN_ID]")
-@click.option("-o", "--output", default="timeline.html", show_default=True, metavar="FILE",
-              help="Where to write the HTML file.")
+@click.option(
+    "-o",
+    "--output",
+    default="timeline.html",
+    show_default=True,
+    metavar="FILE",
+    help="Where to write the HTML file.",
+)
 @datastore_option()
 def timeline_command(pathspec: str, output: str, datastore: str | None) -> None:
     """Write a run's timeline (one bar per task attempt, per worker) as a self-contained HTML file."""

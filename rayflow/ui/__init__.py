@@ -10,8 +10,12 @@ from typing import Any
 from ._serve import is_loopback, serve
 
 
-def create_app(datastore: str | None = None, token: str | None = None,
-               sweeps_storage: str | None = None, allowed_hosts: list[str] | None = None) -> Any:
+def create_app(
+    datastore: str | None = None,
+    token: str | None = None,
+    sweeps_storage: str | None = None,
+    allowed_hosts: list[str] | None = None,
+) -> Any:
     """The ASGI application (for ``uvicorn`` or a test client)."""
     from ._app import create_app as make
 

@@ -45,24 +45,42 @@ def error_handlers(ui: Ui) -> dict[Any, Any]:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
             return not_found(request, exc)
-        return PlainTextResponse(f"{exc.status_code}: {exc.detail}", status_code=exc.status_code,
-                                 headers=getattr(exc, "headers", None))
+        return PlainTextResponse(
+            f"{exc.status_code}: {exc.detail}",
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     def datastore_error(request: Request, exc: Exception) -> Response:
         log.warning("datastore error on %s: %s", request.url.path, exc)
-        return ui.page("error.html", 502, code=502, message=f"The datastore could not be read: {exc}", back="/")
+        return ui.page(
+            "error.html", 502, code=502, message=f"The datastore could not be read: {exc}", back="/"
+        )
 
     def server_error(request: Request, exc: Exception) -> Response:
         log.exception("error on %s", request.url.path)
-        return ui.page("error.html", 500, code=500,
-                       message=f"Internal error ({type(exc).__name__}); see the server's output.", back="/")
+        return ui.page(
+            "error.html",
+            500,
+            code=500,
+            message=f"Internal error ({type(exc).__name__}); see the server's output.",
+            back="/",
+        )
 
-    return {NotFound: not_found, HTTPException: http_error, DatastoreError: datastore_error,
-            Exception: server_error}
+    return {
+        NotFound: not_found,
+        HTTPException: http_error,
+        DatastoreError: datastore_error,
+        Exception: server_error,
+    }
 
 
-def create_app(datastore: str | None = None, token: str | None = None,
-               sweeps_storage: str | None = None, allowed_hosts: list[str] | None = None) -> Any:
+def create_app(
+    datastore: str | None = None,
+    token: str | None = None,
+    sweeps_storage: str | None = None,
+    allowed_hosts: list[str] | None = None,
+) -> Any:
     """The ASGI app for ``datastore`` (default: the client's default datastore).
 
     ``allowed_hosts``: Host header names accepted (``serve`` passes the loopback names when it

@@ -49,18 +49,33 @@ def routes(env: Any) -> list[Route]:
         p = request.path_params
         found = _cards(p)
         base = f"/cards/{p['flow']}/{p['run_id']}/{p['step']}/{p['task_id']}"
-        html = template.render(datastore=ns.get_metadata(), p=p, cards=list(found), base=base,
-                               sandbox=SANDBOX, origin=found.origin_pathspec,
-                               pathspec=f"{p['flow']}/{p['run_id']}/{p['step']}/{p['task_id']}")
+        html = template.render(
+            datastore=ns.get_metadata(),
+            p=p,
+            cards=list(found),
+            base=base,
+            sandbox=SANDBOX,
+            origin=found.origin_pathspec,
+            pathspec=f"{p['flow']}/{p['run_id']}/{p['step']}/{p['task_id']}",
+        )
         return HTMLResponse(html)
 
     def card_file(request: Request) -> Response:
         p = request.path_params
         for card in _cards(p):
             if card.path.rsplit("/", 1)[1] == p["name"]:
-                return HTMLResponse(card.get(), headers={
-                    "Content-Security-Policy": f"sandbox {SANDBOX}", "X-Content-Type-Options": "nosniff"})
-        raise NotFound(f"task {p['flow']}/{p['run_id']}/{p['step']}/{p['task_id']} has no card {p['name']}")
+                return HTMLResponse(
+                    card.get(),
+                    headers={
+                        "Content-Security-Policy": f"sandbox {SANDBOX}",
+                        "X-Content-Type-Options": "nosniff",
+                    },
+                )
+        raise NotFound(
+            f"task {p['flow']}/{p['run_id']}/{p['step']}/{p['task_id']} has no card {p['name']}"
+        )
 
-    return [Route("/cards/{flow}/{run_id}/{step}/{task_id}", cards_page),
-            Route("/cards/{flow}/{run_id}/{step}/{task_id}/{name}", card_file)]
+    return [
+        Route("/cards/{flow}/{run_id}/{step}/{task_id}", cards_page),
+        Route("/cards/{flow}/{run_id}/{step}/{task_id}/{name}", card_file),
+    ]

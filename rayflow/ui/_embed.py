@@ -23,6 +23,10 @@ def timeline_html(view: Any) -> tuple[str, bool]:
         try:
             return _timeline.fragment(_stats.run_stats(view.run), heading=False), True
         except Exception as exc:  # noqa: BLE001 - a timeline problem must not break the run page
-            log.warning("timeline of %s failed (%s: %s); showing the built-in one",
-                        view.run.pathspec, type(exc).__name__, exc)
+            log.warning(
+                "timeline of %s failed (%s: %s); showing the built-in one",
+                view.run.pathspec,
+                type(exc).__name__,
+                exc,
+            )
     return task_timeline(view.tasks, now=time.time() if view.running else None), False

@@ -16,10 +16,12 @@ from starlette.requests import HTTPConnection
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 COOKIE = "rayflow_ui_token"
-REFUSED = ("<!doctype html><title>rayflow ui: token required</title><h1>401: token required</h1>"
-           "<p>This rayflow ui was started with a token. Open the URL it printed "
-           "(with <code>?token=…</code>) or send the token in an <code>Authorization: Bearer</code> "
-           "header.</p>")
+REFUSED = (
+    "<!doctype html><title>rayflow ui: token required</title><h1>401: token required</h1>"
+    "<p>This rayflow ui was started with a token. Open the URL it printed "
+    "(with <code>?token=…</code>) or send the token in an <code>Authorization: Bearer</code> "
+    "header.</p>"
+)
 
 
 class TokenGate:
@@ -47,7 +49,9 @@ class TokenGate:
             await response(scope, receive, send)
             return
         auth = conn.headers.get("authorization", "")
-        header = auth[7:] if auth.lower().startswith("bearer ") else conn.headers.get("x-rayflow-token")
+        header = (
+            auth[7:] if auth.lower().startswith("bearer ") else conn.headers.get("x-rayflow-token")
+        )
         if self._ok(header, self.token) or self._ok(conn.cookies.get(COOKIE), self.cookie):
             await self.app(scope, receive, send)
             return

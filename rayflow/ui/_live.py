@@ -28,7 +28,14 @@ def task_signature(task: Any) -> tuple[Any, ...]:
 
 
 def step_signature(step: Any) -> tuple[Any, ...]:
-    return (step.status, step.total, tuple(step.counts.items()), step.start, step.end, len(step.tasks))
+    return (
+        step.status,
+        step.total,
+        tuple(step.counts.items()),
+        step.start,
+        step.end,
+        len(step.tasks),
+    )
 
 
 @dataclass
@@ -97,7 +104,11 @@ class LiveTracker:
         """The version a cursor names; None when it is not one of this server's, or was given
         before the run was last forgotten (the page reloads)."""
         epoch, _, number = (cursor or "").partition(".")
-        if (epoch != self.epoch or not number.isdigit() or int(number) <= versions.born
-                or int(number) > versions.version):
+        if (
+            epoch != self.epoch
+            or not number.isdigit()
+            or int(number) <= versions.born
+            or int(number) > versions.version
+        ):
             return None
         return int(number)

@@ -176,8 +176,9 @@ def _rows(flow: str, run_ids: list[str]) -> tuple[list[RunRow], list[str]]:
     return rows, sorted(damaged)
 
 
-def flow_runs(flow: str, tag: str | None = None, status: str | None = None,
-              offset: int = 0, limit: int = 100) -> FlowPage:
+def flow_runs(
+    flow: str, tag: str | None = None, status: str | None = None, offset: int = 0, limit: int = 100
+) -> FlowPage:
     """A page of a flow's runs, newest first, filtered by tag (user or system) and status.
 
     Without a filter only the page's ``run.json`` records are read (a flow of 1,000 runs costs
@@ -192,9 +193,16 @@ def flow_runs(flow: str, tag: str | None = None, status: str | None = None,
     newest = list(reversed(run_ids))
     if not tag and not status:
         offset = min(max(0, offset), len(newest) - 1)
-        rows, damaged = _rows(flow, newest[offset:offset + limit])
-        return FlowPage(flow, rows, len(newest), len(newest), offset,
-                        tags=sorted({t for r in rows for t in r.tags}), damaged=damaged)
+        rows, damaged = _rows(flow, newest[offset : offset + limit])
+        return FlowPage(
+            flow,
+            rows,
+            len(newest),
+            len(newest),
+            offset,
+            tags=sorted({t for r in rows for t in r.tags}),
+            damaged=damaged,
+        )
     rows, damaged = _rows(flow, newest)
     tags = sorted({t for r in rows for t in r.tags})
     if tag:
@@ -202,8 +210,15 @@ def flow_runs(flow: str, tag: str | None = None, status: str | None = None,
     if status:
         rows = [r for r in rows if r.status == status]
     offset = min(max(0, offset), max(0, len(rows) - 1))
-    return FlowPage(flow, rows[offset:offset + limit], len(newest), len(rows), offset, tags=tags,
-                    damaged=damaged)
+    return FlowPage(
+        flow,
+        rows[offset : offset + limit],
+        len(newest),
+        len(rows),
+        offset,
+        tags=tags,
+        damaged=damaged,
+    )
 
 
 def get_run(flow: str, run_id: str) -> Run:
@@ -251,9 +266,13 @@ def compare(flow: str, run_ids: list[str]) -> tuple[list[Run], list[CompareRow]]
     from ._format import short
 
     runs = [get_run(flow, rid) for rid in run_ids]
-    rows = [CompareRow("run", "status", [r.status for r in runs], len({r.status for r in runs}) > 1)]
-    columns_by_kind = (("param", [r.parameters for r in runs]),
-                       ("artifact", parallel_map(scalar_artifacts, runs)))
+    rows = [
+        CompareRow("run", "status", [r.status for r in runs], len({r.status for r in runs}) > 1)
+    ]
+    columns_by_kind = (
+        ("param", [r.parameters for r in runs]),
+        ("artifact", parallel_map(scalar_artifacts, runs)),
+    )
     for kind, columns in columns_by_kind:
         names: list[str] = []
         for col in columns:

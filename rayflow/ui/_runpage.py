@@ -31,7 +31,7 @@ def ordered(step: StepRow) -> list[TaskRow]:
 
 def window(step: StepRow, offset: int = 0, limit: int = PAGE) -> list[TaskRow]:
     offset = max(0, offset)
-    return ordered(step)[offset:offset + max(1, min(limit, 1000))]
+    return ordered(step)[offset : offset + max(1, min(limit, 1000))]
 
 
 def find_step(view: RunView, name: str) -> StepRow | None:

@@ -168,8 +168,9 @@ def _due(plan: dict[str, Any], by_step: dict[str, list[TaskRow]]) -> dict[str, i
         if node.get("type") == "start" or not preds[name]:
             due[name] = 1
             continue
-        done = [t for p in preds[name] for t in by_step.get(p, []) if t.done
-                and name in t.meta.next]
+        done = [
+            t for p in preds[name] for t in by_step.get(p, []) if t.done and name in t.meta.next
+        ]
         if not node.get("is_join"):
             due[name] = sum(int((t.meta.foreach or {}).get("n", 1)) for t in done)
             continue
@@ -196,7 +197,11 @@ def run_view(run: Run, cache: DoneCache) -> RunView:
     present = records.list_steps(storage, flow, run_id)
     order = [s for s in plan if s in present] + sorted(set(present) - set(plan))
     order += [s for s in plan if s not in order]
-    rows = [r for rows in parallel_map(lambda s: _read_step(flow, run_id, s, cache), present) for r in rows]
+    rows = [
+        r
+        for rows in parallel_map(lambda s: _read_step(flow, run_id, s, cache), present)
+        for r in rows
+    ]
     running = record.get("status") == "running"
     by_step: dict[str, list[TaskRow]] = defaultdict(list)
     for row in rows:

@@ -21,7 +21,9 @@ def is_loopback(host: str) -> bool:
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket; OSError (port in use, unknown address) is the caller's to report."""
-    infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    infos = socket.getaddrinfo(
+        host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
     family, _, _, _, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -35,9 +37,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(datastore: str | None = None, host: str = "127.0.0.1", port: int = 8765,
-          token: str | None = None, sweeps_storage: str | None = None,
-          echo: Callable[[str], Any] = print) -> None:
+def serve(
+    datastore: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    sweeps_storage: str | None = None,
+    echo: Callable[[str], Any] = print,
+) -> None:
     """Serve until Ctrl-C (uvicorn stops cleanly on SIGINT/SIGTERM)."""
     import uvicorn
 
@@ -49,8 +56,9 @@ def serve(datastore: str | None = None, host: str = "127.0.0.1", port: int = 876
     real_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{real_port}/" + (f"?token={token}" if token else "")
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     echo(f"rayflow ui: serving {app_datastore(app)} at {url}  (Ctrl-C to stop)")
     sys.stdout.flush()

@@ -9,10 +9,27 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7",
-           "#9c755f", "#bab0ac", "#e15759")
-STATUS_COLOR = {"done": "#2e7d32", "successful": "#2e7d32", "running": "#1565c0", "failed": "#c62828",
-                "pending": "#9e9e9e", "cloned": "#6a1b9a", "cached": "#00838f"}
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#b07aa1",
+    "#76b7b2",
+    "#edc948",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+    "#e15759",
+)
+STATUS_COLOR = {
+    "done": "#2e7d32",
+    "successful": "#2e7d32",
+    "running": "#1565c0",
+    "failed": "#c62828",
+    "pending": "#9e9e9e",
+    "cloned": "#6a1b9a",
+    "cached": "#00838f",
+}
 
 
 def _levels(plan: dict[str, Any], names: Sequence[str]) -> dict[str, int]:
@@ -54,11 +71,13 @@ def step_graph(plan: dict[str, Any], steps: Sequence[Any], running: bool = False
         offset = (height - (len(members) * h + (len(members) - 1) * gy)) / 2
         for i, name in enumerate(members):
             pos[name] = (pad + col * (w + gx), offset + i * (h + gy))
-    out = [f'<svg class="graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" aria-label="step graph">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-           'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#666"/>'
-           '</marker></defs>']
+    out = [
+        f'<svg class="graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="step graph">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#666"/>'
+        "</marker></defs>",
+    ]
     for name in names:
         node = plan.get(name) or {}
         for target in node.get("out") or []:
@@ -68,29 +87,36 @@ def step_graph(plan: dict[str, Any], steps: Sequence[Any], running: bool = False
             x2, y2 = pos[target][0], pos[target][1] + h / 2
             dash = ' stroke-dasharray="5,3"' if node.get("foreach") else ""
             mx = (x1 + x2) / 2
-            out.append(f'<path d="M{x1:.0f},{y1:.0f} C{mx:.0f},{y1:.0f} {mx:.0f},{y2:.0f} {x2 - 2:.0f},{y2:.0f}" '
-                       f'fill="none" stroke="#666" stroke-width="1.4"{dash} marker-end="url(#arrow)"/>')
+            out.append(
+                f'<path d="M{x1:.0f},{y1:.0f} C{mx:.0f},{y1:.0f} {mx:.0f},{y2:.0f} {x2 - 2:.0f},{y2:.0f}" '
+                f'fill="none" stroke="#666" stroke-width="1.4"{dash} marker-end="url(#arrow)"/>'
+            )
     for name in names:
         step = by_name[name]
         x, y = pos[name]
         color = STATUS_COLOR.get(step.status, "#9e9e9e")
         c = step.counts
-        parts = [f"{c['done'] + c['cloned'] + c['cached']}/{step.total} done" if step.total
-                 else ("pending" if running else "not run")]
+        parts = [
+            f"{c['done'] + c['cloned'] + c['cached']}/{step.total} done"
+            if step.total
+            else ("pending" if running else "not run")
+        ]
         parts += [f"{c[k]} {k}" for k in ("running", "failed", "cloned", "cached") if c.get(k)]
         label = " · ".join(parts)
         node = plan.get(name) or {}
         kind = "foreach" if node.get("foreach") else ("join" if node.get("is_join") else "")
-        out.append(f'<a href="#step-{escape(name)}"><g class="step step-{escape(step.status)}" '
-                   f'data-step="{escape(name)}">'
-                   f'<title>{escape(name)}: {escape(step.status)} ({escape(label)})</title>'
-                   f'<rect x="{x:.0f}" y="{y:.0f}" width="{w}" height="{h}" rx="7" fill="#fff" '
-                   f'stroke="{color}" stroke-width="2.5"/>'
-                   f'<rect x="{x:.0f}" y="{y:.0f}" width="7" height="{h}" rx="3" fill="{color}"/>'
-                   f'<text x="{x + 16:.0f}" y="{y + 22:.0f}" class="step-name">{escape(name)}'
-                   f'{f" <tspan class=kind>{kind}</tspan>" if kind else ""}</text>'
-                   f'<text x="{x + 16:.0f}" y="{y + 42:.0f}" class="step-counts">{escape(label)}</text>'
-                   f'</g></a>')
+        out.append(
+            f'<a href="#step-{escape(name)}"><g class="step step-{escape(step.status)}" '
+            f'data-step="{escape(name)}">'
+            f"<title>{escape(name)}: {escape(step.status)} ({escape(label)})</title>"
+            f'<rect x="{x:.0f}" y="{y:.0f}" width="{w}" height="{h}" rx="7" fill="#fff" '
+            f'stroke="{color}" stroke-width="2.5"/>'
+            f'<rect x="{x:.0f}" y="{y:.0f}" width="7" height="{h}" rx="3" fill="{color}"/>'
+            f'<text x="{x + 16:.0f}" y="{y + 22:.0f}" class="step-name">{escape(name)}'
+            f"{f' <tspan class=kind>{kind}</tspan>' if kind else ''}</text>"
+            f'<text x="{x + 16:.0f}" y="{y + 42:.0f}" class="step-counts">{escape(label)}</text>'
+            f"</g></a>"
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -122,24 +148,32 @@ def task_timeline(tasks: Sequence[Any], now: float | None = None) -> str:
     width, left, top, lane_h = 1000, 10, 22, 12 if len(lanes) < 40 else 6
     plot_w = width - 2 * left
     height = top + len(lanes) * lane_h + 10
-    out = [f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="100%" preserveAspectRatio="none" role="img" aria-label="task timeline">']
+    out = [
+        f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" preserveAspectRatio="none" role="img" aria-label="task timeline">'
+    ]
     for tick in _ticks(0, span, 8):
         x = left + plot_w * tick / span
-        out.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 6}" stroke="#eee"/>'
-                   f'<text x="{x:.1f}" y="{top - 8}" class="tick">{tick:g}s</text>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 6}" stroke="#eee"/>'
+            f'<text x="{x:.1f}" y="{top - 8}" class="tick">{tick:g}s</text>'
+        )
     for t, lane, end in placed:
         x = left + plot_w * (t.started_at - t0) / span
         bw = max(plot_w * (end - t.started_at) / span, 1.0)
         y = top + lane * lane_h
         fill = "#c62828" if t.state == "failed" else color[t.step]
-        out.append(f'<rect class="bar" data-task="{escape(t.step)}/{escape(t.id)}" x="{x:.1f}" y="{y}" '
-                   f'width="{bw:.1f}" height="{lane_h - 2}" fill="{fill}">'
-                   f'<title>{escape(t.step)}/{escape(t.id)} ({escape(t.state)}) '
-                   f'{t.started_at - t0:.2f}s → {end - t0:.2f}s</title></rect>')
+        out.append(
+            f'<rect class="bar" data-task="{escape(t.step)}/{escape(t.id)}" x="{x:.1f}" y="{y}" '
+            f'width="{bw:.1f}" height="{lane_h - 2}" fill="{fill}">'
+            f"<title>{escape(t.step)}/{escape(t.id)} ({escape(t.state)}) "
+            f"{t.started_at - t0:.2f}s → {end - t0:.2f}s</title></rect>"
+        )
     out.append("</svg>")
-    legend = " ".join(f'<span class="legend"><i style="background:{c}"></i>{escape(s)}</span>'
-                      for s, c in color.items())
+    legend = " ".join(
+        f'<span class="legend"><i style="background:{c}"></i>{escape(s)}</span>'
+        for s, c in color.items()
+    )
     return "".join(out) + f'<div class="legends">{legend}</div>'
 
 
@@ -155,12 +189,16 @@ def step_spans(steps: Sequence[Any], now: float | None = None) -> str:
     width, left, label_w, top, row_h = 1000, 10, 150, 22, 22
     plot_w = width - 2 * left - label_w
     height = top + len(timed) * row_h + 10
-    out = [f'<svg class="timeline steps" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="100%" role="img" aria-label="step timeline">']
+    out = [
+        f'<svg class="timeline steps" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="step timeline">'
+    ]
     for tick in _ticks(0, span, 8):
         x = left + label_w + plot_w * tick / span
-        out.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 6}" stroke="#eee"/>'
-                   f'<text x="{x:.1f}" y="{top - 8}" class="tick">{tick:g}s</text>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 6}" stroke="#eee"/>'
+            f'<text x="{x:.1f}" y="{top - 8}" class="tick">{tick:g}s</text>'
+        )
     for i, s in enumerate(timed):
         end = s.end or now or s.start
         x = left + label_w + plot_w * (s.start - t0) / span
@@ -168,10 +206,12 @@ def step_spans(steps: Sequence[Any], now: float | None = None) -> str:
         y = top + i * row_h
         fill = "#c62828" if s.status == "failed" else PALETTE[i % len(PALETTE)]
         counts = ", ".join(f"{n} {k}" for k, n in s.counts.items() if n)
-        out.append(f'<text x="{left}" y="{y + 14}" class="label">{escape(s.name)}</text>'
-                   f'<rect class="step-bar" data-step="{escape(s.name)}" x="{x:.1f}" y="{y}" '
-                   f'width="{bw:.1f}" height="{row_h - 6}" fill="{fill}"><title>{escape(s.name)}: '
-                   f'{escape(counts)}, {s.start - t0:.2f}s → {end - t0:.2f}s</title></rect>')
+        out.append(
+            f'<text x="{left}" y="{y + 14}" class="label">{escape(s.name)}</text>'
+            f'<rect class="step-bar" data-step="{escape(s.name)}" x="{x:.1f}" y="{y}" '
+            f'width="{bw:.1f}" height="{row_h - 6}" fill="{fill}"><title>{escape(s.name)}: '
+            f"{escape(counts)}, {s.start - t0:.2f}s → {end - t0:.2f}s</title></rect>"
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -207,18 +247,26 @@ def history_plot(points: Sequence[tuple[int, float]], direction: str) -> str:
     def sy(v: float) -> float:
         return mt + (height - mt - mb) * (1 - (v - y_lo) / (y_hi - y_lo))
 
-    out = [f'<svg class="history" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" aria-label="optimization history">',
-           f'<rect x="{ml}" y="{mt}" width="{width - ml - mr}" height="{height - mt - mb}" fill="#fafafa" stroke="#ccc"/>']
+    out = [
+        f'<svg class="history" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="optimization history">',
+        f'<rect x="{ml}" y="{mt}" width="{width - ml - mr}" height="{height - mt - mb}" fill="#fafafa" stroke="#ccc"/>',
+    ]
     for v in _ticks(y_lo, y_hi, 6):
-        out.append(f'<line x1="{ml}" x2="{width - mr}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#e5e5e5"/>'
-                   f'<text x="{ml - 6}" y="{sy(v) + 4:.1f}" class="tick" text-anchor="end">{v:.4g}</text>')
+        out.append(
+            f'<line x1="{ml}" x2="{width - mr}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#e5e5e5"/>'
+            f'<text x="{ml - 6}" y="{sy(v) + 4:.1f}" class="tick" text-anchor="end">{v:.4g}</text>'
+        )
     for v in _ticks(x_lo, x_hi, 10):
         if float(v).is_integer():
-            out.append(f'<text x="{sx(v):.1f}" y="{height - mb + 16}" class="tick" text-anchor="middle">{int(v)}</text>')
-    out.append(f'<text x="{(ml + width - mr) / 2}" y="{height - 6}" class="axis" text-anchor="middle">trial</text>'
-               f'<text x="14" y="{(mt + height - mb) / 2}" class="axis" text-anchor="middle" '
-               f'transform="rotate(-90 14 {(mt + height - mb) / 2})">objective</text>')
+            out.append(
+                f'<text x="{sx(v):.1f}" y="{height - mb + 16}" class="tick" text-anchor="middle">{int(v)}</text>'
+            )
+    out.append(
+        f'<text x="{(ml + width - mr) / 2}" y="{height - 6}" class="axis" text-anchor="middle">trial</text>'
+        f'<text x="14" y="{(mt + height - mb) / 2}" class="axis" text-anchor="middle" '
+        f'transform="rotate(-90 14 {(mt + height - mb) / 2})">objective</text>'
+    )
     best: list[tuple[float, float]] = []
     current: float | None = None
     for x, y in sorted(points):
@@ -229,13 +277,19 @@ def history_plot(points: Sequence[tuple[int, float]], direction: str) -> str:
     for x, y in best[1:]:
         path += f" H{sx(x):.1f} V{sy(y):.1f}"
     path += f" H{sx(x_hi):.1f}"
-    out.append(f'<path class="best-line" d="{path}" fill="none" stroke="#e15759" stroke-width="2"/>')
+    out.append(
+        f'<path class="best-line" d="{path}" fill="none" stroke="#e15759" stroke-width="2"/>'
+    )
     for x, y in points:
-        out.append(f'<circle class="trial-dot" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="#4e79a7">'
-                   f'<title>trial {x}: {y:.6g}</title></circle>')
-    out.append(f'<g class="legend-box"><circle cx="{ml + 14}" cy="{mt + 14}" r="4" fill="#4e79a7"/>'
-               f'<text x="{ml + 24}" y="{mt + 18}" class="tick">objective value</text>'
-               f'<line x1="{ml + 120}" x2="{ml + 140}" y1="{mt + 14}" y2="{mt + 14}" stroke="#e15759" stroke-width="2"/>'
-               f'<text x="{ml + 146}" y="{mt + 18}" class="tick">best so far</text></g>')
+        out.append(
+            f'<circle class="trial-dot" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="#4e79a7">'
+            f"<title>trial {x}: {y:.6g}</title></circle>"
+        )
+    out.append(
+        f'<g class="legend-box"><circle cx="{ml + 14}" cy="{mt + 14}" r="4" fill="#4e79a7"/>'
+        f'<text x="{ml + 24}" y="{mt + 18}" class="tick">objective value</text>'
+        f'<line x1="{ml + 120}" x2="{ml + 140}" y1="{mt + 14}" y2="{mt + 14}" stroke="#e15759" stroke-width="2"/>'
+        f'<text x="{ml + 146}" y="{mt + 18}" class="tick">best so far</text></g>'
+    )
     out.append("</svg>")
     return "".join(out)

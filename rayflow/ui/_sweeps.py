@@ -28,7 +28,7 @@ def storage_url(datastore: str, given: str | None) -> str | None:
     from rayflow.sweeps import default_storage
 
     url = default_storage(datastore)
-    path = url[len("sqlite:///"):]
+    path = url[len("sqlite:///") :]
     return url if os.path.exists(path) else None
 
 
@@ -38,8 +38,11 @@ def _open(url: str) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with _lock:
         if url not in _storages:
-            _storages[url] = optuna.storages.RDBStorage(url) if url.startswith(("sqlite:", "postgresql",
-                                                                                   "mysql")) else url
+            _storages[url] = (
+                optuna.storages.RDBStorage(url)
+                if url.startswith(("sqlite:", "postgresql", "mysql"))
+                else url
+            )
         return _storages[url]
 
 
@@ -62,9 +65,17 @@ def studies(url: str | None) -> list[StudyRow]:
     out = []
     for s in optuna.get_all_study_summaries(storage=_open(url), include_best_trial=True):
         best = s.best_trial
-        out.append(StudyRow(s.study_name, s.direction.name.lower(), s.n_trials,
-                            best.value if best else None, best.number if best else None,
-                            s.user_attrs.get("flow"), s.user_attrs.get("objective")))
+        out.append(
+            StudyRow(
+                s.study_name,
+                s.direction.name.lower(),
+                s.n_trials,
+                best.value if best else None,
+                best.number if best else None,
+                s.user_attrs.get("flow"),
+                s.user_attrs.get("objective"),
+            )
+        )
     return sorted(out, key=lambda r: r.name)
 
 
@@ -116,13 +127,27 @@ def study_page(url: str | None, name: str) -> StudyPage:
             note = "its driver stopped (no heartbeat); tried again"
         elif t.state == TrialState.RUNNING and _run_crashed(t.user_attrs.get("run_pathspec")):
             note = "its run crashed (the sweep driver died); it is tried again once its heartbeat is stale"
-        row = TrialRow(t.number, t.state.name.lower(), t.value, dict(t.params),
-                       t.user_attrs.get("run_pathspec"), secs, note)
+        row = TrialRow(
+            t.number,
+            t.state.name.lower(),
+            t.value,
+            dict(t.params),
+            t.user_attrs.get("run_pathspec"),
+            secs,
+            note,
+        )
         page.trials.append(row)
         page.counts[row.state] = page.counts.get(row.state, 0) + 1
         if t.state == TrialState.COMPLETE and t.value is not None:
-            better = page.best is None or page.best.value is None or (
-                t.value < page.best.value if page.direction == "minimize" else t.value > page.best.value)
+            better = (
+                page.best is None
+                or page.best.value is None
+                or (
+                    t.value < page.best.value
+                    if page.direction == "minimize"
+                    else t.value > page.best.value
+                )
+            )
             if better:
                 page.best = row
     page.param_names = sorted({k for t in page.trials for k in t.params})
@@ -141,4 +166,8 @@ def _run_crashed(pathspec: str | None) -> bool:
 
 
 def history_points(page: StudyPage) -> list[tuple[int, float]]:
-    return [(t.number, float(t.value)) for t in page.trials if t.state == "complete" and t.value is not None]
+    return [
+        (t.number, float(t.value))
+        for t in page.trials
+        if t.state == "complete" and t.value is not None
+    ]

@@ -112,7 +112,9 @@ class Attempt:
 def _cut(text: str) -> str:
     if len(text) <= MAX_LOG_CHARS:
         return text
-    return f"[… {len(text) - MAX_LOG_CHARS} earlier characters not shown …]\n" + text[-MAX_LOG_CHARS:]
+    return (
+        f"[… {len(text) - MAX_LOG_CHARS} earlier characters not shown …]\n" + text[-MAX_LOG_CHARS:]
+    )
 
 
 def attempts_of(task: Task) -> list[Attempt]:
@@ -120,16 +122,23 @@ def attempts_of(task: Task) -> list[Attempt]:
     storage = ns.storage()
     record = task._load()
     flow, run_id, step, task_id, attempt = record.logs_at
-    numbers = [attempt] if record.origin else taskrecords.attempts(storage, flow, run_id, step, task_id)
+    numbers = (
+        [attempt] if record.origin else taskrecords.attempts(storage, flow, run_id, step, task_id)
+    )
     out = []
     for n in numbers:
         try:
             meta = taskrecords.read_attempt(storage, flow, run_id, step, task_id, n, None).to_json()
         except (MissingRecordError, ValueError):
             meta = {}
-        out.append(Attempt(n, meta,
-                           _cut(records.read_log(storage, flow, run_id, step, task_id, "stdout", n)),
-                           _cut(records.read_log(storage, flow, run_id, step, task_id, "stderr", n))))
+        out.append(
+            Attempt(
+                n,
+                meta,
+                _cut(records.read_log(storage, flow, run_id, step, task_id, "stdout", n)),
+                _cut(records.read_log(storage, flow, run_id, step, task_id, "stderr", n)),
+            )
+        )
     return out
 
 
@@ -161,5 +170,11 @@ def task_page(flow: str, run_id: str, step: str, task_id: str) -> TaskPage:
         state = "cached" if record.cached else ("cloned" if record.origin else "done")
     else:
         state = "failed" if record.failed else "running"
-    return TaskPage(task, record.to_json(), done, state,
-                    artifact_rows(task) if done or record.artifacts else [], attempts_of(task))
+    return TaskPage(
+        task,
+        record.to_json(),
+        done,
+        state,
+        artifact_rows(task) if done or record.artifacts else [],
+        attempts_of(task),
+    )

@@ -30,17 +30,40 @@ from ._secrets import SecretsDecorator, SecretsError
 # isort: on
 
 __all__ = [
-    "REGISTRY", "CacheDecorator", "CatchDecorator", "ConcurrencyDecorator", "EnvironmentDecorator",
-    "ResourcesDecorator", "RetryDecorator", "SecretsDecorator", "SecretsError", "StepDecorator", "TaskInfo", "TimeoutDecorator",
-    "after_step", "attached", "cache_key_options", "cache_policy", "catches_crash",
-    "classes_for", "max_running", "on_failure", "ray_options", "retry_policy", "shipped_classes",
-    "makes_cards", "task_cards", "wraps_step",
+    "REGISTRY",
+    "CacheDecorator",
+    "CatchDecorator",
+    "ConcurrencyDecorator",
+    "EnvironmentDecorator",
+    "ResourcesDecorator",
+    "RetryDecorator",
+    "SecretsDecorator",
+    "SecretsError",
+    "StepDecorator",
+    "TaskInfo",
+    "TimeoutDecorator",
+    "after_step",
+    "attached",
+    "cache_key_options",
+    "cache_policy",
+    "catches_crash",
+    "classes_for",
+    "max_running",
+    "on_failure",
+    "ray_options",
+    "retry_policy",
+    "shipped_classes",
+    "makes_cards",
+    "task_cards",
+    "wraps_step",
 ]
 
 Classes = dict[str, type[StepDecorator]]
 
 
-def attached(node: dict[str, Any], classes: Classes | None = None) -> list[tuple[type[StepDecorator], dict]]:
+def attached(
+    node: dict[str, Any], classes: Classes | None = None
+) -> list[tuple[type[StepDecorator], dict]]:
     """The step's decorators as (class, options); ``classes`` (shipped to a worker) first."""
     found = []
     for name, attrs in (node.get("decorators") or {}).items():
@@ -85,8 +108,11 @@ def cache_policy(node: dict[str, Any]) -> dict[str, Any] | None:
 
 def cache_key_options(node: dict[str, Any]) -> dict[str, Any]:
     """The options that enter the cross-run cache key (a change there runs the step again)."""
-    return {name: attrs for name, attrs in (node.get("decorators") or {}).items()
-            if REGISTRY.get(name, StepDecorator).cache_relevant}
+    return {
+        name: attrs
+        for name, attrs in (node.get("decorators") or {}).items()
+        if REGISTRY.get(name, StepDecorator).cache_relevant
+    }
 
 
 # -- shipping the classes to the workers -----------------------------------------------------
@@ -112,8 +138,9 @@ def wraps_step(node: dict[str, Any], classes: Classes, task: TaskInfo) -> Iterat
         yield
 
 
-def on_failure(node: dict[str, Any], classes: Classes, task: TaskInfo, flow: Any,
-               exc: BaseException) -> bool:
+def on_failure(
+    node: dict[str, Any], classes: Classes, task: TaskInfo, flow: Any, exc: BaseException
+) -> bool:
     return any([cls.on_failure(attrs, task, flow, exc) for cls, attrs in attached(node, classes)])
 
 
@@ -124,9 +151,15 @@ def after_step(node: dict[str, Any], classes: Classes, flow: Any, caught: bool) 
 
 def makes_cards(node: dict[str, Any], classes: Classes) -> bool:
     """Whether a decorator of the step renders cards (the task then captures what that prints)."""
-    return any(cls.task_cards.__func__ is not StepDecorator.task_cards.__func__  # type: ignore[attr-defined]
-               for cls, _ in attached(node, classes))
+    return any(
+        cls.task_cards.__func__ is not StepDecorator.task_cards.__func__  # type: ignore[attr-defined]
+        for cls, _ in attached(node, classes)
+    )
 
 
-def task_cards(node: dict[str, Any], classes: Classes, flow: Any, task: TaskInfo) -> list[tuple[str, str]]:
-    return [card for cls, attrs in attached(node, classes) for card in cls.task_cards(attrs, flow, task)]
+def task_cards(
+    node: dict[str, Any], classes: Classes, flow: Any, task: TaskInfo
+) -> list[tuple[str, str]]:
+    return [
+        card for cls, attrs in attached(node, classes) for card in cls.task_cards(attrs, flow, task)
+    ]

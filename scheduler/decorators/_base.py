@@ -31,7 +31,9 @@ class TaskInfo:
     last_attempt: bool  # no retry follows a failure of this attempt
     kill: Callable[[str], None]  # record this failure and end the worker at once (a stuck step)
     pathspec: str = ""
-    artifacts: dict[str, int] | None = None  # name -> payload size, once the step's outputs are known
+    artifacts: dict[str, int] | None = (
+        None  # name -> payload size, once the step's outputs are known
+    )
 
 
 class StepDecorator:
@@ -57,7 +59,9 @@ class StepDecorator:
         self.attributes = {**self.defaults, **attributes}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.attributes.items() if v != self.defaults.get(k))
+        args = ", ".join(
+            f"{k}={v!r}" for k, v in self.attributes.items() if v != self.defaults.get(k)
+        )
         return f"@{self.name}({args})" if args else f"@{self.name}"
 
     # -- hooks read by the driver ----------------------------------------------------------
@@ -94,12 +98,16 @@ class StepDecorator:
 
     # -- hooks run in the worker, around the user's step -------------------------------------
     @classmethod
-    def wraps_step(cls, attrs: dict[str, Any], task: TaskInfo) -> contextlib.AbstractContextManager[Any]:
+    def wraps_step(
+        cls, attrs: dict[str, Any], task: TaskInfo
+    ) -> contextlib.AbstractContextManager[Any]:
         """A context entered just before the step's code and left just after it."""
         return contextlib.nullcontext()
 
     @classmethod
-    def on_failure(cls, attrs: dict[str, Any], task: TaskInfo, flow: Any, exc: BaseException) -> bool:
+    def on_failure(
+        cls, attrs: dict[str, Any], task: TaskInfo, flow: Any, exc: BaseException
+    ) -> bool:
         """The step raised ``exc``; True when this decorator handled it and the flow goes on."""
         return False
 

@@ -29,14 +29,18 @@ class CacheDecorator(StepDecorator):
         self.key_fn = self.attributes.get("key")
         if self.key_fn is not None and not callable(self.key_fn):
             raise DecoratorError("@cache(key=...) must be a callable taking the flow")
-        self.attributes = {"expire_after": None if expire is None else float(expire),
-                           "key": self.key_fn is not None}
+        self.attributes = {
+            "expire_after": None if expire is None else float(expire),
+            "key": self.key_fn is not None,
+        }
 
     @classmethod
     def cache_policy(cls, attrs: dict[str, Any]) -> dict[str, Any]:
         expire = attrs.get("expire_after")
-        return {"expire_after": None if expire is None else float(expire),
-                "user_key": bool(attrs.get("key"))}
+        return {
+            "expire_after": None if expire is None else float(expire),
+            "user_key": bool(attrs.get("key")),
+        }
 
     @classmethod
     def key_function(cls, func: Any) -> Callable[[Any], Any] | None:

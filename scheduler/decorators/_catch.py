@@ -19,13 +19,17 @@ class CatchDecorator(StepDecorator):
         return True
 
     @classmethod
-    def on_failure(cls, attrs: dict[str, Any], task: TaskInfo, flow: Any, exc: BaseException) -> bool:
+    def on_failure(
+        cls, attrs: dict[str, Any], task: TaskInfo, flow: Any, exc: BaseException
+    ) -> bool:
         if not task.last_attempt:
             return False  # @retry goes first
         if attrs.get("print_exception", True):
             # Metaflow prints the whole traceback of what it caught.
-            print(f"@catch caught this exception; the flow goes on:\n{user_traceback(exc)}",
-                  file=sys.stderr)
+            print(
+                f"@catch caught this exception; the flow goes on:\n{user_traceback(exc)}",
+                file=sys.stderr,
+            )
         var = attrs.get("var")
         if var:
             flow.__dict__[var] = CaughtException(exc)

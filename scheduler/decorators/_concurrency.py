@@ -22,7 +22,9 @@ class ConcurrencyDecorator(StepDecorator):
         super().__init__(**attributes)
         limit = self.attributes["max"]
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise DecoratorError(f"@concurrency needs max=N, a whole number of at least 1 (got {limit!r})")
+            raise DecoratorError(
+                f"@concurrency needs max=N, a whole number of at least 1 (got {limit!r})"
+            )
 
     @classmethod
     def max_running(cls, attrs: dict[str, Any]) -> int | None:

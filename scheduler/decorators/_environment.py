@@ -15,7 +15,9 @@ class EnvironmentDecorator(StepDecorator):
     defaults: ClassVar[dict[str, Any]] = {"vars": {}}
 
     @classmethod
-    def wraps_step(cls, attrs: dict[str, Any], task: TaskInfo) -> contextlib.AbstractContextManager[Any]:
+    def wraps_step(
+        cls, attrs: dict[str, Any], task: TaskInfo
+    ) -> contextlib.AbstractContextManager[Any]:
         return _variables(attrs.get("vars") or {})
 
 

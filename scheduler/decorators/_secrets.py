@@ -44,28 +44,38 @@ class SecretsDecorator(StepDecorator):
     def check(cls, attrs: dict[str, Any], step: str) -> None:
         sources = attrs.get("sources")
         if not isinstance(sources, (list, tuple)):
-            raise SecretsError(f"@secrets on step '{step}': sources must be a list, got {type(sources).__name__}")
+            raise SecretsError(
+                f"@secrets on step '{step}': sources must be a list, got {type(sources).__name__}"
+            )
         for source in sources:
             try:
                 source_spec(source)
             except SecretsError as exc:
-                raise SecretsError(f"@secrets on step '{step}': {str(exc).removeprefix('@secrets ')}") from None
+                raise SecretsError(
+                    f"@secrets on step '{step}': {str(exc).removeprefix('@secrets ')}"
+                ) from None
 
     @classmethod
-    def wraps_step(cls, attrs: dict[str, Any], task: TaskInfo) -> contextlib.AbstractContextManager[Any]:
+    def wraps_step(
+        cls, attrs: dict[str, Any], task: TaskInfo
+    ) -> contextlib.AbstractContextManager[Any]:
         found: dict[str, str] = {}
         for source in attrs.get("sources") or []:
             kind, ident, options = source_spec(source)
             for key, value in _pairs(kind, ident, options).items():
                 if key in found:
-                    raise SecretsError(f"@secrets on step '{task.step}': variable {key} is given by "
-                                       f"two sources (the second: {kind}.{ident})")
+                    raise SecretsError(
+                        f"@secrets on step '{task.step}': variable {key} is given by "
+                        f"two sources (the second: {kind}.{ident})"
+                    )
                 found[key] = value
         if not attrs.get("allow_override"):
             clash = sorted(k for k in found if k in os.environ)
             if clash:
-                raise SecretsError(f"@secrets on step '{task.step}': {', '.join(clash)} already set in "
-                                   "the environment (allow_override=True replaces it)")
+                raise SecretsError(
+                    f"@secrets on step '{task.step}': {', '.join(clash)} already set in "
+                    "the environment (allow_override=True replaces it)"
+                )
         return _set(found)
 
 
@@ -81,13 +91,17 @@ def source_spec(source: Any) -> tuple[str, str, dict[str, Any]]:
         if kind is None:
             kind = _default_type(str(ident))
         if not isinstance(ident, str) or not isinstance(kind, str) or not isinstance(options, dict):
-            raise SecretsError(f"@secrets source {source!r}: needs 'id' (str), and 'type' (str) and "
-                               "'options' (dict) when given")
+            raise SecretsError(
+                f"@secrets source {source!r}: needs 'id' (str), and 'type' (str) and "
+                "'options' (dict) when given"
+            )
     else:
         raise SecretsError(f"@secrets source {source!r}: expected 'TYPE.ID' or a dict")
     if kind not in PROVIDERS:
-        raise SecretsError(f"@secrets source {ident!r}: rayflow has no '{kind}' secrets provider "
-                           f"(it has: {', '.join(PROVIDERS)})")
+        raise SecretsError(
+            f"@secrets source {ident!r}: rayflow has no '{kind}' secrets provider "
+            f"(it has: {', '.join(PROVIDERS)})"
+        )
     return kind, ident, options
 
 
@@ -96,8 +110,10 @@ def _default_type(ident: str) -> str:
 
     kind = settings.default_secrets_backend()
     if kind is None:
-        raise SecretsError(f"@secrets source {ident!r}: no provider named; write 'TYPE.{ident}' or "
-                           "set RAYFLOW_DEFAULT_SECRETS_BACKEND_TYPE")
+        raise SecretsError(
+            f"@secrets source {ident!r}: no provider named; write 'TYPE.{ident}' or "
+            "set RAYFLOW_DEFAULT_SECRETS_BACKEND_TYPE"
+        )
     return kind
 
 
@@ -107,17 +123,24 @@ def _pairs(kind: str, ident: str, options: dict[str, Any]) -> dict[str, str]:
     else:
         raw = os.environ.get(ident)
         if raw is None:
-            raise SecretsError(f"@secrets source env.{ident}: the variable {ident} is not set in the task's environment")
+            raise SecretsError(
+                f"@secrets source env.{ident}: the variable {ident} is not set in the task's environment"
+            )
         try:
             pairs = json.loads(raw)
         except json.JSONDecodeError:
-            raise SecretsError(f"@secrets source env.{ident}: the variable {ident} does not hold a JSON object") from None
+            raise SecretsError(
+                f"@secrets source env.{ident}: the variable {ident} does not hold a JSON object"
+            ) from None
     if not isinstance(pairs, dict):
-        raise SecretsError(f"@secrets source {kind}.{ident}: the secret is not a mapping of names to values")
+        raise SecretsError(
+            f"@secrets source {kind}.{ident}: the secret is not a mapping of names to values"
+        )
     for key, value in pairs.items():
         if not isinstance(key, str) or not _NAME.match(key) or not isinstance(value, str):
-            raise SecretsError(f"@secrets source {kind}.{ident}: {key!r} is not a variable name with a "
-                               "text value")
+            raise SecretsError(
+                f"@secrets source {kind}.{ident}: {key!r} is not a variable name with a text value"
+            )
     return dict(pairs)
 
 

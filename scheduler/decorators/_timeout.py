@@ -24,15 +24,20 @@ class TimeoutDecorator(StepDecorator):
     defaults: ClassVar[dict[str, Any]] = {"seconds": 0, "minutes": 0, "hours": 0}
 
     @classmethod
-    def wraps_step(cls, attrs: dict[str, Any], task: TaskInfo) -> contextlib.AbstractContextManager[Any]:
+    def wraps_step(
+        cls, attrs: dict[str, Any], task: TaskInfo
+    ) -> contextlib.AbstractContextManager[Any]:
         return _limited(task, seconds_of(attrs))
 
 
 def seconds_of(attrs: dict[str, Any] | None) -> float:
     if not attrs:
         return 0.0
-    return (float(attrs.get("seconds") or 0) + 60 * float(attrs.get("minutes") or 0)
-            + 3600 * float(attrs.get("hours") or 0))
+    return (
+        float(attrs.get("seconds") or 0)
+        + 60 * float(attrs.get("minutes") or 0)
+        + 3600 * float(attrs.get("hours") or 0)
+    )
 
 
 @contextlib.contextmanager
@@ -41,11 +46,14 @@ def _limited(task: TaskInfo, seconds: float) -> Iterator[None]:
         yield
         return
     message = f"step '{task.step}' timed out after {seconds:g} s (@timeout)"
-    watchdog = threading.Timer(seconds + KILL_GRACE, task.kill, args=(f"{message}; its worker was killed",))
+    watchdog = threading.Timer(
+        seconds + KILL_GRACE, task.kill, args=(f"{message}; its worker was killed",)
+    )
     watchdog.daemon = True
     watchdog.start()
     alarm = threading.current_thread() is threading.main_thread()
     if alarm:
+
         def on_alarm(signum: int, frame: Any) -> None:
             raise StepTimeout(message)
 

@@ -58,8 +58,11 @@ def small_disk(tmp_path):
     """A real 1 MiB file system (tmpfs) at ``tmp_path/disk``, unmounted afterwards."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
     yield mount
@@ -89,7 +92,9 @@ def test_a_full_disk_is_one_line_and_leaves_no_run_folder(write_flow, tmp_path, 
     _fill(small_disk)
     proc = _run([RAYFLOW, "run", "flow.py", "--datastore", str(small_disk / "ds")], tmp_path)
     line = _one_error_line(proc)
-    assert line == f"error: datastore {small_disk / 'ds'} cannot be written: no space left on device"
+    assert (
+        line == f"error: datastore {small_disk / 'ds'} cannot be written: no space left on device"
+    )
     assert sorted(os.listdir(small_disk)) == ["filler"]  # not even an empty datastore folder
 
 
@@ -103,7 +108,8 @@ def test_a_read_only_datastore_is_one_line(write_flow, tmp_path, small_disk):
 
 
 def test_resume_after_a_run_refused_by_a_full_disk_resumes_the_last_real_run(
-        ray_session, write_flow, tmp_path, small_disk):
+    ray_session, write_flow, tmp_path, small_disk
+):
     from rayflow import Runner, metadata
 
     flow = write_flow(HELLO)
@@ -166,10 +172,13 @@ def _closed_port() -> int:
     return port
 
 
-@pytest.mark.parametrize("url,expected", [
-    ("ftp:///nohost", "TypeError"),
-    ("ftp://127.0.0.1:{port}/x", "cannot reach the endpoint ([Errno 111] Connection refused)"),
-])
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("ftp:///nohost", "TypeError"),
+        ("ftp://127.0.0.1:{port}/x", "cannot reach the endpoint ([Errno 111] Connection refused)"),
+    ],
+)
 def test_an_ftp_datastore_that_cannot_be_opened_is_one_line(write_flow, tmp_path, url, expected):
     write_flow(HELLO)
     url = url.format(port=_closed_port())

@@ -127,13 +127,17 @@ def test_file_colon_class_naming_no_flow(write_flow, tmp_path):
 
 def test_an_unknown_parameter_option(write_flow, tmp_path):
     write_flow(GOOD)
-    line = _one_error_line(_run([RAYFLOW, "run", "flow.py", "--needed", "x", "--bogus", "1"], tmp_path))
+    line = _one_error_line(
+        _run([RAYFLOW, "run", "flow.py", "--needed", "x", "--bogus", "1"], tmp_path)
+    )
     assert "--bogus" in line
 
 
 def test_a_value_of_the_wrong_type(write_flow, tmp_path):
     write_flow(GOOD)
-    line = _one_error_line(_run([RAYFLOW, "run", "flow.py", "--needed", "x", "--alpha", "abc"], tmp_path))
+    line = _one_error_line(
+        _run([RAYFLOW, "run", "flow.py", "--needed", "x", "--alpha", "abc"], tmp_path)
+    )
     assert "--alpha" in line and "abc" in line
 
 
@@ -145,24 +149,31 @@ def test_a_missing_required_parameter(write_flow, tmp_path):
 
 def test_an_unusable_datastore_url(write_flow, tmp_path):
     write_flow(GOOD)
-    proc = _run([RAYFLOW, "run", "flow.py", "--needed", "x", "--datastore", "nosuchproto://x"], tmp_path)
+    proc = _run(
+        [RAYFLOW, "run", "flow.py", "--needed", "x", "--datastore", "nosuchproto://x"], tmp_path
+    )
     line = _one_error_line(proc)
     assert "nosuchproto" in line
     assert not (tmp_path / ".rayflow").exists()
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["run", "--needed", "x", "--alpha", "abc"], "--alpha"),
-    (["run"], "--needed"),
-    (["run", "--needed", "x", "--bogus"], "--bogus"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["run", "--needed", "x", "--alpha", "abc"], "--alpha"),
+        (["run"], "--needed"),
+        (["run", "--needed", "x", "--bogus"], "--bogus"),
+    ],
+)
 def test_python_flow_file_reports_bad_parameters_the_same_way(write_flow, tmp_path, args, expected):
     write_flow(GOOD)
     line = _one_error_line(_run([sys.executable, "flow.py", *args], tmp_path))
     assert expected in line
 
 
-def test_in_process_main_reports_one_line_and_the_exit_code(write_flow, tmp_path, monkeypatch, capsys):
+def test_in_process_main_reports_one_line_and_the_exit_code(
+    write_flow, tmp_path, monkeypatch, capsys
+):
     from rayflow.cli import main
 
     write_flow(GOOD)
@@ -211,7 +222,9 @@ def test_show_of_a_flow_with_graph_problems_fails_the_same_way(write_flow, tmp_p
     write_flow(BROKEN_GRAPH)
     proc = _run([RAYFLOW, "show", "flow.py"], tmp_path)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == "error: the flow has 2 problem(s); nothing was run"
+    assert (
+        proc.stderr.strip().splitlines()[-1] == "error: the flow has 2 problem(s); nothing was run"
+    )
 
 
 def test_a_parameter_clashing_with_a_run_option_is_reported(write_flow, tmp_path):
@@ -235,11 +248,15 @@ def test_a_parameter_clashing_with_a_run_option_is_reported(write_flow, tmp_path
 
 def test_a_mistyped_flow_parameter_points_at_the_flows_own_help(tmp_path):
     (tmp_path / "good.py").write_text(GOOD)
-    line = _one_error_line(_run([RAYFLOW, "run", "good.py", "--alpah", "2", "--needed", "x"], tmp_path))
+    line = _one_error_line(
+        _run([RAYFLOW, "run", "good.py", "--alpah", "2", "--needed", "x"], tmp_path)
+    )
     assert line.startswith("error: No such option '--alpah'. (Did you mean one of: '--alpha'")
     assert line.endswith("(see 'rayflow run good.py --help')")
     line = _one_error_line(_run([RAYFLOW, "run", "good.py", "--needed"], tmp_path))
-    assert line == "error: Option '--needed' requires an argument. (see 'rayflow run good.py --help')"
+    assert (
+        line == "error: Option '--needed' requires an argument. (see 'rayflow run good.py --help')"
+    )
     line = _one_error_line(_run([sys.executable, "good.py", "run", "--alpah", "2"], tmp_path))
     assert line.startswith("error: No such option '--alpah'.")
     assert line.endswith("(see 'good.py run --help')")

@@ -147,13 +147,16 @@ def test_resume_takes_every_option_of_run_but_the_configs_its_origin_fixed():
         return {tuple(p.opts) for p in command.params if isinstance(p, click.Option)}
 
     missing = options(make_run_command()) - options(make_resume_command())
-    assert missing == {("--config",), ("--config-value",)}, f"rayflow resume lacks {sorted(missing)}"
+    assert missing == {("--config",), ("--config-value",)}, (
+        f"rayflow resume lacks {sorted(missing)}"
+    )
 
 
 def test_python_flow_file_help_lists_parameters(write_flow):
     path = write_flow(BRANCHY)
-    proc = subprocess.run([sys.executable, path, "run", "--help"], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, path, "run", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert "how much alpha to use" in proc.stdout
     assert "--beta" in proc.stdout
@@ -165,8 +168,23 @@ def test_run_in_process_uses_the_given_parameters_and_datastore(ray_session, wri
     path = write_flow(BRANCHY)
     ds = str(tmp_path / "cli-ds")
     id_file = tmp_path / "run_id"
-    result = CliRunner().invoke(cli, ["run", path, "--alpha", "4", "--beta", "zz", "--datastore", ds,
-                                      "--tag", "t1", "--run-id-file", str(id_file)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            path,
+            "--alpha",
+            "4",
+            "--beta",
+            "zz",
+            "--datastore",
+            ds,
+            "--tag",
+            "t1",
+            "--run-id-file",
+            str(id_file),
+        ],
+    )
     assert result.exit_code == 0, result.output
     run_id = id_file.read_text()
     assert f"run BranchyFlow/{run_id} successful" in result.output
@@ -211,7 +229,9 @@ class FailingFlow(FlowSpec):
 """
 
 
-def test_a_failing_run_exits_1_and_labels_the_users_traceback_once(ray_session, write_flow, tmp_path):
+def test_a_failing_run_exits_1_and_labels_the_users_traceback_once(
+    ray_session, write_flow, tmp_path
+):
     path = write_flow(FAILING)
     result = CliRunner().invoke(cli, ["run", path, "--datastore", str(tmp_path / "ds")])
     assert result.exit_code == 1
@@ -255,11 +275,19 @@ def test_every_printed_line_reaches_the_console_in_order(ray_session, write_flow
         result = CliRunner().invoke(cli, ["run", path, "--datastore", str(tmp_path / "ds")])
         assert result.exit_code == 0, result.output
         lines = result.output.splitlines()
-        for line in ("[start/0] start says hi", "[flaky/0] flaky attempt 0",
-                     "[flaky/0] flaky attempt 1", "[end/0] end says bye"):
+        for line in (
+            "[start/0] start says hi",
+            "[flaky/0] flaky attempt 0",
+            "[flaky/0] flaky attempt 1",
+            "[end/0] end says bye",
+        ):
             assert lines.count(line) == 1, result.output
         failed = next(i for i, line in enumerate(lines) if "attempt 0 failed" in line)
-        assert lines.index("[flaky/0] flaky attempt 0") < failed < lines.index("[flaky/0] flaky attempt 1")
+        assert (
+            lines.index("[flaky/0] flaky attempt 0")
+            < failed
+            < lines.index("[flaky/0] flaky attempt 1")
+        )
         assert "RuntimeError: first attempt fails" in result.output
 
 
@@ -285,15 +313,21 @@ class ChildOutputFlow(FlowSpec):
 """
 
 
-def test_output_of_child_processes_and_raw_fds_is_captured_and_shown(ray_session, write_flow, tmp_path):
+def test_output_of_child_processes_and_raw_fds_is_captured_and_shown(
+    ray_session, write_flow, tmp_path
+):
     from rayflow import Run, default_namespace, metadata, namespace
 
     path = write_flow(CHILDREN)
     ds = str(tmp_path / "ds")
     result = CliRunner().invoke(cli, ["run", path, "--datastore", ds])
     assert result.exit_code == 0, result.output
-    for line in ("[start/0] from a child process", "[start/0] child err",
-                 "[start/0] from the fd, ünïcode", "[end/0] from os.system"):
+    for line in (
+        "[start/0] from a child process",
+        "[start/0] child err",
+        "[start/0] from the fd, ünïcode",
+        "[end/0] from os.system",
+    ):
         assert line in result.output.splitlines(), result.output
     metadata(ds)
     namespace(None)
@@ -324,34 +358,64 @@ def _assert_hello_run(proc, cwd):
 
 @pytest.mark.timeout(120)
 def test_rayflow_run_of_the_hello_example_in_a_fresh_directory(tmp_path):
-    proc = subprocess.run([RAYFLOW, "run", HELLO], cwd=tmp_path, env=_clean_env(),
-                          capture_output=True, text=True, timeout=110)
+    proc = subprocess.run(
+        [RAYFLOW, "run", HELLO],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
     _assert_hello_run(proc, str(tmp_path))
 
 
 @pytest.mark.timeout(120)
 def test_python_hello_run_in_a_fresh_directory(tmp_path):
-    proc = subprocess.run([sys.executable, HELLO, "run", "--name_to_greet", "you"], cwd=tmp_path,
-                          env=_clean_env(), capture_output=True, text=True, timeout=110)
+    proc = subprocess.run(
+        [sys.executable, HELLO, "run", "--name_to_greet", "you"],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "[end/0] done: HELLO, YOU!" in proc.stdout.splitlines()
     assert os.path.isdir(tmp_path / ".rayflow" / "HelloFlow" / "runs")
     (run_id,) = os.listdir(tmp_path / ".rayflow" / "HelloFlow" / "runs")
     # Metaflow's flow-level `logs` and `dump` take RUN_ID/STEP[/TASK_ID]
-    logs = subprocess.run([sys.executable, HELLO, "logs", f"{run_id}/shout"], cwd=tmp_path,
-                          env=_clean_env(), capture_output=True, text=True, timeout=60)
-    assert logs.returncode == 0 and logs.stdout.splitlines() == ["HELLO, YOU!"]  # one task: raw, as Metaflow
-    dump = subprocess.run([sys.executable, HELLO, "dump", f"{run_id}/end/0"], cwd=tmp_path,
-                          env=_clean_env(), capture_output=True, text=True, timeout=60)
+    logs = subprocess.run(
+        [sys.executable, HELLO, "logs", f"{run_id}/shout"],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert logs.returncode == 0 and logs.stdout.splitlines() == [
+        "HELLO, YOU!"
+    ]  # one task: raw, as Metaflow
+    dump = subprocess.run(
+        [sys.executable, HELLO, "dump", f"{run_id}/end/0"],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert dump.returncode == 0 and "HELLO, YOU!" in dump.stdout and "loud" in dump.stdout
 
 
 def test_python_flow_file_check_and_show(write_flow):
     path = write_flow(BRANCHY)
-    check = subprocess.run([sys.executable, path, "check"], capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [sys.executable, path, "check"], capture_output=True, text=True, timeout=60
+    )
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == "BranchyFlow: the graph looks good (7 steps)"
-    show = subprocess.run([sys.executable, path, "show"], capture_output=True, text=True, timeout=60)
+    show = subprocess.run(
+        [sys.executable, path, "show"], capture_output=True, text=True, timeout=60
+    )
     assert show.returncode == 0, show.stderr
     assert "    => foreach 'items' -> fan" in show.stdout
 

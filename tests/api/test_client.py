@@ -23,7 +23,7 @@ class ClientFlow(FlowSpec):
     def work(self):
         if self.fail:
             raise RuntimeError("asked to fail")
-        self.sq = self.input ** 2
+        self.sq = self.input**2
         self.next(self.join)
 
     @step

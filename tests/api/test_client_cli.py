@@ -28,7 +28,7 @@ from rayflow.cli import cli
 
 RAYFLOW = os.path.join(os.path.dirname(sys.executable), "rayflow")
 
-CLIENT_FLOW = textwrap.dedent('''
+CLIENT_FLOW = textwrap.dedent("""
     import sys
 
     from rayflow import FlowSpec, Parameter, step
@@ -62,9 +62,9 @@ CLIENT_FLOW = textwrap.dedent('''
             self.title = f"run-{self.alpha}"
             self.ok = True
             self.matrix = [[1, 2], [3, 4]]
-''').lstrip()
+""").lstrip()
 
-FAIL_FLOW = textwrap.dedent('''
+FAIL_FLOW = textwrap.dedent("""
     from rayflow import FlowSpec, step
 
 
@@ -82,12 +82,16 @@ FAIL_FLOW = textwrap.dedent('''
         @step
         def end(self):
             pass
-''').lstrip()
+""").lstrip()
 
 
 def _git(folder, *args):
-    return subprocess.run(["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@t",
-                           *args], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +120,17 @@ def history(ray_session, tmp_path_factory):
     failed = Runner(str(repo / "fail_flow.py"), datastore=ds).run()
     assert first.successful and second.successful and alices.successful
     assert failed.status == "failed"
-    return {"ds": ds, "repo": repo, "flow_file": flow_file, "me": me, "commit": _git(repo, "rev-parse", "HEAD"),
-            "first": first.run_id, "second": second.run_id, "alice": alices.run_id, "failed": failed.run_id}
+    return {
+        "ds": ds,
+        "repo": repo,
+        "flow_file": flow_file,
+        "me": me,
+        "commit": _git(repo, "rev-parse", "HEAD"),
+        "first": first.run_id,
+        "second": second.run_id,
+        "alice": alices.run_id,
+        "failed": failed.run_id,
+    }
 
 
 @pytest.fixture
@@ -189,7 +202,9 @@ def test_task_keeps_logs_metadata_and_the_exception_of_a_failed_step(client):
     assert boom.exception.type == "builtins.ValueError"
     assert boom.exception.exception == "boom at seven"
     assert "explode" in boom.exception.stacktrace and "explode" in str(boom.exception)
-    assert boom.stderr.rstrip().endswith("ValueError: boom at seven")  # the traceback, as in Metaflow
+    assert boom.stderr.rstrip().endswith(
+        "ValueError: boom at seven"
+    )  # the traceback, as in Metaflow
     assert not run.finished
     assert Task(f"FailFlow/{client['failed']}/start/0").data.before == 5
 
@@ -225,7 +240,8 @@ def test_git_info_reports_dirty_tracked_changes_and_nothing_outside_a_repo(tmp_p
 
 def test_resume_records_lineage_and_its_origin(client):
     again = Runner(os.path.join(client["repo"], "fail_flow.py"), datastore=client["ds"]).resume(
-        origin_run_id=client["failed"])
+        origin_run_id=client["failed"]
+    )
     assert again.status == "failed"
     run = again.run
     assert run.origin_pathspec == f"FailFlow/{client['failed']}"
@@ -237,10 +253,19 @@ def test_missing_objects_raise_not_found_naming_what_was_asked(client):
     run_id = client["first"]
     cases = [
         (lambda: Flow("NoSuchFlow"), "flow NoSuchFlow not found"),
-        (lambda: Run("ClientFlow/19990101T000000-dead"), "run ClientFlow/19990101T000000-dead not found"),
+        (
+            lambda: Run("ClientFlow/19990101T000000-dead"),
+            "run ClientFlow/19990101T000000-dead not found",
+        ),
         (lambda: Step(f"ClientFlow/{run_id}/nostep"), f"step ClientFlow/{run_id}/nostep not found"),
-        (lambda: Task(f"ClientFlow/{run_id}/square/9"), f"task ClientFlow/{run_id}/square/9 not found"),
-        (lambda: DataArtifact(f"ClientFlow/{run_id}/end/0/nope"), f"artifact ClientFlow/{run_id}/end/0/nope not found"),
+        (
+            lambda: Task(f"ClientFlow/{run_id}/square/9"),
+            f"task ClientFlow/{run_id}/square/9 not found",
+        ),
+        (
+            lambda: DataArtifact(f"ClientFlow/{run_id}/end/0/nope"),
+            f"artifact ClientFlow/{run_id}/end/0/nope not found",
+        ),
         (lambda: Run("ClientFlow"), "Run pathspec must look like Flow/run_id"),
     ]
     for make, message in cases:
@@ -293,7 +318,11 @@ def test_runs_lists_every_run_newest_first_with_status_tags_and_parameters(clien
     result = invoke("runs", "ClientFlow", "--datastore", client["ds"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if "successful" in line]
-    assert [line.split()[0] for line in lines] == [client["alice"], client["second"], client["first"]]
+    assert [line.split()[0] for line in lines] == [
+        client["alice"],
+        client["second"],
+        client["first"],
+    ]
     assert "best" in lines[1] and "alpha=3" in lines[1] and "label=tuned" in lines[1]
     assert "alpha=1" in lines[2] and "best" not in lines[2]
     only = invoke("runs", "ClientFlow", "--tag", "best", env={"RAYFLOW_DATASTORE": client["ds"]})
@@ -312,10 +341,17 @@ def test_show_run_prints_status_parameters_lineage_and_steps_with_task_counts(cl
     assert "alpha=3, label=tuned" in out
     assert "tags      best" in out
     assert f"git {client['commit'][:12]}" in out and "dirty" not in out
-    rows = {line.split()[0]: line.split()[1:5] for line in out.splitlines()
-            if line.strip() and line.split()[0] in ("start", "square", "join", "end")}
-    assert rows == {"start": ["1", "1", "0", "0"], "square": ["3", "3", "0", "0"],
-                    "join": ["1", "1", "0", "0"], "end": ["1", "1", "0", "0"]}
+    rows = {
+        line.split()[0]: line.split()[1:5]
+        for line in out.splitlines()
+        if line.strip() and line.split()[0] in ("start", "square", "join", "end")
+    }
+    assert rows == {
+        "start": ["1", "1", "0", "0"],
+        "square": ["3", "3", "0", "0"],
+        "join": ["1", "1", "0", "0"],
+        "end": ["1", "1", "0", "0"],
+    }
 
 
 def test_show_run_code_prints_the_flow_source_that_ran(client):
@@ -337,7 +373,9 @@ def test_show_task_lists_artifacts_with_types_and_sizes(client):
     assert "exception ValueError: boom at seven" in failed.stdout
     step = invoke("show", f"ClientFlow/{client['second']}/square", "--datastore", client["ds"])
     assert "3 task(s)" in step.stdout
-    value = invoke("show", f"ClientFlow/{client['second']}/end/0/matrix", "--datastore", client["ds"])
+    value = invoke(
+        "show", f"ClientFlow/{client['second']}/end/0/matrix", "--datastore", client["ds"]
+    )
     assert value.stdout.splitlines()[-1] == "[[1, 2], [3, 4]]"
 
 
@@ -354,9 +392,14 @@ def test_logs_prints_prefixed_stdout_and_stderr_of_a_task_or_a_step(client):
     assert task.stdout == "[start/0] starting alpha=1\n"
     assert task.stderr == "[start/0] warming up\n"
     step = invoke("logs", f"ClientFlow/{run_id}/square", "--datastore", client["ds"])
-    assert step.stdout.splitlines() == ["[square/0] square 1 -> 1", "[square/1] square 2 -> 4",
-                                        "[square/2] square 3 -> 9"]
-    only_err = invoke("logs", f"ClientFlow/{run_id}/start/0", "--stderr", "--datastore", client["ds"])
+    assert step.stdout.splitlines() == [
+        "[square/0] square 1 -> 1",
+        "[square/1] square 2 -> 4",
+        "[square/2] square 3 -> 9",
+    ]
+    only_err = invoke(
+        "logs", f"ClientFlow/{run_id}/start/0", "--stderr", "--datastore", client["ds"]
+    )
     assert only_err.stdout == "" and only_err.stderr == "[start/0] warming up\n"
 
 
@@ -380,9 +423,15 @@ def test_tag_add_and_remove_are_reflected_in_run_tags(client):
 
 
 def test_compare_puts_parameters_and_scalar_artifacts_side_by_side(client):
-    result = invoke("compare", f"ClientFlow/{client['first']}", client["second"], "--datastore", client["ds"])
+    result = invoke(
+        "compare", f"ClientFlow/{client['first']}", client["second"], "--datastore", client["ds"]
+    )
     assert result.exit_code == 0, result.output
-    rows = {" ".join(line.split()[:3]): line.split() for line in result.stdout.splitlines() if line.strip()}
+    rows = {
+        " ".join(line.split()[:3]): line.split()
+        for line in result.stdout.splitlines()
+        if line.strip()
+    }
     assert rows["* param alpha"][3:] == ["1", "3"]
     assert rows["* artifact total"][3:] == ["14", "42"]
     assert rows["* artifact score"][3:] == ["7.0", "21.0"]
@@ -390,29 +439,58 @@ def test_compare_puts_parameters_and_scalar_artifacts_side_by_side(client):
     assert not any("matrix" in line for line in result.stdout.splitlines())
 
 
-@pytest.mark.parametrize("args, message", [
-    (["runs", "NoSuchFlow"], "error: flow NoSuchFlow not found"),
-    (["show", "ClientFlow/19990101T000000-dead"], "error: run ClientFlow/19990101T000000-dead not found"),
-    (["show", "ClientFlow/{first}/nostep"], "error: step ClientFlow/{first}/nostep not found"),
-    (["show", "ClientFlow/{first}/end/5"], "error: task ClientFlow/{first}/end/5 not found"),
-    (["show", "ClientFlow/{first}/end/0/nope"], "error: task ClientFlow/{first}/end/0 has no artifact 'nope'"),
-    (["logs", "ClientFlow/{first}/square/8"], "error: task ClientFlow/{first}/square/8 not found"),
-    (["tag", "add", "ClientFlow/19990101T000000-dead", "x"], "error: run ClientFlow/19990101T000000-dead not found"),
-    (["compare", "ClientFlow/{first}", "19990101T000000-dead"], "error: run ClientFlow/19990101T000000-dead not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["runs", "NoSuchFlow"], "error: flow NoSuchFlow not found"),
+        (
+            ["show", "ClientFlow/19990101T000000-dead"],
+            "error: run ClientFlow/19990101T000000-dead not found",
+        ),
+        (["show", "ClientFlow/{first}/nostep"], "error: step ClientFlow/{first}/nostep not found"),
+        (["show", "ClientFlow/{first}/end/5"], "error: task ClientFlow/{first}/end/5 not found"),
+        (
+            ["show", "ClientFlow/{first}/end/0/nope"],
+            "error: task ClientFlow/{first}/end/0 has no artifact 'nope'",
+        ),
+        (
+            ["logs", "ClientFlow/{first}/square/8"],
+            "error: task ClientFlow/{first}/square/8 not found",
+        ),
+        (
+            ["tag", "add", "ClientFlow/19990101T000000-dead", "x"],
+            "error: run ClientFlow/19990101T000000-dead not found",
+        ),
+        (
+            ["compare", "ClientFlow/{first}", "19990101T000000-dead"],
+            "error: run ClientFlow/19990101T000000-dead not found",
+        ),
+    ],
+)
 def test_missing_objects_are_one_error_line_and_exit_1(client, args, message):
     args = [a.format(first=client["first"]) for a in args]
-    result = invoke(*args, "--datastore", client["ds"]) if args[0] != "tag" else invoke(*args[:2], "--datastore", client["ds"], *args[2:])
+    result = (
+        invoke(*args, "--datastore", client["ds"])
+        if args[0] != "tag"
+        else invoke(*args[:2], "--datastore", client["ds"], *args[2:])
+    )
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [result.stderr.splitlines()[0]]
     assert result.stderr.startswith(message.format(first=client["first"]))
 
 
 def test_the_real_command_exits_1_with_one_error_line(client):
-    proc = subprocess.run([RAYFLOW, "show", "ClientFlow/19990101T000000-dead", "--datastore", client["ds"]],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [RAYFLOW, "show", "ClientFlow/19990101T000000-dead", "--datastore", client["ds"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
-    assert proc.stderr == f"error: run ClientFlow/19990101T000000-dead not found in local@{client['ds']}\n"
+    assert (
+        proc.stderr
+        == f"error: run ClientFlow/19990101T000000-dead not found in local@{client['ds']}\n"
+    )
 
 
 # -- async runs -----------------------------------------------------------------------------

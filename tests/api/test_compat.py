@@ -62,7 +62,10 @@ def test_platform_decorators_cards_and_helpers_are_accepted(run_flow):
     assert out.run["start"].task.data.timed is True
     user = out.run.record["user"]
     assert out.run["start"].task.data.project == (
-        "demo", f"user.{user}", f"demo.user.{user}.TutorialFlow")
+        "demo",
+        f"user.{user}",
+        f"demo.user.{user}.TutorialFlow",
+    )
     assert {"project:demo", f"project_branch:user.{user}"} <= out.run.system_tags
 
 
@@ -141,7 +144,7 @@ class AssigningFlow(FlowSpec):
 def test_a_step_may_set_name_but_not_a_flow_level_constant(run_flow):
     out = run_flow(AssigningFlow)
     assert not out.successful
-    (label, error), = out.failures
+    ((label, error),) = out.failures
     assert label == "end/0"
     assert "'LR' is a flow-level attribute of AssigningFlow" in error["message"]
     assert out.run["start"].task.data.name == "resnet"

@@ -14,7 +14,7 @@ from rayflow import Flow, Runner
 from rayflow.cli import cli
 from rayflow.datastore import paths
 
-SHOW_FLOW = textwrap.dedent('''
+SHOW_FLOW = textwrap.dedent("""
     from rayflow import FlowSpec, step
 
 
@@ -55,7 +55,7 @@ SHOW_FLOW = textwrap.dedent('''
         @step
         def end(self):
             pass
-''')
+""")
 
 
 @pytest.fixture
@@ -86,8 +86,10 @@ def test_show_task_marks_the_artifacts_it_cannot_show_and_shows_the_others(show_
 def test_show_artifact_that_cannot_be_loaded_is_one_line(show_run, datastore):
     result = _cli(datastore, "show", f"{show_run.pathspec}/join/0/bomb")
     assert result.exit_code == 1
-    assert result.stderr.strip() == (f"error: artifact {show_run.pathspec}/join/0/bomb cannot be "
-                                     "shown: ValueError: this artifact cannot be loaded")
+    assert result.stderr.strip() == (
+        f"error: artifact {show_run.pathspec}/join/0/bomb cannot be "
+        "shown: ValueError: this artifact cannot be loaded"
+    )
 
 
 def test_show_artifact_previews_a_huge_value_unless_asked_for_all(show_run, datastore):
@@ -113,7 +115,9 @@ def test_a_damaged_meta_json_is_named_and_the_other_tasks_are_shown(show_run, da
     assert task.exit_code == 1
     [line] = task.stderr.strip().splitlines()
     assert line.startswith(f"error: task {show_run.pathspec}/work/1: {meta} is damaged (")
-    listed = [line.split()[0] for line in task.stdout.splitlines()[1:] if line.strip()[:1].isdigit()]
+    listed = [
+        line.split()[0] for line in task.stdout.splitlines()[1:] if line.strip()[:1].isdigit()
+    ]
     assert listed == ["0", "2"]
     assert "Traceback" not in task.output
 
@@ -127,10 +131,14 @@ def test_a_damaged_run_json_is_skipped_and_named_by_runs_and_show(show_run, data
     assert runs.exit_code == 0, runs.output
     assert show_run.run_id in runs.stdout and newer.run_id not in runs.stdout
     [line] = runs.stderr.strip().splitlines()
-    assert line.startswith(f"rayflow: warning: run ShowFlow/{newer.run_id} skipped: {record} is damaged (")
+    assert line.startswith(
+        f"rayflow: warning: run ShowFlow/{newer.run_id} skipped: {record} is damaged ("
+    )
 
     shown = _cli(datastore, "show", f"ShowFlow/{newer.run_id}")
     assert shown.exit_code == 1
-    assert shown.stderr.strip().startswith(f"error: run ShowFlow/{newer.run_id}: {record} is damaged")
+    assert shown.stderr.strip().startswith(
+        f"error: run ShowFlow/{newer.run_id}: {record} is damaged"
+    )
     assert len(shown.stderr.strip().splitlines()) == 1
     assert Flow("ShowFlow").latest_run.id == show_run.run_id

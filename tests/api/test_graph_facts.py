@@ -56,7 +56,8 @@ def test_the_ready_set_joins_branches_with_a_plan_built_without_lint():
     assert planner.on_done(left, TaskResult(ok=True, next=["inner_join"])) == []
     ready = planner.on_done(right, TaskResult(ok=True, next=["inner_join"]))
     assert [(s.step, s.frames, s.inputs) for s in ready] == [
-        ("inner_join", (frame,), ((left.step, left.task_id), (right.step, right.task_id)))]
+        ("inner_join", (frame,), ((left.step, left.task_id), (right.step, right.task_id)))
+    ]
     inner = ready[0]
     ready = planner.on_done(inner, TaskResult(ok=True, next=["outer_join"]))
     assert [(s.step, s.frames) for s in ready] == [("outer_join", ())]

@@ -11,7 +11,7 @@ from rayflow.cli import cli
 from rayflow.datastore import open_storage, records
 from rayflow.scheduler._resume import latest_run
 
-FLOW = '''
+FLOW = """
 import os
 from rayflow import FlowSpec, Parameter, cache, current, step
 
@@ -40,7 +40,7 @@ class ResumeFlagsFlow(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 
 def _executions(folder) -> list[str]:
@@ -51,7 +51,9 @@ def _executions(folder) -> list[str]:
 def _first_run(write_flow, tmp_path) -> tuple[str, str, str]:
     path, ds, folder = write_flow(FLOW), str(tmp_path / "ds"), tmp_path / "work"
     folder.mkdir()
-    result = CliRunner().invoke(cli, ["run", path, "--folder", str(folder), "--datastore", ds, "--quiet"])
+    result = CliRunner().invoke(
+        cli, ["run", path, "--folder", str(folder), "--datastore", ds, "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert len(_executions(folder)) == 3
     return path, ds, str(folder)
@@ -63,14 +65,18 @@ def _latest(ds: str) -> dict:
     return records.read_run(storage, "ResumeFlagsFlow", run_id)
 
 
-def test_resume_no_cache_reruns_cached_steps_instead_of_reusing_them(ray_session, write_flow, tmp_path):
+def test_resume_no_cache_reruns_cached_steps_instead_of_reusing_them(
+    ray_session, write_flow, tmp_path
+):
     path, ds, folder = _first_run(write_flow, tmp_path)
     cached = CliRunner().invoke(cli, ["resume", path, "square", "--datastore", ds, "--quiet"])
     assert cached.exit_code == 0, cached.output
     assert len(_executions(folder)) == 3  # the re-run squares came from the cache
     assert _latest(ds)["cached"] == 3
 
-    uncached = CliRunner().invoke(cli, ["resume", path, "square", "--no-cache", "--datastore", ds, "--quiet"])
+    uncached = CliRunner().invoke(
+        cli, ["resume", path, "square", "--no-cache", "--datastore", ds, "--quiet"]
+    )
     assert uncached.exit_code == 0, uncached.output
     again = _executions(folder)[3:]
     assert len(again) == 3 and all(label.startswith("square/") for label in again)
@@ -80,8 +86,9 @@ def test_resume_no_cache_reruns_cached_steps_instead_of_reusing_them(ray_session
 
 def test_resume_max_num_splits_limits_a_rerun_foreach(ray_session, write_flow, tmp_path):
     path, ds, _ = _first_run(write_flow, tmp_path)
-    result = CliRunner().invoke(cli, ["resume", path, "start", "--max-num-splits", "2", "--datastore", ds,
-                                      "--quiet"])
+    result = CliRunner().invoke(
+        cli, ["resume", path, "start", "--max-num-splits", "2", "--datastore", ds, "--quiet"]
+    )
     assert result.exit_code == 1
     assert "produced 3 splits, more than --max-num-splits 2" in result.output
     record = _latest(ds)

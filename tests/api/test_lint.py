@@ -26,7 +26,8 @@ def lint_problems(write_flow, tmp_path, monkeypatch):
 
 
 def test_a_good_flow_has_no_problems(lint_problems):
-    assert lint_problems("""
+    assert (
+        lint_problems("""
         from rayflow import FlowSpec, step
 
         class GoodFlow(FlowSpec):
@@ -46,7 +47,9 @@ def test_a_good_flow_has_no_problems(lint_problems):
             @step
             def end(self):
                 pass
-    """) == []
+    """)
+        == []
+    )
 
 
 def test_missing_start_is_reported_at_the_class(lint_problems):
@@ -79,7 +82,10 @@ def test_missing_end_is_reported_at_the_class(lint_problems):
             def finish(self):
                 pass
     """)
-    assert "flow.py:3: step 'end': flow NoEndFlow has no end step (define `@step def end(self)`)" in problems
+    assert (
+        "flow.py:3: step 'end': flow NoEndFlow has no end step (define `@step def end(self)`)"
+        in problems
+    )
 
 
 def test_end_calling_next_is_reported_at_the_call(lint_problems):
@@ -135,7 +141,9 @@ def test_self_next_not_last_is_reported_at_the_call(lint_problems):
             def end(self):
                 pass
     """)
-    assert problems == ["flow.py:6: step 'start': self.next() must be the last statement of the step"]
+    assert problems == [
+        "flow.py:6: step 'start': self.next() must be the last statement of the step"
+    ]
 
 
 def test_next_to_an_unknown_step_is_reported_at_the_call(lint_problems):
@@ -203,7 +211,9 @@ def test_a_join_without_a_split_before_it_is_reported_at_its_def(lint_problems):
                 pass
     """)
     assert len(problems) == 1
-    assert problems[0].startswith("flow.py:9: step 'join': step takes `inputs` (a join) but no split comes before it")
+    assert problems[0].startswith(
+        "flow.py:9: step 'join': step takes `inputs` (a join) but no split comes before it"
+    )
 
 
 def test_a_cycle_is_reported_with_its_path(lint_problems):
@@ -352,7 +362,9 @@ def test_every_problem_in_a_file_is_reported_at_once(lint_problems):
     ]
 
 
-def test_problems_name_the_file_by_absolute_path_outside_the_working_directory(write_flow, tmp_path, monkeypatch):
+def test_problems_name_the_file_by_absolute_path_outside_the_working_directory(
+    write_flow, tmp_path, monkeypatch
+):
     path = write_flow("""
         from rayflow import FlowSpec, step
 

@@ -21,9 +21,16 @@ class ParamFlow(FlowSpec):
     @step
     def start(self):
         self.seen = {
-            "count": self.count, "ratio": self.ratio, "flag": self.flag, "name": self.name,
-            "config": self.config, "listy": self.listy, "tags": self.tags,
-            "numbers": self.numbers, "text": self.text, "raw": self.raw,
+            "count": self.count,
+            "ratio": self.ratio,
+            "flag": self.flag,
+            "name": self.name,
+            "config": self.config,
+            "listy": self.listy,
+            "tags": self.tags,
+            "numbers": self.numbers,
+            "text": self.text,
+            "raw": self.raw,
         }
         self.next(self.end)
 
@@ -37,8 +44,16 @@ def test_defaults_reach_the_steps_with_inferred_types(run_flow):
     assert out.successful
     seen = out.run["start"].task.data.seen
     assert seen == {
-        "count": 3, "ratio": 0.5, "flag": False, "name": "world", "config": {"lr": 0.1},
-        "listy": [1, 2], "tags": ["a", "b"], "numbers": [1, 2, 3], "text": None, "raw": None,
+        "count": 3,
+        "ratio": 0.5,
+        "flag": False,
+        "name": "world",
+        "config": {"lr": 0.1},
+        "listy": [1, 2],
+        "tags": ["a", "b"],
+        "numbers": [1, 2, 3],
+        "text": None,
+        "raw": None,
     }
     assert out.run.data.types["count"] == "int"
     assert out.run.data.types["flag"] == "bool"
@@ -49,9 +64,19 @@ def test_given_values_are_converted_and_visible_in_every_step(run_flow, tmp_path
     text_file.write_text("héllo\nworld\n", encoding="utf-8")
     raw_file = tmp_path / "blob.bin"
     raw_file.write_bytes(b"\x00\xffbinary")
-    out = run_flow(ParamFlow, count="7", ratio="2.5", flag="true", who="rayflow",
-                   config='{"lr": 0.01, "layers": [64, 32]}', listy="[3]", tags="x;y,z",
-                   numbers="4,5", text=str(text_file), raw=str(raw_file))
+    out = run_flow(
+        ParamFlow,
+        count="7",
+        ratio="2.5",
+        flag="true",
+        who="rayflow",
+        config='{"lr": 0.01, "layers": [64, 32]}',
+        listy="[3]",
+        tags="x;y,z",
+        numbers="4,5",
+        text=str(text_file),
+        raw=str(raw_file),
+    )
     assert out.successful, out.failures
     seen = out.run["start"].task.data.seen
     assert seen["count"] == 7 and isinstance(seen["count"], int)
@@ -72,8 +97,10 @@ def test_given_values_are_converted_and_visible_in_every_step(run_flow, tmp_path
     assert out.run.parameters["count"] == 7
 
 
-@pytest.mark.parametrize("text,value", [("true", True), ("false", False), ("True", True),
-                                        ("0", False), ("yes", True), ("off", False)])
+@pytest.mark.parametrize(
+    "text,value",
+    [("true", True), ("false", False), ("True", True), ("0", False), ("yes", True), ("off", False)],
+)
 def test_bool_parameters_parse_command_line_strings(text, value):
     assert resolve_values(ParamFlow, {"flag": text})["flag"] is value
 
@@ -135,8 +162,18 @@ def test_a_required_parameter_given_is_used(run_flow):
 
 def test_parameters_are_listed_in_definition_order_with_inferred_types():
     params = flow_parameters(ParamFlow)
-    assert [p.name for p in params] == ["count", "ratio", "flag", "who", "config", "listy", "tags",
-                                        "numbers", "text", "raw"]
+    assert [p.name for p in params] == [
+        "count",
+        "ratio",
+        "flag",
+        "who",
+        "config",
+        "listy",
+        "tags",
+        "numbers",
+        "text",
+        "raw",
+    ]
     types = {p.name: p.type for p in params}
     assert types["count"] is int
     assert types["ratio"] is float
@@ -155,7 +192,9 @@ def test_a_parameter_is_read_only_and_outside_a_run_reads_its_default():
 
 
 class DeployTimeFlow(FlowSpec):
-    who = Parameter("who", default=lambda ctx: f"{ctx.flow_name}-{ctx.parameter_name}-{ctx.user_name}")
+    who = Parameter(
+        "who", default=lambda ctx: f"{ctx.flow_name}-{ctx.parameter_name}-{ctx.user_name}"
+    )
     n = Parameter("n", type=int, default=lambda: 7)
     bad = Parameter("bad", default=lambda ctx: 1 / 0)
 
@@ -172,8 +211,10 @@ def test_a_function_default_is_called_with_metaflows_parameter_context(monkeypat
     monkeypatch.setenv("RAYFLOW_USER", "ada")
     values = resolve_values(DeployTimeFlow, {"bad": "x"})
     assert values["who"] == "DeployTimeFlow-who-ada" and values["n"] == 7
-    with pytest.raises(ParameterError, match="parameter --bad: its default function failed: "
-                                             "ZeroDivisionError: division by zero"):
+    with pytest.raises(
+        ParameterError,
+        match="parameter --bad: its default function failed: ZeroDivisionError: division by zero",
+    ):
         resolve_values(DeployTimeFlow, {})
 
 
@@ -213,8 +254,9 @@ def _cli_run(write_flow, tmp_path, *args):
     path = write_flow(CLI_FLOW, name="cli_params.py")
     ds = str(tmp_path / "cli-ds")
     id_file = tmp_path / "run_id"
-    result = CliRunner().invoke(cli, ["run", path, "--datastore", ds, "--run-id-file", str(id_file),
-                                      "--quiet", *args])
+    result = CliRunner().invoke(
+        cli, ["run", path, "--datastore", ds, "--run-id-file", str(id_file), "--quiet", *args]
+    )
     assert result.exit_code == 0, result.output
     metadata(ds)
     namespace(None)
@@ -222,15 +264,27 @@ def _cli_run(write_flow, tmp_path, *args):
 
 
 def test_command_line_strings_become_typed_values(ray_session, datastore, write_flow, tmp_path):
-    seen = _cli_run(write_flow, tmp_path, "--count", "7", "--flag", "false",
-                    "--config", '{"layers": [64, 32]}', "--learning-rate", "0.5")
+    seen = _cli_run(
+        write_flow,
+        tmp_path,
+        "--count",
+        "7",
+        "--flag",
+        "false",
+        "--config",
+        '{"layers": [64, 32]}',
+        "--learning-rate",
+        "0.5",
+    )
     assert seen["count"] == 7
     assert seen["flag"] is False
     assert seen["config"] == {"layers": [64, 32]}
     assert seen["learning_rate"] == 0.5
 
 
-def test_include_file_on_the_command_line_reads_the_file(ray_session, datastore, write_flow, tmp_path):
+def test_include_file_on_the_command_line_reads_the_file(
+    ray_session, datastore, write_flow, tmp_path
+):
     text = tmp_path / "notes.txt"
     text.write_text("some notes\n")
     raw = tmp_path / "data.bin"
@@ -240,7 +294,9 @@ def test_include_file_on_the_command_line_reads_the_file(ray_session, datastore,
     assert seen["raw"] == b"\x00\x01"
 
 
-def test_separator_on_the_command_line_splits_the_value(ray_session, datastore, write_flow, tmp_path):
+def test_separator_on_the_command_line_splits_the_value(
+    ray_session, datastore, write_flow, tmp_path
+):
     seen = _cli_run(write_flow, tmp_path, "--words", "x,y", "--numbers", "4,5")
     assert seen["words"] == ["x", "y"]
     assert seen["numbers"] == [4, 5]

@@ -43,14 +43,25 @@ def _script(tmp_path, flow_source: str, body: str) -> subprocess.CompletedProces
     flow = tmp_path / "sleepy.py"
     flow.write_text(textwrap.dedent(flow_source).lstrip())
     script = tmp_path / "script.py"
-    script.write_text(f"FLOW = {str(flow)!r}\nDS = {str(tmp_path / 'ds')!r}\n" + textwrap.dedent(body))
+    script.write_text(
+        f"FLOW = {str(flow)!r}\nDS = {str(tmp_path / 'ds')!r}\n" + textwrap.dedent(body)
+    )
     env = dict(os.environ, RAY_TMPDIR=os.environ["RAY_TMPDIR"], PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, str(script)], env=env, text=True, capture_output=True,
-                          timeout=240, cwd=str(tmp_path))
+    return subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=240,
+        cwd=str(tmp_path),
+    )
 
 
 def test_two_async_runs_without_a_ray_share_it_and_both_finish(tmp_path):
-    done = _script(tmp_path, SLEEPY, """
+    done = _script(
+        tmp_path,
+        SLEEPY,
+        """
         import ray
         from rayflow import Runner
 
@@ -59,14 +70,18 @@ def test_two_async_runs_without_a_ray_share_it_and_both_finish(tmp_path):
         short.wait(); long.wait()
         print("statuses", short.status, long.status)
         print("ray still up", ray.is_initialized())
-    """)
+    """,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "statuses successful successful" in done.stdout
     assert "ray still up False" in done.stdout  # the last run to end stopped it
 
 
 def test_live_output_of_a_run_after_ray_was_stopped_and_started_again(tmp_path):
-    done = _script(tmp_path, SLEEPY, """
+    done = _script(
+        tmp_path,
+        SLEEPY,
+        """
         import io
         from rayflow import Runner
 
@@ -76,13 +91,16 @@ def test_live_output_of_a_run_after_ray_was_stopped_and_started_again(tmp_path):
             from rayflow.scheduler import launch
             result = launch(request)
             print(result.status, "live:", [ln for ln in out.getvalue().splitlines() if "started for" in ln])
-    """)
+    """,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "successful live: ['[start/0] started for 1.0']" in done.stdout
     assert "successful live: ['[start/0] started for 2.0']" in done.stdout
 
 
-def test_cancel_stops_an_async_run_which_ends_cancelled(ray_session, datastore, tmp_path, write_flow):
+def test_cancel_stops_an_async_run_which_ends_cancelled(
+    ray_session, datastore, tmp_path, write_flow
+):
     from rayflow import Run, Runner
 
     flow = write_flow(SLEEPY)

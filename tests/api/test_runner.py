@@ -6,13 +6,17 @@ from rayflow import FlowSpec, LintError, ParameterError, Runner, step
 
 
 def test_runner_runs_a_flow_file_that_imports_a_sibling_module(ray_session, datastore, write_flow):
-    write_flow("""
+    write_flow(
+        """
         SCALE = 3
 
         def triple(x):
             return x * SCALE
-    """, name="rf_runner_helpers.py")
-    path = write_flow("""
+    """,
+        name="rf_runner_helpers.py",
+    )
+    path = write_flow(
+        """
         from rayflow import FlowSpec, Parameter, step
         from rf_runner_helpers import triple
 
@@ -29,7 +33,9 @@ def test_runner_runs_a_flow_file_that_imports_a_sibling_module(ray_session, data
             @step
             def end(self):
                 pass
-    """, name="sibling_flow.py")
+    """,
+        name="sibling_flow.py",
+    )
     with Runner(path, datastore=datastore) as runner:
         out = runner.run(x=5)
     assert out.successful, out.failures

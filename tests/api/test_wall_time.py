@@ -32,8 +32,14 @@ def test_a_run_that_started_ray_reports_the_wall_time_waited_and_rays_start_up(t
     env = {k: v for k, v in os.environ.items() if k != "RAYFLOW_DATASTORE"}
     env["RAY_TMPDIR"] = ray_tmp
     try:
-        proc = subprocess.run([sys.executable, "-m", "rayflow.cli", "run", HELLO, "--datastore", datastore],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110)
+        proc = subprocess.run(
+            [sys.executable, "-m", "rayflow.cli", "run", HELLO, "--datastore", datastore],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=110,
+        )
     finally:
         kill_ray_of(ray_tmp)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -36,7 +36,7 @@ class CachedFlow(FlowSpec):
     @step
     def square(self):
         _log(self.folder)
-        self.value = self.input ** 2 * self.scale
+        self.value = self.input**2 * self.scale
         self.next(self.join)
 
     @cache
@@ -56,14 +56,21 @@ def test_second_run_executes_no_cached_step(run_flow, folder_path):
     assert first.successful and first.cached == []
     again = run_flow(CachedFlow, folder=folder_path)
     assert again.successful
-    assert sorted(again.cached) == [("join", "0"), ("square", "0"), ("square", "1"), ("square", "2")]
+    assert sorted(again.cached) == [
+        ("join", "0"),
+        ("square", "0"),
+        ("square", "1"),
+        ("square", "2"),
+    ]
     runs = _executions(folder_path)
     assert runs.count("square/0") == 1 and runs.count("join/0") == 1 and runs.count("end/0") == 2
     assert again.run.data.total == 14 if hasattr(again.run.data, "total") else True
     join = again.run["join"].task
     assert join.data.total == 14
     assert join.origin_pathspec == f"CachedFlow/{first.run_id}/join/0"
-    meta = taskrecords.read_task(open_storage(again.datastore), "CachedFlow", again.run_id, "join", "0")
+    meta = taskrecords.read_task(
+        open_storage(again.datastore), "CachedFlow", again.run_id, "join", "0"
+    )
     assert meta.cached is True and meta.finished
 
 
@@ -86,11 +93,18 @@ def test_no_cache_ignores_every_cache(run_flow, datastore, folder_path):
 def test_cache_everything_with_the_run_option(run_flow, datastore, folder_path):
     Runner(CachedFlow, datastore=datastore, cache=True).run(folder=folder_path)
     out = Runner(CachedFlow, datastore=datastore, cache=True).run(folder=folder_path)
-    assert sorted(s for s, _ in out.cached) == ["end", "join", "square", "square", "square", "start"]
+    assert sorted(s for s, _ in out.cached) == [
+        "end",
+        "join",
+        "square",
+        "square",
+        "square",
+        "start",
+    ]
 
 
 def test_changing_the_step_code_invalidates_it(run_flow, write_flow, folder_path):
-    source = '''
+    source = """
         from rayflow import FlowSpec, Parameter, cache, current, step
 
         class CodeFlow(FlowSpec):
@@ -118,7 +132,7 @@ def test_changing_the_step_code_invalidates_it(run_flow, write_flow, folder_path
             @step
             def end(self):
                 pass
-    '''
+    """
     v1 = write_flow(source, "code_v1.py")
     run_flow(v1, folder=folder_path)
     assert len(run_flow(v1, folder=folder_path).cached) == 2
@@ -127,14 +141,17 @@ def test_changing_the_step_code_invalidates_it(run_flow, write_flow, folder_path
     assert out.cached == []  # work changed; later's input artifact changed with it
     assert out.run["later"].task.data.final == 24
     assert open(os.path.join(folder_path, "work.log")).read() == "xx"
-    v3 = write_flow(source.replace("self.base = 10", "self.base = 10  # comment only"), "code_v3.py")
+    v3 = write_flow(
+        source.replace("self.base = 10", "self.base = 10  # comment only"), "code_v3.py"
+    )
     out3 = run_flow(v3, folder=folder_path)
     assert sorted(s for s, _ in out3.cached) == ["later", "work"]  # start re-ran, same artifacts
 
 
 def test_changing_a_class_constant_invalidates_the_steps_that_could_read_it(
-        run_flow, write_flow, folder_path):
-    source = '''
+    run_flow, write_flow, folder_path
+):
+    source = """
         from rayflow import FlowSpec, Parameter, cache, step
 
         class ConstFlow(FlowSpec):
@@ -151,11 +168,13 @@ def test_changing_a_class_constant_invalidates_the_steps_that_could_read_it(
             @step
             def end(self):
                 pass
-    '''
+    """
     v1 = write_flow(source, "const_v1.py")
     run_flow(v1, folder=folder_path)
     assert [s for s, _ in run_flow(v1, folder=folder_path).cached] == ["start"]
-    out = run_flow(write_flow(source.replace("RATE = 3", "RATE = 4"), "const_v2.py"), folder=folder_path)
+    out = run_flow(
+        write_flow(source.replace("RATE = 3", "RATE = 4"), "const_v2.py"), folder=folder_path
+    )
     assert out.cached == [] and out.run.data.scaled == 40 and out.run.data.RATE == 4
     assert open(os.path.join(folder_path, "start.log")).read() == "xx"
 

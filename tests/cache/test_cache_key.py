@@ -16,7 +16,7 @@ import pytest
 # ``python -m rayflow.cli``: the interpreter running the tests, so the code under test.
 RAYFLOW = [sys.executable, "-m", "rayflow.cli"]
 
-INDIRECT = '''
+INDIRECT = """
 from rayflow import FlowSpec, Parameter, cache, step
 
 
@@ -44,7 +44,7 @@ class IndirectFlow(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 # Each body reads `alpha` without a plain `self.alpha` in the step's own source.
 INDIRECT_READS = {
@@ -79,7 +79,7 @@ def test_an_unchanged_flow_still_hits_even_when_self_escapes(run_flow, write_flo
     assert again.run["start"].task.data.out == 6
 
 
-JOIN = '''
+JOIN = """
 from rayflow import FlowSpec, Parameter, cache, step
 
 
@@ -109,7 +109,7 @@ class JoinFlow(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 JOIN_READS = {
     "through_a_named_input": "self.out = inputs.left.alpha + inputs.right.x",
@@ -119,7 +119,9 @@ JOIN_READS = {
 
 
 @pytest.mark.parametrize("body", JOIN_READS.values(), ids=list(JOIN_READS))
-def test_a_join_reading_a_parameter_through_its_inputs_reruns_when_it_changes(run_flow, write_flow, body):
+def test_a_join_reading_a_parameter_through_its_inputs_reruns_when_it_changes(
+    run_flow, write_flow, body
+):
     flow = write_flow(JOIN.replace("BODY", body), "joined.py")
     first = run_flow(flow, alpha=1)
     second = run_flow(flow, alpha=5)
@@ -127,7 +129,7 @@ def test_a_join_reading_a_parameter_through_its_inputs_reruns_when_it_changes(ru
     assert second.run["join"].task.data.out != first.run["join"].task.data.out
 
 
-HELPER = '''
+HELPER = """
 from rayflow import FlowSpec, Parameter, cache, step
 
 
@@ -145,7 +147,7 @@ class HelperFlow(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 
 def test_editing_a_module_level_helper_in_the_flow_file_reruns_the_step(run_flow, write_flow):
@@ -160,7 +162,8 @@ def test_editing_a_module_level_helper_in_the_flow_file_reruns_the_step(run_flow
 
 def test_a_user_key_replaces_the_computed_one(run_flow, write_flow):
     source = INDIRECT.replace("BODY", INDIRECT_READS["passed_to_a_function"]).replace(
-        "@cache\n", '@cache(key=lambda flow: "fixed")\n')
+        "@cache\n", '@cache(key=lambda flow: "fixed")\n'
+    )
     flow = write_flow(source, "keyed.py")
     run_flow(flow, alpha=1)
     again = run_flow(flow, alpha=5)  # the user's key says nothing changed: a hit, by request
@@ -168,7 +171,7 @@ def test_a_user_key_replaces_the_computed_one(run_flow, write_flow):
     assert again.run["start"].task.data.out == 2
 
 
-LOCAL_FLOW = '''
+LOCAL_FLOW = """
 from rayflow import FlowSpec, cache, step
 
 import helpers
@@ -184,21 +187,27 @@ class LocalFlow(FlowSpec):
     @step
     def end(self):
         print("out =", self.out)
-'''
+"""
 
-LOCAL_HELPERS = '''
+LOCAL_HELPERS = """
 from mathlib.core import factor
 
 
 def compute(x):
     return x * factor()
-'''
+"""
 
 
 def _run_cli(flow: str, datastore: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, RAYFLOW_DATASTORE=datastore)
-    return subprocess.run([*RAYFLOW, "run", flow], capture_output=True, text=True, env=env,
-                          cwd=os.path.dirname(flow), timeout=300)
+    return subprocess.run(
+        [*RAYFLOW, "run", flow],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(flow),
+        timeout=300,
+    )
 
 
 def test_editing_a_module_imported_from_the_flow_folder_reruns_the_step(tmp_path):
@@ -222,7 +231,7 @@ def test_editing_a_module_imported_from_the_flow_folder_reruns_the_step(tmp_path
     assert "out = 300" in second.stdout and "from the cache" not in second.stdout
 
 
-PLAIN = '''
+PLAIN = """
 from rayflow import FlowSpec, Parameter, cache, step
 
 
@@ -250,7 +259,7 @@ class PlainFlow(FlowSpec):
     @step
     def end(self):
         print(f"{self.total} {[x for x in self.items]}")
-'''
+"""
 
 
 def test_plain_reads_key_only_the_parameters_they_name(write_flow):
@@ -273,7 +282,7 @@ def test_a_step_whose_self_escapes_keys_every_parameter(write_flow):
         assert plan["start"]["param_refs"] == "*", name
 
 
-INCLUDED = '''
+INCLUDED = """
 import os
 
 from rayflow import FlowSpec, IncludeFile, cache, step
@@ -291,11 +300,12 @@ class IncludedFlow(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 
 def test_an_included_file_or_environment_variable_that_changes_reruns_the_step(
-        run_flow, write_flow, datastore, tmp_path):
+    run_flow, write_flow, datastore, tmp_path
+):
     from rayflow import Runner
 
     flow = write_flow(INCLUDED, "included.py")
@@ -306,12 +316,13 @@ def test_an_included_file_or_environment_variable_that_changes_reruns_the_step(
     edited = run_flow(flow)
     assert edited.cached == [] and edited.run["start"].task.data.words == 30
 
-    env = Runner(flow, datastore=datastore, with_=("environment:vars={'RF_CACHE_MODE': 'abcd'}",)).run()
+    env = Runner(
+        flow, datastore=datastore, with_=("environment:vars={'RF_CACHE_MODE': 'abcd'}",)
+    ).run()
     assert env.cached == [] and env.run["start"].task.data.words == 34
 
 
-def test_a_local_module_edited_between_runs_in_one_process_is_not_served_stale(
-        run_flow, tmp_path):
+def test_a_local_module_edited_between_runs_in_one_process_is_not_served_stale(run_flow, tmp_path):
     """A notebook: the same Ray workers serve both runs, and had imported the old helpers.py.
     The second run must execute the edited module, so that what it caches under the new key is
     the new code's result. A new file that nothing imports changes nothing."""
@@ -331,7 +342,9 @@ def test_a_local_module_edited_between_runs_in_one_process_is_not_served_stale(
     assert edited.run["start"].task.data.out == 300
 
 
-def test_a_flow_edited_after_it_was_loaded_keys_the_code_it_runs(write_flow, datastore, ray_session):
+def test_a_flow_edited_after_it_was_loaded_keys_the_code_it_runs(
+    write_flow, datastore, ray_session
+):
     """A Runner made before an edit still runs the code it loaded: its runs keep that code's key,
     so the edited file's first run (a new Runner) recomputes instead of taking the old value."""
     from rayflow import Runner

@@ -37,8 +37,10 @@ class SwitchFlow(FlowSpec):
         pass
 
 
-@pytest.mark.parametrize("size, taken, untaken", [("big", "train_big", "train_small"),
-                                                   ("small", "train_small", "train_big")])
+@pytest.mark.parametrize(
+    "size, taken, untaken",
+    [("big", "train_big", "train_small"), ("small", "train_small", "train_big")],
+)
 def test_switch_runs_only_the_chosen_branch(run_flow, size, taken, untaken):
     out = run_flow(SwitchFlow, size=size)
     assert out.successful
@@ -52,7 +54,10 @@ def test_switch_rejects_a_value_with_no_case_naming_value_artifact_and_step(run_
     assert out.status == "failed"
     label, error = out.failures[0]
     assert label == "start/0"
-    assert "condition 'choice' is 'medium'" in error["traceback"] and "step 'start'" in error["traceback"]
+    assert (
+        "condition 'choice' is 'medium'" in error["traceback"]
+        and "step 'start'" in error["traceback"]
+    )
 
 
 def test_resume_treats_the_untaken_branch_as_not_run(run_flow, datastore):
@@ -65,7 +70,8 @@ def test_resume_treats_the_untaken_branch_as_not_run(run_flow, datastore):
 
 
 def test_switch_lint_errors(write_flow):
-    missing_condition = write_flow('''
+    missing_condition = write_flow(
+        """
         from rayflow import FlowSpec, step
 
         class F(FlowSpec):
@@ -80,13 +86,18 @@ def test_switch_lint_errors(write_flow):
             @step
             def end(self):
                 pass
-    ''', "missing_condition.py")
+    """,
+        "missing_condition.py",
+    )
     cls, _ = load_flow(missing_condition)
     with pytest.raises(LintError) as err:
         checked_graph(cls)
-    assert any(":6: step 'start': a switch mapping in self.next() needs condition=" in p
-               for p in err.value.problems)
-    empty = write_flow('''
+    assert any(
+        ":6: step 'start': a switch mapping in self.next() needs condition=" in p
+        for p in err.value.problems
+    )
+    empty = write_flow(
+        """
         from rayflow import FlowSpec, step
 
         class G(FlowSpec):
@@ -97,7 +108,9 @@ def test_switch_lint_errors(write_flow):
             @step
             def end(self):
                 pass
-    ''', "empty_switch.py")
+    """,
+        "empty_switch.py",
+    )
     cls, _ = load_flow(empty)
     with pytest.raises(LintError) as err:
         checked_graph(cls)

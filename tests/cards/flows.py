@@ -59,7 +59,7 @@ class CardsFlow(FlowSpec):
     @card(type="taskspec_card")
     @step
     def fan(self):
-        self.square = self.input ** 2
+        self.square = self.input**2
         self.next(self.join)
 
     @catch(var="failure")
@@ -79,5 +79,8 @@ class CardsFlow(FlowSpec):
         current.card["j"].append(Markdown("*one*"))
         current.card["j"].extend([Markdown("two")])
         current.card.append(Markdown("lost"))  # no editable card here: goes nowhere
-        self.seen = [len(current.card.get(type="joined_card")), len(current.card.get(type="nope")),
-                     len(current.card.get(id="j"))]
+        self.seen = [
+            len(current.card.get(type="joined_card")),
+            len(current.card.get(type="nope")),
+            len(current.card.get(id="j")),
+        ]

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from rayflow.cli import cli
 
-FLOW = '''
+FLOW = """
 import os
 from rayflow import FlowSpec, card, current, step
 
@@ -38,7 +38,7 @@ class ResumeCardFlow(FlowSpec):
 
 if __name__ == "__main__":
     ResumeCardFlow()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,13 @@ def resumed(ray_session, tmp_path_factory):
 
 
 def _card_cli(path: str, ds: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, path, "--datastore-root", ds, "card", *args],
-                          cwd=os.path.dirname(path), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, path, "--datastore-root", ds, "card", *args],
+        cwd=os.path.dirname(path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_card_get_of_a_resumed_task_returns_its_origins_card(resumed, tmp_path):
@@ -77,14 +82,18 @@ def test_card_get_of_a_resumed_task_returns_its_origins_card(resumed, tmp_path):
 
 def test_card_list_as_json_names_each_card_with_its_hash_and_get_by_hash(resumed, tmp_path):
     path, ds, _, second = resumed
-    proc = _card_cli(path, ds, "list", f"{second}/end/0", "--as-json", "--file", str(tmp_path / "l.json"))
+    proc = _card_cli(
+        path, ds, "list", f"{second}/end/0", "--as-json", "--file", str(tmp_path / "l.json")
+    )
     assert proc.returncode == 0, proc.stderr
     listed = json.loads((tmp_path / "l.json").read_text())
     assert listed["pathspec"] == f"ResumeCardFlow/{second}/end/0"
     assert [(c["type"], c["id"]) for c in listed["cards"]] == [("blank", "b1"), ("blank", "b2")]
     several = _card_cli(path, ds, "get", f"{second}/end/0")
     assert several.returncode == 0 and "Found 2 cards" in several.stderr and several.stdout == ""
-    one = _card_cli(path, ds, "get", "end", "--hash", listed["cards"][1]["hash"][:8])  # the latest run
+    one = _card_cli(
+        path, ds, "get", "end", "--hash", listed["cards"][1]["hash"][:8]
+    )  # the latest run
     assert one.returncode == 0 and one.stdout.startswith("<!DOCTYPE html>")
 
 
@@ -107,8 +116,21 @@ def test_get_cards_follows_a_resumed_task_to_its_origin(resumed):
 def test_dump_file_keys_tasks_run_step_task_as_metaflow_does(resumed, tmp_path):
     path, ds, _, second = resumed
     out = tmp_path / "d.pkl"
-    proc = subprocess.run([sys.executable, path, "--datastore-root", ds, "dump", "--file", str(out),
-                           f"{second}/start"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            path,
+            "--datastore-root",
+            ds,
+            "dump",
+            "--file",
+            str(out),
+            f"{second}/start",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     with open(out, "rb") as f:
         assert list(pickle.load(f)) == [f"{second}/start/0"]

@@ -30,7 +30,11 @@ def test_every_card_of_a_step_is_stored_in_decorator_order(cards_run):
     cards = _cards(cards_run.run, "start")
     # no_such_type: named on stderr, no card; broken_card with save_errors=False: no card
     assert [(c.type, c.id) for c in cards] == [
-        ("default", None), ("blank", "notes"), ("shout_card", None), ("broken_card", None)]
+        ("default", None),
+        ("blank", "notes"),
+        ("shout_card", None),
+        ("broken_card", None),
+    ]
     assert len({c.hash for c in cards}) == 4
     stderr = cards_run.run["start"].task.stderr  # what went wrong is in the task's own log
     assert "@card(type='no_such_type') on step 'start': no such card type; no card stored" in stderr
@@ -87,7 +91,10 @@ def test_a_card_past_its_timeout_is_an_error_card_or_nothing(cards_run):
 def test_a_card_that_is_not_editable_still_gets_what_is_appended_under_its_id(cards_run):
     task = cards_run.run["end"].task
     (joined,) = get_cards(task, id="j")
-    assert joined.get() == '<div class="rf-markdown"><p><em>one</em></p></div>|<div class="rf-markdown"><p>two</p></div>'
+    assert (
+        joined.get()
+        == '<div class="rf-markdown"><p><em>one</em></p></div>|<div class="rf-markdown"><p>two</p></div>'
+    )
     assert all("lost" not in c.get() for c in get_cards(task))  # no editable card: append is lost
     assert task.data.seen == [2, 0, 2]  # current.card.get(type=..., id=...)
 

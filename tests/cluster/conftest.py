@@ -25,10 +25,24 @@ from tests.cluster.ray_cluster import RayCluster
 from tests.s3_server import S3Server, S3ServerError, find_weed
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_DROP = ("RAY_ADDRESS", "RAYFLOW_CLUSTER", "RAYFLOW_DATASTORE", "RAYFLOW_SHARED_DATASTORE",
-         "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "AWS_ENDPOINT_URL",
-         "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-         "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "RAY_TMPDIR")
+_DROP = (
+    "RAY_ADDRESS",
+    "RAYFLOW_CLUSTER",
+    "RAYFLOW_DATASTORE",
+    "RAYFLOW_SHARED_DATASTORE",
+    "RAY_AUTH_MODE",
+    "RAY_AUTH_TOKEN",
+    "RAY_AUTH_TOKEN_PATH",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "RAY_TMPDIR",
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -51,12 +65,19 @@ class Result:
         return [line for line in self.stderr.splitlines() if line.strip()]
 
 
-def rayflow(*args: str, env: dict[str, str], cwd: str | None = None,
-            timeout: float = 180) -> Result:
+def rayflow(
+    *args: str, env: dict[str, str], cwd: str | None = None, timeout: float = 180
+) -> Result:
     """``rayflow ARGS`` in a subprocess; returns its exit status, output and wall time."""
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "rayflow.cli", *args], env=env, cwd=cwd or REPO,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rayflow.cli", *args],
+        env=env,
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
 
 

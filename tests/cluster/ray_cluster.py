@@ -79,9 +79,15 @@ class Node:
 class RayCluster:
     """A head node plus ``workers`` worker nodes, ``cpus`` CPUs each, on 127.0.0.1."""
 
-    def __init__(self, workers: int = 1, cpus: int = 1, memory_mb: int = 512,
-                 object_store_mb: int = 80, fast_health_checks: bool = True,
-                 dashboard: bool = False) -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        cpus: int = 1,
+        memory_mb: int = 512,
+        object_store_mb: int = 80,
+        fast_health_checks: bool = True,
+        dashboard: bool = False,
+    ) -> None:
         self.workers = workers
         self.cpus = cpus
         self.memory = memory_mb * 1024 * 1024
@@ -162,11 +168,18 @@ class RayCluster:
             f"--min-worker-port={worker_lo}", f"--max-worker-port={worker_lo + 39}",
         ]  # fmt: skip
         if head:
-            args += ["--head", f"--port={ports[0]}", f"--temp-dir={self.temp_dir}",
-                     f"--ray-client-server-port={ports[7]}"]
+            args += [
+                "--head",
+                f"--port={ports[0]}",
+                f"--temp-dir={self.temp_dir}",
+                f"--ray-client-server-port={ports[7]}",
+            ]
             if self.dashboard_port:
-                args += ["--include-dashboard=true", f"--dashboard-port={self.dashboard_port}",
-                         f"--dashboard-host={HOST}"]
+                args += [
+                    "--include-dashboard=true",
+                    f"--dashboard-port={self.dashboard_port}",
+                    f"--dashboard-host={HOST}",
+                ]
             else:
                 args += ["--include-dashboard=false"]
         else:
@@ -177,8 +190,14 @@ class RayCluster:
                 args += [f"--temp-dir={node_dir}"]
         log = os.path.join(self.logs, f"node{len(self.nodes)}.log")
         with open(log, "wb") as out:
-            proc = subprocess.Popen(args, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                args,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         node = Node(proc, log, ports)
         self.nodes.append(node)
         return node

@@ -58,8 +58,9 @@ def _one_error_line(result) -> str:
 
 @pytest.mark.parametrize("address", ["nohost", "http://head:6379", "head:99999", "ray://head"])
 def test_a_malformed_cluster_address_is_one_line(hello, tmp_path, address):
-    result = rayflow("run", hello, "--cluster", address, "--datastore", str(tmp_path / "ds"),
-                     env=clean_env())
+    result = rayflow(
+        "run", hello, "--cluster", address, "--datastore", str(tmp_path / "ds"), env=clean_env()
+    )
     line = _one_error_line(result)
     assert f"malformed cluster address '{address}'" in line
     assert "auto, host:port or ray://host:port" in line
@@ -68,8 +69,9 @@ def test_a_malformed_cluster_address_is_one_line(hello, tmp_path, address):
 
 def test_an_unreachable_cluster_is_one_line_and_fast(hello, tmp_path):
     address = f"127.0.0.1:{_closed_port()}"
-    result = rayflow("run", hello, "--datastore", str(tmp_path / "ds"),
-                     env=clean_env(RAYFLOW_CLUSTER=address))  # the variable works like --cluster
+    result = rayflow(
+        "run", hello, "--datastore", str(tmp_path / "ds"), env=clean_env(RAYFLOW_CLUSTER=address)
+    )  # the variable works like --cluster
     line = _one_error_line(result)
     assert f"cannot reach Ray cluster at {address}: connection refused" in line
     assert "GCS port" in line
@@ -78,15 +80,17 @@ def test_an_unreachable_cluster_is_one_line_and_fast(hello, tmp_path):
 
 def test_an_unreachable_ray_client_address_is_one_line(hello, tmp_path):
     address = f"ray://127.0.0.1:{_closed_port()}"
-    result = rayflow("run", hello, "--cluster", address, "--datastore", str(tmp_path / "ds"),
-                     env=clean_env())
+    result = rayflow(
+        "run", hello, "--cluster", address, "--datastore", str(tmp_path / "ds"), env=clean_env()
+    )
     line = _one_error_line(result)
     assert f"cannot reach Ray cluster at {address}" in line and "Ray Client" in line
 
 
 def test_a_bucket_that_does_not_exist_is_one_line(hello, s3):
-    result = rayflow("run", hello, "--datastore", "s3://no-such-bucket-rf/prefix",
-                     env=clean_env(**s3.env))
+    result = rayflow(
+        "run", hello, "--datastore", "s3://no-such-bucket-rf/prefix", env=clean_env(**s3.env)
+    )
     line = _one_error_line(result)
     assert "bucket 'no-such-bucket-rf' does not exist" in line
     assert s3.endpoint_url in line
@@ -120,18 +124,23 @@ def test_a_datastore_protocol_whose_package_is_missing_names_the_package(hello):
 
 def _no_credentials_env(s3) -> dict[str, str]:
     """The endpoint but no keys, and nowhere else for boto to find any."""
-    return clean_env(AWS_ENDPOINT_URL=s3.endpoint_url, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-                     AWS_CONFIG_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true")
+    return clean_env(
+        AWS_ENDPOINT_URL=s3.endpoint_url,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
 
 
 def test_s3_without_credentials_is_one_line_for_run_and_for_reading(hello, s3, bucket):
     env = _no_credentials_env(s3)
     url = f"s3://{bucket}/nocreds"
-    for args in (("run", hello), ("runs", "HelloFlow"), ("resume", hello),
-                 ("show", "HelloFlow/1")):
+    for args in (("run", hello), ("runs", "HelloFlow"), ("resume", hello), ("show", "HelloFlow/1")):
         line = _single_error(rayflow(*args, "--datastore", url, env=env))
-        assert line == (f"error: datastore {url}: no credentials found (set AWS_ACCESS_KEY_ID "
-                        f"and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"), args
+        assert line == (
+            f"error: datastore {url}: no credentials found (set AWS_ACCESS_KEY_ID "
+            f"and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+        ), args
     assert not s3.filesystem().ls(bucket, refresh=True)
 
 
@@ -150,15 +159,20 @@ def test_s3_client_api_without_credentials_raises_one_line(s3, bucket, monkeypat
             rayflow.Flow("HelloFlow")
     finally:
         rayflow.metadata(None)
-    assert str(info.value) == (f"datastore s3://{bucket}/client: no credentials found (set "
-                               f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)")
+    assert str(info.value) == (
+        f"datastore s3://{bucket}/client: no credentials found (set "
+        f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+    )
 
 
 def test_an_s3_endpoint_that_refuses_connections_is_one_line(hello, tmp_path):
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     env = clean_env(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s")
     line = _single_error(rayflow("run", hello, "--datastore", "s3://bucket/p", env=env))
-    assert line == f"error: datastore s3://bucket/p: cannot reach the endpoint at {endpoint} (connection refused)"
+    assert (
+        line
+        == f"error: datastore s3://bucket/p: cannot reach the endpoint at {endpoint} (connection refused)"
+    )
 
 
 @pytest.fixture
@@ -187,17 +201,20 @@ def silent_endpoint():
 
 
 def test_an_s3_endpoint_that_never_answers_is_one_line_after_a_bounded_wait(hello, silent_endpoint):
-    env = clean_env(AWS_ENDPOINT_URL=silent_endpoint, AWS_ACCESS_KEY_ID="k",
-                    AWS_SECRET_ACCESS_KEY="s")
-    line = _single_error(rayflow("run", hello, "--datastore", "s3://bucket/p", env=env,
-                                 timeout=60))
-    assert line == (f"error: datastore s3://bucket/p: no answer within 10 s from the endpoint at "
-                    f"{silent_endpoint} (is it reachable?)")
+    env = clean_env(
+        AWS_ENDPOINT_URL=silent_endpoint, AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s"
+    )
+    line = _single_error(rayflow("run", hello, "--datastore", "s3://bucket/p", env=env, timeout=60))
+    assert line == (
+        f"error: datastore s3://bucket/p: no answer within 10 s from the endpoint at "
+        f"{silent_endpoint} (is it reachable?)"
+    )
 
 
 def test_reading_runs_from_a_bucket_that_does_not_exist_names_the_bucket(s3):
-    result = rayflow("runs", "HelloFlow", "--datastore", "s3://no-such-bucket-rf/prefix",
-                     env=clean_env(**s3.env))
+    result = rayflow(
+        "runs", "HelloFlow", "--datastore", "s3://no-such-bucket-rf/prefix", env=clean_env(**s3.env)
+    )
     line = _single_error(result)
     assert "bucket 'no-such-bucket-rf' does not exist" in line
 
@@ -212,20 +229,32 @@ def test_a_folder_too_big_to_ship_is_refused_before_joining(flow_dir, tmp_path):
         with open(os.path.join(flow_dir.path, "data", f"part{i}.bin"), "wb") as f:
             f.truncate(9 * 1024 * 1024)
     address = f"127.0.0.1:{_closed_port()}"  # never reached: the refusal comes first
-    result = rayflow("run", hello, "--cluster", address, "--datastore", str(tmp_path / "ds"),
-                     env=clean_env())
+    result = rayflow(
+        "run", hello, "--cluster", address, "--datastore", str(tmp_path / "ds"), env=clean_env()
+    )
     line = _one_error_line(result)
-    assert line.startswith(f"error: the flow's folder {flow_dir.path} is too big to ship to the "
-                           f"cluster (over 100 MiB; largest: data 108 MiB)")
+    assert line.startswith(
+        f"error: the flow's folder {flow_dir.path} is too big to ship to the "
+        f"cluster (over 100 MiB; largest: data 108 MiB)"
+    )
     assert "RAYFLOW_MAX_SHIP_MB" in line
     assert not os.path.exists(tmp_path / "ds" / "HelloFlow" / "runs")
 
 
 def test_what_is_shipped_is_said_before_joining(hello, flow_dir, tmp_path):
     address = f"127.0.0.1:{_closed_port()}"
-    result = rayflow("run", hello, "--cluster", address, "--datastore",
-                     os.path.join(flow_dir.path, ".rayflow"), env=clean_env())
+    result = rayflow(
+        "run",
+        hello,
+        "--cluster",
+        address,
+        "--datastore",
+        os.path.join(flow_dir.path, ".rayflow"),
+        env=clean_env(),
+    )
     assert f"cannot reach Ray cluster at {address}" in _one_error_line(result)
     size = os.path.getsize(hello)
-    assert (f"rayflow: shipping {flow_dir.path} to the cluster: 1 file(s), {size} bytes "
-            f"(left out: .rayflow/ (the datastore))") in result.stdout.splitlines()
+    assert (
+        f"rayflow: shipping {flow_dir.path} to the cluster: 1 file(s), {size} bytes "
+        f"(left out: .rayflow/ (the datastore))"
+    ) in result.stdout.splitlines()

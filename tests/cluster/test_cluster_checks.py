@@ -50,8 +50,9 @@ def test_the_flow_folder_ships_without_vcs_venv_datastore_or_large_files(tmp_pat
     assert "/data/big\\ file.bin" in excludes
     assert env["env_vars"] == {"AWS_ENDPOINT_URL": "http://s3.local:9000"}
     assert len(notes) == 1 and "data/big file.bin (12 MiB)" in notes[0]
-    assert shipped == (f"shipping {tmp_path} to the cluster: 2 file(s), 20 bytes "
-                       f"(left out: runs/ (the datastore))")
+    assert shipped == (
+        f"shipping {tmp_path} to the cluster: 2 file(s), 20 bytes (left out: runs/ (the datastore))"
+    )
 
 
 def test_a_callers_runtime_env_wins_and_keeps_the_forwarded_endpoint(tmp_path, monkeypatch):
@@ -127,8 +128,9 @@ def _ray_session(temp_dir, zip_size: int) -> None:
     """A Ray temp dir as Ray lays it out, with a package being zipped into its session."""
     session = os.path.join(str(temp_dir), "session_2026-11-30_13-22-25_958629_13333")
     _write(os.path.join(session, "logs", "raylet.out"), 1000)
-    _write(os.path.join(session, "runtime_resources", "working_dir_files", "_ray_pkg_1.zip"),
-           zip_size)
+    _write(
+        os.path.join(session, "runtime_resources", "working_dir_files", "_ray_pkg_1.zip"), zip_size
+    )
     os.symlink(session, os.path.join(str(temp_dir), "session_latest"))
 
 
@@ -143,8 +145,9 @@ def test_rays_temp_dir_inside_the_folder_is_never_shipped(tmp_path, monkeypatch)
     monkeypatch.setenv("RAY_TMPDIR", str(proj / "rt"))  # not made yet: Ray makes it later
     env, shipped, _ = build_runtime_env(flow, None)
     assert "/raytmp" in env["excludes"] and "/rt" in env["excludes"]
-    assert shipped == (f"shipping {proj} to the cluster: 2 file(s), 20 bytes "
-                       f"(left out: raytmp/ (Ray's temp dir))")
+    assert shipped == (
+        f"shipping {proj} to the cluster: 2 file(s), 20 bytes (left out: raytmp/ (Ray's temp dir))"
+    )
     assert _zipped(proj, env) == ["flow.py", "lib/helpers.py"]
 
 
@@ -185,8 +188,7 @@ def test_files_ray_ignores_are_not_counted_against_the_limit(tmp_path, monkeypat
     _write(str(tmp_path / "data" / "labels.csv"), 100)
     env, shipped, _ = build_runtime_env(flow, None)
     assert shipped == f"shipping {tmp_path} to the cluster: 4 file(s), 123 bytes"
-    assert _zipped(tmp_path, env) == [".gitignore", "data/.rayignore", "data/labels.csv",
-                                      "flow.py"]
+    assert _zipped(tmp_path, env) == [".gitignore", "data/.rayignore", "data/labels.csv", "flow.py"]
     monkeypatch.setenv("RAY_RUNTIME_ENV_IGNORE_GITIGNORE", "1")  # Ray's switch: .gitignore off
     with pytest.raises(ClusterError, match="largest: data 108 MiB"):
         build_runtime_env(flow, None)

@@ -78,8 +78,10 @@ def _split_metas(url: str, flow: str, run_id: str) -> list[dict]:
     from rayflow.datastore import open_storage, records, taskrecords
 
     storage = open_storage(url)
-    return [taskrecords.read_task(storage, flow, run_id, "square", task_id).to_json()
-            for task_id in records.list_tasks(storage, flow, run_id, "square")]
+    return [
+        taskrecords.read_task(storage, flow, run_id, "square", task_id).to_json()
+        for task_id in records.list_tasks(storage, flow, run_id, "square")
+    ]
 
 
 def _run_id(path: str) -> str:
@@ -96,8 +98,18 @@ def test_a_foreach_runs_across_the_nodes_with_an_s3_datastore(
     os.makedirs(os.path.join(flow_dir.path, ".rayflow", "junk"))
     id_file = str(tmp_path / "run_id")
 
-    result = rayflow("run", spread_flow, "--cluster", cluster.address, "--datastore", s3_url,
-                     "--run-id-file", id_file, env=driver_env, cwd=flow_dir.path)
+    result = rayflow(
+        "run",
+        spread_flow,
+        "--cluster",
+        cluster.address,
+        "--datastore",
+        s3_url,
+        "--run-id-file",
+        id_file,
+        env=driver_env,
+        cwd=flow_dir.path,
+    )
 
     assert result.returncode == 0, result.stderr
     assert "big.bin" in result.stderr and "not shipped" in result.stderr
@@ -133,17 +145,39 @@ def test_resume_on_s3_reruns_only_the_failed_split(
     marker = str(tmp_path / "fail-split-7")
     open(marker, "w").close()
     first_id = str(tmp_path / "first")
-    first = rayflow("run", spread_flow, "--cluster", cluster.address, "--datastore", s3_url,
-                    "--n", "12", "--fail_marker", marker, "--run-id-file", first_id,
-                    env=driver_env)
+    first = rayflow(
+        "run",
+        spread_flow,
+        "--cluster",
+        cluster.address,
+        "--datastore",
+        s3_url,
+        "--n",
+        "12",
+        "--fail_marker",
+        marker,
+        "--run-id-file",
+        first_id,
+        env=driver_env,
+    )
     assert first.returncode == 1, first.stderr
     assert "square/7" in first.stderr
 
     os.remove(marker)
     second_id = str(tmp_path / "second")
-    second = rayflow("resume", spread_flow, "--cluster", cluster.address, "--datastore", s3_url,
-                     "--origin-run-id", _run_id(first_id), "--run-id-file", second_id,
-                     env=driver_env)
+    second = rayflow(
+        "resume",
+        spread_flow,
+        "--cluster",
+        cluster.address,
+        "--datastore",
+        s3_url,
+        "--origin-run-id",
+        _run_id(first_id),
+        "--run-id-file",
+        second_id,
+        env=driver_env,
+    )
     assert second.returncode == 0, second.stderr
     # start and the 11 good splits are cloned; split 7, the join and end run.
     assert "cloned 12 task(s), ran 3" in second.stdout
@@ -172,18 +206,28 @@ def test_a_local_datastore_on_a_multi_node_cluster_is_refused(
 ):
     flow = flow_dir.write("tiny.py", LINEAR_FLOW)
     local = str(tmp_path / "ds")
-    result = rayflow("run", flow, "--cluster", cluster.address, "--datastore", local,
-                     env=driver_env)
+    result = rayflow(
+        "run", flow, "--cluster", cluster.address, "--datastore", local, env=driver_env
+    )
     assert result.returncode != 0
     assert len(result.error_lines) == 1, result.stderr
     assert "local folder" in result.stderr and "--datastore s3://" in result.stderr
     assert "--shared-datastore" in result.stderr
     assert not os.path.exists(os.path.join(local, "TinyFlow", "runs")) or not os.listdir(
-        os.path.join(local, "TinyFlow", "runs"))
+        os.path.join(local, "TinyFlow", "runs")
+    )
 
     # Declared shared (here it is: every node runs on this machine), the same run succeeds.
-    shared = rayflow("run", flow, "--cluster", cluster.address, "--datastore", local,
-                     "--shared-datastore", env=driver_env)
+    shared = rayflow(
+        "run",
+        flow,
+        "--cluster",
+        cluster.address,
+        "--datastore",
+        local,
+        "--shared-datastore",
+        env=driver_env,
+    )
     assert shared.returncode == 0, shared.stderr
     runs = os.listdir(os.path.join(local, "TinyFlow", "runs"))
     assert len(runs) == 1
@@ -194,10 +238,16 @@ def test_a_local_datastore_on_a_multi_node_cluster_is_refused(
 def test_a_resource_request_no_node_can_meet_fails_before_running(
     cluster, s3_url, driver_env, flow_dir, s3_reader
 ):
-    flow = flow_dir.write("big.py", LINEAR_FLOW.replace(
-        "@step\n        def end", "@resources(cpu=8, memory=100)\n        @step\n        def end"))
-    result = rayflow("run", flow, "--cluster", cluster.address, "--datastore", s3_url,
-                     env=driver_env)
+    flow = flow_dir.write(
+        "big.py",
+        LINEAR_FLOW.replace(
+            "@step\n        def end",
+            "@resources(cpu=8, memory=100)\n        @step\n        def end",
+        ),
+    )
+    result = rayflow(
+        "run", flow, "--cluster", cluster.address, "--datastore", s3_url, env=driver_env
+    )
     assert result.returncode != 0
     assert len(result.error_lines) == 1, result.stderr
     line = result.error_lines[0]
@@ -217,7 +267,9 @@ def test_a_wrong_cluster_token_gives_one_line_within_15_seconds(
         result = rayflow("run", flow, "--cluster", address, "--datastore", s3_url, env=env)
         assert result.returncode != 0
         assert len(result.error_lines) == 1, result.stderr
-        assert result.error_lines[0].startswith(f"error: cannot connect to Ray cluster at {address}")
+        assert result.error_lines[0].startswith(
+            f"error: cannot connect to Ray cluster at {address}"
+        )
         assert "rejected the authentication token" in result.error_lines[0]
         assert result.seconds < 15
 
@@ -236,8 +288,9 @@ def test_a_ray_client_address_runs_the_flow_on_the_cluster(
     cluster, s3_url, driver_env, flow_dir, s3_reader
 ):
     flow = flow_dir.write("tiny.py", LINEAR_FLOW)
-    result = rayflow("run", flow, "--cluster", cluster.client_address, "--datastore", s3_url,
-                     env=driver_env)
+    result = rayflow(
+        "run", flow, "--cluster", cluster.client_address, "--datastore", s3_url, env=driver_env
+    )
     assert result.returncode == 0, result.stderr
     from rayflow.datastore import open_storage, records
 
@@ -265,16 +318,35 @@ SWEEP_FLOW = """
 """
 
 
-def test_a_sweep_runs_its_trials_on_the_cluster(cluster, s3_url, driver_env, flow_dir, tmp_path,
-                                                s3_reader):
+def test_a_sweep_runs_its_trials_on_the_cluster(
+    cluster, s3_url, driver_env, flow_dir, tmp_path, s3_reader
+):
     import optuna
 
     flow = flow_dir.write("quad.py", SWEEP_FLOW)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    result = rayflow("sweep", flow, "--cluster", cluster.address, "--datastore", s3_url,
-                     "--space", "x=float:-2:3", "--objective", "loss", "--trials", "6",
-                     "--concurrency", "2", "--storage", storage, "--sampler", "random",
-                     env=driver_env, cwd=flow_dir.path)
+    result = rayflow(
+        "sweep",
+        flow,
+        "--cluster",
+        cluster.address,
+        "--datastore",
+        s3_url,
+        "--space",
+        "x=float:-2:3",
+        "--objective",
+        "loss",
+        "--trials",
+        "6",
+        "--concurrency",
+        "2",
+        "--storage",
+        storage,
+        "--sampler",
+        "random",
+        env=driver_env,
+        cwd=flow_dir.path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     study = optuna.load_study(study_name="QuadOnCluster", storage=storage)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]

@@ -79,8 +79,9 @@ def head(s3):
 
 def _wait_for_dashboard(cluster: RayCluster, timeout: float = 90.0) -> None:
     token = open(os.path.expanduser("~/.ray/auth_token")).read().strip()
-    request = urllib.request.Request(f"{cluster.dashboard_url}/api/version",
-                                     headers={"Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        f"{cluster.dashboard_url}/api/version", headers={"Authorization": f"Bearer {token}"}
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -88,7 +89,9 @@ def _wait_for_dashboard(cluster: RayCluster, timeout: float = 90.0) -> None:
                 return
         except OSError:
             time.sleep(0.5)
-    raise RuntimeError(f"the dashboard of the test head did not answer:\n{cluster.nodes[0].log_tail()}")
+    raise RuntimeError(
+        f"the dashboard of the test head did not answer:\n{cluster.nodes[0].log_tail()}"
+    )
 
 
 @pytest.fixture
@@ -111,8 +114,18 @@ def gated(flow_dir):
 
 
 def _submit(head, flow, s3_url, env, *args):
-    return rayflow("run", flow, "--cluster", head.dashboard_url, "--detach", "--datastore", s3_url,
-                   *args, env=env, timeout=120)
+    return rayflow(
+        "run",
+        flow,
+        "--cluster",
+        head.dashboard_url,
+        "--detach",
+        "--datastore",
+        s3_url,
+        *args,
+        env=env,
+        timeout=120,
+    )
 
 
 def _run_id(result) -> str:
@@ -150,13 +163,17 @@ def test_a_detached_run_goes_on_without_its_submitter_and_is_followed_from_the_d
     assert f"{head.dashboard_url}/#/jobs/{job}" in result.stdout
 
     # While split 1 waits for its gate: status and logs, read from the datastore.
-    _wait_for(reader, pathspec, lambda r: "work" in r and any(t.finished for t in r["work"].tasks()))
+    _wait_for(
+        reader, pathspec, lambda r: "work" in r and any(t.finished for t in r["work"].tasks())
+    )
     status = rayflow("status", pathspec, "--datastore", s3_url, env=driver_env)
     assert status.returncode == 0, status.stderr
     assert "status    running" in status.stdout
     assert f"Ray job {job} on {head.dashboard_url}" in status.stdout
     assert "ray job   RUNNING" in status.stdout
-    work_row = next(line.split() for line in status.stdout.splitlines() if line.split()[:1] == ["work"])
+    work_row = next(
+        line.split() for line in status.stdout.splitlines() if line.split()[:1] == ["work"]
+    )
     assert work_row[1:] == ["1", "0", "0"]  # split 0 done, split 1 still held by its gate
     logs = rayflow("logs", pathspec, "--datastore", s3_url, env=driver_env)
     assert "[work/0] split 0 done" in logs.stdout and "split 1" not in logs.stdout
@@ -191,10 +208,14 @@ def test_cancel_stops_the_job_and_records_the_run_cancelled(
     cancel = rayflow("cancel", pathspec, "--datastore", s3_url, env=driver_env)
 
     assert cancel.returncode == 0, cancel.stderr
-    assert f"cancelled {pathspec}: Ray job rayflow-{pathspec.replace('/', '-')} stopped" in cancel.stdout
+    assert (
+        f"cancelled {pathspec}: Ray job rayflow-{pathspec.replace('/', '-')} stopped"
+        in cancel.stdout
+    )
     assert reader.Run(pathspec).status == "cancelled"
-    status = rayflow("status", pathspec, "--datastore", s3_url, "--cluster", head.dashboard_url,
-                     env=driver_env)
+    status = rayflow(
+        "status", pathspec, "--datastore", s3_url, "--cluster", head.dashboard_url, env=driver_env
+    )
     assert "status    cancelled" in status.stdout and "ray job   STOPPED" in status.stdout
     again = rayflow("cancel", pathspec, "--datastore", s3_url, env=driver_env)
     assert again.returncode == 0 and "already ended: cancelled" in again.stdout
@@ -207,11 +228,24 @@ def test_resume_detached_reruns_only_the_failed_split(
     result = _submit(head, gated, s3_url, driver_env, "--fail_without", str(fixed))
     assert result.returncode == 0, result.stderr
     origin = _run_id(result)
-    assert _wait_for(reader, f"GatedFlow/{origin}", lambda r: r.status != "running").status == "failed"
+    assert (
+        _wait_for(reader, f"GatedFlow/{origin}", lambda r: r.status != "running").status == "failed"
+    )
 
     fixed.write_text("fixed")
-    resumed = rayflow("resume", gated, "--origin-run-id", origin, "--cluster", head.dashboard_url,
-                      "--detach", "--datastore", s3_url, env=driver_env, timeout=120)
+    resumed = rayflow(
+        "resume",
+        gated,
+        "--origin-run-id",
+        origin,
+        "--cluster",
+        head.dashboard_url,
+        "--detach",
+        "--datastore",
+        s3_url,
+        env=driver_env,
+        timeout=120,
+    )
 
     assert resumed.returncode == 0, resumed.stderr
     run_id = _run_id(resumed)
@@ -229,25 +263,40 @@ def _one_line(result) -> str:
     return result.error_lines[0]
 
 
-def test_bad_cluster_addresses_and_tokens_fail_in_one_line(head, s3_url, driver_env, gated, tmp_path):
+def test_bad_cluster_addresses_and_tokens_fail_in_one_line(
+    head, s3_url, driver_env, gated, tmp_path
+):
     def submit(address: str, **env: str):
-        return rayflow("run", gated, "--cluster", address, "--detach", "--datastore", s3_url,
-                       env={**driver_env, **env})
+        return rayflow(
+            "run",
+            gated,
+            "--cluster",
+            address,
+            "--detach",
+            "--datastore",
+            s3_url,
+            env={**driver_env, **env},
+        )
 
     line = _one_line(submit(head.address))  # the GCS address, not the dashboard's
-    assert line == (f"error: --detach needs the address of the cluster's Ray dashboard, "
-                    f"http://HEAD:8265 (got '{head.address}')")
+    assert line == (
+        f"error: --detach needs the address of the cluster's Ray dashboard, "
+        f"http://HEAD:8265 (got '{head.address}')"
+    )
     line = _one_line(submit(f"http://{head.address}"))  # an http URL, but of the GCS port
-    assert line == (f"error: http://{head.address} is not a Ray dashboard (no HTTP answer; is "
-                    f"{head.port} the GCS port?); give the dashboard's port (ray start "
-                    "--dashboard-port, 8265 by default)")
+    assert line == (
+        f"error: http://{head.address} is not a Ray dashboard (no HTTP answer; is "
+        f"{head.port} the GCS port?); give the dashboard's port (ray start "
+        "--dashboard-port, 8265 by default)"
+    )
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))
     port = dead.getsockname()[1]
     dead.close()  # nothing listens there: a head that is gone
     line = _one_line(submit(f"http://127.0.0.1:{port}"))
-    assert line.startswith(f"error: cannot reach the Ray dashboard at http://127.0.0.1:{port}: "
-                           "connection refused"), line
+    assert line.startswith(
+        f"error: cannot reach the Ray dashboard at http://127.0.0.1:{port}: connection refused"
+    ), line
     with socket.socket() as silent:  # accepts connections, never answers: a hung head
         silent.bind(("127.0.0.1", 0))
         silent.listen()
@@ -262,10 +311,20 @@ def test_bad_cluster_addresses_and_tokens_fail_in_one_line(head, s3_url, driver_
 
 def test_a_local_datastore_is_refused_unless_shared(head, driver_env, gated, tmp_path):
     store = str(tmp_path / "store")
-    result = rayflow("run", gated, "--cluster", head.dashboard_url, "--detach", "--datastore", store,
-                     env=driver_env)
+    result = rayflow(
+        "run",
+        gated,
+        "--cluster",
+        head.dashboard_url,
+        "--detach",
+        "--datastore",
+        store,
+        env=driver_env,
+    )
     line = _one_line(result)
-    assert line.startswith(f"error: --detach: the datastore {store} is a local folder the cluster cannot see")
+    assert line.startswith(
+        f"error: --detach: the datastore {store} is a local folder the cluster cannot see"
+    )
     assert not os.path.exists(os.path.join(store, "GatedFlow"))
 
 
@@ -280,18 +339,29 @@ def test_other_versions_on_the_cluster_fail_the_run_in_one_line_that_status_show
 
     store, run_id = str(tmp_path / "store"), "20261130T120000.000-abcdef"
     here = local_versions()
-    detached = {"cluster": "http://head:8265", "job_id": f"rayflow-GatedFlow-{run_id}",
-                "job_url": "http://head:8265/#/jobs/x", "flow_file": gated}
+    detached = {
+        "cluster": "http://head:8265",
+        "job_id": f"rayflow-GatedFlow-{run_id}",
+        "job_url": "http://head:8265/#/jobs/x",
+        "flow_file": gated,
+    }
     spec = run_spec("GatedFlow", "gated.py", run_id, store, {"gate": ""}, {}, {}, detached)
     spec["versions"] = {**here, "python": "3.0", "rayflow": "0.0.1"}
 
-    proc = subprocess.run([sys.executable, "-m", "rayflow._detached_driver", encode_spec(spec)],
-                          cwd=os.path.dirname(gated), env=driver_env, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rayflow._detached_driver", encode_spec(spec)],
+        cwd=os.path.dirname(gated),
+        env=driver_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
-    expected = (f"the cluster runs Python {here['python']} (submitted from 3.0), rayflow "
-                f"{here['rayflow']} (submitted from 0.0.1); install the same versions on the "
-                "cluster and on the machine that submits")
+    expected = (
+        f"the cluster runs Python {here['python']} (submitted from 3.0), rayflow "
+        f"{here['rayflow']} (submitted from 0.0.1); install the same versions on the "
+        "cluster and on the machine that submits"
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [f"error: {expected}"]
     status = rayflow("status", f"GatedFlow/{run_id}", "--datastore", store, env=driver_env)
@@ -309,4 +379,5 @@ def test_another_ray_version_on_the_head_is_refused_before_submitting():
         check_versions(server, {"ray_version": "2.0.0"})
     assert str(caught.value) == (
         f"the cluster at http://head:8265 runs Ray 2.0.0, this machine Ray {local_versions()['ray']}; "
-        "install the same Ray version on both (pip install 'ray[default]==2.0.0')")
+        "install the same Ray version on both (pip install 'ray[default]==2.0.0')"
+    )

@@ -59,8 +59,11 @@ def _done_splits(url: str, run_id: str) -> set[str]:
     from rayflow.datastore import open_storage, records, taskrecords
 
     storage = open_storage(url)
-    return {t for t in records.list_tasks(storage, "SlowFlow", run_id, "work")
-            if taskrecords.is_done(storage, "SlowFlow", run_id, "work", t)}
+    return {
+        t
+        for t in records.list_tasks(storage, "SlowFlow", run_id, "work")
+        if taskrecords.is_done(storage, "SlowFlow", run_id, "work", t)
+    }
 
 
 def test_killing_a_worker_node_mid_run_loses_no_finished_task(
@@ -71,9 +74,26 @@ def test_killing_a_worker_node_mid_run_loses_no_finished_task(
     flow = flow_dir.write("slow.py", SLOW_FLOW)
     id_file = str(tmp_path / "run_id")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rayflow.cli", "run", flow, "--cluster", doomed_cluster.address,
-         "--datastore", s3_url, "--run-id-file", id_file, "--quiet"],
-        env=driver_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rayflow.cli",
+            "run",
+            flow,
+            "--cluster",
+            doomed_cluster.address,
+            "--datastore",
+            s3_url,
+            "--run-id-file",
+            id_file,
+            "--quiet",
+        ],
+        env=driver_env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         done_before: set[str] = set()
@@ -88,8 +108,10 @@ def test_killing_a_worker_node_mid_run_loses_no_finished_task(
         doomed_cluster.nodes[1].kill()
         killed = time.monotonic()
         out, err = proc.communicate(timeout=120)
-        print(f"run ended {time.monotonic() - killed:.1f} s after the kill, exit "
-              f"{proc.returncode}, {len(done_before)} splits were done")
+        print(
+            f"run ended {time.monotonic() - killed:.1f} s after the kill, exit "
+            f"{proc.returncode}, {len(done_before)} splits were done"
+        )
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -98,9 +120,19 @@ def test_killing_a_worker_node_mid_run_loses_no_finished_task(
     assert done_before <= _done_splits(s3_url, run_id)  # nothing finished was lost
     if proc.returncode != 0:
         assert "resume" in err, err
-        result = rayflow("resume", flow, "--cluster", doomed_cluster.address,
-                         "--datastore", s3_url, "--origin-run-id", run_id,
-                         "--run-id-file", id_file, env=driver_env)
+        result = rayflow(
+            "resume",
+            flow,
+            "--cluster",
+            doomed_cluster.address,
+            "--datastore",
+            s3_url,
+            "--origin-run-id",
+            run_id,
+            "--run-id-file",
+            id_file,
+            env=driver_env,
+        )
         assert result.returncode == 0, result.stderr
         print(f"resume: {result.stdout.strip().splitlines()[-2]} in {result.seconds:.1f} s")
         cloned = int(result.stdout.split("cloned ")[1].split(" ")[0])

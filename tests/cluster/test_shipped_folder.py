@@ -82,8 +82,9 @@ def _wait_for(what: str, check, timeout: float = 90.0):
 
 
 def _unpacked(cluster: RayCluster) -> str | None:
-    pattern = os.path.join(cluster.temp_dir, "session_latest", "runtime_resources",
-                           "working_dir_files", "_ray_pkg_*")
+    pattern = os.path.join(
+        cluster.temp_dir, "session_latest", "runtime_resources", "working_dir_files", "_ray_pkg_*"
+    )
     dirs = [p for p in glob.glob(pattern) if os.path.isdir(p)]
     return dirs[0] if dirs else None
 
@@ -102,9 +103,26 @@ def test_every_split_runs_in_the_shipped_folder_after_another_node_unpacked_it_a
     flow_dir.write("data.txt", "shipped\n")
     gate, ds = str(tmp_path / "gate"), str(tmp_path / "ds")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rayflow.cli", "run", flow, "--cluster", head_only.address,
-         "--datastore", ds, "--shared-datastore", "--gate", gate],
-        env=clean_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rayflow.cli",
+            "run",
+            flow,
+            "--cluster",
+            head_only.address,
+            "--datastore",
+            ds,
+            "--shared-datastore",
+            "--gate",
+            gate,
+        ],
+        env=clean_env(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for("the start step", lambda: os.path.exists(gate + ".started"))
         folder = _unpacked(head_only)
@@ -113,7 +131,9 @@ def test_every_split_runs_in_the_shipped_folder_after_another_node_unpacked_it_a
         head_only.add_worker(share_temp_dir=True)
         head_only.wait_for_nodes(2)
         # Ray unpacks the job's folder on the new node as it joins: the same path, re-created.
-        _wait_for("the second node to unpack the folder", lambda: _inode(folder) not in (None, before))
+        _wait_for(
+            "the second node to unpack the folder", lambda: _inode(folder) not in (None, before)
+        )
         open(gate, "w").close()
         out, err = proc.communicate(timeout=180)
     finally:

@@ -41,7 +41,7 @@ def _damage(storage, key: str, how: str) -> None:
     if how == "flip":
         data[len(data) // 2] ^= 0xFF
     else:
-        del data[len(data) // 2:]
+        del data[len(data) // 2 :]
     storage.write_atomic(path, bytes(data))
 
 
@@ -94,8 +94,10 @@ def test_a_damaged_record_is_named_and_counts_as_missing(storage):
         records.read_run(storage, FLOW, "r1")
     assert isinstance(info.value, MissingRecordError)
     storage.write_atomic(paths.done_file(FLOW, "r1", "a", "0"), b"\x00\x01")  # format 1's marker
-    storage.write_atomic(paths.meta_file(FLOW, "r1", "a", "0"), b'{"flow": "RepairFlow", "run_id": "r1", '
-                         b'"step": "a", "task_id": "0", "status": "done"}')
+    storage.write_atomic(
+        paths.meta_file(FLOW, "r1", "a", "0"),
+        b'{"flow": "RepairFlow", "run_id": "r1", "step": "a", "task_id": "0", "status": "done"}',
+    )
     assert taskrecords.read_finished(storage, FLOW, "r1", "a", "0") is None
 
 
@@ -124,10 +126,19 @@ def test_gc_collects_only_blobs_no_record_references_on_every_backend(storage):
     blobs = BlobStore(storage, FLOW)
     kept, item, orphan = blobs.put("a", "kept"), blobs.put("i", "item"), blobs.put("o", "orphan")
     items_list = blobs.put("items", [item])
-    records.write_run(storage, FLOW, "r1", {"run_id": "r1", "status": "failed",
-                                            "parameter_keys": {"alpha": kept}})
-    taskrecords.write(storage, TaskRecord(flow=FLOW, run_id="r1", step="start", task_id="0",
-                                          foreach={"var": "xs", "n": 1, "items": items_list}))
+    records.write_run(
+        storage, FLOW, "r1", {"run_id": "r1", "status": "failed", "parameter_keys": {"alpha": kept}}
+    )
+    taskrecords.write(
+        storage,
+        TaskRecord(
+            flow=FLOW,
+            run_id="r1",
+            step="start",
+            task_id="0",
+            foreach={"var": "xs", "n": 1, "items": items_list},
+        ),
+    )
     assert gc.collect(storage, min_age=3600).garbage == []  # all too young
     found = gc.collect(storage, min_age=0, now=time.time() + 5)
     assert [g.path for g in found.garbage] == [paths.blob_file(FLOW, orphan)]

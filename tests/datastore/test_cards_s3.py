@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-FLOW = textwrap.dedent('''
+FLOW = textwrap.dedent("""
     from rayflow import FlowSpec, card, current, step
     from rayflow.cards import Markdown
 
@@ -28,18 +28,30 @@ FLOW = textwrap.dedent('''
 
     if __name__ == "__main__":
         S3CardFlow()
-''')
+""")
 
 
 @pytest.mark.timeout(600)
 def test_a_run_on_s3_stores_its_cards_and_card_get_reads_them(s3_url, tmp_path):
     (tmp_path / "flow.py").write_text(FLOW)
     env = dict(os.environ)
-    run = subprocess.run([sys.executable, "flow.py", "--datastore-root", s3_url, "--quiet", "run"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=500)
+    run = subprocess.run(
+        [sys.executable, "flow.py", "--datastore-root", s3_url, "--quiet", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=500,
+    )
     assert run.returncode == 0, run.stderr
-    got = subprocess.run([sys.executable, "flow.py", "--datastore-root", s3_url, "card", "get", "start"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    got = subprocess.run(
+        [sys.executable, "flow.py", "--datastore-root", s3_url, "card", "get", "start"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert got.returncode == 0, got.stderr
     assert "stored on <strong>s3</strong>" in got.stdout
 

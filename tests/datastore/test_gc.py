@@ -17,7 +17,7 @@ from rayflow import Run, Runner
 from rayflow.cli import cli
 from rayflow.datastore import BlobStore, open_storage, paths
 
-GC_FLOW = textwrap.dedent('''
+GC_FLOW = textwrap.dedent("""
     from rayflow import FlowSpec, Parameter, step
 
 
@@ -42,9 +42,9 @@ GC_FLOW = textwrap.dedent('''
         @step
         def end(self):
             pass
-''')
+""")
 
-KILLED_WRITER = textwrap.dedent('''
+KILLED_WRITER = textwrap.dedent("""
     import sys, time
     from rayflow.datastore import open_storage
 
@@ -55,7 +55,7 @@ KILLED_WRITER = textwrap.dedent('''
         yield b"never"
 
     open_storage(sys.argv[1]).write_chunks(sys.argv[2], chunks())
-''')
+""")
 
 
 def _gc(datastore: str, *args: str):
@@ -66,8 +66,9 @@ def _gc(datastore: str, *args: str):
 
 def _killed_writer_temp(datastore: str, path: str) -> str:
     """Start a real writer of ``path``, let it write 3 MB, SIGKILL it: its temp file stays."""
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, datastore, path],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, datastore, path], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "written"
     finally:
@@ -102,8 +103,9 @@ def _everything_reads(pathspec: str) -> None:
                 artifact.data  # noqa: B018 - loads and verifies the blob
 
 
-def test_gc_removes_a_killed_writers_temp_file_and_unreferenced_blobs_only(gc_run, datastore,
-                                                                           flow_file):
+def test_gc_removes_a_killed_writers_temp_file_and_unreferenced_blobs_only(
+    gc_run, datastore, flow_file
+):
     storage = open_storage(datastore)
     orphan = BlobStore(storage, "GcFlow").put("orphan", list(range(5000)))
     orphan_file = os.path.join(datastore, paths.blob_file("GcFlow", orphan))
@@ -117,13 +119,19 @@ def test_gc_removes_a_killed_writers_temp_file_and_unreferenced_blobs_only(gc_ru
     lines = dry.stdout.splitlines()
     rel_temp = os.path.relpath(temp, datastore)
     assert f"would remove temp file {rel_temp} (3.0 MB)" in lines
-    assert any(line.startswith(f"would remove unreferenced blob {os.path.relpath(orphan_file, datastore)} (")
-               for line in lines)
+    assert any(
+        line.startswith(
+            f"would remove unreferenced blob {os.path.relpath(orphan_file, datastore)} ("
+        )
+        for line in lines
+    )
     assert lines[-1].endswith("would remove 1 temp file(s) and 1 unreferenced blob(s), 3.0 MB")
     assert os.path.exists(temp) and os.path.exists(orphan_file)
 
     done = _gc(datastore, "--min-age", "0")
-    assert done.stdout.splitlines()[-1].endswith("removed 1 temp file(s) and 1 unreferenced blob(s), 3.0 MB")
+    assert done.stdout.splitlines()[-1].endswith(
+        "removed 1 temp file(s) and 1 unreferenced blob(s), 3.0 MB"
+    )
     assert not os.path.exists(temp) and not os.path.exists(orphan_file)
     _everything_reads(gc_run.pathspec)
     again = Runner(flow_file, datastore=datastore).resume(step="work")
@@ -134,7 +142,9 @@ def test_gc_removes_a_killed_writers_temp_file_and_unreferenced_blobs_only(gc_ru
 
 def test_gc_keeps_every_blob_of_a_flow_with_a_running_run(gc_run, datastore):
     storage = open_storage(datastore)
-    orphan = BlobStore(storage, "GcFlow").put("orphan", "written by a task whose record is not there yet")
+    orphan = BlobStore(storage, "GcFlow").put(
+        "orphan", "written by a task whose record is not there yet"
+    )
     _age(os.path.join(datastore, paths.blob_file("GcFlow", orphan)), 7200)
     record_path = os.path.join(datastore, paths.run_file("GcFlow", gc_run.run_id))
     with open(record_path) as f:

@@ -34,7 +34,11 @@ def _runs(storage, flow: str, count: int) -> list[str]:
     for i, rid in enumerate(ids):
         record = {"status": "successful", "created_at": time.time() - 1000 + i, "tags": [f"n{i}"]}
         if i == 4 and count > 4:
-            record = {"status": "running", "created_at": time.time() - 10_000, "heartbeat_interval": 1}
+            record = {
+                "status": "running",
+                "created_at": time.time() - 10_000,
+                "heartbeat_interval": 1,
+            }
         files[paths.run_file(flow, rid)] = json.dumps(record).encode()
     if count > 3:
         files[paths.run_file(flow, ids[3])] = b'{"status": "succ'
@@ -50,19 +54,30 @@ def _tasks(storage, flow: str, run_id: str, count: int) -> None:
     files = {}
     for i in range(count):
         t = str(i)
-        meta = {"flow": flow, "run_id": run_id, "attempt": 0, "step": "work", "task_id": t,
-                "started_at": 1.0, "finished_at": 2.0}
+        meta = {
+            "flow": flow,
+            "run_id": run_id,
+            "attempt": 0,
+            "step": "work",
+            "task_id": t,
+            "started_at": 1.0,
+            "finished_at": 2.0,
+        }
         if i >= 8:
             meta.update(format=2, finished=i != 9, status="done" if i != 9 else "running")
             files[paths.meta_file(flow, run_id, "work", t)] = json.dumps(meta).encode()
             continue
         files[paths.meta_file(flow, run_id, "work", t)] = json.dumps(meta).encode()
         if i in (5, 6):
-            files[paths.meta_file(flow, run_id, "work", t, 1)] = json.dumps(dict(meta, attempt=1)).encode()
+            files[paths.meta_file(flow, run_id, "work", t, 1)] = json.dumps(
+                dict(meta, attempt=1)
+            ).encode()
         if i == 7:
             files[paths.meta_file(flow, run_id, "work", t)] = b"not json"
         if i != 6:
-            files[paths.done_file(flow, run_id, "work", t)] = json.dumps({"attempt": 1 if i == 5 else 0}).encode()
+            files[paths.done_file(flow, run_id, "work", t)] = json.dumps(
+                {"attempt": 1 if i == 5 else 0}
+            ).encode()
     storage.write_many(files)
 
 
@@ -73,11 +88,16 @@ def test_batched_readers_answer_as_the_one_record_readers(storage):
     assert list(runs) == ids
     for rid in ids:
         if rid == ids[3]:
-            assert isinstance(runs[rid], DamagedRecordError) and "run.json is damaged" in str(runs[rid])
+            assert isinstance(runs[rid], DamagedRecordError) and "run.json is damaged" in str(
+                runs[rid]
+            )
             continue
-        one = records.with_effective_status(storage, "ListFlow", rid, records.read_run(storage, "ListFlow", rid))
-        assert {k: v for k, v in runs[rid].items() if k != "last_heartbeat"} == \
-               {k: v for k, v in one.items() if k != "last_heartbeat"}
+        one = records.with_effective_status(
+            storage, "ListFlow", rid, records.read_run(storage, "ListFlow", rid)
+        )
+        assert {k: v for k, v in runs[rid].items() if k != "last_heartbeat"} == {
+            k: v for k, v in one.items() if k != "last_heartbeat"
+        }
     assert runs[ids[4]]["status"] == "crashed"
     task_ids = [*records.list_tasks(storage, "ListFlow", ids[0], "work"), "99"]
     tasks = listing.read_tasks(storage, "ListFlow", ids[0], "work", task_ids)
@@ -93,7 +113,8 @@ def test_batched_readers_answer_as_the_one_record_readers(storage):
 
 
 def test_a_flows_runs_on_a_slow_s3_are_read_together_and_listed_newest_first(
-        s3_slow_url, s3_slow_proxy, client_reads, capsys):
+    s3_slow_url, s3_slow_proxy, client_reads, capsys
+):
     storage = open_storage(s3_slow_url)
     ids = _runs(storage, "ListFlow", 40)
     client_reads(s3_slow_url)
@@ -108,7 +129,8 @@ def test_a_flows_runs_on_a_slow_s3_are_read_together_and_listed_newest_first(
 
 
 def test_a_steps_tasks_on_a_slow_s3_come_with_their_records_read_together(
-        s3_slow_url, s3_slow_proxy, client_reads):
+    s3_slow_url, s3_slow_proxy, client_reads
+):
     storage = open_storage(s3_slow_url)
     (run_id,) = _runs(storage, "TaskFlow", 1)
     _tasks(storage, "TaskFlow", run_id, 40)

@@ -8,11 +8,20 @@ from rayflow.datastore import TaskRecord, listing, open_storage, pages, paths, t
 from rayflow.scheduler import _inputs
 
 
-def _record(task_id: str, finished: bool = True, run_id: str = "r1", step: str = "work",
-            attempt: int = 0) -> TaskRecord:
-    return TaskRecord(flow="PageFlow", run_id=run_id, step=step, task_id=task_id, attempt=attempt,
-                      status="done" if finished else "failed", finished=finished,
-                      artifacts={"square": f"{int(task_id):064x}"}, frames=[["start", int(task_id), 40, "k"]])
+def _record(
+    task_id: str, finished: bool = True, run_id: str = "r1", step: str = "work", attempt: int = 0
+) -> TaskRecord:
+    return TaskRecord(
+        flow="PageFlow",
+        run_id=run_id,
+        step=step,
+        task_id=task_id,
+        attempt=attempt,
+        status="done" if finished else "failed",
+        finished=finished,
+        artifacts={"square": f"{int(task_id):064x}"},
+        frames=[["start", int(task_id), 40, "k"]],
+    )
 
 
 def _write_tasks(storage, count: int, unfinished: frozenset[int] = frozenset()) -> pages.PageWriter:
@@ -21,11 +30,11 @@ def _write_tasks(storage, count: int, unfinished: frozenset[int] = frozenset()) 
         record = _record(str(i), finished=i not in unfinished)
         taskrecords.write(storage, record)
         writer.add(record.to_json())
-    writer.add(_record("0", run_id="other").to_json())  # another run's record: never in this run's pages
+    writer.add(
+        _record("0", run_id="other").to_json()
+    )  # another run's record: never in this run's pages
     writer.flush()
     return writer
-
-
 
 
 def test_pages_hold_the_finished_records_of_a_step_and_nothing_else(storage):
@@ -34,7 +43,10 @@ def test_pages_hold_the_finished_records_of_a_step_and_nothing_else(storage):
     assert held["start"] == {}
     assert sorted(held["work"], key=int) == [str(i) for i in range(40) if i not in (3, 17)]
     for task_id, record in held["work"].items():
-        assert record.to_json() == taskrecords.read_task(storage, "PageFlow", "r1", "work", task_id).to_json()
+        assert (
+            record.to_json()
+            == taskrecords.read_task(storage, "PageFlow", "r1", "work", task_id).to_json()
+        )
     # the pages sit apart from the steps: a listing of the run's steps does not show them
     from rayflow.datastore import records
 
@@ -58,8 +70,14 @@ def test_a_page_entry_that_is_not_a_finished_record_of_this_run_and_step_is_igno
     import json
 
     good = _record("1").to_json()
-    entries = [good, _record("2", finished=False).to_json(), _record("3", run_id="r0").to_json(),
-               _record("4", step="other").to_json(), {"task_id": "5"}, "junk"]
+    entries = [
+        good,
+        _record("2", finished=False).to_json(),
+        _record("3", run_id="r0").to_json(),
+        _record("4", step="other").to_json(),
+        {"task_id": "5"},
+        "junk",
+    ]
     page = {"format": 1, "records": entries}
     storage.write_atomic(paths.page_file("PageFlow", "r1", "work", 0), json.dumps(page).encode())
     assert list(pages.read_pages(storage, "PageFlow", "r1", "work")["work"]) == ["1"]
@@ -78,7 +96,8 @@ def test_a_listing_on_a_slow_s3_takes_finished_tasks_from_the_pages(s3_slow_url,
 
 
 def test_a_join_reads_its_inputs_from_the_pages_and_reads_alone_only_what_they_miss(
-        s3_slow_url, s3_slow_proxy):
+    s3_slow_url, s3_slow_proxy
+):
     storage = open_storage(s3_slow_url)
     _write_tasks(storage, 100)
     # input 5 is named at attempt 1 (a retry the pages do not hold): it is read by itself
@@ -121,17 +140,30 @@ def test_a_paged_clone_is_read_listed_and_kept_like_a_task_with_its_own_record(s
 
     blobs = BlobStore(storage, "PageFlow")
     keys = [blobs.put_packed(pack(f"square {i}", i * i)) for i in range(30)]
-    clones = [TaskRecord(flow="PageFlow", run_id="r1", step="work", task_id=str(i), status="done",
-                         finished=True, artifacts={"square": keys[i]}, origin={"pathspec": f"PageFlow/r0/work/{i}",
-                                                                                 "attempt": 0}, cloned=True)
-              for i in range(30)]
+    clones = [
+        TaskRecord(
+            flow="PageFlow",
+            run_id="r1",
+            step="work",
+            task_id=str(i),
+            status="done",
+            finished=True,
+            artifacts={"square": keys[i]},
+            origin={"pathspec": f"PageFlow/r0/work/{i}", "attempt": 0},
+            cloned=True,
+        )
+        for i in range(30)
+    ]
     pages.PageWriter(storage, "PageFlow", "r1").write_now([c.to_json() for c in clones])
     taskrecords.write(storage, _record("30"))  # a task that ran, with its own record
     assert not storage.list_dir(paths.task_dir("PageFlow", "r1", "work", "5"))
 
     got = taskrecords.read_task(storage, "PageFlow", "r1", "work", "5")
     assert got.to_json() == clones[5].to_json()
-    assert taskrecords.read_finished(storage, "PageFlow", "r1", "work", "5", 0).origin == clones[5].origin
+    assert (
+        taskrecords.read_finished(storage, "PageFlow", "r1", "work", "5", 0).origin
+        == clones[5].origin
+    )
     assert taskrecords.attempts(storage, "PageFlow", "r1", "work", "5") == [0]
     assert records.list_tasks(storage, "PageFlow", "r1", "work") == [str(i) for i in range(31)]
     few = listing.read_tasks(storage, "PageFlow", "r1", "work", ["2", "30"])

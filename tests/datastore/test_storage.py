@@ -132,7 +132,12 @@ def test_write_many_replaces_existing_files_whole(storage):
 def test_exists_many_answers_for_files_and_folders(storage):
     storage.write_many({"e/f": b"1", "e/sub/g": b"2"})
     assert storage.exists_many(["e/f", "e/sub", "e/sub/g", "e/h", "x"]) == {
-        "e/f": True, "e/sub": True, "e/sub/g": True, "e/h": False, "x": False}
+        "e/f": True,
+        "e/sub": True,
+        "e/sub/g": True,
+        "e/h": False,
+        "x": False,
+    }
 
 
 def test_batched_reads_and_writes_on_a_slow_s3_overlap_their_requests(s3_slow_url, s3_slow_proxy):
@@ -312,7 +317,9 @@ def test_list_flows_skips_root_entries_that_are_not_flows(storage):
 
 
 @pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "read"])
-def test_local_read_buffer_of_a_large_file_is_a_private_writable_copy(tmp_path, monkeypatch, mapped):
+def test_local_read_buffer_of_a_large_file_is_a_private_writable_copy(
+    tmp_path, monkeypatch, mapped
+):
     from rayflow.datastore import _local
 
     monkeypatch.setattr(_local, "_many_files_allowed", lambda: mapped)
@@ -326,14 +333,21 @@ def test_local_read_buffer_of_a_large_file_is_a_private_writable_copy(tmp_path, 
 
 
 def _primitives(storage):
-    return [lambda: storage.read_bytes("x"), lambda: storage.write_atomic("x", b"1"),
-            lambda: storage.exists("x"), lambda: storage.list_dir(""),
-            lambda: storage.delete("x"), lambda: storage.read_many(["x", "y"]),
-            lambda: storage.write_many({"x": b"1", "y": b"2"}), lambda: storage.exists_many(["x", "y"])]
+    return [
+        lambda: storage.read_bytes("x"),
+        lambda: storage.write_atomic("x", b"1"),
+        lambda: storage.exists("x"),
+        lambda: storage.list_dir(""),
+        lambda: storage.delete("x"),
+        lambda: storage.read_many(["x", "y"]),
+        lambda: storage.write_many({"x": b"1", "y": b"2"}),
+        lambda: storage.exists_many(["x", "y"]),
+    ]
 
 
 def test_every_s3_primitive_without_credentials_fails_with_one_line(
-        s3_url, monkeypatch, fresh_s3_clients):
+    s3_url, monkeypatch, fresh_s3_clients
+):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
@@ -343,8 +357,10 @@ def test_every_s3_primitive_without_credentials_fails_with_one_line(
     for call in _primitives(storage):
         with pytest.raises(PermissionError) as info:  # a DatastoreAccessDenied
             call()
-        assert str(info.value) == (f"datastore {s3_url}: no credentials found (set "
-                                   f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)")
+        assert str(info.value) == (
+            f"datastore {s3_url}: no credentials found (set "
+            f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+        )
 
 
 def test_every_s3_primitive_against_a_closed_port_fails_with_one_line(monkeypatch):
@@ -364,5 +380,7 @@ def test_every_s3_primitive_against_a_closed_port_fails_with_one_line(monkeypatc
     for call in _primitives(storage):
         with pytest.raises(DatastoreError) as info:
             call()
-        assert str(info.value) == (f"datastore s3://bucket/prefix: cannot reach the endpoint at "
-                                   f"{endpoint} (connection refused)")
+        assert str(info.value) == (
+            f"datastore s3://bucket/prefix: cannot reach the endpoint at "
+            f"{endpoint} (connection refused)"
+        )

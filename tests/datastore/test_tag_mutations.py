@@ -27,8 +27,18 @@ def _mutate(storage, writer: int) -> None:
 
 
 def _create(storage) -> None:
-    records.create_run(storage, FLOW, RUN, {"flow": FLOW, "run_id": RUN, "status": "successful",
-                                            "tags": ["initial", "dropped"], "system_tags": ["user:x"]})
+    records.create_run(
+        storage,
+        FLOW,
+        RUN,
+        {
+            "flow": FLOW,
+            "run_id": RUN,
+            "status": "successful",
+            "tags": ["initial", "dropped"],
+            "system_tags": ["user:x"],
+        },
+    )
 
 
 def _expected() -> set[str]:
@@ -69,9 +79,24 @@ def test_a_run_recorded_before_tag_events_reads_its_tags_and_takes_new_mutations
     root = tmp_path / "ds"
     run_dir = root / FLOW / "runs" / RUN
     os.makedirs(run_dir)
-    (run_dir / "run.json").write_text(json.dumps({"flow": FLOW, "run_id": RUN, "status": "successful",
-                                                  "tags": ["old", "older"], "system_tags": []}))
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "flow": FLOW,
+                "run_id": RUN,
+                "status": "successful",
+                "tags": ["old", "older"],
+                "system_tags": [],
+            }
+        )
+    )
     storage = open_storage(str(root))
     assert records.read_run(storage, FLOW, RUN)["tags"] == ["old", "older"]
-    assert records.update_run_tags(storage, FLOW, RUN, remove=["older"], add=["new"]) == ["old", "new"]
-    assert json.loads((run_dir / "run.json").read_text())["tags"] == ["old", "older"]  # not rewritten
+    assert records.update_run_tags(storage, FLOW, RUN, remove=["older"], add=["new"]) == [
+        "old",
+        "new",
+    ]
+    assert json.loads((run_dir / "run.json").read_text())["tags"] == [
+        "old",
+        "older",
+    ]  # not rewritten

@@ -40,9 +40,22 @@ class FanOutWrites(FlowSpec):
 
 
 def _ctx(storage, plan) -> dict:
-    return {"flow": FLOW, "run_id": "r1", "root": storage.url, "plan": plan, "params": {},
-            "user": "tester", "tags": [], "origin_run_id": None, "max_attempts": {}, "trial": None,
-            "reporter": None, "max_num_splits": None, "flow_dir": None, "code_files": {}}
+    return {
+        "flow": FLOW,
+        "run_id": "r1",
+        "root": storage.url,
+        "plan": plan,
+        "params": {},
+        "user": "tester",
+        "tags": [],
+        "origin_run_id": None,
+        "max_attempts": {},
+        "trial": None,
+        "reporter": None,
+        "max_num_splits": None,
+        "flow_dir": None,
+        "code_files": {},
+    }
 
 
 def test_a_task_writes_its_blobs_and_logs_then_one_finished_record(storage):
@@ -60,8 +73,9 @@ def test_a_task_writes_its_blobs_and_logs_then_one_finished_record(storage):
     assert record.sizes["big"] == blobs.get_payload(record.artifacts["big"]).nbytes
     assert blobs.get(record.foreach["items"]) == start.foreach.items
 
-    work = TaskSpec("work", (("start", 3, 12, start.foreach.items[3]),), (("start", "0"),),
-                    input_attempts=(0,))
+    work = TaskSpec(
+        "work", (("start", 3, 12, start.foreach.items[3]),), (("start", "0"),), input_attempts=(0,)
+    )
     assert TaskRun(ctx, FanOutWrites, work.to_wire(), None).run().ok
     assert taskrecords.read_task(storage, FLOW, "r1", "work", "3").finished
 
@@ -70,13 +84,26 @@ def test_a_join_reads_the_attempt_of_each_input_that_the_driver_names(storage):
     _, plan = plan_for(FanOutWrites)
     ctx = _ctx(storage, plan)
     start = TaskRun(ctx, FanOutWrites, TaskSpec("start").to_wire(), None).run()
-    specs = [TaskSpec("work", (("start", i, 2, start.foreach.items[i]),), (("start", "0"),),
-                      input_attempts=(0,)) for i in range(2)]
+    specs = [
+        TaskSpec(
+            "work",
+            (("start", i, 2, start.foreach.items[i]),),
+            (("start", "0"),),
+            input_attempts=(0,),
+        )
+        for i in range(2)
+    ]
     TaskRun(ctx, FanOutWrites, specs[0].to_wire(), None).run()
     # split 1 finished on its second attempt: attempt 0 left a failed record
     TaskRun(ctx, FanOutWrites, replace(specs[1], attempt=1).to_wire(), None).run()
-    failed = taskrecords.TaskRecord(flow=FLOW, run_id="r1", step="work", task_id="1", status="failed",
-                                    exception={"type": "ValueError", "message": "x", "traceback": "x"})
+    failed = taskrecords.TaskRecord(
+        flow=FLOW,
+        run_id="r1",
+        step="work",
+        task_id="1",
+        status="failed",
+        exception={"type": "ValueError", "message": "x", "traceback": "x"},
+    )
     taskrecords.write(storage, failed)
     join = TaskSpec("join", (), (("work", "0"), ("work", "1")), input_attempts=(0, 1))
     assert TaskRun(ctx, FanOutWrites, join.to_wire(), None).run().ok
@@ -94,7 +121,11 @@ def test_one_cloning_function_serves_resume_and_cache_and_trusts_only_finished_t
     resumed = clone_task(storage, FLOW, "r1", "0", spec, "r2", same_position=True)
     assert resumed.ok and resumed.cloned and resumed.foreach == start.foreach
     clone = taskrecords.read_task(storage, FLOW, "r2", "start", "0")
-    assert clone.finished and clone.cloned and clone.origin == {"pathspec": f"{FLOW}/r1/start/0", "attempt": 0}
+    assert (
+        clone.finished
+        and clone.cloned
+        and clone.origin == {"pathspec": f"{FLOW}/r1/start/0", "attempt": 0}
+    )
     assert storage.list_dir(paths.task_dir(FLOW, "r2", "start", "0")) == ["meta.json"]  # one write
     # a clone of the clone points at the task that ran, however many generations back
     cached = clone_task(storage, FLOW, "r2", "0", spec, "r3", check_blobs=True, cache_key="ab" * 32)

@@ -22,18 +22,43 @@ RAYFLOW = [sys.executable, "-m", "rayflow.cli"]
 class Driver:
     """A `rayflow run FLOWS:SplitsFlow` subprocess; its own session, so the test signals only it."""
 
-    def __init__(self, datastore: str, folder: str, n: int = 12, work_seconds: float = 0.3,
-                 flow: str = "SplitsFlow") -> None:
+    def __init__(
+        self,
+        datastore: str,
+        folder: str,
+        n: int = 12,
+        work_seconds: float = 0.3,
+        flow: str = "SplitsFlow",
+    ) -> None:
         self.ray_tmp = tempfile.mkdtemp(prefix="rfsk-", dir="/tmp")  # short: socket paths
         self.run_id_file = os.path.join(folder, "run_id")
         self.datastore, self.folder, self.flow = datastore, folder, flow
         env = dict(os.environ, RAY_TMPDIR=self.ray_tmp)
         self.proc = subprocess.Popen(
-            RAYFLOW + ["run", f"{FLOWS}:{flow}", "--folder", folder, "--n", str(n),
-                       "--work_seconds", str(work_seconds), "--datastore", datastore,
-                       "--max-workers", "2", "--run-id-file", self.run_id_file],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-            env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            RAYFLOW
+            + [
+                "run",
+                f"{FLOWS}:{flow}",
+                "--folder",
+                folder,
+                "--n",
+                str(n),
+                "--work_seconds",
+                str(work_seconds),
+                "--datastore",
+                datastore,
+                "--max-workers",
+                "2",
+                "--run-id-file",
+                self.run_id_file,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env=env,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         self.output = ""
 
     def signal(self, signum: int) -> None:

@@ -39,7 +39,7 @@ class SplitsFlow(FlowSpec):
         if marker(self.folder, f"kill-{self.input}"):
             os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(self.work_seconds)
-        self.square = self.input ** 2
+        self.square = self.input**2
         self.next(self.join)
 
     @step

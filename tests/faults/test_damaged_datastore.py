@@ -55,7 +55,9 @@ def test_a_run_after_a_byte_flipped_in_a_blob_rewrites_it_and_succeeds(run_flow,
     assert _intact(datastore, first.run, "small")
 
 
-def test_a_run_after_a_large_blob_was_truncated_rewrites_it_and_succeeds(run_flow, datastore, folder):
+def test_a_run_after_a_large_blob_was_truncated_rewrites_it_and_succeeds(
+    run_flow, datastore, folder
+):
     first = run_flow(BlobsFlow, folder=folder)
     path = _blob_path(datastore, first.run, "large")
     os.truncate(path, os.path.getsize(path) // 3)
@@ -67,7 +69,8 @@ def test_a_run_after_a_large_blob_was_truncated_rewrites_it_and_succeeds(run_flo
 
 
 def test_a_corrupt_blob_needed_by_a_resume_names_its_task_and_resume_step_repairs_it(
-        run_flow, datastore, folder):
+    run_flow, datastore, folder
+):
     touch(folder, "fail-use")
     first = run_flow(BlobsFlow, folder=folder)
     assert first.status == "failed"
@@ -104,7 +107,8 @@ def test_resume_runs_again_a_split_whose_meta_json_is_damaged(run_flow, datastor
 
 
 def test_resume_without_origin_passes_over_a_latest_run_whose_run_json_is_damaged(
-        run_flow, datastore, folder):
+    run_flow, datastore, folder
+):
     touch(folder, "fail-1")
     failed = run_flow(SplitsFlow, folder=folder, n=3)
     assert failed.status == "failed"
@@ -117,13 +121,20 @@ def test_resume_without_origin_passes_over_a_latest_run_whose_run_json_is_damage
     notes: list[str] = []
     resumed = resume_run(SplitsFlow, None, datastore=datastore, notify=notes.append)
     assert resumed.successful, resumed.failures
-    assert records.read_run(open_storage(datastore), "SplitsFlow", resumed.run_id)["origin_run_id"] == failed.run_id
+    assert (
+        records.read_run(open_storage(datastore), "SplitsFlow", resumed.run_id)["origin_run_id"]
+        == failed.run_id
+    )
     assert sorted(resumed.executed) == [("end", "0"), ("join", "0"), ("work", "1")]
-    assert any(f"run SplitsFlow/{later.run_id} passed over" in note and "run.json" in note
-               for note in notes)
+    assert any(
+        f"run SplitsFlow/{later.run_id} passed over" in note and "run.json" in note
+        for note in notes
+    )
 
 
-def test_resume_of_a_run_whose_parameter_blob_is_corrupt_names_the_parameter(run_flow, datastore, folder):
+def test_resume_of_a_run_whose_parameter_blob_is_corrupt_names_the_parameter(
+    run_flow, datastore, folder
+):
     first = run_flow(SplitsFlow, folder=folder, n=3)
     assert first.successful
     storage = open_storage(datastore)

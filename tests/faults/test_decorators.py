@@ -19,7 +19,10 @@ def test_retry_runs_again_and_keeps_every_attempt(run_flow, datastore, folder):
     storage = open_storage(datastore)
     first = taskrecords.read_attempt(storage, "RetryFlow", out.run_id, "flaky", "0", 0)
     assert first.status == "failed" and first.exception["type"] == "ValueError"
-    assert records.read_log(storage, "RetryFlow", out.run_id, "flaky", "0", "stdout", 0) == "attempt 0\n"
+    assert (
+        records.read_log(storage, "RetryFlow", out.run_id, "flaky", "0", "stdout", 0)
+        == "attempt 0\n"
+    )
     assert task.stdout == "attempt 1\n"
 
 
@@ -69,8 +72,9 @@ def test_timeout_kills_a_step_that_ignores_it(run_flow, datastore, folder):
 
 def test_with_retry_applies_to_every_step(run_flow, datastore, folder):
     touch(folder, "fail-1")
-    out = Runner(SplitsFlow, datastore=datastore, with_=("retry:times=1,minutes_between_retries=0",)).run(
-        folder=folder, n=2)
+    out = Runner(
+        SplitsFlow, datastore=datastore, with_=("retry:times=1,minutes_between_retries=0",)
+    ).run(folder=folder, n=2)
     assert out.status == "failed"  # the marker stays, so both attempts fail
     assert executions(folder).count("work/1/0") == 1 and executions(folder).count("work/1/1") == 1
     storage = open_storage(datastore)

@@ -31,10 +31,28 @@ def _start(datastore: str, folder: str, tmp_path) -> tuple[subprocess.Popen, str
     ray_tmp = tempfile.mkdtemp(prefix="rfs", dir="/tmp")  # short: Ray's socket paths are limited
     env = dict(os.environ, RAY_TMPDIR=ray_tmp)
     proc = subprocess.Popen(
-        RAYFLOW + ["run", f"{FLOWS}:SplitsFlow", "--folder", folder, "--n", "12",
-                   "--work_seconds", "0.5", "--datastore", datastore, "--max-workers", "2",
-                   "--run-id-file", run_id_file],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env,
+        RAYFLOW
+        + [
+            "run",
+            f"{FLOWS}:SplitsFlow",
+            "--folder",
+            folder,
+            "--n",
+            "12",
+            "--work_seconds",
+            "0.5",
+            "--datastore",
+            datastore,
+            "--max-workers",
+            "2",
+            "--run-id-file",
+            run_id_file,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env=env,
     )
     proc.ray_tmp = ray_tmp  # type: ignore[attr-defined]
     return proc, run_id_file
@@ -74,11 +92,15 @@ def _settled_done_splits(datastore: str, run_id: str) -> list[int]:
 
 def _done_splits(datastore: str, run_id: str) -> list[int]:
     storage = open_storage(datastore)
-    return [i for i in range(12) if taskrecords.is_done(storage, "SplitsFlow", run_id, "work", str(i))]
+    return [
+        i for i in range(12) if taskrecords.is_done(storage, "SplitsFlow", run_id, "work", str(i))
+    ]
 
 
 @pytest.mark.timeout(240)
-def test_driver_killed_with_sigkill_then_resume_clones_what_finished(ray_session, datastore, folder, tmp_path):
+def test_driver_killed_with_sigkill_then_resume_clones_what_finished(
+    ray_session, datastore, folder, tmp_path
+):
     proc, run_id_file = _start(datastore, folder, tmp_path)
     try:
         _wait_for_splits(folder, 5, proc)
@@ -120,14 +142,22 @@ def test_sigint_cancels_records_failure_and_exits_130(ray_session, datastore, fo
 
 # Moments to press Ctrl-C at: (what must have happened first, then how long to wait). From Ray
 # still starting (nothing recorded yet) through the foreach to the join and the end step.
-MOMENTS = [("launch", 3.0), ("start/", 0.0), ("work/", 0.0), ("work/", 0.4), ("work/", 1.0),
-           ("join/", 0.0), ("end/", 0.0)]
+MOMENTS = [
+    ("launch", 3.0),
+    ("start/", 0.0),
+    ("work/", 0.0),
+    ("work/", 0.4),
+    ("work/", 1.0),
+    ("join/", 0.0),
+    ("end/", 0.0),
+]
 
 
 def _wait_for(event: str, driver: Driver, delay: float) -> None:
     if event != "launch":
-        wait_until(lambda: any(e.startswith(event) for e in executed(driver.folder)), driver,
-                   what=event)
+        wait_until(
+            lambda: any(e.startswith(event) for e in executed(driver.folder)), driver, what=event
+        )
     time.sleep(delay)
 
 
@@ -141,8 +171,10 @@ def _assert_ended_one_defined_way(driver: Driver, code: int, interrupted: int) -
         return
     assert code == interrupted, out
     if driver.run_id() is None:
-        assert out.strip().splitlines()[-1] in ("aborted", "interrupted") or \
-            "before the run started; nothing was run" in out, out
+        assert (
+            out.strip().splitlines()[-1] in ("aborted", "interrupted")
+            or "before the run started; nothing was run" in out
+        ), out
         return
     assert driver.status() == "failed", out
     assert "resume with: rayflow resume " in out, out
@@ -178,6 +210,9 @@ def test_sigterm_ends_the_run_like_ctrl_c_with_exit_143(tmp_path):
     finally:
         driver.cleanup()
     assert code == 143, driver.output
-    assert driver.output.strip().splitlines()[-1].startswith(
-        f"run SplitsFlow/{driver.run_id()} terminated (SIGTERM); "), driver.output
+    assert (
+        driver.output.strip()
+        .splitlines()[-1]
+        .startswith(f"run SplitsFlow/{driver.run_id()} terminated (SIGTERM); ")
+    ), driver.output
     _assert_ended_one_defined_way(driver, code, 143)

@@ -29,17 +29,24 @@ def _gone_within(driver: Driver, seconds: float) -> dict[int, str]:
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("moment", ["ray-starting", "step-running"])
-def test_driver_sigkill_leaves_no_process_of_its_ray_instance(ray_session, run_flow, datastore,
-                                                              folder, moment):
+def test_driver_sigkill_leaves_no_process_of_its_ray_instance(
+    ray_session, run_flow, datastore, folder, moment
+):
     # Killed while Ray starts, the raylet's agents used to outlive the driver for good.
     driver = Driver(datastore, folder, n=4, work_seconds=60)
     try:
         if moment == "ray-starting":
-            wait_until(lambda: any(c.startswith(AGENTS) for c in driver.processes().values()),
-                       driver, what="Ray's agents")
+            wait_until(
+                lambda: any(c.startswith(AGENTS) for c in driver.processes().values()),
+                driver,
+                what="Ray's agents",
+            )
         else:
-            wait_until(lambda: any(e.startswith("work/") for e in executed(folder)), driver,
-                       what="a split to start")
+            wait_until(
+                lambda: any(e.startswith("work/") for e in executed(folder)),
+                driver,
+                what="a split to start",
+            )
         assert driver.proc.poll() is None, driver.proc.communicate()[0]
         assert driver.processes(), "the run has no Ray processes to watch"
         driver.signal(signal.SIGKILL)
@@ -54,14 +61,21 @@ def test_driver_sigkill_leaves_no_process_of_its_ray_instance(ray_session, run_f
 
 
 @pytest.mark.timeout(240)
-def test_raylet_killed_mid_run_ends_with_a_rayflow_summary_and_a_failed_run(ray_session, datastore,
-                                                                           folder):
+def test_raylet_killed_mid_run_ends_with_a_rayflow_summary_and_a_failed_run(
+    ray_session, datastore, folder
+):
     driver = Driver(datastore, folder, n=12, work_seconds=1)
     try:
-        wait_until(lambda: sum(e.startswith("work/") for e in executed(folder)) >= 3, driver,
-                   what="three splits to start")
-        raylet = [pid for pid, cmd in driver.processes().items()
-                  if cmd.split(" ", 1)[0].endswith("/raylet")]
+        wait_until(
+            lambda: sum(e.startswith("work/") for e in executed(folder)) >= 3,
+            driver,
+            what="three splits to start",
+        )
+        raylet = [
+            pid
+            for pid, cmd in driver.processes().items()
+            if cmd.split(" ", 1)[0].endswith("/raylet")
+        ]
         assert len(raylet) == 1, driver.processes()
         os.kill(raylet[0], signal.SIGKILL)
         code = driver.finish(timeout=120)
@@ -70,12 +84,16 @@ def test_raylet_killed_mid_run_ends_with_a_rayflow_summary_and_a_failed_run(ray_
     last = driver.output.strip().splitlines()[-1]
     assert code == 1, driver.output
     assert last.startswith("error: the local Ray instance died (raylet exited); "), driver.output
-    assert "flows.py --origin-run-id " + str(driver.run_id()) in last and "resume with: rayflow resume " in last
+    assert (
+        "flows.py --origin-run-id " + str(driver.run_id()) in last
+        and "resume with: rayflow resume " in last
+    )
     assert "Traceback" not in driver.output and "Check failed" not in driver.output
     assert driver.status() == "failed"
     # What it says is checkpointed is: a resume clones exactly that many and finishes the run.
     kept = int(last.split("; ")[1].split()[0])
-    result = Runner(f"{FLOWS}:SplitsFlow", datastore=datastore).resume(origin_run_id=driver.run_id())
+    result = Runner(f"{FLOWS}:SplitsFlow", datastore=datastore).resume(
+        origin_run_id=driver.run_id()
+    )
     assert result.successful and result.run.data.total == sum(i * i for i in range(12))
     assert len(result.cloned) >= kept  # a task may finish as Ray dies, before the driver hears
-

@@ -72,15 +72,27 @@ def test_a_format_1_datastore_is_read_and_resumed(run_flow, datastore, folder):
     assert second.run.data.total == sum(i * i for i in range(6))
     clone = taskrecords.read_task(storage, "SplitsFlow", second.run_id, "work", "5")
     assert clone.format == 2 and clone.finished and clone.origin["pathspec"].endswith("/work/5")
-    assert not os.path.exists(os.path.join(datastore, "SplitsFlow", "runs", second.run_id, "work", "5", "DONE"))
+    assert not os.path.exists(
+        os.path.join(datastore, "SplitsFlow", "runs", second.run_id, "work", "5", "DONE")
+    )
     with open(os.path.join(datastore, "SplitsFlow", "runs", second.run_id, "run.json")) as f:
         assert json.load(f)["format"] == 2
 
 
 def test_a_record_keeps_the_fields_it_does_not_know(tmp_path):
     storage = open_storage(str(tmp_path / "ds"))
-    record = TaskRecord.from_json({"flow": "F", "run_id": "r1", "step": "a", "task_id": "0", "format": 2,
-                                   "finished": True, "status": "done", "added_later": {"x": 1}})
+    record = TaskRecord.from_json(
+        {
+            "flow": "F",
+            "run_id": "r1",
+            "step": "a",
+            "task_id": "0",
+            "format": 2,
+            "finished": True,
+            "status": "done",
+            "added_later": {"x": 1},
+        }
+    )
     taskrecords.write(storage, record)
     again = taskrecords.read_task(storage, "F", "r1", "a", "0")
     assert again.finished and again.extra == {"added_later": {"x": 1}}

@@ -77,7 +77,11 @@ def test_resume_after_a_worker_is_killed_with_sigkill(run_flow, datastore, folde
     assert [label for label, _ in first.failures] == ["work/2"]
     assert "died" in first.failures[0][1]["message"]
     storage = open_storage(datastore)
-    done = [t for t in range(5) if taskrecords.is_done(storage, "SplitsFlow", first.run_id, "work", str(t))]
+    done = [
+        t
+        for t in range(5)
+        if taskrecords.is_done(storage, "SplitsFlow", first.run_id, "work", str(t))
+    ]
     assert done == [0, 1, 3, 4]
     untouch(folder, "kill-2")
     second = Runner(SplitsFlow, datastore=datastore).resume()
@@ -85,7 +89,9 @@ def test_resume_after_a_worker_is_killed_with_sigkill(run_flow, datastore, folde
     assert sorted(second.executed) == [("end", "0"), ("join", "0"), ("work", "2")]
 
 
-def test_a_corrupt_blob_fails_the_task_that_reads_it_naming_blob_and_task(run_flow, datastore, folder):
+def test_a_corrupt_blob_fails_the_task_that_reads_it_naming_blob_and_task(
+    run_flow, datastore, folder
+):
     first = run_flow(LinearThree, folder=folder)
     storage = open_storage(datastore)
     key = first.run["start"].task["data"].sha
@@ -101,7 +107,7 @@ def test_a_corrupt_blob_fails_the_task_that_reads_it_naming_blob_and_task(run_fl
 
 
 def test_changed_flow_shape_is_reported_and_rerun(run_flow, datastore, write_flow, capsys):
-    source = '''
+    source = """
         from rayflow import FlowSpec, step
 
         class ShapeFlow(FlowSpec):
@@ -117,10 +123,12 @@ def test_changed_flow_shape_is_reported_and_rerun(run_flow, datastore, write_flo
             @step
             def end(self):
                 pass
-    '''
+    """
     path = write_flow(source, "shape_v1.py")
     run_flow(path)
-    changed = source.replace("self.next(self.a)", "self.next(self.b)").replace("def a(self)", "def b(self)")
+    changed = source.replace("self.next(self.a)", "self.next(self.b)").replace(
+        "def a(self)", "def b(self)"
+    )
     path2 = write_flow(changed, "shape_v2.py")
     notes: list[str] = []
     from rayflow._loader import load_flow

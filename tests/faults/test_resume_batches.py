@@ -31,7 +31,9 @@ def _pages_folder(datastore: str, run_id: str) -> str:
     return os.path.join(datastore, paths.pages_dir("SplitsFlow", run_id))
 
 
-def test_a_wide_resume_clones_every_finished_split_and_pages_the_new_run(run_flow, datastore, folder):
+def test_a_wide_resume_clones_every_finished_split_and_pages_the_new_run(
+    run_flow, datastore, folder
+):
     origin = _failed_run(run_flow, folder)
     storage = open_storage(datastore)
     assert len(pages.read_pages(storage, "SplitsFlow", origin, "work")["work"]) == N - 1
@@ -39,7 +41,9 @@ def test_a_wide_resume_clones_every_finished_split_and_pages_the_new_run(run_flo
     second = Runner(SplitsFlow, datastore=datastore).resume()
     assert second.successful
     assert sorted(second.executed) == [("end", "0"), ("join", "0"), ("work", "3")]
-    assert sorted(second.cloned) == sorted([("start", "0")] + [("work", str(i)) for i in range(N) if i != 3])
+    assert sorted(second.cloned) == sorted(
+        [("start", "0")] + [("work", str(i)) for i in range(N) if i != 3]
+    )
     assert second.run.data.total == sum(i * i for i in range(N))
     clone = taskrecords.read_task(storage, "SplitsFlow", second.run_id, "work", "5")
     assert clone.finished and clone.origin["pathspec"] == f"SplitsFlow/{origin}/work/5"
@@ -51,9 +55,19 @@ def test_a_wide_resume_clones_every_finished_split_and_pages_the_new_run(run_flo
 def test_the_batch_puts_the_tasks_that_run_before_the_clones(run_flow, datastore, folder):
     origin = _failed_run(run_flow, folder)
     storage = open_storage(datastore)
-    records = {str(i): taskrecords.read_task(storage, "SplitsFlow", origin, "work", str(i)) for i in range(N)}
-    specs = [TaskSpec("work", tuple(tuple(f) for f in records[str(i)].frames), (("start", "0"),),
-                      input_attempts=(0,)) for i in range(N)]
+    records = {
+        str(i): taskrecords.read_task(storage, "SplitsFlow", origin, "work", str(i))
+        for i in range(N)
+    }
+    specs = [
+        TaskSpec(
+            "work",
+            tuple(tuple(f) for f in records[str(i)].frames),
+            (("start", "0"),),
+            input_attempts=(0,),
+        )
+        for i in range(N)
+    ]
     cloner = Cloner(storage, "SplitsFlow", origin, "20261130T120000.000-abcdef", set())
     cloner.cloned.add(("start", "0"))
     ready = deque(specs[1:])
@@ -95,7 +109,8 @@ def test_a_wide_resume_passes_over_a_damaged_origin_page(run_flow, datastore, fo
 
 
 def test_a_large_resume_on_an_object_store_pages_its_clones_and_readers_follow(
-        run_flow, datastore, folder, monkeypatch):
+    run_flow, datastore, folder, monkeypatch
+):
     """On an object store, thousands of clone records would cost a request each before the
     resume goes on: a large batch is written only in the run's done pages. (Here a local folder
     plays the object store, and 8 clones count as many.)"""
@@ -110,7 +125,9 @@ def test_a_large_resume_on_an_object_store_pages_its_clones_and_readers_follow(
     assert sorted(second.executed) == [("end", "0"), ("join", "0"), ("work", "3")]
     assert len(second.cloned) == N
     new_work = os.path.join(datastore, paths.step_dir("SplitsFlow", second.run_id, "work"))
-    assert sorted(os.listdir(new_work)) == ["3"]  # the clones have no folder: their page is their record
+    assert sorted(os.listdir(new_work)) == [
+        "3"
+    ]  # the clones have no folder: their page is their record
     run = Run(f"SplitsFlow/{second.run_id}")
     assert run.data.total == sum(i * i for i in range(N))
     tasks = list(run["work"])
@@ -124,6 +141,11 @@ def test_a_large_resume_on_an_object_store_pages_its_clones_and_readers_follow(
     assert sorted(third.executed) == [("end", "0"), ("join", "0")]
     assert len(third.cloned) == N + 1
     # every split of the third run is a paged clone: the step has no folder, and still is listed
-    assert not os.path.exists(os.path.join(datastore, paths.step_dir("SplitsFlow", third.run_id, "work")))
-    assert "work" in Run(f"SplitsFlow/{third.run_id}") and len(list(Run(f"SplitsFlow/{third.run_id}")["work"])) == N
+    assert not os.path.exists(
+        os.path.join(datastore, paths.step_dir("SplitsFlow", third.run_id, "work"))
+    )
+    assert (
+        "work" in Run(f"SplitsFlow/{third.run_id}")
+        and len(list(Run(f"SplitsFlow/{third.run_id}")["work"])) == N
+    )
     assert third.run.data.total == sum(i * i for i in range(N))

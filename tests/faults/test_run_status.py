@@ -63,16 +63,34 @@ def test_the_staleness_limit_is_set_by_environment_but_never_below_two_intervals
 def _start_driver(datastore: str, folder: str, run_id_file: str, ray_tmp: str) -> subprocess.Popen:
     env = dict(os.environ, RAY_TMPDIR=ray_tmp, RAYFLOW_HEARTBEAT_SECONDS="0.5")
     return subprocess.Popen(
-        [sys.executable, "-m", "rayflow.cli", "run", f"{FLOWS}:HoldFlow", "--folder", folder,
-         "--datastore", datastore, "--run-id-file", run_id_file],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "rayflow.cli",
+            "run",
+            f"{FLOWS}:HoldFlow",
+            "--folder",
+            folder,
+            "--datastore",
+            datastore,
+            "--run-id-file",
+            run_id_file,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env=env,
+    )
 
 
 def _wait_for(path: str, proc: subprocess.Popen, limit: float = 120.0) -> None:
     deadline = time.time() + limit
     while not os.path.exists(path):
         if proc.poll() is not None:
-            raise AssertionError(f"the run ended early: {proc.stdout.read() if proc.stdout else ''}")
+            raise AssertionError(
+                f"the run ended early: {proc.stdout.read() if proc.stdout else ''}"
+            )
         assert time.time() < deadline, f"{path} did not appear in time"
         time.sleep(0.1)
 
@@ -91,7 +109,8 @@ def _run_row(output: str, run_id: str) -> str:
 
 @pytest.mark.timeout(300)
 def test_a_run_whose_driver_was_sigkilled_reads_crashed_in_client_cli_and_ui_then_resumes(
-        ray_session, datastore, tmp_path):
+    ray_session, datastore, tmp_path
+):
     import httpx
 
     from rayflow import Run
@@ -121,7 +140,9 @@ def test_a_run_whose_driver_was_sigkilled_reads_crashed_in_client_cli_and_ui_the
         kill_ray_of(ray_tmp)
         deadline = time.time() + 30
         while Run(pathspec).status != "crashed":
-            assert time.time() < deadline, f"still {Run(pathspec).status!r} 30 s after the driver died"
+            assert time.time() < deadline, (
+                f"still {Run(pathspec).status!r} 30 s after the driver died"
+            )
             time.sleep(0.5)
         assert not Run(pathspec).successful
         assert "crashed" in _run_row(_cli("runs", "HoldFlow", "--datastore", datastore), run_id)
@@ -152,7 +173,8 @@ def test_a_run_whose_driver_was_sigkilled_reads_crashed_in_client_cli_and_ui_the
 
 @pytest.mark.timeout(300)
 def test_the_runs_of_a_sigkilled_sweep_driver_read_crashed_in_the_client_sweep_show_and_ui(
-        ray_session, datastore, tmp_path):
+    ray_session, datastore, tmp_path
+):
     import httpx
     import optuna
     from optuna.trial import TrialState
@@ -160,15 +182,40 @@ def test_the_runs_of_a_sigkilled_sweep_driver_read_crashed_in_the_client_sweep_s
     from rayflow import Run
     from tests.ui.conftest import start_server, stop_server
 
-    sweep_flows = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sweeps", "flows.py")
+    sweep_flows = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sweeps", "flows.py"
+    )
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     ray_tmp = tempfile.mkdtemp(prefix="rfh", dir="/tmp")
     env = dict(os.environ, RAY_TMPDIR=ray_tmp, RAYFLOW_HEARTBEAT_SECONDS="0.5")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rayflow.cli", "sweep", f"{sweep_flows}:TimedFlow", "--space", "x=float:0:1",
-         "--objective", "start.loss", "--trials", "2", "--concurrency", "2", "--storage", storage,
-         "--datastore", datastore, "--sleep", "120"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "rayflow.cli",
+            "sweep",
+            f"{sweep_flows}:TimedFlow",
+            "--space",
+            "x=float:0:1",
+            "--objective",
+            "start.loss",
+            "--trials",
+            "2",
+            "--concurrency",
+            "2",
+            "--storage",
+            storage,
+            "--datastore",
+            datastore,
+            "--sleep",
+            "120",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env=env,
+    )
     try:
         deadline = time.time() + 120
         runs: list[str] = []
@@ -177,11 +224,16 @@ def test_the_runs_of_a_sigkilled_sweep_driver_read_crashed_in_the_client_sweep_s
             assert time.time() < deadline, "the sweep's trials did not start in time"
             time.sleep(0.2)
             try:
-                trials = optuna.load_study(study_name="TimedFlow", storage=storage).get_trials(deepcopy=False)
+                trials = optuna.load_study(study_name="TimedFlow", storage=storage).get_trials(
+                    deepcopy=False
+                )
             except KeyError:
                 continue
-            runs = [t.user_attrs["run_pathspec"] for t in trials
-                    if t.state == TrialState.RUNNING and "run_pathspec" in t.user_attrs]
+            runs = [
+                t.user_attrs["run_pathspec"]
+                for t in trials
+                if t.state == TrialState.RUNNING and "run_pathspec" in t.user_attrs
+            ]
         assert [Run(p).status for p in runs] == ["running", "running"]
         os.kill(proc.pid, signal.SIGKILL)  # the sweep driver only
         proc.wait(timeout=30)
@@ -194,8 +246,17 @@ def test_the_runs_of_a_sigkilled_sweep_driver_read_crashed_in_the_client_sweep_s
     while [Run(p).status for p in runs] != ["crashed", "crashed"]:
         assert time.time() < deadline, [Run(p).status for p in runs]
         time.sleep(0.5)
-    shown = _cli("sweep", "show", "TimedFlow", "--storage", storage, "--datastore", datastore,
-                 "--plots", str(tmp_path / "plots"))
+    shown = _cli(
+        "sweep",
+        "show",
+        "TimedFlow",
+        "--storage",
+        storage,
+        "--datastore",
+        datastore,
+        "--plots",
+        str(tmp_path / "plots"),
+    )
     assert shown.count("running (its run crashed)") == 2, shown
     ui = start_server(datastore, "--sweeps-storage", storage)
     try:

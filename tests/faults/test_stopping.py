@@ -42,7 +42,9 @@ class StopFlow(FlowSpec):
 """
 
 
-def test_fail_fast_counts_one_failure_and_calls_the_rest_cancelled(ray_session, write_flow, tmp_path):
+def test_fail_fast_counts_one_failure_and_calls_the_rest_cancelled(
+    ray_session, write_flow, tmp_path
+):
     path = write_flow(FAIL_FAST)
     ds = str(tmp_path / "ds")
     result = CliRunner().invoke(cli, ["run", path, "--fail-fast", "--datastore", ds])
@@ -54,8 +56,11 @@ def test_fail_fast_counts_one_failure_and_calls_the_rest_cancelled(ray_session, 
     assert summary, result.output
     (run_id,) = os.listdir(f"{ds}/StopFlow/runs")
     storage = open_storage(ds)
-    unfinished = [i for i in range(1, 8)
-                  if not taskrecords.is_done(storage, "StopFlow", run_id, "work", str(i))]
+    unfinished = [
+        i
+        for i in range(1, 8)
+        if not taskrecords.is_done(storage, "StopFlow", run_id, "work", str(i))
+    ]
     assert int(summary.group(1)) == len(unfinished) > 0
     for i in unfinished:  # a task that had started records that it was cancelled
         try:
@@ -144,8 +149,9 @@ class ResumeStopFlow(FlowSpec):
 """
 
 
-def test_resume_takes_fail_fast_and_cancels_the_rest_at_the_first_failure(ray_session, write_flow,
-                                                                           tmp_path):
+def test_resume_takes_fail_fast_and_cancels_the_rest_at_the_first_failure(
+    ray_session, write_flow, tmp_path
+):
     broken = tmp_path / "broken"
     broken.write_text("")
     path = write_flow(RESUME_FAIL_FAST.format(broken=str(broken)))

@@ -22,9 +22,11 @@ class LingeringThreadFlow(FlowSpec):
     @step
     def start(self):
         threading.Thread(target=_chatter, daemon=True).start()
-        script = ("import os, time\n"
-                  "for _ in range(40):\n"
-                  "    os.write(1, b'ghost line from a child of start\\n'); time.sleep(0.05)\n")
+        script = (
+            "import os, time\n"
+            "for _ in range(40):\n"
+            "    os.write(1, b'ghost line from a child of start\\n'); time.sleep(0.05)\n"
+        )
         subprocess.Popen([sys.executable, "-c", script])
         time.sleep(0.3)
         print("start is done")

@@ -41,8 +41,13 @@ def _rayflow(args: list[str]) -> subprocess.CompletedProcess:
     ray_tmp = tempfile.mkdtemp(prefix="rfd", dir="/tmp")  # short: Ray's socket paths are limited
     env = dict(os.environ, RAY_TMPDIR=ray_tmp)
     try:
-        return subprocess.run([sys.executable, "-m", "rayflow.cli", *args], capture_output=True,
-                              text=True, env=env, timeout=180)
+        return subprocess.run(
+            [sys.executable, "-m", "rayflow.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=180,
+        )
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
@@ -53,7 +58,9 @@ def test_a_segfault_is_named_and_its_traceback_kept_without_rays_paragraph(write
     proc = _rayflow(["run", path, "--how", "segv", "--datastore", ds])
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
-    assert "[start/0] error: the worker process was killed by SIGSEGV (Segmentation fault)" in output
+    assert (
+        "[start/0] error: the worker process was killed by SIGSEGV (Segmentation fault)" in output
+    )
     assert "(raylet)" not in output and "A worker died or was killed" not in output
     assert "ray stop --force" not in output and "Traceback" not in output
     (run_id,) = os.listdir(os.path.join(ds, "CrashFlow", "runs"))
@@ -65,7 +72,9 @@ def test_a_segfault_is_named_and_its_traceback_kept_without_rays_paragraph(write
     assert "killed by SIGSEGV" in meta.exception["message"]
 
 
-def test_os_exit_in_a_step_says_the_exit_code_and_keeps_the_output(ray_session, write_flow, tmp_path):
+def test_os_exit_in_a_step_says_the_exit_code_and_keeps_the_output(
+    ray_session, write_flow, tmp_path
+):
     from click.testing import CliRunner
 
     from rayflow.cli import cli
@@ -74,12 +83,16 @@ def test_os_exit_in_a_step_says_the_exit_code_and_keeps_the_output(ray_session, 
     ds = str(tmp_path / "ds")
     result = CliRunner().invoke(cli, ["run", path, "--how", "exit", "--datastore", ds])
     assert result.exit_code == 1, result.output
-    assert (f"[start/0] error: {path}:14: the worker process exited with code 3 "
-            "(os._exit in step 'start')") in result.output.splitlines()
+    assert (
+        f"[start/0] error: {path}:14: the worker process exited with code 3 "
+        "(os._exit in step 'start')"
+    ) in result.output.splitlines()
     assert "[start/0] about to go" in result.output.splitlines()
     (run_id,) = os.listdir(os.path.join(ds, "CrashFlow", "runs"))
     storage = open_storage(ds)
-    assert records.read_log(storage, "CrashFlow", run_id, "start", "0", "stdout", 0) == "about to go\n"
+    assert (
+        records.read_log(storage, "CrashFlow", run_id, "start", "0", "stdout", 0) == "about to go\n"
+    )
     meta = taskrecords.read_attempt(storage, "CrashFlow", run_id, "start", "0", 0)
     assert meta.status == "failed" and meta.exception["type"] == "WorkerExit"
 

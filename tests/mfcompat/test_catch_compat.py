@@ -60,7 +60,9 @@ def _attempts(task) -> list[str]:
     return sorted(m.value for m in task.metadata if m.type == "attempt")
 
 
-def test_task_metadata_has_one_attempt_record_per_attempt_and_catch_reports_metaflow_type_names(run_flow):
+def test_task_metadata_has_one_attempt_record_per_attempt_and_catch_reports_metaflow_type_names(
+    run_flow,
+):
     out = run_flow(CatchFlow)
     assert out.successful, out.failures
     run = out.run

@@ -60,22 +60,37 @@ class ConfiguredFlow(FlowSpec):
 
 
 @pytest.mark.timeout(300)
-def test_configs_shape_decorators_project_and_parameter_defaults_and_are_artifacts(write_flow, run_flow):
+def test_configs_shape_decorators_project_and_parameter_defaults_and_are_artifacts(
+    write_flow, run_flow
+):
     from rayflow import Runner
 
     path = write_flow(FLOW)
     out = run_flow(path, runner_options={"config_value": {"given": {"n": 7}}})
     assert out.successful, out.failures
     data = out.run["start"].task.data
-    assert data.seen == {"A": "from-cfg", "DOUBLE": "6", "project": "proj_x", "count": 7,
-                         "derived": 103, "nested": "from-cfg", "item": "from-cfg", "colour": "blue"}
+    assert data.seen == {
+        "A": "from-cfg",
+        "DOUBLE": "6",
+        "project": "proj_x",
+        "count": 7,
+        "derived": 103,
+        "nested": "from-cfg",
+        "item": "from-cfg",
+        "colour": "blue",
+    }
     assert data.refused == [True, True]
     end = out.run["end"].task.data
     assert (end.b, end.given_in_end) == ("unpacked", 7)
     assert end.cfg == {"project": "proj_x", "vars": {"A": "from-cfg"}, "n": 3}
     assert end.given.n == 7 and end.parsed == {"colour": "blue"}
     assert "project:proj_x" in out.run.system_tags
-    assert Runner(path, config_value={"given": "{\"n\": 1}"}).plan()["start"]["decorators"]["environment"]["vars"]["DOUBLE"] == "6"
+    assert (
+        Runner(path, config_value={"given": '{"n": 1}'}).plan()["start"]["decorators"][
+            "environment"
+        ]["vars"]["DOUBLE"]
+        == "6"
+    )
 
 
 @pytest.mark.timeout(300)
@@ -97,23 +112,53 @@ def test_a_resume_reads_the_configs_its_origin_run_recorded(write_flow, run_flow
 
 
 def _cli(where, *args, env=None):
-    return subprocess.run([sys.executable, "flow.py", *args], cwd=where, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "flow.py", *args],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
-@pytest.mark.parametrize("args, env, message", [
-    (["run"], {}, "config 'given' of ConfiguredFlow is required: give --config given FILE or "
-                  "--config-value given JSON"),
-    (["run", "--config-value", "given", "{nope"], {}, "config 'given': the value from --config-value "
-                                                     "cannot be JSON: JSONDecodeError"),
-    (["--config", "given", "missing.json", "run"], {}, "config 'given': cannot read 'missing.json' "
-                                                       "(--config): No such file or directory"),
-    (["run", "--config-value", "other", "{}"], {}, "--config-value other: ConfiguredFlow has no config "
-                                                   "named 'other' (configs: cfg, envs, given, parsed)"),
-    (["run"], {"METAFLOW_FLOW_CONFIG_VALUE": "[1]"}, "METAFLOW_FLOW_CONFIG_VALUE: expected a JSON object"),
-    (["run", "--config-value", "given", "[1, 2]"], {}, "config 'given': the value from --config-value "
-                                                       "is a list, not a mapping"),
-])
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (
+            ["run"],
+            {},
+            "config 'given' of ConfiguredFlow is required: give --config given FILE or "
+            "--config-value given JSON",
+        ),
+        (
+            ["run", "--config-value", "given", "{nope"],
+            {},
+            "config 'given': the value from --config-value cannot be JSON: JSONDecodeError",
+        ),
+        (
+            ["--config", "given", "missing.json", "run"],
+            {},
+            "config 'given': cannot read 'missing.json' (--config): No such file or directory",
+        ),
+        (
+            ["run", "--config-value", "other", "{}"],
+            {},
+            "--config-value other: ConfiguredFlow has no config "
+            "named 'other' (configs: cfg, envs, given, parsed)",
+        ),
+        (
+            ["run"],
+            {"METAFLOW_FLOW_CONFIG_VALUE": "[1]"},
+            "METAFLOW_FLOW_CONFIG_VALUE: expected a JSON object",
+        ),
+        (
+            ["run", "--config-value", "given", "[1, 2]"],
+            {},
+            "config 'given': the value from --config-value is a list, not a mapping",
+        ),
+    ],
+)
 def test_a_bad_config_is_one_line_before_anything_runs(write_flow, args, env, message):
     path = write_flow(FLOW + "\nif __name__ == '__main__':\n    ConfiguredFlow()\n")
     proc = _cli(os.path.dirname(path), *args, env=env)
@@ -131,23 +176,60 @@ def test_flow_cli_reads_config_files_and_environment_values(write_flow, datastor
     where = os.path.dirname(path)
     with open(os.path.join(where, "cfg.json"), "w") as f:
         json.dump({"project": "from_file", "vars": {"A": "file"}, "n": 1}, f)
-    proc = _cli(where, "--config", "cfg", "cfg.json", "--quiet", "run", "--run-id-file", "rid",
-                env={"METAFLOW_FLOW_CONFIG_VALUE": json.dumps({"given": {"n": 2}})})
+    proc = _cli(
+        where,
+        "--config",
+        "cfg",
+        "cfg.json",
+        "--quiet",
+        "run",
+        "--run-id-file",
+        "rid",
+        env={"METAFLOW_FLOW_CONFIG_VALUE": json.dumps({"given": {"n": 2}})},
+    )
     assert proc.returncode == 0, proc.stderr
     run = Run(f"ConfiguredFlow/{open(os.path.join(where, 'rid')).read()}")
     seen = run["start"].task.data.seen
-    assert (seen["A"], seen["project"], seen["count"], seen["derived"]) == ("file", "from_file", 2, 101)
+    assert (seen["A"], seen["project"], seen["count"], seen["derived"]) == (
+        "file",
+        "from_file",
+        2,
+        101,
+    )
 
 
 def test_rayflow_run_takes_the_config_options_too(write_flow):
     path = write_flow(FLOW)
-    proc = subprocess.run([sys.executable, "-m", "rayflow.cli", "run", path, "--config-value", "given", "{}",
-                           "--config", "cfg", "nowhere.json"], cwd=os.path.dirname(path),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rayflow.cli",
+            "run",
+            path,
+            "--config-value",
+            "given",
+            "{}",
+            "--config",
+            "cfg",
+            "nowhere.json",
+        ],
+        cwd=os.path.dirname(path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "config 'cfg': cannot read 'nowhere.json' (--config): No such file or directory" in proc.stderr
-    shown = subprocess.run([sys.executable, "-m", "rayflow.cli", "run", path, "--help"],
-                           capture_output=True, text=True, timeout=120)
+    assert (
+        "config 'cfg': cannot read 'nowhere.json' (--config): No such file or directory"
+        in proc.stderr
+    )
+    shown = subprocess.run(
+        [sys.executable, "-m", "rayflow.cli", "run", path, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "--config NAME FILE" in shown.stdout and "--config-value NAME JSON" in shown.stdout
 
 
@@ -178,8 +260,11 @@ def test_decorator_options_read_from_configs_are_checked_when_the_plan_is_made(w
     decorators = Runner(path).plan()["start"]["decorators"]
     assert decorators["concurrency"] == {"max": 3} and decorators["retry"]["times"] == 2
     bad = Runner(path, config_value={"cfg": {"n": 0, "r": {}}})
-    with pytest.raises(DecoratorError, match=r"step 'start', options read from its configs: "
-                                             r"@concurrency needs max=N"):
+    with pytest.raises(
+        DecoratorError,
+        match=r"step 'start', options read from its configs: "
+        r"@concurrency needs max=N",
+    ):
         bad.plan()
 
 
@@ -187,8 +272,10 @@ def test_resume_refuses_config_options_since_it_reads_the_origin_runs(write_flow
     path = write_flow(FLOW + "\nif __name__ == '__main__':\n    ConfiguredFlow()\n")
     proc = _cli(os.path.dirname(path), "--config-value", "given", "{}", "resume")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "resume reads the configs its origin run recorded; --config and --config-value cannot " \
-           "be given to it" in proc.stderr
+    assert (
+        "resume reads the configs its origin run recorded; --config and --config-value cannot "
+        "be given to it" in proc.stderr
+    )
 
 
 def test_a_parameter_named_config_keeps_its_option_and_configs_go_before_run(write_flow):

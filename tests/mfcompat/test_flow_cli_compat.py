@@ -53,8 +53,13 @@ if __name__ == "__main__":
     CompatFlow()
 """
 
-TOP = ["--metadata=local", "--datastore=local", "--environment=local", "--event-logger=nullSidecarLogger",
-       "--no-pylint"]
+TOP = [
+    "--metadata=local",
+    "--datastore=local",
+    "--environment=local",
+    "--event-logger=nullSidecarLogger",
+    "--no-pylint",
+]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +69,14 @@ def ran(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "RAYFLOW_DATASTORE"}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "flow.py", *TOP, *args], cwd=where, env=env,
-                              capture_output=True, text=True, timeout=150)
+        return subprocess.run(
+            [sys.executable, "flow.py", *TOP, *args],
+            cwd=where,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,
+        )
 
     proc = cli("--quiet", "run", "--run-id-file", "run-id", "--tag", "刺身 means sashimi")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -99,7 +110,9 @@ def test_dump_file_pickles_every_task_of_a_step_and_honours_private_and_max_valu
     with open(where / "a.pkl", "rb") as f:
         (values,) = pickle.load(f).values()
     assert "_hidden" not in values and "big" not in values and values["LIMIT"] == 3
-    proc = cli("dump", "--private", "--max-value-size", "100000", "--file", "b.pkl", f"{run_id}/start")
+    proc = cli(
+        "dump", "--private", "--max-value-size", "100000", "--file", "b.pkl", f"{run_id}/start"
+    )
     assert proc.returncode == 0, proc.stderr
     with open(where / "b.pkl", "rb") as f:
         (values,) = pickle.load(f).values()
@@ -133,14 +146,31 @@ def test_tag_commands_take_run_id_and_list_flat_on_stderr(ran):
 
     assert user_tags() == {"刺身 means sashimi", "seen-from-start"}
     assert cli("tag", "add", "--run-id", run_id, "AAA", "BBB").returncode == 0
-    assert cli("tag", "replace", "--run-id", run_id, "--remove", "AAA", "--remove", "BBB",
-               "--add", "BBB", "--add", "CCC").returncode == 0
+    assert (
+        cli(
+            "tag",
+            "replace",
+            "--run-id",
+            run_id,
+            "--remove",
+            "AAA",
+            "--remove",
+            "BBB",
+            "--add",
+            "BBB",
+            "--add",
+            "CCC",
+        ).returncode
+        == 0
+    )
     assert cli("tag", "replace", "--run-id", run_id, "CCC", "DDD").returncode == 0
     assert cli("tag", "remove", "--run-id", run_id, "seen-from-start").returncode == 0
     assert user_tags() == {"刺身 means sashimi", "BBB", "DDD"}
     everything = cli("tag", "list", "--flat", "--run-id", run_id).stderr.splitlines()[1:]
     system = set(everything) - user_tags()
-    assert "user:" + os.environ.get("USER", "root") in system or any(t.startswith("user:") for t in system)
+    assert "user:" + os.environ.get("USER", "root") in system or any(
+        t.startswith("user:") for t in system
+    )
     # a system tag given to `add` is not made a user tag; removing one fails and removes nothing
     some_system = sorted(system)[0]
     assert cli("tag", "add", "--run-id", run_id, some_system).returncode == 0
@@ -150,7 +180,11 @@ def test_tag_commands_take_run_id_and_list_flat_on_stderr(ran):
     # tags that are empty, too long or not UTF-8 are refused
     for bad in ("", "a" * 600):
         assert cli("tag", "add", "--run-id", run_id, bad).returncode != 0
-    raw = subprocess.run([sys.executable, "flow.py", "tag", "add", "--run-id", run_id, b"\xff\xfe"],
-                         cwd=ran[2], capture_output=True, timeout=150)
+    raw = subprocess.run(
+        [sys.executable, "flow.py", "tag", "add", "--run-id", run_id, b"\xff\xfe"],
+        cwd=ran[2],
+        capture_output=True,
+        timeout=150,
+    )
     assert raw.returncode != 0
     assert user_tags() == {"刺身 means sashimi", "BBB", "DDD"}

@@ -113,14 +113,18 @@ def test_a_parameter_default_function_sees_the_project_in_current():
     assert not current.is_running_flow
 
 
-@pytest.mark.parametrize("env, branch, production", [
-    ({"METAFLOW_BRANCH": "feature"}, "test.feature", False),
-    ({"METAFLOW_PRODUCTION": "True"}, "prod", True),
-    ({"METAFLOW_PRODUCTION": "True", "METAFLOW_BRANCH": "x"}, "prod.x", True),
-    ({}, "user.someone", False),
-])
+@pytest.mark.parametrize(
+    "env, branch, production",
+    [
+        ({"METAFLOW_BRANCH": "feature"}, "test.feature", False),
+        ({"METAFLOW_PRODUCTION": "True"}, "prod", True),
+        ({"METAFLOW_PRODUCTION": "True", "METAFLOW_BRANCH": "x"}, "prod.x", True),
+        ({}, "user.someone", False),
+    ],
+)
 def test_project_branch_comes_from_metaflow_branch_and_production_when_the_flow_is_defined(
-        monkeypatch, env, branch, production):
+    monkeypatch, env, branch, production
+):
     from rayflow import project
     from rayflow.scheduler._run import _system_tags
     from rayflow.scheduler._task import _project_fields

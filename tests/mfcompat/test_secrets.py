@@ -55,7 +55,11 @@ def test_secret_sources_are_environment_variables_of_the_step_only(write_flow, r
     assert out.successful, out.failures
     data = out.run["start"].task.data
     assert data.seen == {"secret_1": "Pizza", "SECRET_2": "Eels", "DB_PASSWORD": "hunter2"}
-    assert out.run["end"].task.data.after == {"secret_1": None, "SECRET_2": None, "DB_PASSWORD": None}
+    assert out.run["end"].task.data.after == {
+        "secret_1": None,
+        "SECRET_2": None,
+        "DB_PASSWORD": None,
+    }
 
 
 @pytest.mark.timeout(300)
@@ -67,13 +71,25 @@ def test_a_secret_that_would_replace_a_set_variable_fails_the_step_naming_it(wri
     assert "@secrets on step 'start': TOKEN already set in the environment" in str(error)
 
 
-@pytest.mark.parametrize("source, message", [
-    ('"aws-secrets-manager.db-creds"', "@secrets on step 'start': source 'db-creds': rayflow has no "
-                                       "'aws-secrets-manager' secrets provider (it has: inline, env)"),
-    ('"db-creds"', "@secrets on step 'start': source 'db-creds': no provider named; write "
-                   "'TYPE.db-creds' or set RAYFLOW_DEFAULT_SECRETS_BACKEND_TYPE"),
-    ('{"type": "inline"}', "@secrets on step 'start': source {'type': 'inline'}: needs 'id' (str)"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (
+            '"aws-secrets-manager.db-creds"',
+            "@secrets on step 'start': source 'db-creds': rayflow has no "
+            "'aws-secrets-manager' secrets provider (it has: inline, env)",
+        ),
+        (
+            '"db-creds"',
+            "@secrets on step 'start': source 'db-creds': no provider named; write "
+            "'TYPE.db-creds' or set RAYFLOW_DEFAULT_SECRETS_BACKEND_TYPE",
+        ),
+        (
+            '{"type": "inline"}',
+            "@secrets on step 'start': source {'type': 'inline'}: needs 'id' (str)",
+        ),
+    ],
+)
 def test_a_source_rayflow_cannot_read_is_one_line_before_the_run(write_flow, source, message):
     path = write_flow(f"""
         from rayflow import FlowSpec, secrets, step
@@ -92,8 +108,14 @@ def test_a_source_rayflow_cannot_read_is_one_line_before_the_run(write_flow, sou
             NoProviderFlow()
     """)
     env = {k: v for k, v in os.environ.items() if not k.endswith("DEFAULT_SECRETS_BACKEND_TYPE")}
-    proc = subprocess.run([sys.executable, path, "run"], cwd=os.path.dirname(path), capture_output=True,
-                          text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, path, "run"],
+        cwd=os.path.dirname(path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert message in proc.stderr, proc.stderr

@@ -81,7 +81,9 @@ class SizesFlow(FlowSpec):
         pass
 
 
-def test_artifact_sizes_are_recorded_when_written_so_no_blob_is_read_to_learn_them(run_flow, datastore):
+def test_artifact_sizes_are_recorded_when_written_so_no_blob_is_read_to_learn_them(
+    run_flow, datastore
+):
     import os
 
     from rayflow import Task
@@ -95,7 +97,9 @@ def test_artifact_sizes_are_recorded_when_written_so_no_blob_is_read_to_learn_th
     for name in ("small", "big", "added"):
         key = out.run["end"].task[name].sha
         expected[name] = blobs.get_payload(key).nbytes
-        os.remove(os.path.join(datastore, paths.blob_file("SizesFlow", key)))  # no blob left to read
+        os.remove(
+            os.path.join(datastore, paths.blob_file("SizesFlow", key))
+        )  # no blob left to read
     task = Task(f"SizesFlow/{out.run_id}/end/0")
     assert {name: task[name].size for name in expected} == expected
     assert expected["big"] > 1_000_000

@@ -102,10 +102,13 @@ def test_a_bad_limit_in_a_flow_file_is_one_line_naming_the_file_and_line(write_f
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"error: {path}:9: error while importing the flow: DecoratorError: "
-        f"@concurrency needs max=N, a whole number of at least 1 (got 0)"]
+        f"@concurrency needs max=N, a whole number of at least 1 (got 0)"
+    ]
 
 
 @pytest.mark.parametrize("options", [{}, {"max": 0}, {"max": "4"}])
 def test_a_limit_that_is_not_a_positive_whole_number_is_one_clear_error(options):
-    with pytest.raises(DecoratorError, match=r"@concurrency needs max=N, a whole number of at least 1"):
+    with pytest.raises(
+        DecoratorError, match=r"@concurrency needs max=N, a whole number of at least 1"
+    ):
         concurrency(**options)(lambda self: None)

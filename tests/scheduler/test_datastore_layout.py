@@ -46,7 +46,9 @@ def test_run_json_records_status_parameters_user_and_tags(ray_session, datastore
 
     out = Runner(LayoutFlow, datastore=datastore, tags=["exp1", "fast"]).run(alpha=4)
     assert out.successful
-    record = json.loads(open(os.path.join(datastore, "LayoutFlow", "runs", out.run_id, "run.json")).read())
+    record = json.loads(
+        open(os.path.join(datastore, "LayoutFlow", "runs", out.run_id, "run.json")).read()
+    )
     assert record["status"] == "successful"
     assert record["parameters"] == {"alpha": 4}
     assert record["user"] == "tester"
@@ -80,15 +82,23 @@ def test_every_task_has_a_finished_record_and_its_logs(run_flow, datastore):
 def test_an_unchanged_artifact_passed_through_several_steps_is_stored_once(run_flow, datastore):
     out = run_flow(LayoutFlow)
     run = out.run
-    keys = {run["start"].task["big"].sha, run["work"]["0"]["big"].sha, run["work"]["1"]["big"].sha,
-            run["join"].task["big"].sha, run["end"].task["big"].sha}
+    keys = {
+        run["start"].task["big"].sha,
+        run["work"]["0"]["big"].sha,
+        run["work"]["1"]["big"].sha,
+        run["join"].task["big"].sha,
+        run["end"].task["big"].sha,
+    }
     assert len(keys) == 1
     key = keys.pop()
     blobs = [f for f in _files(os.path.join(datastore, "LayoutFlow", "blobs"))]
     assert f"{key[:2]}/{key}" in blobs
     # exactly one blob holds the big list: every other blob is much smaller
-    big_blobs = [b for b in blobs
-                 if os.path.getsize(os.path.join(datastore, "LayoutFlow", "blobs", b)) > 50_000]
+    big_blobs = [
+        b
+        for b in blobs
+        if os.path.getsize(os.path.join(datastore, "LayoutFlow", "blobs", b)) > 50_000
+    ]
     assert big_blobs == [f"{key[:2]}/{key}"]
     assert run.data.big == list(range(100_000))
 
@@ -105,5 +115,7 @@ def test_two_runs_of_one_flow_get_distinct_sorted_run_ids(run_flow, datastore):
     first = run_flow(LayoutFlow)
     second = run_flow(LayoutFlow)
     assert first.run_id != second.run_id
-    assert sorted(os.listdir(os.path.join(datastore, "LayoutFlow", "runs"))) == sorted([first.run_id, second.run_id])
+    assert sorted(os.listdir(os.path.join(datastore, "LayoutFlow", "runs"))) == sorted(
+        [first.run_id, second.run_id]
+    )
     assert first.run_id <= second.run_id

@@ -68,7 +68,9 @@ def test_a_decorator_defined_in_one_class_is_applied_by_driver_and_worker(run_fl
     assert out.successful
     assert out.run["start"].task.data.seen == "hello:start:1"  # wraps_step, on the retry
     assert out.run["end"].task.data.outside is None  # only around its own step
-    first = taskrecords.read_attempt(open_storage(datastore), "StampFlow", out.run_id, "start", "0", 0)
+    first = taskrecords.read_attempt(
+        open_storage(datastore), "StampFlow", out.run_id, "start", "0", 0
+    )
     assert first.status == "failed" and first.exception["type"] == "ValueError"
 
 

@@ -98,9 +98,19 @@ def _record(task_dir: str) -> dict:
 
 def _done_splits(ds, run_id):
     base = _task_dir(ds, "FailFastFlow", run_id, "work")
-    return [t for t in os.listdir(base) if any(
-        _record_of(os.path.join(base, t), name).get("finished") for name in os.listdir(os.path.join(base, t))
-        if name.startswith("meta"))] if os.path.isdir(base) else []
+    return (
+        [
+            t
+            for t in os.listdir(base)
+            if any(
+                _record_of(os.path.join(base, t), name).get("finished")
+                for name in os.listdir(os.path.join(base, t))
+                if name.startswith("meta")
+            )
+        ]
+        if os.path.isdir(base)
+        else []
+    )
 
 
 def _record_of(task_dir: str, name: str) -> dict:
@@ -147,7 +157,9 @@ def test_an_unpicklable_artifact_fails_its_task_naming_artifact_and_step(run_flo
     message = out.failures[0][1]["message"]
     assert "'lock'" in message
     assert "'start'" in message
-    assert not _record(_task_dir(datastore, "UnpicklableFlow", out.run_id, "start", "0"))["finished"]
+    assert not _record(_task_dir(datastore, "UnpicklableFlow", out.run_id, "start", "0"))[
+        "finished"
+    ]
     assert "end" not in out.run
 
 

@@ -41,7 +41,12 @@ def test_foreach_runs_one_task_per_item_with_input_and_index(run_flow):
     assert run["start"].task.data.outside == (None, None, [])
     tasks = run["work"].tasks()
     assert [t.id for t in tasks] == ["0", "1", "2", "3"]
-    assert [t.data.seen for t in tasks] == [("a", 0, "0"), ("b", 1, "1"), ("c", 2, "2"), ("d", 3, "3")]
+    assert [t.data.seen for t in tasks] == [
+        ("a", 0, "0"),
+        ("b", 1, "1"),
+        ("c", 2, "2"),
+        ("d", 3, "3"),
+    ]
     assert run["work"]["2"].data.up == "C"
 
 
@@ -146,8 +151,10 @@ def test_nested_foreach_task_ids_stack_and_joins(run_flow):
     # the inner join is back inside the outer foreach
     assert inner[1].data.outer_input == ("y", 1)
     assert inner[1].data.stack_in_join == [(1, 2, "y")]
-    assert inner[1].data.input_views == [(1, 0, [(1, 2, "y"), (0, 3, 1)]),
-                                         (2, 1, [(1, 2, "y"), (1, 3, 2)])]
+    assert inner[1].data.input_views == [
+        (1, 0, [(1, 2, "y"), (0, 3, 1)]),
+        (2, 1, [(1, 2, "y"), (1, 3, 2)]),
+    ]
     assert run.data.all_tags == ["x1", "x2", "x3", "y1", "y2", "y3"]
     assert run["outer_join"].task.id == "0"
 

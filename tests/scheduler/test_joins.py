@@ -1,6 +1,5 @@
 """What a join step can see: only what it merges, plus the run's parameters."""
 
-
 from rayflow import FlowSpec, Parameter, step
 
 

@@ -34,14 +34,20 @@ def _imported(tree: ast.AST):
                 yield node.lineno, alias.name
 
 
-@pytest.mark.parametrize("folder, allowed", [
-    ("scheduler", ("rayflow.scheduler", "rayflow.datastore")),
-    ("datastore", ("rayflow.datastore",)),
-])
+@pytest.mark.parametrize(
+    "folder, allowed",
+    [
+        ("scheduler", ("rayflow.scheduler", "rayflow.datastore")),
+        ("datastore", ("rayflow.datastore",)),
+    ],
+)
 def test_lower_layers_import_nothing_of_the_layers_above(folder, allowed):
-    wrong = [f"{path}:{line}: imports {module}" for path, tree in _sources(folder)
-             for line, module in _imported(tree)
-             if module.split(".")[0] == "rayflow" and not module.startswith(allowed)]
+    wrong = [
+        f"{path}:{line}: imports {module}"
+        for path, tree in _sources(folder)
+        for line, module in _imported(tree)
+        if module.split(".")[0] == "rayflow" and not module.startswith(allowed)
+    ]
     assert wrong == []
 
 
@@ -51,8 +57,11 @@ def test_rayflow_variables_are_read_only_in_the_settings_module():
         if path == os.path.join("datastore", "_settings.py"):
             continue
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                    and re.fullmatch(r"RAYFLOW_[A-Z_]+", node.value)):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.fullmatch(r"RAYFLOW_[A-Z_]+", node.value)
+            ):
                 readers.append(f"{path}:{node.lineno}: {node.value}")
     # click reads these two itself, as the envvar of a CLI flag; RAYFLOW_RAY_OWNER is no setting
     # but the mark the watchdog puts on the processes of the Ray instance it guards
@@ -68,8 +77,15 @@ def test_scheduler_errors_are_user_errors_but_not_datastore_errors():
 
 def test_the_driver_loop_and_planner_know_nothing_of_ray():
     # Ray is one executor (_executor.py) behind the interface the loop talks to (_executor_api.py)
-    loop = {os.path.join("scheduler", name) for name in
-            ("_driver.py", "_planner.py", "_executor_api.py", "_inprocess.py", "_result.py")}
-    wrong = [f"{path}:{line}: imports {module}" for path, tree in _sources("scheduler")
-             if path in loop for line, module in _imported(tree) if module.split(".")[0] == "ray"]
+    loop = {
+        os.path.join("scheduler", name)
+        for name in ("_driver.py", "_planner.py", "_executor_api.py", "_inprocess.py", "_result.py")
+    }
+    wrong = [
+        f"{path}:{line}: imports {module}"
+        for path, tree in _sources("scheduler")
+        if path in loop
+        for line, module in _imported(tree)
+        if module.split(".")[0] == "ray"
+    ]
     assert wrong == []

@@ -17,8 +17,11 @@ ADAPTER = os.path.join("scheduler", "_ray_private.py")
 
 def test_every_private_ray_attribute_the_adapter_needs_exists():
     gone = _ray_private.missing()
-    assert not gone, (f"Ray {ray.__version__} no longer has what rayflow's adapter {ADAPTER} uses: "
-                      + "; ".join(gone) + " (update the adapter for this Ray version)")
+    assert not gone, (
+        f"Ray {ray.__version__} no longer has what rayflow's adapter {ADAPTER} uses: "
+        + "; ".join(gone)
+        + " (update the adapter for this Ray version)"
+    )
 
 
 def test_no_module_but_the_adapter_imports_a_private_ray_module():
@@ -32,8 +35,13 @@ def test_no_module_but_the_adapter_imports_a_private_ray_module():
                 with open(path) as f:
                     tree = ast.parse(f.read())
                 for node in ast.walk(tree):
-                    names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
-                             else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                    names = (
+                        [node.module or ""]
+                        if isinstance(node, ast.ImportFrom)
+                        else [a.name for a in node.names]
+                        if isinstance(node, ast.Import)
+                        else []
+                    )
                     for module in names:
                         if module.startswith(("ray._", "ray.core")):
                             found.append(f"{os.path.relpath(path, REPO)}:{node.lineno}: {module}")

@@ -33,7 +33,9 @@ def test_a_join_is_told_the_finished_attempt_of_each_input():
     _, plan = plan_for(Fan)
     planner = Planner(plan)
     (start,) = planner.initial()
-    splits = planner.on_done(start, TaskResult(ok=True, next=["work"], foreach=Fanout(3, ["k0", "k1", "k2"])))
+    splits = planner.on_done(
+        start, TaskResult(ok=True, next=["work"], foreach=Fanout(3, ["k0", "k1", "k2"]))
+    )
     assert [s.task_id for s in splits] == ["0", "1", "2"]
     assert all(s.input_attempts == (0,) for s in splits)
     ready: list[TaskSpec] = []
@@ -47,4 +49,6 @@ def test_a_join_is_told_the_finished_attempt_of_each_input():
 
 def test_a_failure_result_carries_its_error_and_is_not_ok():
     result = TaskResult.failure({"type": "X", "message": "m", "traceback": "t"}, crashed=True)
-    assert not result.ok and result.crashed and not result.cancelled and result.error["message"] == "m"
+    assert (
+        not result.ok and result.crashed and not result.cancelled and result.error["message"] == "m"
+    )

@@ -127,7 +127,9 @@ def test_merge_artifacts_with_conflicting_values_fails_the_join_naming_the_artif
     assert out.status == "failed"
     assert [label for label, _ in out.failures] == ["join/0"]
     error = out.failures[0][1]
-    assert error["type"] == "UnhandledInMergeArtifactsException"  # a MergeArtifactsError, named as in Metaflow
+    assert (
+        error["type"] == "UnhandledInMergeArtifactsException"
+    )  # a MergeArtifactsError, named as in Metaflow
     assert "clash" in error["message"]
     assert "same" not in error["message"]
     assert "end" not in out.run

@@ -20,7 +20,8 @@ def test_a_task_body_run_outside_ray_neither_imports_nor_starts_ray(tmp_path):
         "print('ray imported:', 'ray' in sys.modules)\n"
     )
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ray imported: False"

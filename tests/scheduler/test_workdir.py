@@ -29,7 +29,13 @@ def test_a_worker_goes_back_into_its_shipped_folder_after_it_was_recreated(tmp_p
     folder.mkdir()
     (folder / "data.txt").write_text("shipped")
     env = {**os.environ, "PWD": str(folder)}
-    out = subprocess.run([sys.executable, "-c", WORKER], cwd=folder, env=env, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["None", "False", "True", "unpacked again"]

@@ -23,8 +23,14 @@ class Driver:
     def __init__(self, args: list[str]) -> None:
         self.ray_tmp = tempfile.mkdtemp(prefix="rfw", dir="/tmp")
         self.cmd = [sys.executable, "-m", "rayflow.cli", "sweep", *args]
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True, env=dict(os.environ, RAY_TMPDIR=self.ray_tmp))
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env=dict(os.environ, RAY_TMPDIR=self.ray_tmp),
+        )
         self.output = ""
 
     @property
@@ -47,15 +53,44 @@ class Driver:
         kill_group_and_ray(self.proc, self.ray_tmp)
 
 
-def gate_args(storage: str, study: str, datastore: str, gate: str, trials: int, *extra: str) -> list[str]:
-    return [f"{HERE}/flows.py:GateFlow", "--space", "x=float:0:1", "--objective", "start.loss",
-            "--trials", str(trials), "--concurrency", "2", "--sampler", "random", "--storage", storage,
-            "--study", study, "--datastore", datastore, "--gate", gate,
-            "--heartbeat-interval", "1", "--grace-period", "5", *extra]
+def gate_args(
+    storage: str, study: str, datastore: str, gate: str, trials: int, *extra: str
+) -> list[str]:
+    return [
+        f"{HERE}/flows.py:GateFlow",
+        "--space",
+        "x=float:0:1",
+        "--objective",
+        "start.loss",
+        "--trials",
+        str(trials),
+        "--concurrency",
+        "2",
+        "--sampler",
+        "random",
+        "--storage",
+        storage,
+        "--study",
+        study,
+        "--datastore",
+        datastore,
+        "--gate",
+        gate,
+        "--heartbeat-interval",
+        "1",
+        "--grace-period",
+        "5",
+        *extra,
+    ]
 
 
-def wait_for(storage: str, study: str, ready: Callable[[list], bool], drivers: list[Driver],
-             timeout: float = 150) -> list:
+def wait_for(
+    storage: str,
+    study: str,
+    ready: Callable[[list], bool],
+    drivers: list[Driver],
+    timeout: float = 150,
+) -> list:
     """Poll the study until ``ready(trials)``; fail early, with its output, if a driver exits."""
     deadline = time.time() + timeout
     while time.time() < deadline:

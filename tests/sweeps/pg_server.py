@@ -22,14 +22,18 @@ class PostgresUnavailable(RuntimeError):
 
 
 def _bindir() -> str | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
     return os.path.dirname(found[-1]) if found else None
 
 
 def _install() -> None:
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise PostgresUnavailable("postgresql is not installed and apt-get is not usable here (needs root)")
+        raise PostgresUnavailable(
+            "postgresql is not installed and apt-get is not usable here (needs root)"
+        )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"]
     try:
@@ -40,7 +44,9 @@ def _install() -> None:
     except (OSError, subprocess.SubprocessError) as exc:
         raise PostgresUnavailable(f"Debian's postgresql could not be installed: {exc}") from None
     if done.returncode != 0:
-        raise PostgresUnavailable(f"Debian's postgresql could not be installed: {done.stderr.strip()[-300:]}")
+        raise PostgresUnavailable(
+            f"Debian's postgresql could not be installed: {done.stderr.strip()[-300:]}"
+        )
 
 
 def _free_port() -> int:
@@ -57,7 +63,9 @@ def postgres_server() -> Iterator[str]:
         _install()
         bindir = _bindir()
         if bindir is None:
-            raise PostgresUnavailable("the postgresql package installed no /usr/lib/postgresql/*/bin/initdb")
+            raise PostgresUnavailable(
+                "the postgresql package installed no /usr/lib/postgresql/*/bin/initdb"
+            )
     folder = tempfile.mkdtemp(prefix="rfpg", dir="/tmp")
     prefix: list[str] = []
     if os.geteuid() == 0:
@@ -73,17 +81,36 @@ def postgres_server() -> Iterator[str]:
             if os.path.exists(os.path.join(folder, "log")):
                 with open(os.path.join(folder, "log")) as f:
                     log = f.read()[-500:]
-            raise PostgresUnavailable(f"{' '.join(cmd[len(prefix):][:2])} failed: "
-                                      f"{(done.stderr or done.stdout).strip()[-300:]} {log}")
+            raise PostgresUnavailable(
+                f"{' '.join(cmd[len(prefix) :][:2])} failed: "
+                f"{(done.stderr or done.stdout).strip()[-300:]} {log}"
+            )
 
     try:
-        run([*prefix, os.path.join(bindir, "initdb"), "-D", data, "-A", "trust", "-U", "postgres",
-             "--no-sync", "-E", "UTF8"])
-        options = f"-p {port} -k {folder} -c listen_addresses='' -c fsync=off -c max_connections=100"
+        run(
+            [
+                *prefix,
+                os.path.join(bindir, "initdb"),
+                "-D",
+                data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        )
+        options = (
+            f"-p {port} -k {folder} -c listen_addresses='' -c fsync=off -c max_connections=100"
+        )
         run([*pg_ctl, "-o", options, "-l", os.path.join(folder, "log"), "-w", "-t", "60", "start"])
         try:
             yield f"postgresql+psycopg2://postgres@/postgres?host={folder}&port={port}"
         finally:
-            subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60)
+            subprocess.run(
+                [*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)

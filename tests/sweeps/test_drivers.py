@@ -45,14 +45,23 @@ def _assert_no_result_discarded(storage: str, study_name: str) -> list:
 
 
 @pytest.mark.timeout(300)
-def test_two_drivers_share_one_study_and_finish_exactly_its_trials(study_storage, datastore, tmp_path):
+def test_two_drivers_share_one_study_and_finish_exactly_its_trials(
+    study_storage, datastore, tmp_path
+):
     storage, name = study_storage
     gate = str(tmp_path / "gate")
     drivers = [Driver(gate_args(storage, name, datastore, gate, N)) for _ in range(2)]
     try:
         # Each driver holds 2 trials at the gate: both really work on the study at once.
-        wait_for(storage, name, lambda ts: len(_running_per_driver(ts)) == 2
-                 and all(len(v) == 2 for v in _running_per_driver(ts).values()), drivers)
+        wait_for(
+            storage,
+            name,
+            lambda ts: (
+                len(_running_per_driver(ts)) == 2
+                and all(len(v) == 2 for v in _running_per_driver(ts).values())
+            ),
+            drivers,
+        )
         open(gate, "w").close()
         codes = [d.finish() for d in drivers]
     finally:
@@ -60,22 +69,33 @@ def test_two_drivers_share_one_study_and_finish_exactly_its_trials(study_storage
             d.kill()
     assert codes == [0, 0], "\n".join(d.output for d in drivers)
     trials = _assert_no_result_discarded(storage, name)
-    assert not replaced([t for t in trials if not t.user_attrs.get(SURPLUS)])  # no trial failed as stale
+    assert not replaced(
+        [t for t in trials if not t.user_attrs.get(SURPLUS)]
+    )  # no trial failed as stale
     others = [t for t in trials if t.state != TrialState.COMPLETE]
     assert all(t.user_attrs.get(SURPLUS) for t in others)  # only unrun surplus asks, if any
     assert {driver_of(t) for t in trials if t.state == TrialState.COMPLETE} == {
-        f"{os.uname().nodename}:{d.pid}" for d in drivers}
+        f"{os.uname().nodename}:{d.pid}" for d in drivers
+    }
 
 
 @pytest.mark.timeout(300)
-def test_a_killed_driver_s_trials_and_only_those_are_recovered_by_the_other(study_storage, datastore, tmp_path):
+def test_a_killed_driver_s_trials_and_only_those_are_recovered_by_the_other(
+    study_storage, datastore, tmp_path
+):
     storage, name = study_storage
     gate = str(tmp_path / "gate")
     victim, survivor = (Driver(gate_args(storage, name, datastore, gate, N)) for _ in range(2))
     try:
-        trials = wait_for(storage, name, lambda ts: len(_running_per_driver(ts)) == 2
-                          and all(len(v) == 2 for v in _running_per_driver(ts).values()),
-                          [victim, survivor])
+        trials = wait_for(
+            storage,
+            name,
+            lambda ts: (
+                len(_running_per_driver(ts)) == 2
+                and all(len(v) == 2 for v in _running_per_driver(ts).values())
+            ),
+            [victim, survivor],
+        )
         os.kill(victim.pid, signal.SIGKILL)  # mid-run: its two trials wait at the gate
         victim.proc.wait(timeout=30)
         killed = sorted(_running_per_driver(trials)[f"{os.uname().nodename}:{victim.pid}"])
@@ -85,13 +105,20 @@ def test_a_killed_driver_s_trials_and_only_those_are_recovered_by_the_other(stud
         victim.kill()
         survivor.kill()
     assert code == 0, survivor.output
-    assert "their driver stopped (no heartbeat for 5 s); marked failed and queued again" in survivor.output
+    assert (
+        "their driver stopped (no heartbeat for 5 s); marked failed and queued again"
+        in survivor.output
+    )
     trials = _assert_no_result_discarded(storage, name)
     by_number = {t.number: t for t in trials}
-    failed = sorted(t.number for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get(SURPLUS))
+    failed = sorted(
+        t.number for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get(SURPLUS)
+    )
     assert failed == killed  # the dead driver's trials, and nothing of the live one
     assert replaced(trials) - {t.number for t in trials if t.user_attrs.get(SURPLUS)} == set(killed)
-    retries = {t.system_attrs["failed_trial"]: t for t in trials if "failed_trial" in t.system_attrs}
+    retries = {
+        t.system_attrs["failed_trial"]: t for t in trials if "failed_trial" in t.system_attrs
+    }
     assert sorted(retries) == killed
     for number, retry in retries.items():  # each tried again with its parameters, by the survivor
         assert retry.state == TrialState.COMPLETE

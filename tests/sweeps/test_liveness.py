@@ -27,14 +27,24 @@ def _other_driver(url: str, name: str):
 
 
 def _sweep(datastore, url, name, events=None):
-    return Sweep(QuadFlow, space={"x": "float:0:1"}, objective="start.loss", storage=url,
-                 study_name=name, datastore=datastore, concurrency=2, heartbeat_interval=1,
-                 grace_period=GRACE, on_event=(lambda kind, info: events.append((kind, info)))
-                 if events is not None else None)
+    return Sweep(
+        QuadFlow,
+        space={"x": "float:0:1"},
+        objective="start.loss",
+        storage=url,
+        study_name=name,
+        datastore=datastore,
+        concurrency=2,
+        heartbeat_interval=1,
+        grace_period=GRACE,
+        on_event=(lambda kind, info: events.append((kind, info))) if events is not None else None,
+    )
 
 
 @pytest.mark.timeout(120)
-def test_a_live_driver_s_trial_is_never_failed_however_long_it_runs(ray_session, datastore, tmp_path):
+def test_a_live_driver_s_trial_is_never_failed_however_long_it_runs(
+    ray_session, datastore, tmp_path
+):
     url, name = f"sqlite:///{tmp_path / 'study.db'}", "shared"
     study, live = _other_driver(url, name)
     with quiet_optuna():
@@ -68,7 +78,8 @@ def test_a_live_driver_s_trial_is_never_failed_however_long_it_runs(ray_session,
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("heartbeat", ["stopped", "never started"])
 def test_a_trial_without_a_live_driver_is_tried_again_with_its_parameters(
-        ray_session, datastore, tmp_path, heartbeat):
+    ray_session, datastore, tmp_path, heartbeat
+):
     url, name = f"sqlite:///{tmp_path / 'study.db'}", "shared"
     study, live = _other_driver(url, name)
     study.enqueue_trial({"x": 0.75})
@@ -94,12 +105,27 @@ def test_every_driver_of_a_study_uses_the_heartbeat_settings_of_its_first(datast
     """A driver with a shorter grace period than another's heartbeat interval would fail that
     driver's live trials: a study keeps the settings its first driver chose."""
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    first = Sweep(QuadFlow, space={"x": "float:0:1"}, objective="loss", storage=url, study_name="s",
-                  datastore=datastore, heartbeat_interval=2, grace_period=7)
+    first = Sweep(
+        QuadFlow,
+        space={"x": "float:0:1"},
+        objective="loss",
+        storage=url,
+        study_name="s",
+        datastore=datastore,
+        heartbeat_interval=2,
+        grace_period=7,
+    )
     first.load_study()
     events: list = []
-    later = Sweep(QuadFlow, space={"x": "float:0:1"}, objective="loss", storage=url, study_name="s",
-                  datastore=datastore, on_event=lambda kind, info: events.append((kind, info)))
+    later = Sweep(
+        QuadFlow,
+        space={"x": "float:0:1"},
+        objective="loss",
+        storage=url,
+        study_name="s",
+        datastore=datastore,
+        on_event=lambda kind, info: events.append((kind, info)),
+    )
     later.load_study()
     assert (later.heartbeat_interval, later.grace_period) == (2, 7)
     assert (later.storage.heartbeat_interval, later.storage.grace_period) == (2, 7)

@@ -25,8 +25,15 @@ def _sweep(flow, tmp_path, datastore, **kwargs):
 
 def test_sweep_finds_the_minimum_of_a_quadratic(ray_session, datastore, tmp_path):
     space = parse_space(["x=float:-5:5", "y=float:-5:5"])
-    study = _sweep(QuadFlow, tmp_path, datastore, space=space, objective="start.loss",
-                   sampler=optuna.samplers.TPESampler(seed=1), concurrency=4).run(n_trials=40)
+    study = _sweep(
+        QuadFlow,
+        tmp_path,
+        datastore,
+        space=space,
+        objective="start.loss",
+        sampler=optuna.samplers.TPESampler(seed=1),
+        concurrency=4,
+    ).run(n_trials=40)
     assert len(study.trials) == 40
     assert study.best_value < 1.0
     assert abs(study.best_params["x"] - 2) < 1.0 and abs(study.best_params["y"] + 1) < 1.0
@@ -40,8 +47,15 @@ def test_sweep_finds_the_minimum_of_a_quadratic(ray_session, datastore, tmp_path
 
 def test_concurrency_really_runs_k_flows_at_once(ray_session, datastore, tmp_path):
     space = parse_space(["x=float:0:1"])
-    study = _sweep(TimedFlow, tmp_path, datastore, space=space, objective="start.loss",
-                   concurrency=2, params={"sleep": 1.0}).run(n_trials=4)
+    study = _sweep(
+        TimedFlow,
+        tmp_path,
+        datastore,
+        space=space,
+        objective="start.loss",
+        concurrency=2,
+        params={"sleep": 1.0},
+    ).run(n_trials=4)
     spans = []
     for t in study.trials:
         task = Run(t.user_attrs["run_pathspec"])["start"].task
@@ -49,10 +63,23 @@ def test_concurrency_really_runs_k_flows_at_once(ray_session, datastore, tmp_pat
     spans.sort()
     overlaps = sum(1 for a, b in zip(spans, spans[1:]) if b[0] < a[1])
     assert overlaps >= 1
-    concurrency_1 = _sweep(TimedFlow, tmp_path, datastore, space=space, objective="start.loss",
-                           study_name="serial", concurrency=1, params={"sleep": 0.3}).run(n_trials=3)
-    serial = sorted((Run(t.user_attrs["run_pathspec"])["start"].task.data.began,
-                     Run(t.user_attrs["run_pathspec"])["start"].task.data.ended) for t in concurrency_1.trials)
+    concurrency_1 = _sweep(
+        TimedFlow,
+        tmp_path,
+        datastore,
+        space=space,
+        objective="start.loss",
+        study_name="serial",
+        concurrency=1,
+        params={"sleep": 0.3},
+    ).run(n_trials=3)
+    serial = sorted(
+        (
+            Run(t.user_attrs["run_pathspec"])["start"].task.data.began,
+            Run(t.user_attrs["run_pathspec"])["start"].task.data.ended,
+        )
+        for t in concurrency_1.trials
+    )
     assert all(b[0] >= a[1] for a, b in zip(serial, serial[1:]))
 
 
@@ -65,8 +92,17 @@ def test_pruning_stops_bad_trials_early(ray_session, datastore, tmp_path):
     ordered = optuna.create_study(study_name="CurveFlow", storage=storage)
     for x in (0, 0.1, 0.2, 5, 6, 7, 8, 9):  # good trials first, so the median is a good one
         ordered.enqueue_trial({"x": x})
-    sweep = _sweep(CurveFlow, tmp_path, datastore, space=space, objective="loss", storage=storage,
-                   pruner=pruner, concurrency=1, params={"folder": str(folder)})
+    sweep = _sweep(
+        CurveFlow,
+        tmp_path,
+        datastore,
+        space=space,
+        objective="loss",
+        storage=storage,
+        pruner=pruner,
+        concurrency=1,
+        params={"folder": str(folder)},
+    )
     study = sweep.run(n_trials=8)
     states = {t.params["x"]: t.state for t in study.trials}
     assert states[0] == TrialState.COMPLETE
@@ -80,8 +116,16 @@ def test_pruning_stops_bad_trials_early(ray_session, datastore, tmp_path):
 
 def test_a_failing_trial_does_not_stop_the_sweep(ray_session, datastore, tmp_path):
     space = parse_space(["x=categorical:1,2,3,4"])
-    study = _sweep(QuadFlow, tmp_path, datastore, space=space, objective="start.loss",
-                   sampler="grid", params={"fail_above": 2.5}, concurrency=2).run(n_trials=4)
+    study = _sweep(
+        QuadFlow,
+        tmp_path,
+        datastore,
+        space=space,
+        objective="start.loss",
+        sampler="grid",
+        params={"fail_above": 2.5},
+        concurrency=2,
+    ).run(n_trials=4)
     by_x = {t.params["x"]: t for t in study.trials}
     assert by_x[3].state == TrialState.FAIL and "x too large" in by_x[3].user_attrs["fail_reason"]
     assert by_x[4].state == TrialState.FAIL
@@ -89,23 +133,29 @@ def test_a_failing_trial_does_not_stop_the_sweep(ray_session, datastore, tmp_pat
     assert study.best_value == pytest.approx((2 - 2) ** 2 + 1)
 
 
-def test_missing_objective_artifact_fails_the_trial_with_the_reason(ray_session, datastore, tmp_path):
+def test_missing_objective_artifact_fails_the_trial_with_the_reason(
+    ray_session, datastore, tmp_path
+):
     space = parse_space(["x=float:0:1"])
-    study = _sweep(QuadFlow, tmp_path, datastore, space=space, objective="nope",
-                   concurrency=1).run(n_trials=1)
+    study = _sweep(QuadFlow, tmp_path, datastore, space=space, objective="nope", concurrency=1).run(
+        n_trials=1
+    )
     trial = study.trials[0]
     assert trial.state == TrialState.FAIL
     assert "no artifact 'nope'" in trial.user_attrs["fail_reason"]
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("x=float:5:1", "LOW must be below HIGH"),
-    ("x=float:a:1", "not a valid float"),
-    ("x=int:1:5:0", "STEP >= 1"),
-    ("x=normal:0:1", "unknown kind 'normal'"),
-    ("x", "expected NAME=SPEC"),
-    ("x=float:0:1:log", "log scale needs LOW > 0"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("x=float:5:1", "LOW must be below HIGH"),
+        ("x=float:a:1", "not a valid float"),
+        ("x=int:1:5:0", "STEP >= 1"),
+        ("x=normal:0:1", "unknown kind 'normal'"),
+        ("x", "expected NAME=SPEC"),
+        ("x=float:0:1:log", "log scale needs LOW > 0"),
+    ],
+)
 def test_bad_space_specs_are_rejected_clearly(spec, message):
     with pytest.raises(SpaceError, match=message):
         parse_space([spec])
@@ -132,8 +182,19 @@ def test_killed_driver_then_rerun_finishes_without_duplicates(datastore, tmp_pat
     args = gate_args(storage, "GateFlow", datastore, gate, 4)
     first = Driver(args)
     try:
-        before = wait_for(storage, "GateFlow", lambda ts: sum(
-            1 for t in ts if t.state == TrialState.RUNNING and t.user_attrs.get("run_pathspec")) == 2, [first])
+        before = wait_for(
+            storage,
+            "GateFlow",
+            lambda ts: (
+                sum(
+                    1
+                    for t in ts
+                    if t.state == TrialState.RUNNING and t.user_attrs.get("run_pathspec")
+                )
+                == 2
+            ),
+            [first],
+        )
         os.kill(first.pid, signal.SIGKILL)
         first.proc.wait(timeout=30)
     finally:
@@ -151,7 +212,9 @@ def test_killed_driver_then_rerun_finishes_without_duplicates(datastore, tmp_pat
     complete = [t for t in after if t.state == TrialState.COMPLETE]
     assert len(complete) == 4
     assert sorted(t.number for t in after if t.state == TrialState.FAIL) == sorted(running)
-    assert sorted(t.params["x"] for t in complete if "failed_trial" in t.system_attrs) == sorted(running.values())
+    assert sorted(t.params["x"] for t in complete if "failed_trial" in t.system_attrs) == sorted(
+        running.values()
+    )
 
 
 @pytest.mark.timeout(300)
@@ -159,8 +222,19 @@ def test_ctrl_c_finishes_the_driver_s_running_trials_as_failed_and_exits_130(dat
     storage, gate = f"sqlite:///{tmp_path / 'study.db'}", str(tmp_path / "gate")
     driver = Driver(gate_args(storage, "GateFlow", datastore, gate, 4))
     try:
-        wait_for(storage, "GateFlow", lambda ts: sum(
-            1 for t in ts if t.state == TrialState.RUNNING and t.user_attrs.get("run_pathspec")) == 2, [driver])
+        wait_for(
+            storage,
+            "GateFlow",
+            lambda ts: (
+                sum(
+                    1
+                    for t in ts
+                    if t.state == TrialState.RUNNING and t.user_attrs.get("run_pathspec")
+                )
+                == 2
+            ),
+            [driver],
+        )
         os.kill(driver.pid, signal.SIGINT)
         code = driver.finish(timeout=120)
     finally:
@@ -175,16 +249,25 @@ def test_ctrl_c_finishes_the_driver_s_running_trials_as_failed_and_exits_130(dat
 
 
 def test_python_sweep_takes_the_cli_s_spec_strings(ray_session, datastore, tmp_path):
-    study = _sweep(QuadFlow, tmp_path, datastore, space={"x": "float:-1:1", "y": "categorical:-1,0"},
-                   objective="start.loss", concurrency=2).run(n_trials=3)
+    study = _sweep(
+        QuadFlow,
+        tmp_path,
+        datastore,
+        space={"x": "float:-1:1", "y": "categorical:-1,0"},
+        objective="start.loss",
+        concurrency=2,
+    ).run(n_trials=3)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     assert all(-1 <= t.params["x"] <= 1 and t.params["y"] in (-1, 0) for t in study.trials)
 
 
-@pytest.mark.parametrize("space, message", [
-    ({"x": "float:5:1"}, "space['x'] = 'float:5:1': LOW must be below HIGH"),
-    ({"x": (0, 1)}, "space['x'] = (0, 1): expected a SPEC string such as 'float:-1:1'"),
-])
+@pytest.mark.parametrize(
+    "space, message",
+    [
+        ({"x": "float:5:1"}, "space['x'] = 'float:5:1': LOW must be below HIGH"),
+        ({"x": (0, 1)}, "space['x'] = (0, 1): expected a SPEC string such as 'float:-1:1'"),
+    ],
+)
 def test_python_sweep_says_which_space_form_it_expects(datastore, tmp_path, space, message):
     with pytest.raises(SweepError) as caught:
         _sweep(QuadFlow, tmp_path, datastore, space=space, objective="loss")
@@ -192,25 +275,47 @@ def test_python_sweep_says_which_space_form_it_expects(datastore, tmp_path, spac
 
 
 def test_sweep_command_then_sweep_show_prints_trials_and_writes_offline_plots(
-        ray_session, datastore, tmp_path):
+    ray_session, datastore, tmp_path
+):
     from click.testing import CliRunner
 
     from rayflow.cli import cli
 
     storage = f"sqlite:///{tmp_path / 'cli.db'}"
-    ran = CliRunner().invoke(cli, [
-        "sweep", f"{HERE}/flows.py:QuadFlow", "--space", "x=float:-3:3", "--space",
-        "y=categorical:-1,0", "--objective", "loss", "--trials", "5", "--concurrency", "2",
-        "--storage", storage, "--study", "cli-study", "--sampler", "random",
-        "--datastore", datastore])
+    ran = CliRunner().invoke(
+        cli,
+        [
+            "sweep",
+            f"{HERE}/flows.py:QuadFlow",
+            "--space",
+            "x=float:-3:3",
+            "--space",
+            "y=categorical:-1,0",
+            "--objective",
+            "loss",
+            "--trials",
+            "5",
+            "--concurrency",
+            "2",
+            "--storage",
+            storage,
+            "--study",
+            "cli-study",
+            "--sampler",
+            "random",
+            "--datastore",
+            datastore,
+        ],
+    )
     assert ran.exit_code == 0, ran.output
     study = optuna.load_study(study_name="cli-study", storage=storage)
     assert len([t for t in study.trials if t.state == TrialState.COMPLETE]) == 5
     assert {t.params["y"] for t in study.trials} <= {"-1", "0", -1, 0}
 
     plots = tmp_path / "plots"
-    shown = CliRunner().invoke(cli, ["sweep", "show", "cli-study", "--storage", storage,
-                                     "--plots", str(plots)])
+    shown = CliRunner().invoke(
+        cli, ["sweep", "show", "cli-study", "--storage", storage, "--plots", str(plots)]
+    )
     assert shown.exit_code == 0, shown.output
     best = study.best_trial
     assert f"best trial {best.number}: {best.value:.6g}" in shown.output
@@ -218,7 +323,7 @@ def test_sweep_command_then_sweep_show_prints_trials_and_writes_offline_plots(
     written = sorted(p.name for p in plots.iterdir())
     assert written == ["optimization_history.html", "parallel_coordinate.html", "slice.html"]
     page = (plots / "optimization_history.html").read_text()
-    assert "<script src=\"http" not in page and "Plotly.newPlot" in page
+    assert '<script src="http' not in page and "Plotly.newPlot" in page
 
     missing = CliRunner().invoke(cli, ["sweep", "show", "nope", "--storage", storage])
     assert missing.exit_code != 0 and "no study 'nope'" in missing.output
@@ -226,10 +331,18 @@ def test_sweep_command_then_sweep_show_prints_trials_and_writes_offline_plots(
 
 
 def test_a_space_function_naming_an_unknown_parameter_stops_the_sweep_and_leaves_nothing_running(
-        ray_session, datastore, tmp_path):
-    sweep = _sweep(QuadFlow, tmp_path, datastore, space=lambda t: {"z": t.suggest_float("z", 0, 1)},
-                   objective="loss")
-    with pytest.raises(SweepError, match="space returned 'z', which is not a parameter of QuadFlow"):
+    ray_session, datastore, tmp_path
+):
+    sweep = _sweep(
+        QuadFlow,
+        tmp_path,
+        datastore,
+        space=lambda t: {"z": t.suggest_float("z", 0, 1)},
+        objective="loss",
+    )
+    with pytest.raises(
+        SweepError, match="space returned 'z', which is not a parameter of QuadFlow"
+    ):
         sweep.run(n_trials=2)
     trials = optuna.load_study(study_name="QuadFlow", storage=sweep.storage_url).trials
     assert [t.state for t in trials] == [TrialState.FAIL]

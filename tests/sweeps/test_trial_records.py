@@ -9,7 +9,7 @@ import textwrap
 from rayflow import Run
 from rayflow.sweeps import Sweep, parse_space
 
-FLOW = textwrap.dedent('''
+FLOW = textwrap.dedent("""
     from rayflow import FlowSpec, Parameter, step
 
 
@@ -24,23 +24,35 @@ FLOW = textwrap.dedent('''
         @step
         def end(self):
             pass
-''').lstrip()
+""").lstrip()
 
 
 def _git(folder, *args) -> str:
-    return subprocess.run(["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
-def test_sweep_trial_runs_record_code_and_git_commit_like_a_cli_run(ray_session, datastore, tmp_path):
+def test_sweep_trial_runs_record_code_and_git_commit_like_a_cli_run(
+    ray_session, datastore, tmp_path
+):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "trial_flow.py").write_text(FLOW)
     _git(repo, "init", "-q")
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "flow")
-    sweep = Sweep(str(repo / "trial_flow.py"), datastore=datastore, space=parse_space(["x=float:-2:2"]),
-                  objective="start.loss", storage=f"sqlite:///{tmp_path / 'study.db'}", concurrency=2)
+    sweep = Sweep(
+        str(repo / "trial_flow.py"),
+        datastore=datastore,
+        space=parse_space(["x=float:-2:2"]),
+        objective="start.loss",
+        storage=f"sqlite:///{tmp_path / 'study.db'}",
+        concurrency=2,
+    )
     study = sweep.run(n_trials=2)
     assert len(study.trials) == 2
     for trial in study.trials:
@@ -48,6 +60,8 @@ def test_sweep_trial_runs_record_code_and_git_commit_like_a_cli_run(ray_session,
         assert run.successful
         assert run.code == FLOW
         record = run.record
-        assert record["git_commit"] == _git(repo, "rev-parse", "HEAD") and record["git_dirty"] is False
+        assert (
+            record["git_commit"] == _git(repo, "rev-parse", "HEAD") and record["git_dirty"] is False
+        )
         assert record["git_root"] == str(repo)
         assert run.lineage["code_file"] == "trial_flow.py"

@@ -25,8 +25,9 @@ class FailsOnceFlow(FlowSpec):
 def test_a_local_retry_is_reported_with_its_real_latency_and_no_planned_pause(run_flow):
     outcome = run_flow(FailsOnceFlow)
     assert outcome.successful
-    first, second = sorted((a for a in run_stats(outcome.run).attempts if a.step == "start"),
-                           key=lambda a: a.attempt)
+    first, second = sorted(
+        (a for a in run_stats(outcome.run).attempts if a.step == "start"), key=lambda a: a.attempt
+    )
     assert (first.status, second.status) == ("failed", "done")
     assert second.retry_delay == 0.0
     assert second.latency == pytest.approx(second.started_at - second.ready_at)

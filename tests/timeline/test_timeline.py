@@ -32,8 +32,14 @@ def test_stats_of_a_foreach_add_up(run_flow):
     stats = run_stats(outcome.run)
 
     assert [(a.step, a.task_id) for a in stats.attempts] == [
-        ("start", "0"), ("split", "0"), ("split", "1"), ("split", "2"), ("split", "3"),
-        ("join", "0"), ("end", "0")]
+        ("start", "0"),
+        ("split", "0"),
+        ("split", "1"),
+        ("split", "2"),
+        ("split", "3"),
+        ("join", "0"),
+        ("end", "0"),
+    ]
     assert stats.cpus == 2 and stats.cpus_recorded
     assert 1.2 <= stats.task_s < stats.wall_s * 2
     assert 0 < stats.efficiency <= 1
@@ -56,8 +62,14 @@ def test_stats_text_prints_the_numbers(run_flow):
     text = stats_text(outcome.run)
     stats = run_stats(outcome.run)
     assert f"run {outcome.pathspec}  (successful)" in text
-    for label in ("wall time", "task time", "CPUs", "parallel efficiency", "scheduling latency",
-                  "critical path"):
+    for label in (
+        "wall time",
+        "task time",
+        "CPUs",
+        "parallel efficiency",
+        "scheduling latency",
+        "critical path",
+    ):
         assert label in text
     assert "2 (recorded)" in text
     assert f"{100 * stats.efficiency:.0f}%" in text
@@ -72,8 +84,9 @@ def test_show_stats_prints_the_report_and_rejects_a_non_run(run_flow, datastore)
     assert f"run {outcome.pathspec}  (successful)" in shown.output
     assert "parallel efficiency" in shown.output and "critical path" in shown.output
     assert re.search(r"^\s+split\s+2\s+2\s+0\s", shown.output, re.M), shown.output
-    step = CliRunner().invoke(cli, ["show", f"{outcome.pathspec}/split", "--stats",
-                                    "--datastore", datastore])
+    step = CliRunner().invoke(
+        cli, ["show", f"{outcome.pathspec}/split", "--stats", "--datastore", datastore]
+    )
     assert step.exit_code == 1 and "--stats needs a run pathspec" in step.output
 
 
@@ -82,7 +95,10 @@ def test_a_retried_attempt_is_its_own_failed_bar(run_flow, tmp_path):
     assert outcome.successful
     stats = run_stats(outcome.run)
     tries = [a for a in stats.attempts if a.key == ("split", "2")]
-    assert [(a.attempt, a.status, a.retried) for a in tries] == [(0, "failed", True), (1, "done", False)]
+    assert [(a.attempt, a.status, a.retried) for a in tries] == [
+        (0, "failed", True),
+        (1, "done", False),
+    ]
     assert "RuntimeError: split 2 fails on its first attempt" in tries[0].error
     assert tries[0].finished_at <= tries[1].started_at
     assert stats.failed_attempts == 1 and stats.retried_tasks == 1 and stats.tasks == 7
@@ -105,8 +121,9 @@ def test_a_retried_attempt_is_its_own_failed_bar(run_flow, tmp_path):
 def test_timeline_command_writes_a_self_contained_page(run_flow, datastore, tmp_path):
     outcome = run_flow(SleepyForeach, n=3, seconds=0.05)
     out = tmp_path / "timeline.html"
-    result = CliRunner().invoke(cli, ["timeline", outcome.pathspec, "-o", str(out),
-                                      "--datastore", datastore])
+    result = CliRunner().invoke(
+        cli, ["timeline", outcome.pathspec, "-o", str(out), "--datastore", datastore]
+    )
     assert result.exit_code == 0, result.output
     assert "parallel efficiency" in result.output and "critical path" in result.output
     page = out.read_text()
@@ -114,12 +131,19 @@ def test_timeline_command_writes_a_self_contained_page(run_flow, datastore, tmp_
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)
     assert "<script src" not in page and "@import" not in page
     assert {b["data-task"] for b in _bars(page)} == {
-        "start/0", "split/0", "split/1", "split/2", "join/0", "end/0"}
+        "start/0",
+        "split/0",
+        "split/1",
+        "split/2",
+        "join/0",
+        "end/0",
+    }
     assert "wall time" in page and "scheduling latency" in page
 
     # ``Flow`` alone is the latest run; a missing run is one clear line.
-    latest = CliRunner().invoke(cli, ["timeline", "SleepyForeach", "-o", str(tmp_path / "l.html"),
-                                      "--datastore", datastore])
+    latest = CliRunner().invoke(
+        cli, ["timeline", "SleepyForeach", "-o", str(tmp_path / "l.html"), "--datastore", datastore]
+    )
     assert latest.exit_code == 0 and outcome.run_id in latest.output
     missing = CliRunner().invoke(cli, ["timeline", "SleepyForeach/nope", "--datastore", datastore])
     assert missing.exit_code == 1
@@ -131,7 +155,9 @@ def test_cloned_tasks_count_no_task_time_and_are_not_drawn(ray_session, datastor
 
     marker = tmp_path / "fail"
     marker.write_text("")
-    first = Runner(SleepyForeach, datastore=datastore).run(n=3, seconds=0.05, fail_marker=str(marker))
+    first = Runner(SleepyForeach, datastore=datastore).run(
+        n=3, seconds=0.05, fail_marker=str(marker)
+    )
     assert first.status == "failed"
     marker.unlink()
     second = Runner(SleepyForeach, datastore=datastore).resume()
@@ -149,8 +175,9 @@ def test_cloned_tasks_count_no_task_time_and_are_not_drawn(ray_session, datastor
 
 
 def _attempt(step, task_id, start, end, inputs=(), attempt=0, status="done"):
-    return Attempt(step, task_id, attempt, status, start, start, end, node_id="n", pid=1,
-                   inputs=list(inputs))
+    return Attempt(
+        step, task_id, attempt, status, start, start, end, node_id="n", pid=1, inputs=list(inputs)
+    )
 
 
 def test_critical_path_follows_the_longest_chain_of_inputs():
@@ -166,8 +193,10 @@ def test_critical_path_follows_the_longest_chain_of_inputs():
     assert path == [("start", "0"), ("b", "0"), ("join", "0"), ("end", "0")]
     assert total == pytest.approx(1 + 4 + 1 + 0.5)
     # A retry's run time adds to its task's weight: a slow failed attempt moves the path.
-    attempts[1:2] = [_attempt("a", "0", 1, 4.5, [("start", "0")], status="failed"),
-                     _attempt("a", "0", 4.5, 5.5, [("start", "0")], attempt=1)]
+    attempts[1:2] = [
+        _attempt("a", "0", 1, 4.5, [("start", "0")], status="failed"),
+        _attempt("a", "0", 4.5, 5.5, [("start", "0")], attempt=1),
+    ]
     path, total = critical_path(attempts)
     assert [s for s, _ in path] == ["start", "a", "c", "join", "end"]
     assert total == pytest.approx(1 + (3.5 + 1) + 1 + 1 + 0.5)
@@ -188,17 +217,28 @@ def test_every_attempt_is_drawn_by_headless_chromium(run_flow, chromium, tmp_pat
     page = tmp_path / "timeline.html"
     stats = write_timeline(outcome.run, str(page))
     assert len(stats.attempts) == 9
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
-           "--disable-background-networking", "--disable-component-update", "--no-first-run",
-           "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-           page.as_uri()]
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--dump-dom",
+        page.as_uri(),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     dom = done.stdout
     assert "<svg" in dom, done.stderr[-2000:]
     bars = _bars(dom)
     assert len(bars) == 9
     # The script ran and the browser laid out every bar with a non-zero size.
-    assert all(b.get("data-drawn") == "1" for b in bars), [b for b in bars if b.get("data-drawn") != "1"]
+    assert all(b.get("data-drawn") == "1" for b in bars), [
+        b for b in bars if b.get("data-drawn") != "1"
+    ]
     assert re.search(r'class="note drawn" data-count="9"', dom)
     assert "9 of 9 attempts drawn" in dom
     expected = {(f"{a.step}/{a.task_id}", str(a.attempt)) for a in stats.attempts}

@@ -23,11 +23,11 @@ class Filled:
     """What the ui tests browse: one datastore, the runs in it, and what they should show."""
 
     url: str
-    fan: str = ""                 # FanFlow run id (foreach of 5, successful)
-    fan2: str = ""                # FanFlow run id (foreach of 3, other label, tagged)
-    flaky_failed: str = ""        # FlakyFlow run that failed at work/2
-    flaky_resumed: str = ""       # its resume, successful
-    cached: str = ""              # CachedFlow's second run: heavy came from the cache
+    fan: str = ""  # FanFlow run id (foreach of 5, successful)
+    fan2: str = ""  # FanFlow run id (foreach of 3, other label, tagged)
+    flaky_failed: str = ""  # FlakyFlow run that failed at work/2
+    flaky_resumed: str = ""  # its resume, successful
+    cached: str = ""  # CachedFlow's second run: heavy came from the cache
     study: str = "quad-study"
     runs: dict[str, str] = field(default_factory=dict)
 
@@ -56,8 +56,15 @@ def filled(ray_session, tmp_path_factory):
     data.cached = Runner(CachedFlow, datastore=url).run().run_id
     import optuna
 
-    Sweep(QuadFlow, space={"x": optuna.distributions.FloatDistribution(-2.0, 3.0)}, objective="loss",
-          concurrency=2, datastore=url, study_name=data.study, sampler="random").run(n_trials=4)
+    Sweep(
+        QuadFlow,
+        space={"x": optuna.distributions.FloatDistribution(-2.0, 3.0)},
+        objective="loss",
+        concurrency=2,
+        datastore=url,
+        study_name=data.study,
+        sampler="random",
+    ).run(n_trials=4)
     return data
 
 
@@ -70,9 +77,13 @@ class Server:
 
 def start_server(datastore: str, *args: str, env: dict[str, str] | None = None) -> Server:
     """``rayflow ui --port 0`` in a subprocess; returns once it printed its URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "rayflow.cli", "ui", "--datastore", datastore,
-                             "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rayflow.cli", "ui", "--datastore", datastore, "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     lines: list[str] = []
     deadline = time.time() + 30
     assert proc.stdout is not None

@@ -22,7 +22,7 @@ class FanFlow(FlowSpec):
 
     @step
     def work(self):
-        self.square = self.input ** 2
+        self.square = self.input**2
         print(f"split {self.index} squared {self.input} -> {self.square}")
         self.next(self.join)
 

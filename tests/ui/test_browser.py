@@ -12,14 +12,24 @@ import re
 
 import pytest
 
-DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
+DOCS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs"
+)
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
 def browser(chromium):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright for Python is not installed"
+    )
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         yield b
@@ -69,7 +79,9 @@ def test_click_from_home_to_a_flow_a_run_and_a_task(page, server, filled):
     page.check(f'input.pick[value="{filled.fan}"]')
     page.check(f'input.pick[value="{filled.fan2}"]')
     page.click("#compare-button")
-    expect(page.locator('#compare tr[data-name="param:label"]')).to_have_class(re.compile("differs"))
+    expect(page.locator('#compare tr[data-name="param:label"]')).to_have_class(
+        re.compile("differs")
+    )
     expect(page.locator('#compare tr[data-name="artifact:total"]')).to_contain_text("30")
     shot(page, "compare")
     page.go_back()
@@ -135,7 +147,9 @@ def test_run_page_updates_itself_while_the_run_is_running(page, server, filled):
         expect(page.locator('#steps tr[data-step="nap"] .c-done')).to_have_text("3", timeout=30_000)
         expect(page.locator("#run-status")).to_have_text("successful", timeout=30_000)
         expect(page.locator('#steps tr[data-step="end"] .c-done')).to_have_text("1")
-        expect(page.locator('#tasks tr[data-task="end/0"]')).to_have_attribute("data-status", "done")
+        expect(page.locator('#tasks tr[data-task="end/0"]')).to_have_attribute(
+            "data-status", "done"
+        )
         expect(page.locator('#tasks tbody[data-step-tasks="nap"] tr[data-task]')).to_have_count(3)
         assert page.evaluate("window.__sameDocument") == "yes"  # updated in place, never reloaded
     finally:

@@ -17,7 +17,8 @@ from .flows import FanFlow
 
 
 def test_a_damaged_run_json_is_named_on_the_flow_page_and_its_run_page_is_an_error_page(
-        ray_session, tmp_path):
+    ray_session, tmp_path
+):
     url = str(tmp_path / "ds")
     good = Runner(FanFlow, datastore=url).run(n=2).run_id
     bad = Runner(FanFlow, datastore=url).run(n=2).run_id
@@ -27,7 +28,9 @@ def test_a_damaged_run_json_is_named_on_the_flow_page_and_its_run_page_is_an_err
 
     saved = dict(ns._settings)
     try:
-        assert_damaged_run_pages(TestClient(create_app(url), raise_server_exceptions=False), record, good, bad)
+        assert_damaged_run_pages(
+            TestClient(create_app(url), raise_server_exceptions=False), record, good, bad
+        )
     finally:  # create_app points this process's client at ``url``
         ns._settings.clear()
         ns._settings.update(saved)

@@ -77,10 +77,14 @@ def test_task_page_shows_artifacts_logs_and_the_exception(server, filled):
 
 
 def test_compare_page_highlights_differences(server, filled):
-    r = httpx.get(f"{server.url}/flows/FanFlow/compare", params=[("run", filled.fan), ("run", filled.fan2)])
+    r = httpx.get(
+        f"{server.url}/flows/FanFlow/compare", params=[("run", filled.fan), ("run", filled.fan2)]
+    )
     assert r.status_code == 200
-    rows = dict(re.findall(r'<tr class="(\w*)" data-name="([^"]+)"', r.text)[i][::-1]
-                for i in range(len(re.findall(r'<tr class="(\w*)" data-name="([^"]+)"', r.text))))
+    rows = dict(
+        re.findall(r'<tr class="(\w*)" data-name="([^"]+)"', r.text)[i][::-1]
+        for i in range(len(re.findall(r'<tr class="(\w*)" data-name="([^"]+)"', r.text)))
+    )
     assert rows["param:label"] == "differs" and rows["artifact:total"] == "differs"
     assert rows["run:status"] == ""
 
@@ -101,24 +105,41 @@ def test_run_api_reports_status_and_counts_as_json(server, filled):
     assert httpx.get(f"{server.url}/api/runs/FanFlow/nope").status_code == 404
 
 
-@pytest.mark.parametrize("path", [
-    "/flows/NoSuchFlow", "/runs/FanFlow/20990101T000000.000-000000", "/runs/NoSuchFlow/x",
-    "/runs/FanFlow/{fan}/work/99", "/runs/FanFlow/{fan}/nosuchstep/0", "/sweeps/no-such-study",
-    "/nothing/here",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/flows/NoSuchFlow",
+        "/runs/FanFlow/20990101T000000.000-000000",
+        "/runs/NoSuchFlow/x",
+        "/runs/FanFlow/{fan}/work/99",
+        "/runs/FanFlow/{fan}/nosuchstep/0",
+        "/sweeps/no-such-study",
+        "/nothing/here",
+    ],
+)
 def test_unknown_things_are_a_404_page(server, filled, path):
     status, body = raw_get(server.url, path.format(fan=filled.fan))
     assert status == 404
     assert "not found" in body and "Traceback" not in body
 
 
-@pytest.mark.parametrize("path", [
-    "/flows/..", "/flows/%2e%2e", "/flows/..%2f..%2fetc", "/runs/FanFlow/..",
-    "/runs/FanFlow/%2e%2e%2f%2e%2e/start/0", "/runs/FanFlow/{fan}/..%2f..%2f..%2f/0",
-    "/runs/FanFlow/{fan}/start/..", "/runs/FanFlow/{fan}/start/0%2f..%2f..%2fDONE",
-    "/static/../../../../etc/passwd", "/static/..%2f..%2f..%2f..%2fetc%2fpasswd",
-    "/runs/..%2f..%2f..%2fetc/passwd", "/flows/FanFlow%2f..%2f..%2f",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/flows/..",
+        "/flows/%2e%2e",
+        "/flows/..%2f..%2fetc",
+        "/runs/FanFlow/..",
+        "/runs/FanFlow/%2e%2e%2f%2e%2e/start/0",
+        "/runs/FanFlow/{fan}/..%2f..%2f..%2f/0",
+        "/runs/FanFlow/{fan}/start/..",
+        "/runs/FanFlow/{fan}/start/0%2f..%2f..%2fDONE",
+        "/static/../../../../etc/passwd",
+        "/static/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "/runs/..%2f..%2f..%2fetc/passwd",
+        "/flows/FanFlow%2f..%2f..%2f",
+    ],
+)
 def test_path_traversal_attempts_are_refused(server, filled, path):
     status, body = raw_get(server.url, path.format(fan=filled.fan))
     assert status in (400, 404)
@@ -145,9 +166,19 @@ def test_token_is_required_on_every_request(filled):
         for path in ("/", "/flows/FanFlow", f"/api/runs/FanFlow/{filled.fan}", "/static/style.css"):
             assert httpx.get(srv.url + path).status_code == 401
         assert httpx.get(srv.url + "/?token=wrong").status_code == 401
-        assert httpx.get(srv.url + "/", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert httpx.get(srv.url + "/", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
-        assert httpx.get(srv.url + "/static/style.css", headers={"X-Rayflow-Token": "s3cret-token"}).status_code == 200
+        assert (
+            httpx.get(srv.url + "/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        )
+        assert (
+            httpx.get(srv.url + "/", headers={"Authorization": "Bearer s3cret-token"}).status_code
+            == 200
+        )
+        assert (
+            httpx.get(
+                srv.url + "/static/style.css", headers={"X-Rayflow-Token": "s3cret-token"}
+            ).status_code
+            == 200
+        )
         with httpx.Client(base_url=srv.url) as client:
             first = client.get("/flows/FanFlow?token=s3cret-token&status=successful")
             assert first.status_code == 303

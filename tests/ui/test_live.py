@@ -21,7 +21,10 @@ def views(tmp_path):
     ns.namespace(None)
     cache = _runview.DoneCache()
     try:
-        yield open_storage(url), lambda run_id: _runview.run_view(_model.get_run("LiveFlow", run_id), cache)
+        yield (
+            open_storage(url),
+            lambda run_id: _runview.run_view(_model.get_run("LiveFlow", run_id), cache),
+        )
     finally:
         ns._settings.clear()
         ns._settings.update(saved)
@@ -56,7 +59,9 @@ def test_only_tasks_whose_row_changed_get_a_new_version(views):
     assert versions.tasks_since(since) == set() and versions.steps_since(since) == set()
     write_task(storage, "LiveFlow", run_id, "work", "2", splits=5)
     tracker.observe(("LiveFlow", run_id), view(run_id))
-    assert versions.tasks_since(since) == {("work", "2")} and versions.steps_since(since) == {"work"}
+    assert versions.tasks_since(since) == {("work", "2")} and versions.steps_since(since) == {
+        "work"
+    }
     for task_id in ("3", "4"):
         write_task(storage, "LiveFlow", run_id, "work", task_id, splits=5)
     tracker.observe(("LiveFlow", run_id), view(run_id))

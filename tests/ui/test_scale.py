@@ -41,15 +41,23 @@ def task_rows(html: str) -> list[str]:
 def test_page_of_a_10000_task_run_lists_a_window_of_each_step_failed_tasks_first(ui):
     storage, client = ui
     run_id = run_id_at(1.7e9, 1)
-    fan_run(storage, "BigFlow", run_id, splits=10_000, done=10_000, status="failed", failed=(9_998,))
+    fan_run(
+        storage, "BigFlow", run_id, splits=10_000, done=10_000, status="failed", failed=(9_998,)
+    )
     page = client().get(f"/runs/BigFlow/{run_id}")
     assert page.status_code == 200
     rows = task_rows(page.text)
     work = [r for r in rows if r.startswith("work/")]
-    assert len(work) == 100 and work[0] == "work/9998" and work[1:4] == ["work/0", "work/1", "work/2"]
+    assert (
+        len(work) == 100 and work[0] == "work/9998" and work[1:4] == ["work/0", "work/1", "work/2"]
+    )
     assert 'data-task="work/9998" data-status="failed"' in page.text
-    assert re.search(r'data-more-step="work">.*?<span class="more-count">9900</span>', page.text, re.S)
-    counts = re.search(r'<tr data-step="work" data-status="failed">(.*?)</tr>', page.text, re.S).group(1)
+    assert re.search(
+        r'data-more-step="work">.*?<span class="more-count">9900</span>', page.text, re.S
+    )
+    counts = re.search(
+        r'<tr data-step="work" data-status="failed">(.*?)</tr>', page.text, re.S
+    ).group(1)
     assert dict(re.findall(r'class="num c-(\w+)">(\d+)<', counts))["done"] == "9999"
     assert 'data-generator="steps"' in page.text and 'id="full-timeline"' in page.text
     assert page.text.count('class="step-bar"') == 2  # start and work ran; join and end did not
@@ -61,12 +69,18 @@ def test_show_more_returns_the_next_window_of_a_steps_tasks(ui):
     run_id = run_id_at(1.7e9, 2)
     fan_run(storage, "BigFlow", run_id, splits=1_050, done=1_050, status="successful")
     app = client()
-    more = app.get(f"/api/runs/BigFlow/{run_id}/tasks", params={"step": "work", "offset": 100}).json()
+    more = app.get(
+        f"/api/runs/BigFlow/{run_id}/tasks", params={"step": "work", "offset": 100}
+    ).json()
     assert more["tasks"] == [f"work/{i}" for i in range(100, 200)] and more["next"] == 200
     assert task_rows(more["html"]) == more["tasks"]
-    last = app.get(f"/api/runs/BigFlow/{run_id}/tasks", params={"step": "work", "offset": 1_000}).json()
+    last = app.get(
+        f"/api/runs/BigFlow/{run_id}/tasks", params={"step": "work", "offset": 1_000}
+    ).json()
     assert last["tasks"] == [f"work/{i}" for i in range(1_000, 1_050)] and last["next"] is None
-    page = app.get(f"/runs/BigFlow/{run_id}", params={"step": "work", "offset": 1_000}).text  # no script
+    page = app.get(
+        f"/runs/BigFlow/{run_id}", params={"step": "work", "offset": 1_000}
+    ).text  # no script
     assert [r for r in task_rows(page) if r.startswith("work/")] == last["tasks"]
     assert app.get(f"/api/runs/BigFlow/{run_id}/tasks", params={"step": "nope"}).status_code == 404
 
@@ -85,9 +99,14 @@ def test_live_update_after_one_task_finishes_carries_that_task_and_not_the_whole
     delta = app.get(url, params={"since": cursor})
     data = delta.json()
     assert [t["task"] for t in data["tasks"]] == ["work/300"]
-    assert task_rows(data["tasks"][0]["html"]) == ["work/300"] and 'data-status="done"' in data["tasks"][0]["html"]
+    assert (
+        task_rows(data["tasks"][0]["html"]) == ["work/300"]
+        and 'data-status="done"' in data["tasks"][0]["html"]
+    )
     assert list(data["steps"]) == ["work"] and data["steps"]["work"]["rows"] == 301
-    assert ">301<" in data["steps"]["work"]["html"] and "graph" not in data  # no step changed status
+    assert (
+        ">301<" in data["steps"]["work"]["html"] and "graph" not in data
+    )  # no step changed status
     assert "work/299" not in delta.text and data["running"] is True
     assert len(delta.content) < 3_000 < len(page.content) / 10
 
@@ -115,7 +134,9 @@ def test_a_cursor_this_server_did_not_give_asks_the_page_to_reload(ui):
     storage, client = ui
     run_id = run_id_at(1.7e9, 5)
     fan_run(storage, "LiveFlow", run_id, splits=3, done=1, status="running")
-    data = client().get(f"/api/runs/LiveFlow/{run_id}/changes", params={"since": "0123abcd.7"}).json()
+    data = (
+        client().get(f"/api/runs/LiveFlow/{run_id}/changes", params={"since": "0123abcd.7"}).json()
+    )
     assert data["reload"] is True and "tasks" not in data
 
 
@@ -123,15 +144,28 @@ def test_flow_with_1000_runs_shows_100_a_page_newest_first(ui):
     storage, client = ui
     ids = [run_id_at(1.7e9 + i, i) for i in range(1_000)]
     for i, run_id in enumerate(ids):
-        write_run(storage, "ManyFlow", run_id, "failed" if i % 10 == 0 else "successful", 1.7e9 + i,
-                  tags=[f"batch:{i // 250}"])
+        write_run(
+            storage,
+            "ManyFlow",
+            run_id,
+            "failed" if i % 10 == 0 else "successful",
+            1.7e9 + i,
+            tags=[f"batch:{i // 250}"],
+        )
     app = client()
     first = app.get("/flows/ManyFlow").text
     assert re.findall(r'<tr data-run="([^"]+)"', first) == ids[::-1][:100]
-    assert "1000 of 1000 runs" in first and 'id="older-runs"' in first and 'id="newer-runs"' not in first
+    assert (
+        "1000 of 1000 runs" in first
+        and 'id="older-runs"' in first
+        and 'id="newer-runs"' not in first
+    )
     older = re.search(r'id="older-runs" href="([^"]+)"', first).group(1).replace("&amp;", "&")
     second = app.get(older).text
-    assert re.findall(r'<tr data-run="([^"]+)"', second) == ids[::-1][100:200] and 'id="newer-runs"' in second
+    assert (
+        re.findall(r'<tr data-run="([^"]+)"', second) == ids[::-1][100:200]
+        and 'id="newer-runs"' in second
+    )
     failed = app.get("/flows/ManyFlow", params={"status": "failed", "tag": "batch:0"}).text
     assert re.findall(r'<tr data-run="([^"]+)"', failed) == ids[:250:10][::-1]
     assert 'id="runs-pager"' not in failed  # 25 runs fit on one page

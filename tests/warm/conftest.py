@@ -24,16 +24,33 @@ class Warm:
 
     def __init__(self, folder: str, datastore: str) -> None:
         self.folder = folder
-        self.env = dict(os.environ, RAYFLOW_WARM="1", RAYFLOW_WARM_DIR=folder,
-                        RAYFLOW_DATASTORE=datastore, PYTHONUNBUFFERED="1")
+        self.env = dict(
+            os.environ,
+            RAYFLOW_WARM="1",
+            RAYFLOW_WARM_DIR=folder,
+            RAYFLOW_DATASTORE=datastore,
+            PYTHONUNBUFFERED="1",
+        )
 
-    def run(self, *args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
-        return subprocess.run([RAYFLOW, *args], env={**self.env, **(env or {})}, text=True,
-                              capture_output=True, timeout=timeout)
+    def run(
+        self, *args: str, env: dict | None = None, timeout: float = 240
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [RAYFLOW, *args],
+            env={**self.env, **(env or {})},
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+        )
 
     def popen(self, *args: str, env: dict | None = None) -> subprocess.Popen:
-        return subprocess.Popen([RAYFLOW, *args], env={**self.env, **(env or {})}, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [RAYFLOW, *args],
+            env={**self.env, **(env or {})},
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
 
     def states(self) -> list[dict]:
         found = []

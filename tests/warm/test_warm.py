@@ -74,7 +74,10 @@ def test_second_local_run_reuses_the_warm_ray_and_shutdown_stops_it(warm: Warm, 
     assert warm.state()["heads"] == state["heads"]  # the same instance
 
     stopped = warm.run("shutdown")
-    assert stopped.returncode == 0 and f"stopped the warm local Ray at {state['address']}" in stopped.stdout
+    assert (
+        stopped.returncode == 0
+        and f"stopped the warm local Ray at {state['address']}" in stopped.stdout
+    )
     assert warm.states() == [] and warm.processes(state) == []
     assert not os.path.exists(state["temp_dir"]) and not _warmreaper.alive(state["reaper"])
     assert "no warm local Ray is running" in warm.run("shutdown").stdout
@@ -92,7 +95,9 @@ def test_turned_off_a_local_run_keeps_no_ray(warm: Warm, tmp_path, how):
 def test_code_changes_between_runs_take_effect(warm: Warm, tmp_path):
     helper = tmp_path / "helper.py"
     helper.write_text("VALUE = 'first'\n")
-    flow = _flow(tmp_path, """
+    flow = _flow(
+        tmp_path,
+        """
         from rayflow import FlowSpec, step
 
         class Edited(FlowSpec):
@@ -107,7 +112,8 @@ def test_code_changes_between_runs_take_effect(warm: Warm, tmp_path):
             @step
             def end(self):
                 pass
-    """)
+    """,
+    )
     datastore = warm.env["RAYFLOW_DATASTORE"]
     assert warm.run("run", flow).returncode == 0
     assert _artifact(datastore, "Edited", "value") == "first"
@@ -146,9 +152,17 @@ def test_an_instance_of_another_ray_version_is_never_reused(warm: Warm, tmp_path
     assert warm.state()["token"] != old["token"] and warm.processes(old) == []
 
 
-@pytest.mark.parametrize("field, value", [("ray", "2.0.0"), ("python", "3.9.0"), ("rayflow", "0.0.1"),
-                                          ("rayflow_path", "/elsewhere"), ("prefix", "/other/venv"),
-                                          ("uid", -1)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("ray", "2.0.0"),
+        ("python", "3.9.0"),
+        ("rayflow", "0.0.1"),
+        ("rayflow_path", "/elsewhere"),
+        ("prefix", "/other/venv"),
+        ("uid", -1),
+    ],
+)
 def test_reuse_needs_the_same_user_python_ray_and_rayflow(field, value):
     env = _warm.environment("2.60.0")
     assert field in env
@@ -178,7 +192,9 @@ def _program(pid: int) -> str:
 
 
 def test_sigkill_of_a_driver_leaves_the_warm_instance_usable(warm: Warm, tmp_path):
-    flow = _flow(tmp_path, """
+    flow = _flow(
+        tmp_path,
+        """
         from rayflow import FlowSpec, step
 
         class Slow(FlowSpec):
@@ -192,7 +208,8 @@ def test_sigkill_of_a_driver_leaves_the_warm_instance_usable(warm: Warm, tmp_pat
             @step
             def end(self):
                 pass
-    """)
+    """,
+    )
     driver = warm.popen("run", flow)
     step_pid = None
     deadline = time.time() + 180
@@ -237,7 +254,9 @@ def test_an_idle_warm_instance_stops_itself(warm: Warm, tmp_path):
 def test_live_output_of_a_warm_run_comes_through_files_left_nowhere(warm: Warm, tmp_path):
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
-    flow = _flow(tmp_path, """
+    flow = _flow(
+        tmp_path,
+        """
         from rayflow import FlowSpec, step
 
         class Chatty(FlowSpec):
@@ -250,7 +269,8 @@ def test_live_output_of_a_warm_run_comes_through_files_left_nowhere(warm: Warm, 
             def end(self):
                 import sys
                 print("to stderr", file=sys.stderr)
-    """)
+    """,
+    )
     for _ in range(2):  # the run that starts the warm Ray, and one that reuses it
         done = warm.run("run", flow, env={"TMPDIR": str(private_tmp)})
         assert done.returncode == 0, done.stdout + done.stderr

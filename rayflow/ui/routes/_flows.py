@@ -34,8 +34,13 @@ def routes(ui: Ui) -> list[Route]:
         name = request.path_params["flow"]
         run_ids = [r for r in request.query_params.getlist("run") if r]
         if len(run_ids) < 2:
-            return ui.page("error.html", 400, code=400, message="Pick at least two runs to compare.",
-                           back=f"/flows/{name}")
+            return ui.page(
+                "error.html",
+                400,
+                code=400,
+                message="Pick at least two runs to compare.",
+                back=f"/flows/{name}",
+            )
         runs, rows = _model.compare(name, run_ids[:20])
         return ui.page("compare.html", flow=name, runs=runs, rows=rows)
 

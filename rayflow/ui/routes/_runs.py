@@ -34,17 +34,30 @@ def routes(ui: Ui) -> list[Route]:
         studies = [t.split(":", 1)[1] for t in tags if t.startswith("study:")]
         timeline, kind = _runpage.timeline(view)
         focus = request.query_params.get("step")
-        return ui.page("run.html", **_runpage.context(view, focus, _int(request, "offset", 0)),
-                       graph=step_graph(view.plan, view.steps, view.running), timeline=timeline,
-                       timeline_kind=kind, cursor=cursor, tags=tags, studies=studies,
-                       lineage=view.run.lineage)
+        return ui.page(
+            "run.html",
+            **_runpage.context(view, focus, _int(request, "offset", 0)),
+            graph=step_graph(view.plan, view.steps, view.running),
+            timeline=timeline,
+            timeline_kind=kind,
+            cursor=cursor,
+            tags=tags,
+            studies=studies,
+            lineage=view.run.lineage,
+        )
 
     def summary(request: Request) -> Response:
         """Status and per-step counts as JSON (for scripts; the page polls ``changes``)."""
         view = load_view(ui, request)
-        return JSONResponse({"status": view.status, "running": view.running,
-                             "finished_at": view.record.get("finished_at"),
-                             "steps": {s.name: s.counts for s in view.steps}, "tasks": len(view.tasks)})
+        return JSONResponse(
+            {
+                "status": view.status,
+                "running": view.running,
+                "finished_at": view.record.get("finished_at"),
+                "steps": {s.name: s.counts for s in view.steps},
+                "tasks": len(view.tasks),
+            }
+        )
 
     def tasks(request: Request) -> Response:
         """Rows of one step's tasks from ``offset`` (the page's "show more")."""
@@ -56,10 +69,15 @@ def routes(ui: Ui) -> list[Route]:
         shown = _runpage.window(step, offset, _int(request, "limit", _runpage.PAGE))
         row = ui.macro("task_row")
         end = offset + len(shown)
-        return JSONResponse({"step": step.name, "total": len(step.tasks),
-                             "tasks": [f"{t.step}/{t.id}" for t in shown],
-                             "html": "".join(str(row(view.run.flow_name, view.run.id, t)) for t in shown),
-                             "next": end if end < len(step.tasks) else None})
+        return JSONResponse(
+            {
+                "step": step.name,
+                "total": len(step.tasks),
+                "tasks": [f"{t.step}/{t.id}" for t in shown],
+                "html": "".join(str(row(view.run.flow_name, view.run.id, t)) for t in shown),
+                "next": end if end < len(step.tasks) else None,
+            }
+        )
 
     def timeline(request: Request) -> Response:
         """The timeline the page shows (one bar per step for a big run), as an HTML fragment."""

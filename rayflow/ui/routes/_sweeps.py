@@ -19,7 +19,10 @@ def routes(ui: Ui) -> list[Route]:
     def study(request: Request) -> Response:
         storage = _sweeps.storage_url(ui.datastore, ui.sweeps_storage)
         data = _sweeps.study_page(storage, request.path_params["study"])
-        return ui.page("study.html", study=data,
-                       plot=history_plot(_sweeps.history_points(data), data.direction))
+        return ui.page(
+            "study.html",
+            study=data,
+            plot=history_plot(_sweeps.history_points(data), data.direction),
+        )
 
     return [Route("/sweeps", sweeps), Route("/sweeps/{study}", study)]

@@ -35,8 +35,12 @@ def plan_of(flow_cls: type) -> dict[str, dict[str, Any]]:
     return plan_for(flow_cls)[1]
 
 
-def scripted(plan: dict[str, Any], fail: Callable[[TaskSpec], bool] = lambda s: False,
-             width: int = 4, calls: list[str] | None = None) -> Callable[[TaskSpec], TaskResult]:
+def scripted(
+    plan: dict[str, Any],
+    fail: Callable[[TaskSpec], bool] = lambda s: False,
+    width: int = 4,
+    calls: list[str] | None = None,
+) -> Callable[[TaskSpec], TaskResult]:
     """A task body that runs nothing: it succeeds as the plan says (a foreach of ``width``
     splits, a switch takes its first case), or fails where ``fail(spec)``; ``calls`` collects
     each attempt's ``label/attempt``."""
@@ -45,13 +49,21 @@ def scripted(plan: dict[str, Any], fail: Callable[[TaskSpec], bool] = lambda s: 
         if calls is not None:
             calls.append(f"{spec.label()}/{spec.attempt}")
         if fail(spec):
-            error = {"type": "ValueError", "message": f"{spec.label()} failed",
-                     "traceback": f"ValueError: {spec.label()} failed", "internal": False}
+            error = {
+                "type": "ValueError",
+                "message": f"{spec.label()} failed",
+                "traceback": f"ValueError: {spec.label()} failed",
+                "internal": False,
+            }
             return TaskResult.failure(error)
         node = plan[spec.step]
         if node["foreach"]:
-            return TaskResult(ok=True, next=list(node["out"]), attempt=spec.attempt,
-                              foreach=Fanout(width, [f"item-{i}" for i in range(width)]))
+            return TaskResult(
+                ok=True,
+                next=list(node["out"]),
+                attempt=spec.attempt,
+                foreach=Fanout(width, [f"item-{i}" for i in range(width)]),
+            )
         out = list(node["out"])
         if node.get("condition"):
             out = [next(iter(node["switch"].values()))]
@@ -72,10 +84,19 @@ class Drove:
         return [f"{s.label()}/{s.attempt}" for s in self.executor.submitted]
 
 
-def drive(flow_cls: type, storage: Storage | None = None, *, run_id: str = "r1",
-          body: Callable[[TaskSpec], TaskResult] | None = None, window: int = 8,
-          fail_fast: bool = False, cloner: Any = None, should_stop: Any = None,
-          interrupts: Any = None, params: dict[str, Any] | None = None) -> Drove:
+def drive(
+    flow_cls: type,
+    storage: Storage | None = None,
+    *,
+    run_id: str = "r1",
+    body: Callable[[TaskSpec], TaskResult] | None = None,
+    window: int = 8,
+    fail_fast: bool = False,
+    cloner: Any = None,
+    should_stop: Any = None,
+    interrupts: Any = None,
+    params: dict[str, Any] | None = None,
+) -> Drove:
     """Drive ``flow_cls`` to its end in this process; the real task body when ``body`` is None
     (then ``storage`` is where the run's tasks go)."""
     plan = plan_of(flow_cls)
@@ -88,20 +109,47 @@ def drive(flow_cls: type, storage: Storage | None = None, *, run_id: str = "r1",
     executor = InProcessExecutor(body)
     out = io.StringIO()
     with Progress(list(plan), out=out, live=False) as progress:
-        driver = Driver(Planner(plan), executor, progress, window, fail_fast, retries, cloner=cloner,
-                        should_stop=should_stop, interrupts=interrupts)
+        driver = Driver(
+            Planner(plan),
+            executor,
+            progress,
+            window,
+            fail_fast,
+            retries,
+            cloner=cloner,
+            should_stop=should_stop,
+            interrupts=interrupts,
+        )
         outcome = driver.drive()
     return Drove(outcome, executor, out.getvalue())
 
 
-def context(flow_cls: type, plan: dict[str, Any], storage: Storage, run_id: str,
-            param_keys: dict[str, str], retries: dict[str, tuple[int, float]]) -> dict[str, Any]:
+def context(
+    flow_cls: type,
+    plan: dict[str, Any],
+    storage: Storage,
+    run_id: str,
+    param_keys: dict[str, str],
+    retries: dict[str, tuple[int, float]],
+) -> dict[str, Any]:
     """What every task of a run reads (``_launch._executor`` builds the same for Ray)."""
-    return {"flow": flow_cls.__name__, "run_id": run_id, "root": storage.url, "plan": plan,
-            "params": param_keys, "user": "tester", "tags": [], "origin_run_id": None,
-            "max_attempts": {step: times + 1 for step, (times, _) in retries.items()},
-            "trial": None, "reporter": None, "max_num_splits": None, "flow_dir": None,
-            "code_files": {}, "decorator_classes": decorators.shipped_classes(plan)}
+    return {
+        "flow": flow_cls.__name__,
+        "run_id": run_id,
+        "root": storage.url,
+        "plan": plan,
+        "params": param_keys,
+        "user": "tester",
+        "tags": [],
+        "origin_run_id": None,
+        "max_attempts": {step: times + 1 for step, (times, _) in retries.items()},
+        "trial": None,
+        "reporter": None,
+        "max_num_splits": None,
+        "flow_dir": None,
+        "code_files": {},
+        "decorator_classes": decorators.shipped_classes(plan),
+    }
 
 
 def artifact(storage: Storage, flow: str, run_id: str, step: str, task_id: str, name: str) -> Any:

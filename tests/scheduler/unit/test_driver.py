@@ -30,8 +30,13 @@ def test_every_task_runs_after_the_tasks_it_reads():
 
 def test_a_static_split_runs_both_branches_and_their_join_once():
     drove = drive(Branches, body=scripted(plan_of(Branches)))
-    assert sorted(drove.outcome.executed) == [("end", "0"), ("join", "0"), ("left", "0"),
-                                              ("right", "0"), ("start", "0")]
+    assert sorted(drove.outcome.executed) == [
+        ("end", "0"),
+        ("join", "0"),
+        ("left", "0"),
+        ("right", "0"),
+        ("start", "0"),
+    ]
 
 
 def test_a_switch_runs_only_the_case_it_chose():
@@ -45,15 +50,17 @@ def test_a_failed_split_stops_only_what_depends_on_it():
     assert [s.label() for s, _ in outcome.failures] == ["work/2"]
     assert "work/2 failed" in outcome.failures[0][1].error["message"]
     assert sorted(k for k in outcome.executed if k[0] == "work") == [
-        ("work", str(i)) for i in range(6) if i != 2]
+        ("work", str(i)) for i in range(6) if i != 2
+    ]
     assert not any(k[0] in ("join", "end") for k in outcome.finished)
     assert "[work/2] step failed:" in drove.messages
     assert not outcome.cancelled
 
 
 def test_fail_fast_cancels_the_queued_splits_and_submits_nothing_more():
-    drove = drive(Splits, body=scripted(plan_of(Splits), fail=split(1), width=6), window=4,
-                  fail_fast=True)
+    drove = drive(
+        Splits, body=scripted(plan_of(Splits), fail=split(1), width=6), window=4, fail_fast=True
+    )
     outcome = drove.outcome
     assert [s.label() for s, _ in outcome.failures] == ["work/1"]
     # a window of 4 splits; split 0 ended and split 4 took its place; split 1 failed while
@@ -86,15 +93,31 @@ def test_catch_gives_a_crashed_task_one_attempt_that_stores_the_crash():
     def body(spec: TaskSpec) -> TaskResult:
         attempts.append(spec)
         if spec.step == "risky" and spec.caught is None:
-            return TaskResult.failure({"type": "WorkerCrashedError", "message": "worker died",
-                                       "traceback": "worker died", "internal": True}, crashed=True)
+            return TaskResult.failure(
+                {
+                    "type": "WorkerCrashedError",
+                    "message": "worker died",
+                    "traceback": "worker died",
+                    "internal": True,
+                },
+                crashed=True,
+            )
         return scripted(plan_of(Caught))(spec)
 
     drove = drive(Caught, body=body)
     risky = [s for s in attempts if s.step == "risky"]
     assert [(s.attempt, s.caught) for s in risky] == [
-        (0, None), (1, {"type": "WorkerCrashedError", "message": "worker died",
-                        "traceback": "worker died", "internal": True})]
+        (0, None),
+        (
+            1,
+            {
+                "type": "WorkerCrashedError",
+                "message": "worker died",
+                "traceback": "worker died",
+                "internal": True,
+            },
+        ),
+    ]
     assert ("end", "0") in drove.outcome.finished and not drove.outcome.failures
 
 

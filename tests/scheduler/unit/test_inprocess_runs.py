@@ -44,4 +44,3 @@ def test_a_retried_step_keeps_a_record_per_attempt_and_finishes_with_the_last(st
     assert artifact(storage, "Flaky", "r1", "work", "0", "attempt_that_worked") == 2
     failed = taskrecords.read_attempt(storage, "Flaky", "r1", "work", "0", 1)
     assert not failed.finished and "attempt 1 fails" in failed.exception["message"]
-

@@ -28,13 +28,18 @@ def failed_run(storage):
 
 
 def resume(storage, rerun=frozenset()):
-    return drive(Splits, storage, run_id="r2", cloner=Cloner(storage, "Splits", "r1", "r2", set(rerun)))
+    return drive(
+        Splits, storage, run_id="r2", cloner=Cloner(storage, "Splits", "r1", "r2", set(rerun))
+    )
 
 
 def test_resume_clones_every_finished_task_and_runs_the_failed_split_and_what_follows(
-        storage, failed_run):
+    storage, failed_run
+):
     again = resume(storage)
-    assert sorted(again.outcome.cloned) == [("start", "0")] + [("work", str(i)) for i in (0, 1, 2, 4, 5)]
+    assert sorted(again.outcome.cloned) == [("start", "0")] + [
+        ("work", str(i)) for i in (0, 1, 2, 4, 5)
+    ]
     assert again.ran == ["work/3/0", "join/0/0", "end/0/0"]
     assert artifact(storage, "Splits", "r2", "join", "0", "outs") == [11, 21, 31, 41, 51, 61]
 
@@ -57,7 +62,9 @@ def test_a_task_is_not_cloned_when_one_of_its_inputs_ran_again(storage, failed_r
 
 def test_downstream_of_a_step_is_it_and_everything_it_leads_to():
     assert downstream(plan_of(Splits), "work") == {"work", "join", "end"}
-    with pytest.raises(ResumeError, match="the flow has no step 'nope' \\(steps: start, work, join, end\\)"):
+    with pytest.raises(
+        ResumeError, match="the flow has no step 'nope' \\(steps: start, work, join, end\\)"
+    ):
         downstream(plan_of(Splits), "nope")
 
 
@@ -68,12 +75,16 @@ def test_a_step_whose_transitions_changed_runs_again_with_what_follows_it():
     del changed["join"]
     steps, notes = shape_changes(origin, changed)
     assert steps == {"work", "end"}
-    assert notes == ["step 'join' no longer exists; its tasks in the origin are not cloned",
-                     "step 'work' changed its transitions since the origin run; "
-                     "it and the steps after it run again"]
+    assert notes == [
+        "step 'join' no longer exists; its tasks in the origin are not cloned",
+        "step 'work' changed its transitions since the origin run; "
+        "it and the steps after it run again",
+    ]
 
 
-def test_a_clone_points_at_the_origins_blobs_and_names_the_attempt_it_came_from(storage, failed_run):
+def test_a_clone_points_at_the_origins_blobs_and_names_the_attempt_it_came_from(
+    storage, failed_run
+):
     spec = TaskSpec("work", frames=_frames(storage, 4), inputs=(("start", "0"),))
     result = clone_task(storage, "Splits", "r1", "4", spec, "r9", same_position=True)
     assert result is not None and result.ok and result.cloned and result.next == ["join"]
@@ -91,8 +102,9 @@ def test_a_clone_points_at_the_origins_blobs_and_names_the_attempt_it_came_from(
 def test_a_clone_of_a_foreach_carries_its_splits_items(storage, failed_run):
     result = clone_task(storage, "Splits", "r1", "0", TaskSpec("start"), "r9", same_position=True)
     assert result is not None and result.foreach.n == 6
-    keys = BlobStore(storage, "Splits").get(taskrecords.read_task(storage, "Splits", "r1", "start", "0")
-                                           .foreach["items"])
+    keys = BlobStore(storage, "Splits").get(
+        taskrecords.read_task(storage, "Splits", "r1", "start", "0").foreach["items"]
+    )
     assert result.foreach.items == keys
 
 
@@ -112,7 +124,10 @@ def test_the_cache_does_not_clone_a_task_whose_blobs_are_gone(storage, failed_ru
     spec = TaskSpec("work", frames=_frames(storage, 5), inputs=(("start", "0"),))
     record = taskrecords.read_task(storage, "Splits", "r1", "work", "5")
     storage.delete(paths.blob_file("Splits", record.artifacts["out"]))
-    assert clone_task(storage, "Splits", "r1", "5", spec, "r9", check_blobs=True, cache_key="k") is None
+    assert (
+        clone_task(storage, "Splits", "r1", "5", spec, "r9", check_blobs=True, cache_key="k")
+        is None
+    )
     assert not storage.exists(paths.task_dir("Splits", "r9", "work", "5"))
 
 
