@@ -58,11 +58,10 @@ def read_runs(
 
 def _fold_tags(storage: Storage, flow: str, records: dict[str, Answer]) -> None:
     """Each record's ``tags`` with the run's tag mutations applied, as ``records.read_run``
-    does: the runs' event folders listed in one batch, then the events of all runs read in one."""
+    does: the flow's folder of events listed once, then the events of all runs read in one batch."""
     found = [rid for rid, rec in records.items() if isinstance(rec, dict)]
-    listed = dict(
-        zip(found, _map(storage, lambda rid: _tags.event_paths(storage, flow, rid), found))
-    )
+    by_run = _tags.events_by_run(storage, flow)
+    listed = {rid: by_run.get(rid, []) for rid in found}
     paths = [p for ps in listed.values() for p in ps]
     raw = storage.read_many(paths) if paths else {}
     for rid, ps in listed.items():

@@ -3,7 +3,7 @@
 Keeping the layout in one module means the on-disk format can be read (and changed) in one place:
 
     <Flow>/runs/<run_id>/run.json | heartbeat.json
-    <Flow>/runs/<run_id>/tag-events/<time>-<random>.json   (one per tag mutation)
+    <Flow>/tag-events/<run_id>.<time>-<random>.json   (one per tag mutation)
     <Flow>/runs/<run_id>/<step>/<task_id>/meta.json | stdout | stderr   (DONE: format 1 only)
     <Flow>/runs/<run_id>/done-pages/<step>.<n>.json   (copies of finished records, ``_pages``)
     <Flow>/blobs/<k[:2]>/<k>
@@ -80,16 +80,17 @@ def heartbeat_file(flow: str, run_id: str) -> str:
     return f"{run_dir(flow, run_id)}/heartbeat.json"
 
 
-def tag_events_dir(flow: str, run_id: str) -> str:
-    """The run's tag mutations, one object each (``datastore._tags``); not an identifier, so it
-    can never be a step's folder."""
-    return f"{run_dir(flow, run_id)}/tag-events"
+def tag_events_dir(flow: str) -> str:
+    """The tag mutations of every run of the flow, one object each (``datastore._tags``): one
+    folder per flow, so listing a flow's runs finds all their mutations in one listing."""
+    return f"{flow_dir(flow)}/tag-events"
 
 
 def tag_event_file(flow: str, run_id: str, name: str) -> str:
+    """``<run_id>.<name>``: the run's events sort together, by time."""
     if not re.fullmatch(r"[0-9]{20}-[0-9a-f]{12}\.json", name):
         raise InvalidNameError(f"invalid tag event name {name!r}")
-    return f"{tag_events_dir(flow, run_id)}/{name}"
+    return f"{tag_events_dir(flow)}/{check_run_id(run_id)}.{name}"
 
 
 def pages_dir(flow: str, run_id: str) -> str:

@@ -3,7 +3,7 @@ tags while it runs, a user tagging it from the CLI).
 
 ``run.json`` holds the tags the run started with. A mutation never rewrites it (a
 read-modify-write there lets two concurrent mutations lose one): each ``add``/``remove``/
-``replace`` is one new object of its own under the run, ``tag-events/<time>-<random>.json``,
+``replace`` is one new object of its own, ``<Flow>/tag-events/<run_id>.<time>-<random>.json``,
 written atomically (local disk: temporary file + rename; object stores: one PUT), so no writer
 can overwrite another's. Readers fold the events, in name (time) order, over the tags of
 ``run.json``: within an event, removals first, then additions (Metaflow's ``replace_tags``).
@@ -12,7 +12,7 @@ Folding is idempotent: a tag's presence is decided by the last event that names 
 already folded into ``run.json`` (the driver rewrites the folded tags when the run ends, and
 datastores written before this module folded mutations into ``run.json`` itself) read the same.
 Two mutations of the same tag at the same moment: the later-stamped one wins, as with any
-last-writer-wins store. The folder's name is not an identifier, so it is never a step folder.
+last-writer-wins store. The folder sits beside the flow's ``runs/`` and ``blobs/``, one for all runs.
 """
 
 from __future__ import annotations
@@ -82,8 +82,18 @@ def fold(base: Iterable[str], events: Iterable[dict[str, Any] | None]) -> list[s
 
 def event_paths(storage: Storage, flow: str, run_id: str) -> list[str]:
     """The run's tag events, oldest first (one listing)."""
-    folder = _paths.tag_events_dir(flow, run_id)
-    return [f"{folder}/{n}" for n in sorted(storage.list_dir(folder)) if n.endswith(".json")]
+    return events_by_run(storage, flow).get(run_id, [])
+
+
+def events_by_run(storage: Storage, flow: str) -> dict[str, list[str]]:
+    """Every run's tag events, oldest first: one listing of the flow's folder of events."""
+    folder = _paths.tag_events_dir(flow)
+    out: dict[str, list[str]] = {}
+    for name in sorted(storage.list_dir(folder)):
+        run_id, dot, _ = name.removesuffix(".json").rpartition(".")
+        if dot and name.endswith(".json"):
+            out.setdefault(run_id, []).append(f"{folder}/{name}")
+    return out
 
 
 def fold_read(storage: Storage, paths: list[str], base: Iterable[str]) -> list[str]:
@@ -102,5 +112,5 @@ def current_tags(
     whatever concurrent writers stamped after it (Metaflow's client answers a mutation so)."""
     paths = event_paths(storage, flow, run_id)
     if upto is not None:
-        paths = [p for p in paths if p.rsplit("/", 1)[-1] <= upto]
+        paths = [p for p in paths if p.rsplit("/", 1)[-1][len(run_id) + 1 :] <= upto]
     return fold_read(storage, paths, base)

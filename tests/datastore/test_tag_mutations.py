@@ -100,3 +100,26 @@ def test_a_run_recorded_before_tag_events_reads_its_tags_and_takes_new_mutations
         "old",
         "older",
     ]  # not rewritten
+
+
+def test_listing_many_runs_lists_the_tag_events_of_all_of_them_at_once(storage):
+    """Listing a flow's runs must not pay one listing per run for its tag events (on S3 that
+    was 1,000 LISTs for 1,000 runs): the events of every run sit in one folder of the flow."""
+    run_ids = [f"20261130T1200{i:02d}-abcd" for i in range(6)]
+    for i, run_id in enumerate(run_ids):
+        records.create_run(
+            storage,
+            FLOW,
+            run_id,
+            {"flow": FLOW, "run_id": run_id, "status": "successful", "tags": ["start"]},
+        )
+        records.update_run_tags(storage, FLOW, run_id, add=[f"mine{i}"], remove=["start"])
+    listed: list[str] = []
+    real = storage.list_dir
+    storage.list_dir = lambda path: listed.append(path) or real(path)
+    try:
+        found = listing.read_runs(storage, FLOW, run_ids)
+    finally:
+        del storage.list_dir
+    assert [found[r]["tags"] for r in run_ids] == [[f"mine{i}"] for i in range(6)]
+    assert len([p for p in listed if "tag-events" in p]) == 1, listed
