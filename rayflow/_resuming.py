@@ -51,34 +51,12 @@ def _origin_configs(
     return ConfigInput(stored=stored) if isinstance(stored, dict) else None
 
 
-def resume_run(
-    flow_cls: type,
-    flow_file: str | None,
-    *,
-    datastore: str,
-    origin_run_id: str | None = None,
-    step: str | None = None,
-    given_params: dict[str, Any] | None = None,
-    with_: tuple[str, ...] = (),
-    notify: Callable[[str], None] | None = None,
-    **fields: Any,
-) -> Any:
-    """Launch the resume; ``fields`` are ``RunRequest`` fields (cache, max_num_splits, tags...)."""
+def resume_run(flow_cls: type, flow_file: str | None, **how: Any) -> Any:
+    """Launch the resume; ``how`` is what ``resume_request`` takes (datastore, origin, step,
+    parameters, and ``RunRequest`` fields such as cache, max_num_splits, tags...)."""
     from rayflow.scheduler import launch
 
-    return launch(
-        resume_request(
-            flow_cls,
-            flow_file,
-            datastore=datastore,
-            origin_run_id=origin_run_id,
-            step=step,
-            given_params=given_params,
-            with_=with_,
-            notify=notify,
-            **fields,
-        )
-    )
+    return launch(resume_request(flow_cls, flow_file, **how))
 
 
 def resume_request(
