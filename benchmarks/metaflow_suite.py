@@ -88,7 +88,7 @@ def print_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def cli(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks metaflow_suite", description=__doc__.split("\n\n")[0]
     )
@@ -111,8 +111,45 @@ def cli(argv: list[str]) -> int:
         "replace their pairs in an earlier results/NAME.json (the rest is kept as it was)",
     )
     p.add_argument("--name", default="metaflow_suite", help="results/NAME.json")
-    a = p.parse_args(argv)
-    core = core_dir(a.source)
+    return p
+
+
+def _with_earlier(outcomes: list[Outcome], path: str) -> list[Outcome]:
+    """``--update``: the pairs of the earlier results not re-run now, then the new ones."""
+    done = {(o.test, o.graph) for o in outcomes}
+    kept = [
+        Outcome(**{k: v for k, v in p.items() if k in Outcome.__dataclass_fields__})
+        for p in json.load(open(path))["pairs"]
+        if (p["test"], p["graph"]) not in done
+    ]
+    return kept + outcomes
+
+
+def _write_results(
+    path: str,
+    name: str,
+    summary: str,
+    rows: list[dict[str, Any]],
+    table: str,
+    outcomes: list[Outcome],
+) -> None:
+    """results/NAME.json (every pair) and results/NAME.md (the table and the summary)."""
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(
+            {"summary": summary, "classes": rows, "pairs": [o.__dict__ for o in outcomes]},
+            f,
+            indent=1,
+        )
+    with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
+        f.write(table + "\n\n" + summary + "\n")
+
+
+def _select(
+    core: str, tests_arg: str, graphs_arg: str
+) -> tuple[dict, list[TestClass], list[tuple[TestClass, dict]]]:
+    """The context, the chosen test classes, and the (test, graph) pairs that apply, in the
+    tests' priority order."""
     ctx = next(
         c
         for c in json.load(open(os.path.join(core, "contexts.json")))["contexts"]
@@ -123,22 +160,29 @@ def cli(argv: list[str]) -> int:
         for g in sorted(os.listdir(os.path.join(core, "graphs")))
         if g.endswith(".json")
     ]
-    wanted_tests = {t.lower() for t in a.tests.split(",") if t}
-    wanted_graphs = {g.lower() for g in a.graphs.split(",") if g}
+    wanted_tests = {t.lower() for t in tests_arg.split(",") if t}
+    wanted_graphs = {g.lower() for g in graphs_arg.split(",") if g}
     tests = [
         t
         for t in read_tests(os.path.join(core, "tests"))
         if t.name not in ctx.get("disabled_tests", [])
         and (not wanted_tests or t.name.lower() in wanted_tests)
     ]
-    stage_dir = tempfile.mkdtemp(prefix="mfs_stage_")
-    stage_helpers(core, stage_dir)
     pairs = [
         (t, g)
         for t in sorted(tests, key=lambda t: t.get("PRIORITY", 999999999))
         for g in graphs
         if (not wanted_graphs or g["name"].lower() in wanted_graphs) and generate(g, t)
     ]
+    return ctx, tests, pairs
+
+
+def cli(argv: list[str]) -> int:
+    a = _parser().parse_args(argv)
+    core = core_dir(a.source)
+    ctx, tests, pairs = _select(core, a.tests, a.graphs)
+    stage_dir = tempfile.mkdtemp(prefix="mfs_stage_")
+    stage_helpers(core, stage_dir)
     print(
         f"{len(pairs)} applicable (graph, test) pairs of {len(tests)} test classes; "
         f"parallel {min(2, a.parallel)}, timeout {a.timeout:.0f} s each",
@@ -181,13 +225,7 @@ def cli(argv: list[str]) -> int:
         shutil.rmtree(stage_dir, ignore_errors=True)
     path = os.path.join(RESULTS, f"{a.name}.json")
     if a.update and os.path.exists(path):
-        done = {(o.test, o.graph) for o in outcomes}
-        kept = [
-            Outcome(**{k: v for k, v in p.items() if k in Outcome.__dataclass_fields__})
-            for p in json.load(open(path))["pairs"]
-            if (p["test"], p["graph"]) not in done
-        ]
-        outcomes = kept + outcomes
+        outcomes = _with_earlier(outcomes, path)
     rows = summarize(outcomes)
     table = print_table(rows)
     n_pass = sum(o.status == "pass" for o in outcomes)
@@ -199,13 +237,5 @@ def cli(argv: list[str]) -> int:
         f"on every graph: {classes_pass}/{classes_run}; {time.monotonic() - started:.0f} s"
     )
     print("\n" + table + "\n\n" + summary)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(
-            {"summary": summary, "classes": rows, "pairs": [o.__dict__ for o in outcomes]},
-            f,
-            indent=1,
-        )
-    with open(os.path.join(RESULTS, f"{a.name}.md"), "w") as f:
-        f.write(table + "\n\n" + summary + "\n")
+    _write_results(path, a.name, summary, rows, table, outcomes)
     return 0

@@ -26,13 +26,13 @@ import os
 import re
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from benchmarks._common import save, table
+from benchmarks._ui_serving import serving
 
 PLAN = {
     "start": {
@@ -220,37 +220,6 @@ def build(url: str, runs: int, splits: int) -> tuple[str, str]:
     # a beat an hour ahead: the run stays "running" however long the measurement takes
     records.write_heartbeat(storage, "LiveFlow", live, {"at": time.time() + 3600, "interval": 10.0})
     return wide, live
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def serving(url: str) -> Iterator[str]:
-    import uvicorn
-
-    from rayflow.ui import create_app
-
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(url), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def time_page(client: object, name: str, path: str, warm_loads: int = 5) -> dict:

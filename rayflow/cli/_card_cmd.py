@@ -111,11 +111,7 @@ def make_card(flow_cls: type) -> click.Group:
                 click.echo("  Choose one with --hash, --type or --id.", err=True)
                 return
             html = cards[0].get()
-        if path:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(html)
-        else:
-            click.echo(html)
+        _write_or_echo(html, path)
 
     @card.command("list")
     @click.argument("pathspec", required=False)
@@ -135,43 +131,10 @@ def make_card(flow_cls: type) -> click.Group:
     ) -> None:
         """List the cards of a task (of every task of the latest run without PATHSPEC)."""
         with reading(_root(ctx).get("datastore")):
-            found = []
-            for spec in _pathspecs(name, pathspec):
-                try:
-                    found.append(_cards(name, spec, type_, id_, hash_, follow_resumed))
-                except Exception:
-                    if pathspec is not None:
-                        raise
+            found = _collect(name, pathspec, type_, id_, hash_, follow_resumed)
         if pathspec is None and not found:
-            from .._errors import CardNotPresentException
-
-            raise CardNotPresentException(
-                f"{CardNotPresentException.headline}: no card in the latest run of {name}"
-            )
-        listed = [
-            {
-                "pathspec": where,
-                "cards": [
-                    {
-                        "id": c.id,
-                        "hash": c.hash,
-                        "type": c.type,
-                        "filename": c.path.rsplit("/", 1)[-1],
-                    }
-                    for c in cards
-                ],
-            }
-            for where, cards in found
-        ]
-        data: Any = listed[0] if pathspec is not None else listed
-        if out_file:
-            with open(out_file, "w", encoding="utf-8") as f:
-                json.dump(data, f)
-        elif as_json:
-            click.echo(json.dumps(data, indent=4))
-        else:
-            for where, cards in found:
-                _describe(where, cards)
+            _no_card_in_latest_run(name)
+        _print_listing(found, pathspec, as_json, out_file)
 
     @card.command("view")
     @click.argument("pathspec")
@@ -209,3 +172,70 @@ def _pathspecs(flow_name: str, pathspec: str | None) -> list[str]:
     if run is None:
         return []
     return [f"{run.id}/{t.step_name}/{t.id}" for step in run for t in step]
+
+
+def _collect(
+    flow_name: str,
+    pathspec: str | None,
+    type_: str | None,
+    id_: str | None,
+    hash_: str | None,
+    follow_resumed: bool,
+) -> list[tuple[str, list[Any]]]:
+    """The matching cards of PATHSPEC, or of every task of the latest run (those without a
+    matching card skipped)."""
+    found = []
+    for spec in _pathspecs(flow_name, pathspec):
+        try:
+            found.append(_cards(flow_name, spec, type_, id_, hash_, follow_resumed))
+        except Exception:
+            if pathspec is not None:
+                raise
+    return found
+
+
+def _print_listing(
+    found: list[tuple[str, list[Any]]], pathspec: str | None, as_json: bool, out_file: str | None
+) -> None:
+    """``card list``'s output: JSON in a file, JSON on stdout, or the human listing on stderr."""
+    listed = [
+        {
+            "pathspec": where,
+            "cards": [
+                {
+                    "id": c.id,
+                    "hash": c.hash,
+                    "type": c.type,
+                    "filename": c.path.rsplit("/", 1)[-1],
+                }
+                for c in cards
+            ],
+        }
+        for where, cards in found
+    ]
+    data: Any = listed[0] if pathspec is not None else listed
+    if out_file:
+        with open(out_file, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+    elif as_json:
+        click.echo(json.dumps(data, indent=4))
+    else:
+        for where, cards in found:
+            _describe(where, cards)
+
+
+def _no_card_in_latest_run(flow_name: str) -> None:
+    """Called after ``reading()`` has ended, so the exception reaches the top-level handler."""
+    from .._errors import CardNotPresentException
+
+    raise CardNotPresentException(
+        f"{CardNotPresentException.headline}: no card in the latest run of {flow_name}"
+    )
+
+
+def _write_or_echo(html: str, path: str | None) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(html)
+    else:
+        click.echo(html)

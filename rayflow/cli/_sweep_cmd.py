@@ -13,6 +13,12 @@ from ._run_cmd import FlowCommand, _split
 
 
 def sweep_options() -> list[Any]:
+    """The ``sweep`` command's options, in the order ``--help`` lists them."""
+    return _search_options() + _study_options()
+
+
+def _search_options() -> list[Any]:
+    """What to search and how much: the space, the objective, the trials and their concurrency."""
     return [
         click.Option(
             ["--space", "space"],
@@ -49,6 +55,12 @@ def sweep_options() -> list[Any]:
             show_default=True,
             help="Flow runs at once.",
         ),
+    ]
+
+
+def _study_options() -> list[Any]:
+    """Where the study lives, how it samples and prunes, and how its driver runs."""
+    return [
         click.Option(["--study"], default=None, help="Study name (default: the flow's name)."),
         click.Option(
             ["--storage"],
