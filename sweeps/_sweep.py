@@ -104,25 +104,7 @@ class Sweep:
             raise SweepError(f"direction must be minimize or maximize, not {direction!r}")
         self.names = {p.name: p.attr for p in flow_parameters(self.flow_cls)}
         self.names.update({p.attr: p.attr for p in flow_parameters(self.flow_cls)})
-        if not callable(space):
-            if not isinstance(space, dict):
-                raise SweepError(
-                    f"space must be a dict of NAME: SPEC or a function of the trial, not {space!r}"
-                )
-            try:
-                space = as_distributions(space)
-            except SpaceError as exc:
-                raise SweepError(str(exc)) from None
-            unknown = [n for n in space if n not in self.names]
-            if unknown:
-                known = (
-                    ", ".join(sorted({p.name for p in flow_parameters(self.flow_cls)})) or "none"
-                )
-                raise SweepError(
-                    f"--space {unknown[0]}: {self.flow_cls.__name__} has no such parameter "
-                    f"(parameters: {known})"
-                )
-        self.space = space
+        self.space = space if callable(space) else self._checked_space(space)
         self.objective = objective
         self.direction = direction
         self.concurrency = max(1, int(concurrency))
@@ -145,14 +127,31 @@ class Sweep:
         self.sampler = sampler
         self.pruner = make_pruner(pruner) if isinstance(pruner, str) or pruner is None else pruner
         self.on_event = on_event or (lambda kind, info: None)
-        if int(heartbeat_interval) < 1 or int(grace_period) <= int(heartbeat_interval):
-            raise SweepError(
-                f"heartbeat interval {heartbeat_interval} s, grace period {grace_period} s: the "
-                "interval must be at least 1 s and the grace period longer than it (several "
-                "intervals, so that a late heartbeat is not taken for a dead driver)"
-            )
-        self.heartbeat_interval, self.grace_period = int(heartbeat_interval), int(grace_period)
+        self.heartbeat_interval, self.grace_period = _liveness_periods(
+            heartbeat_interval, grace_period
+        )
         self.study: Any = None
+
+    def _checked_space(self, space: Any) -> dict[str, Any]:
+        """A dict space as Optuna distributions, every name a parameter of the flow."""
+        from rayflow._parameters import flow_parameters
+
+        if not isinstance(space, dict):
+            raise SweepError(
+                f"space must be a dict of NAME: SPEC or a function of the trial, not {space!r}"
+            )
+        try:
+            space = as_distributions(space)
+        except SpaceError as exc:
+            raise SweepError(str(exc)) from None
+        unknown = [n for n in space if n not in self.names]
+        if unknown:
+            known = ", ".join(sorted({p.name for p in flow_parameters(self.flow_cls)})) or "none"
+            raise SweepError(
+                f"--space {unknown[0]}: {self.flow_cls.__name__} has no such parameter "
+                f"(parameters: {known})"
+            )
+        return space
 
     # -- study -----------------------------------------------------------------------------
     def load_study(self) -> Any:
@@ -365,3 +364,16 @@ def _grid_values(dist: Any) -> list[Any]:
     if isinstance(dist, d.IntDistribution):
         return list(range(dist.low, dist.high + 1, dist.step))
     raise SweepError("grid sampling needs int or categorical spaces (a float range has no grid)")
+
+
+def _liveness_periods(heartbeat_interval: Any, grace_period: Any) -> tuple[int, int]:
+    """The sweep driver's heartbeat interval and the grace period after which another driver
+    takes a silent driver's trials for dead: a late heartbeat must not look like a death."""
+    interval, grace = int(heartbeat_interval), int(grace_period)
+    if interval < 1 or grace <= interval:
+        raise SweepError(
+            f"heartbeat interval {heartbeat_interval} s, grace period {grace_period} s: the "
+            "interval must be at least 1 s and the grace period longer than it (several "
+            "intervals, so that a late heartbeat is not taken for a dead driver)"
+        )
+    return interval, grace
