@@ -21,15 +21,15 @@ Definitions a caller can rely on:
 
 from __future__ import annotations
 
-import math
 import statistics
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from rayflow.datastore import MissingRecordError, Storage, TaskRecord, records, taskrecords
 from rayflow.scheduler import decorators
+
+from ._critpath import critical_path, peak_concurrency, percentile
 
 
 @dataclass
@@ -261,74 +261,6 @@ def load_attempts(
 
 
 # -- computing -------------------------------------------------------------------------------
-def percentile(values: Iterable[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in 0..100); None for no values."""
-    data = sorted(values)
-    if not data:
-        return None
-    rank = max(1, math.ceil(q / 100.0 * len(data)))
-    return data[min(rank, len(data)) - 1]
-
-
-def peak_concurrency(attempts: Iterable[Attempt]) -> int:
-    events = []
-    for a in attempts:
-        if a.duration is not None:
-            events += [(a.started_at, 1), (a.finished_at, -1)]
-    peak = running = 0
-    for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
-        running += delta
-        peak = max(peak, running)
-    return peak
-
-
-def critical_path(attempts: list[Attempt]) -> tuple[list[tuple[str, str]], float]:
-    """The chain of tasks (start first) whose run times add up to the most, and that sum.
-
-    A task's weight is the run time of all its attempts (retries run one after another); cloned
-    tasks weigh nothing. Ties go to the input that finished last.
-    """
-    weight: dict[tuple[str, str], float] = {}
-    inputs: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    finished: dict[tuple[str, str], float] = {}
-    for a in attempts:
-        weight[a.key] = weight.get(a.key, 0.0) + (a.duration or 0.0)
-        if a.inputs or a.key not in inputs:
-            inputs[a.key] = [i for i in a.inputs]
-        finished[a.key] = max(finished.get(a.key, 0.0), a.finished_at or 0.0)
-    for key in inputs:
-        inputs[key] = [i for i in inputs[key] if i in weight]
-    children: dict[tuple[str, str], list[tuple[str, str]]] = {k: [] for k in weight}
-    missing = {k: len(v) for k, v in inputs.items()}
-    for key, ins in inputs.items():
-        for i in ins:
-            children[i].append(key)
-    todo = [k for k, n in missing.items() if n == 0]
-    best: dict[tuple[str, str], float] = {}
-    via: dict[tuple[str, str], tuple[str, str] | None] = {}
-    while todo:
-        key = todo.pop()
-        ins = inputs[key]
-        if ins:
-            prev = max(ins, key=lambda i: (best[i], finished.get(i, 0.0)))
-            best[key], via[key] = best[prev] + weight[key], prev
-        else:
-            best[key], via[key] = weight[key], None
-        for child in children[key]:
-            missing[child] -= 1
-            if missing[child] == 0:
-                todo.append(child)
-    if not best:
-        return [], 0.0
-    tail: tuple[str, str] | None = max(best, key=lambda k: (best[k], finished.get(k, 0.0)))
-    total = best[tail]
-    path = []
-    while tail is not None:
-        path.append(tail)
-        tail = via[tail]
-    return path[::-1], total
-
-
 def compute(record: dict[str, Any], attempts: list[Attempt]) -> RunStats:
     """The numbers of one run from its run.json record and its attempts (pure: no I/O)."""
     plan = record.get("plan") or {}
@@ -403,94 +335,6 @@ def run_stats(run: Any) -> RunStats:
     )
 
 
-# -- text ------------------------------------------------------------------------------------
-def seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value == 0:
-        return "0 s"
-    if value < 1:
-        return f"{value * 1000:.0f} ms" if value >= 0.001 else f"{value * 1000:.2f} ms"
-    if value < 120:
-        return f"{value:.2f} s"
-    return f"{int(value // 60)}m{value % 60:04.1f}s"
-
-
-def path_text(path: list[tuple[str, str]], limit: int = 12) -> str:
-    labels = [f"{s}/{t}" for s, t in path]
-    if len(labels) > limit:
-        labels = labels[: limit // 2] + ["..."] + labels[-limit // 2 :]
-    return " -> ".join(labels) if labels else "-"
-
-
-def _n(count: int, word: str) -> str:
-    return (
-        f"{count} {word}" if count == 1 else f"{count} {word}{'es' if word.endswith('s') else 's'}"
-    )
-
-
-def summary_lines(stats: RunStats) -> list[tuple[str, str]]:
-    """(label, value) pairs: the numbers shown by ``show --stats`` and above the timeline."""
-    cpus = (
-        f"{stats.cpus} (recorded)"
-        if stats.cpus_recorded
-        else f"{stats.cpus} (estimated: most attempts seen running at once)"
-    )
-    eff = f"{100 * stats.efficiency:.0f}%" if stats.efficiency is not None else "-"
-    ran = sum(1 for a in stats.attempts if a.duration is not None)
-    lines = [
-        ("wall time", seconds(stats.wall_s)),
-        (
-            "task time",
-            f"{seconds(stats.task_s)} in {_n(ran, 'attempt')} of {_n(stats.tasks, 'task')}"
-            + (f" ({stats.failed_attempts} failed)" if stats.failed_attempts else ""),
-        ),
-        ("CPUs", cpus),
-        (
-            "parallel efficiency",
-            f"{eff}  (task time / (wall time x CPUs); at most {stats.peak_running} ran at once)",
-        ),
-        (
-            "scheduling latency",
-            f"median {seconds(stats.latency_median_s)}, "
-            f"p95 {seconds(stats.latency_p95_s)}  (ready -> start)",
-        ),
-        ("critical path", f"{seconds(stats.critical_path_s)}: {path_text(stats.critical_path)}"),
-        ("workers", f"{_n(stats.workers, 'worker process')} on {_n(len(stats.nodes), 'node')}"),
-    ]
-    if stats.retried_tasks:
-        lines.append(("retried", _n(stats.retried_tasks, "task")))
-    if stats.cloned_tasks:
-        lines.append(
-            ("cloned", f"{_n(stats.cloned_tasks, 'task')} reused from earlier runs (no run time)")
-        )
-    lost = sum(1 for a in stats.attempts if not a.cloned and a.started_at is None)
-    if lost:
-        lines.append(
-            ("unknown start", f"{_n(lost, 'attempt')} whose worker died (not in task time)")
-        )
-    return lines
-
-
-def stats_text(run: Any) -> str:
-    """The parallelism report of a run as plain text (``rayflow show RUN --stats``)."""
-    stats = run if isinstance(run, RunStats) else run_stats(run)
-    head = [f"run {stats.flow}/{stats.run_id}  ({stats.status})"]
-    width = max(len(label) for label, _ in summary_lines(stats))
-    head += [f"  {label.ljust(width)}  {value}" for label, value in summary_lines(stats)]
-    cols = ["step", "tasks", "attempts", "failed", "task time", "max"]
-    rows = [
-        [s.step, str(s.tasks), str(s.attempts), str(s.failed), seconds(s.task_s), seconds(s.max_s)]
-        for s in stats.steps
-    ]
-    widths = [
-        max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)
-    ]
-    fmt = "  " + "  ".join(("{:<%d}" if i == 0 else "{:>%d}") % w for i, w in enumerate(widths))
-    table = [fmt.format(*cols)] + [fmt.format(*r) for r in rows]
-    return "\n".join(head + [""] + table)
-
-
 __all__ = [
     "Attempt",
     "RunStats",
@@ -500,6 +344,4 @@ __all__ = [
     "load_attempts",
     "percentile",
     "run_stats",
-    "stats_text",
-    "summary_lines",
 ]

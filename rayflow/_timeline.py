@@ -19,7 +19,8 @@ import html
 import math
 from typing import Any
 
-from ._stats import Attempt, RunStats, run_stats, seconds, summary_lines
+from ._stats import Attempt, RunStats, run_stats
+from ._statstext import seconds, summary_lines
 
 PALETTE = [
     "#4e79a7",

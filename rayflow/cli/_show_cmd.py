@@ -71,7 +71,7 @@ def show_pathspec(pathspec: str, code: bool, stats: bool = False, whole: bool = 
     if stats and len(parts) != 2:
         raise NotFound(f"--stats needs a run pathspec Flow/run_id, got {pathspec!r}")
     if stats:
-        from .._stats import stats_text
+        from .._statstext import stats_text
 
         click.echo(stats_text(Run(pathspec)))
         return

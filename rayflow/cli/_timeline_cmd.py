@@ -28,7 +28,7 @@ from ._reading import datastore_option, reading
 def timeline_command(pathspec: str, output: str, datastore: str | None) -> None:
     """Write a run's timeline (one bar per task attempt, per worker) as a self-contained HTML file."""
     from .._client import Flow, NotFound, Run
-    from .._stats import summary_lines
+    from .._statstext import summary_lines
     from .._timeline import write_timeline
 
     parts = pathspec.strip("/").split("/")

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from rayflow._stats import Attempt, critical_path, percentile, run_stats, stats_text
+from rayflow._stats import Attempt, critical_path, percentile, run_stats
+from rayflow._statstext import stats_text
 from rayflow._timeline import write_timeline
 from rayflow.cli import cli
 
