@@ -129,35 +129,14 @@ def _svg(stats: RunStats, colours: dict[str, str]) -> str:
             start = _start(a)
             end = a.finished_at if a.finished_at is not None else start
             bx, width = x(start), max(1.0, x(end) - x(start))
-            classes = ["bar"]
-            if a.failed:
-                classes.append("failed")
-            if a.attempt > 0:
-                classes.append("retry")
-            if a.key in critical:
-                classes.append("critical")
-            if a.started_at is None:
-                classes.append("nostart")
+            classes = _bar_classes(a, critical)
             if a.ready_at is not None and a.started_at is not None and a.started_at > a.ready_at:
                 out.append(
                     f'<line class="wait" x1="{x(a.ready_at):.2f}" x2="{bx:.2f}" '
                     f'y1="{y + BAR_H / 2}" y2="{y + BAR_H / 2}"/>'
                 )
             title = _title(a, t0)
-            data = {
-                "task": a.label,
-                "step": a.step,
-                "attempt": a.attempt,
-                "status": a.status,
-                "node": a.node_id,
-                "host": a.host,
-                "pid": "" if a.pid is None else a.pid,
-                "ready": _rel(a.ready_at, t0),
-                "start": _rel(a.started_at, t0),
-                "end": _rel(a.finished_at, t0),
-                "error": a.error or "",
-            }
-            attrs = " ".join(f'data-{k}="{_esc(v)}"' for k, v in data.items())
+            attrs = " ".join(f'data-{k}="{_esc(v)}"' for k, v in _bar_data(a, t0).items())
             out.append(
                 f'<rect class="{" ".join(classes)}" x="{bx:.2f}" y="{y}" width="{width:.2f}" '
                 f'height="{BAR_H}" fill="{colours.get(a.step, "#999")}" {attrs}>'
@@ -192,6 +171,37 @@ def _svg(stats: RunStats, colours: dict[str, str]) -> str:
         + "".join(out)
         + "</svg>"
     )
+
+
+def _bar_classes(a: Attempt, critical: set) -> list[str]:
+    """CSS classes of an attempt's bar: what the chart's legend tells apart."""
+    classes = ["bar"]
+    for flag, name in (
+        (a.failed, "failed"),
+        (a.attempt > 0, "retry"),
+        (a.key in critical, "critical"),
+        (a.started_at is None, "nostart"),
+    ):
+        if flag:
+            classes.append(name)
+    return classes
+
+
+def _bar_data(a: Attempt, t0: float) -> dict[str, Any]:
+    """The ``data-*`` attributes of an attempt's bar, read by the page's hover card."""
+    return {
+        "task": a.label,
+        "step": a.step,
+        "attempt": a.attempt,
+        "status": a.status,
+        "node": a.node_id,
+        "host": a.host,
+        "pid": "" if a.pid is None else a.pid,
+        "ready": _rel(a.ready_at, t0),
+        "start": _rel(a.started_at, t0),
+        "end": _rel(a.finished_at, t0),
+        "error": a.error or "",
+    }
 
 
 def _rel(t: float | None, t0: float) -> str:
