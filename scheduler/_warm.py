@@ -38,7 +38,7 @@ from rayflow.datastore import settings
 from . import _warmreaper as reaper
 from ._errors import ClusterError
 from ._watchdog import ENV as OWNER_ENV
-from ._watchdog import start_time
+from ._watchdog import program_of, start_time
 
 _START_TIMEOUT = 180.0
 _NOT_PASSED = {"_", "PWD", "OLDPWD", "SHLVL", OWNER_ENV}  # of a shell, or rayflow's own mark
@@ -290,11 +290,7 @@ def _heads(token: str, temp_dir: str) -> dict[str, list[int]]:
     """(pid, start time) of the instance's raylet and gcs_server: its liveness."""
     heads = {}
     for pid, born in reaper._processes(token, temp_dir, {os.getpid()}):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                program = os.path.basename(f.read().split(b"\0", 1)[0]).decode()
-        except OSError:
-            continue
+        program = program_of(pid)
         if program in ("raylet", "gcs_server"):
             heads[program] = [pid, born]
     return heads

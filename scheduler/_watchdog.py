@@ -55,6 +55,15 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+def program_of(pid: int) -> str | None:
+    """The file name of the program ``pid`` runs (``raylet``, ``gcs_server``...), None once gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return os.path.basename(f.read().split(b"\0", 1)[0]).decode()
+    except OSError:
+        return None
+
+
 class Watchdog:
     """The driver's handle on its watchdog: ``start()`` before ``ray.init``, ``started()``
     after it, ``stop()`` after ``ray.shutdown``."""
@@ -111,11 +120,7 @@ class Watchdog:
             self._send(f"session {session_dir}")
         pattern = session_pattern(session_dir, os.getpid()) if session_dir else None
         for pid, born in owned(self.token, os.getpid(), pattern, 0):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    program = os.path.basename(f.read().split(b"\0", 1)[0]).decode()
-            except OSError:
-                continue
+            program = program_of(pid)
             if program in ("raylet", "gcs_server"):
                 self.heads[program] = (pid, born)
 

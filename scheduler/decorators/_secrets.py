@@ -21,11 +21,11 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from .._errors import DecoratorError
 from ._base import StepDecorator, TaskInfo
+from ._environment import _variables
 
 PROVIDERS = ("inline", "env")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -76,7 +76,7 @@ class SecretsDecorator(StepDecorator):
                     f"@secrets on step '{task.step}': {', '.join(clash)} already set in "
                     "the environment (allow_override=True replaces it)"
                 )
-        return _set(found)
+        return _variables(found)
 
 
 def source_spec(source: Any) -> tuple[str, str, dict[str, Any]]:
@@ -142,17 +142,3 @@ def _pairs(kind: str, ident: str, options: dict[str, Any]) -> dict[str, str]:
                 f"@secrets source {kind}.{ident}: {key!r} is not a variable name with a text value"
             )
     return dict(pairs)
-
-
-@contextlib.contextmanager
-def _set(env: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
